@@ -1,0 +1,204 @@
+"""The events a channel carries, as frozen values.
+
+A server frame decodes into exactly one of these (see :func:`rx_itty.wire.decode_frame`):
+
+- :class:`Message` — a user message (broadcast, echo or direct message). Its
+  ``message`` is the sender's JSON payload; ``m["text"]`` reads an object
+  payload's field, the envelope winning on a clash.
+- :class:`Join`, :class:`Leave`, :class:`ServerError` — system events, classified
+  *only* from the envelope's top-level ``type``, so a payload ``{"type": "join"}``
+  is a :class:`Message`, never a :class:`Join`.
+- :class:`Signal` — a frame with some other top-level ``type`` (raw-mode servers).
+- :class:`BadFrame` — something that could not be decoded. It is a value, not an
+  exception: remote garbage never raises out of the decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Generic, Literal, NewType, TypeAlias, TypeVar, final
+
+__all__ = [
+    "BadFrame",
+    "Event",
+    "Join",
+    "Leave",
+    "Message",
+    "ServerError",
+    "Signal",
+    "Uid",
+    "User",
+]
+
+Uid = NewType("Uid", str)
+"""A connection id assigned by the relay; opaque, unique within a channel."""
+
+T = TypeVar("T")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _no_fields() -> Mapping[str, Any]:
+    return _EMPTY
+
+
+# Envelope-owned keys: a payload can never supply these through the merged
+# view, even when the envelope lacks them (a payload "alias" would otherwise
+# impersonate a sender who set none; PROTOCOL Q19).
+_ENVELOPE_KEYS = frozenset(("uid", "alias", "date", "message"))
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class User:
+    """One announced connection in a ``list=true`` join snapshot."""
+
+    uid: Uid
+    alias: str | None = None
+    is_self: bool = False
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Message(Generic[T]):
+    """A user message: the sender's payload in its envelope.
+
+    Attributes:
+        message: The payload exactly as sent (any JSON value), or a decoded model.
+        uid: The sender's uid; ``None`` for HTTP-pushed or raw-server frames.
+        alias: The sender's alias, if it set one.
+        date: Server timestamp, milliseconds since the Unix epoch.
+        raw: The decoded frame as received, for fields this class does not name.
+    """
+
+    message: T
+    uid: Uid | None = None
+    alias: str | None = None
+    date: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=_no_fields, repr=False, compare=False)
+
+    @property
+    def type(self) -> str | None:
+        """The payload's ``type`` field, when the payload is an object with a string one."""
+        payload: Any = self.message
+        if type(payload) is dict:
+            kind = payload.get("type")
+            if type(kind) is str:
+                return kind
+        return None
+
+    def __getitem__(self, key: str) -> Any:
+        """Read a field of the merged event, the envelope winning (PROTOCOL §11.9).
+
+        ``uid``, ``alias``, ``date`` and ``message`` always come from the
+        envelope; any other key comes from the frame, then from an object payload.
+
+        Raises:
+            KeyError: neither the envelope nor an object payload has ``key``.
+        """
+        if key in _ENVELOPE_KEYS:
+            value = self.message if key == "message" else getattr(self, key)
+            if value is None and key not in self.raw:
+                raise KeyError(key)
+            return value
+        if key in self.raw:
+            return self.raw[key]
+        payload: Any = self.message
+        if type(payload) is dict and key in payload:
+            return payload[key]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Like :meth:`__getitem__`, returning ``default`` for a missing key."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Someone joined the channel; ``is_self`` marks our own join, always the first frame.
+
+    Attributes:
+        total: Connections in the channel after the join (legacy ``users: n`` is mapped here).
+        uid: The joiner's uid: always on our own join, on others' only if they announced.
+        alias: The joiner's alias, under the same rule (own join: whenever set).
+        is_self: True on our own join.
+        users: The ``list=true`` snapshot of announced connections, else ``None``.
+        date: Server timestamp in milliseconds.
+    """
+
+    total: int | None = None
+    uid: Uid | None = None
+    alias: str | None = None
+    is_self: bool = False
+    users: tuple[User, ...] | None = None
+    date: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=_no_fields, repr=False, compare=False)
+
+    type: ClassVar[Literal["join"]] = "join"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Someone left; ``uid``/``alias`` are present only if the leaver announced."""
+
+    total: int | None = None
+    uid: Uid | None = None
+    alias: str | None = None
+    date: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=_no_fields, repr=False, compare=False)
+
+    type: ClassVar[Literal["leave"]] = "leave"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    """An ``error`` event from the relay, sent only to the offending connection.
+
+    The text is for humans; do not parse it.
+    """
+
+    message: str
+    date: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=_no_fields, repr=False, compare=False)
+
+    type: ClassVar[Literal["error"]] = "error"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A frame whose top-level ``type`` is not a system event (raw-mode servers)."""
+
+    type: str
+    date: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=_no_fields, repr=False, compare=False)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class BadFrame:
+    """A frame that could not be decoded, and why; reported instead of raised."""
+
+    data: str | bytes
+    reason: str
+
+
+Event: TypeAlias = Message[Any] | Join | Leave | ServerError | Signal
+"""Any protocol event a channel emits."""

@@ -1,0 +1,430 @@
+"""The relay's protocol core, without I/O: channels, members, keys and limits.
+
+The I/O layer feeds it handshakes, inbound frames and departures, each with the
+current time, and gets back :class:`Delivery` values (one frame, the connections
+it goes to) plus, rarely, an instruction to close. Nothing here awaits, sleeps or
+reads a clock, so every rule of PROTOCOL §3 to §8 and §10 is tested with strings.
+
+Typical use by a server::
+
+    ticket = core.admit(path, peer_ip, now)          # Refusal -> HTTP status
+    member, deliveries = core.join(ticket, conn, now)  # own join first
+    outcome = core.receive(member, text, now)          # for each inbound frame
+    deliveries = core.leave(member, now)               # on close
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, final
+from urllib.parse import parse_qsl, unquote
+
+from rx_itty import _json
+from rx_itty.relay.config import RelayConfig, match_namespace
+
+__all__ = [
+    "Delivery",
+    "Member",
+    "Outcome",
+    "Refusal",
+    "RelayCore",
+    "Ticket",
+]
+
+C = TypeVar("C")
+
+_UID_ALPHABET = string.digits + string.ascii_lowercase
+_FALSE_FLAGS = frozenset(("false", "0", "undefined", "null"))
+_DM = "\x1f"
+_POLICY_VIOLATION = 1008
+
+
+def _random_uid() -> str:
+    return "".join(secrets.choice(_UID_ALPHABET) for _ in range(6))
+
+
+def _keys_match(presented: str | None, expected: str) -> bool:
+    # compare_digest only takes ASCII str; bytes keep it constant-time for any key.
+    return hmac.compare_digest((presented or "").encode(), expected.encode())
+
+
+def _flag(params: dict[str, str], name: str) -> bool:
+    value = params.get(name)
+    return value is not None and value.lower() not in _FALSE_FLAGS
+
+
+def is_loopback(ip: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for anything unparsable."""
+    if not ip:
+        return False
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A handshake the relay turns down, as an HTTP status and a one-line reason."""
+
+    status: int
+    reason: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A handshake that passed the gates; hand it to :meth:`RelayCore.join` after the upgrade."""
+
+    channel: str
+    alias: str | None
+    echo: bool
+    announce: bool
+    list: bool
+    join_key: str | None
+    send_key: str | None
+    ip: str | None
+    exempt: bool
+
+    def __repr__(self) -> str:  # keys never appear in logs or tracebacks
+        return f"Ticket(channel={self.channel!r}, alias={self.alias!r})"
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[C]):
+    """One frame and the connections it goes to, in the order the relay produced it."""
+
+    frame: str
+    to: list[C]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[C]):
+    """What handling one inbound frame produced: deliveries, and maybe a close."""
+
+    deliveries: list[Delivery[C]]
+    close: tuple[int, str] | None = None
+
+
+class _Channel(Generic[C]):
+    __slots__ = ("join_key", "members", "name", "send_key")
+
+    def __init__(self, name: str, join_key: str | None, send_key: str | None) -> None:
+        self.name = name
+        self.join_key = join_key
+        self.send_key = send_key
+        # Insertion order is join order, used for `users` snapshots.
+        self.members: dict[str, Member[C]] = {}
+
+
+@final
+class Member(Generic[C]):
+    """One connection in a channel. The I/O layer keeps it and passes it back in."""
+
+    __slots__ = (
+        "alias",
+        "announce",
+        "can_send",
+        "channel",
+        "conn",
+        "echo",
+        "envelope_head",
+        "exempt",
+        "ip",
+        "uid",
+        "violations",
+        "window_count",
+        "window_start",
+    )
+
+    def __init__(self, uid: str, ticket: Ticket, channel: _Channel[C], conn: C) -> None:
+        self.uid = uid
+        self.alias = ticket.alias
+        self.echo = ticket.echo
+        self.announce = ticket.announce
+        self.ip = ticket.ip
+        self.exempt = ticket.exempt
+        self.channel = channel
+        self.conn = conn
+        self.can_send = channel.send_key is None or _keys_match(ticket.send_key, channel.send_key)
+        # Every envelope from this member starts the same way after "date"; build it once.
+        head = f'"uid":"{uid}"'
+        if self.alias:
+            head += f',"alias":{_json.dumps(self.alias)}'
+        self.envelope_head = head
+        self.violations = 0
+        self.window_start = 0.0
+        self.window_count = 0
+
+    def identity(self) -> dict[str, Any]:
+        """``{"uid", "alias"?}`` as it appears in join/leave frames and user lists."""
+        fields: dict[str, Any] = {"uid": self.uid}
+        if self.alias:
+            fields["alias"] = self.alias
+        return fields
+
+    def __repr__(self) -> str:
+        return f"Member(uid={self.uid!r}, channel={self.channel.name!r})"
+
+
+class RelayCore(Generic[C]):
+    """Channels and their members, driven by handshakes, frames and departures.
+
+    Args:
+        config: Limits and reserved namespaces.
+        uid_factory: Makes candidate uids; 6 random ``[0-9a-z]`` characters by default.
+    """
+
+    def __init__(
+        self,
+        config: RelayConfig | None = None,
+        *,
+        uid_factory: Callable[[], str] = _random_uid,
+    ) -> None:
+        self.config = config or RelayConfig()
+        self._uid_factory = uid_factory
+        self._channels: dict[str, _Channel[C]] = {}
+        self._handshakes: dict[str, tuple[float, int]] = {}
+        self._bans: dict[str, float] = {}
+
+    # -- introspection -----------------------------------------------------
+
+    def channel_names(self) -> list[str]:
+        """Names of the live channels."""
+        return list(self._channels)
+
+    def member_count(self, channel: str) -> int:
+        """Connections in ``channel`` (0 if it does not exist)."""
+        live = self._channels.get(channel)
+        return len(live.members) if live else 0
+
+    # -- handshake -----------------------------------------------------------
+
+    def admit(self, path: str, ip: str | None = None, now: float = 0.0) -> Ticket | Refusal:
+        """Check a handshake's path, query and keys before the upgrade.
+
+        Args:
+            path: The request target, ``/c/<channel>?<query>``.
+            ip: The peer's address, for connection limits and bans.
+            now: Current time in seconds (any monotonic-enough clock).
+
+        Returns:
+            A :class:`Ticket` to join with, or a :class:`Refusal` (400, 403, 404, 429).
+        """
+        limits = self.config.limits
+        raw_path, _, query = path.partition("?")
+        if not raw_path.startswith("/c/"):
+            return Refusal(404, "Not found: connect to /c/<channel>.")
+        channel = unquote(raw_path[3:], errors="replace")
+        if not channel:
+            return Refusal(400, "Channel name is empty: connect to /c/<channel>.")
+        if limits.max_channel_length is not None and len(channel) > limits.max_channel_length:
+            return Refusal(400, f"Channel name exceeds {limits.max_channel_length} characters.")
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+            params.setdefault(key, value)
+        alias = params.get("as") or params.get("alias") or None
+        if alias and limits.max_alias_length is not None and len(alias) > limits.max_alias_length:
+            return Refusal(400, f"Alias exceeds {limits.max_alias_length} characters.")
+        exempt = limits.exempt_loopback and is_loopback(ip)
+        if not exempt and ip is not None:
+            refusal = self._check_ip(ip, now)
+            if refusal is not None:
+                return refusal
+        ticket = Ticket(
+            channel=channel,
+            alias=alias,
+            echo=_flag(params, "echo"),
+            announce=_flag(params, "announce"),
+            list=_flag(params, "list"),
+            join_key=params.get("joinKey") or None,
+            send_key=params.get("sendKey") or None,
+            ip=ip,
+            exempt=exempt,
+        )
+        join_key, _ = self._effective_keys(ticket)
+        if join_key is not None and not _keys_match(ticket.join_key, join_key):
+            return Refusal(403, "A valid joinKey is required to join this channel.")
+        return ticket
+
+    def _check_ip(self, ip: str, now: float) -> Refusal | None:
+        limits = self.config.limits
+        until = self._bans.get(ip)
+        if until is not None:
+            if now < until:
+                return Refusal(429, "Too many violations: try again later.")
+            del self._bans[ip]
+        if limits.connections_per_second is None:
+            return None
+        if len(self._handshakes) > 10_000:  # forget idle addresses so this never grows unbounded
+            self._handshakes = {k: v for k, v in self._handshakes.items() if now - v[0] < 1.0}
+        start, count = self._handshakes.get(ip, (now, 0))
+        if now - start >= 1.0:
+            start, count = now, 0
+        if count >= limits.connections_per_second:
+            return Refusal(429, "Too many new connections: try again in a second.")
+        self._handshakes[ip] = (start, count + 1)
+        return None
+
+    def _effective_keys(self, ticket: Ticket) -> tuple[str | None, str | None]:
+        namespaces = self.config.namespaces
+        reserved = match_namespace(ticket.channel, namespaces)
+        if reserved is not None:
+            keys = namespaces[reserved]
+            return keys.join_key, keys.send_key
+        live = self._channels.get(ticket.channel)
+        if live is not None:
+            return live.join_key, live.send_key
+        # This connection will create the channel: its keys become the channel's.
+        return ticket.join_key, ticket.send_key
+
+    # -- join / leave --------------------------------------------------------
+
+    def join(
+        self, ticket: Ticket, conn: C, now: float
+    ) -> tuple[Member[C], list[Delivery[C]]] | Refusal:
+        """Add an upgraded connection to its channel.
+
+        The first delivery is the joiner's own join; the second, if any, tells the
+        others. Both must be written before the joiner's first frame is read.
+
+        Returns:
+            The new member and its deliveries, or a :class:`Refusal` if the channel
+            was re-created with a join key between :meth:`admit` and now.
+        """
+        join_key, send_key = self._effective_keys(ticket)
+        if join_key is not None and not _keys_match(ticket.join_key, join_key):
+            return Refusal(403, "A valid joinKey is required to join this channel.")
+        channel = self._channels.get(ticket.channel)
+        if channel is None:
+            channel = self._channels[ticket.channel] = _Channel(ticket.channel, join_key, send_key)
+        uid = self._uid_factory()
+        while uid in channel.members:
+            uid = self._uid_factory()
+        member = Member(uid, ticket, channel, conn)
+        others = [m.conn for m in channel.members.values()]
+        channel.members[uid] = member
+        date = int(now * 1000)
+        total = len(channel.members)
+
+        own: dict[str, Any] = {"type": "join", "self": True, **member.identity(), "total": total}
+        if ticket.list:
+            own["users"] = [
+                {**m.identity(), "self": True} if m is member else m.identity()
+                for m in channel.members.values()
+                if m.announce
+            ]
+        own["date"] = date
+        deliveries = [Delivery(_json.dumps(own), [conn])]
+        if others:
+            theirs: dict[str, Any] = {"type": "join", "total": total}
+            if member.announce:
+                theirs.update(member.identity())
+            theirs["date"] = date
+            deliveries.append(Delivery(_json.dumps(theirs), others))
+        return member, deliveries
+
+    def leave(self, member: Member[C], now: float) -> list[Delivery[C]]:
+        """Remove a member; tell the rest, or destroy the channel (and its keys) if empty."""
+        channel = member.channel
+        if channel.members.pop(member.uid, None) is None:
+            return []
+        if not channel.members:
+            if self._channels.get(channel.name) is channel:
+                del self._channels[channel.name]
+            return []
+        frame: dict[str, Any] = {"type": "leave", "total": len(channel.members)}
+        if member.announce:
+            frame.update(member.identity())
+        frame["date"] = int(now * 1000)
+        return [Delivery(_json.dumps(frame), [m.conn for m in channel.members.values()])]
+
+    # -- frames --------------------------------------------------------------
+
+    def receive(self, member: Member[C], data: str | bytes, now: float) -> Outcome[C]:
+        """Handle one inbound frame in the normative order of PROTOCOL §5.2.
+
+        Returns:
+            Deliveries (relayed envelope, or an error to the sender) and, after too
+            many limit violations, a ``(1008, reason)`` close for the sender.
+        """
+        if not isinstance(data, str):
+            return self._error(member, "Binary frames are not supported: send JSON text.", now)
+        limits = self.config.limits
+        cap = limits.max_frame_bytes
+        # len(text) <= bytes <= 4 * len(text): encode only when it could matter.
+        if (
+            cap is not None
+            and len(data) * 4 > cap
+            and (len(data) > cap or len(data.encode()) > cap)
+        ):
+            return self._violation(member, f"Message exceeds {cap} bytes.", now)
+        per_window = limits.messages_per_window
+        if per_window is not None and not member.exempt:
+            if now - member.window_start >= limits.window_seconds:
+                member.window_start = now
+                member.window_count = 0
+            member.window_count += 1
+            if member.window_count > per_window:
+                return self._violation(member, "Rate limit exceeded", now)
+
+        to: str | None = None
+        payload = data
+        if data.startswith(_DM):
+            end = data.find(_DM, 1)
+            if end < 0:
+                return self._error(
+                    member,
+                    "Malformed direct message: expected \\x1f<uid>\\x1f<json>.",
+                    now,
+                )
+            to = data[1:end]
+            payload = data[end + 1 :]
+        try:
+            _json.loads(payload)
+        except _json.JSONDecodeError:
+            return self._error(member, "Message is not valid JSON.", now)
+        if not member.can_send:
+            return self._error(member, "A valid sendKey is required to send on this channel.", now)
+
+        # The payload is relayed as the sender wrote it: validated, never re-encoded.
+        envelope = f'{{"date":{int(now * 1000)},{member.envelope_head},"message":{payload}}}'
+        members = member.channel.members
+        if to is not None:
+            recipient = members.get(to)
+            if recipient is None:
+                return self._error(
+                    member, f"Recipient {_json.dumps(to)} is not in this channel.", now
+                )
+            return Outcome([Delivery(envelope, [recipient.conn])])
+        if member.echo:
+            targets = [m.conn for m in members.values()]
+        else:
+            targets = [m.conn for m in members.values() if m is not member]
+        return Outcome([Delivery(envelope, targets)] if targets else [])
+
+    def _error(self, member: Member[C], text: str, now: float) -> Outcome[C]:
+        frame = _json.dumps({"type": "error", "message": text, "date": int(now * 1000)})
+        return Outcome([Delivery(frame, [member.conn])])
+
+    def _violation(self, member: Member[C], text: str, now: float) -> Outcome[C]:
+        limits = self.config.limits
+        member.violations += 1
+        if member.violations <= limits.warnings:
+            return self._error(
+                member, f"{text} (warning {member.violations} of {limits.warnings}).", now
+            )
+        if limits.ban_seconds and member.ip is not None and not member.exempt:
+            self._bans[member.ip] = now + limits.ban_seconds
+        outcome = self._error(member, f"{text}: too many violations, disconnecting.", now)
+        return Outcome(outcome.deliveries, (_POLICY_VIOLATION, "too many limit violations"))

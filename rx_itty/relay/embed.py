@@ -1,0 +1,121 @@
+"""Run a relay on a background thread, for scripts, notebooks and tests.
+
+Inside ``async`` code use :class:`~rx_itty.relay.Relay` directly; this helper is
+for code that has no loop of its own (or must not block the loop it has, as in
+a Jupyter kernel)::
+
+    relay = start_relay_thread()        # serving on 127.0.0.1, a free port
+    print(relay.url)                    # ws://127.0.0.1:PORT/c/
+    relay.stop()                        # or: with start_relay_thread() as relay: ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from types import TracebackType
+from typing import Self, final
+
+from rx_itty.relay.config import RelayConfig
+from rx_itty.relay.server import Relay
+
+__all__ = ["RelayThread", "start_relay_thread"]
+
+_START_TIMEOUT = 30.0
+
+
+@final
+class RelayThread:
+    """A :class:`Relay` running on its own event loop in a daemon thread.
+
+    Create it with :func:`start_relay_thread`. :meth:`stop` (or leaving a ``with``
+    block) closes every client normally and joins the thread.
+    """
+
+    def __init__(
+        self, config: RelayConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.relay = Relay(config, host=host, port=port)
+        self._loop = asyncio.new_event_loop()
+        self._stopped: asyncio.Event | None = None
+        self._started: concurrent.futures.Future[str] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, name="rx_itty-relay", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL for channels, e.g. ``ws://127.0.0.1:8080/c/``."""
+        return self._started.result()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        self._started.result()
+        return self.relay.port
+
+    def start(self) -> str:
+        """Start the thread and wait until the relay listens; returns its URL.
+
+        Raises:
+            OSError: the address could not be bound (for example, port in use).
+        """
+        if not self._thread.is_alive() and not self._started.done():
+            self._thread.start()
+        return self._started.result(timeout=_START_TIMEOUT)
+
+    def stop(self) -> None:
+        """Close every client normally, stop the relay and join the thread. Idempotent."""
+        if self._thread.is_alive() and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stopped = asyncio.Event()
+        try:
+            url = await self.relay.start()
+        except BaseException as exc:
+            self._started.set_exception(exc)
+            return
+        self._started.set_result(url)
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.relay.aclose()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_relay_thread(
+    config: RelayConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> RelayThread:
+    """Start a relay on a background thread and return it once it listens.
+
+    Args:
+        config: Limits, namespaces, compression (PROTOCOL §10 defaults).
+        host: Interface to listen on; loopback by default.
+        port: TCP port; 0 picks a free one.
+
+    Returns:
+        The running :class:`RelayThread`; read ``.url``, call ``.stop()`` when done.
+    """
+    relay = RelayThread(config, host=host, port=port)
+    relay.start()
+    return relay

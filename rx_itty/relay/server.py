@@ -1,0 +1,219 @@
+"""The relay server: :class:`RelayCore` driven over real sockets by ``websockets``.
+
+``Relay`` is an async context manager that listens, hands every handshake, frame
+and departure to the core, and writes what the core produces. It keeps the
+ordering rules of PROTOCOL §6 by writing synchronously (``websockets.broadcast``)
+right after the core returns, with no await in between::
+
+    async with Relay() as relay:            # 127.0.0.1, a free port
+        print(relay.url)                     # ws://127.0.0.1:PORT/c/
+        ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import weakref
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self, final
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from rx_itty.relay.config import RelayConfig
+from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
+
+__all__ = ["Relay"]
+
+logger = logging.getLogger("rx_itty.relay")
+
+_NORMAL_CLOSE = 1000
+_POLICY_VIOLATION = 1008
+_INTERNAL_ERROR = 1011
+_KEY_IN_TEXT = re.compile(r"((?:join|send)Key=)[^&\s]*", re.IGNORECASE)
+_BUFFER_SWEEP_SECONDS = 0.5
+
+
+class _RedactKeys(logging.Filter):
+    """Masks joinKey/sendKey values in any record (websockets logs request lines at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Key=" in message or "key=" in message:
+            record.msg = _KEY_IN_TEXT.sub(r"\1***", message)
+            record.args = None
+        return True
+
+
+_wire_logger = logging.getLogger("rx_itty.relay.websockets")
+_wire_logger.addFilter(_RedactKeys())
+
+
+def _library_max_size(frame_cap: int | None) -> int:
+    # Well above the application limit, so an oversize frame gets an `error`
+    # event from the core instead of a library-level 1009 close.
+    return 16 * 1024 * 1024 if frame_cap is None else max(4 * frame_cap, 1024 * 1024)
+
+
+def _format_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):  # noqa: S104 - naming the wildcard, not binding it
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+@final
+class Relay:
+    """A wire-compatible itty-sockets relay on ``websockets``.
+
+    Args:
+        config: Limits, reserved namespaces and compression; defaults are PROTOCOL §10's.
+        host: Interface to listen on; loopback by default.
+        port: TCP port; 0 picks a free one (read it back from :attr:`port` / :attr:`url`).
+    """
+
+    def __init__(
+        self, config: RelayConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config or RelayConfig()
+        self.core: RelayCore[ServerConnection] = RelayCore(self.config)
+        self.host = host
+        self._requested_port = port
+        self._server: Server | None = None
+        self._tickets: weakref.WeakKeyDictionary[ServerConnection, Ticket] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> str:
+        """Start listening; returns :attr:`url`. Idempotent."""
+        if self._server is None:
+            self._server = await serve(
+                self._handle,
+                self.host,
+                self._requested_port,
+                process_request=self._process_request,
+                compression="deflate" if self.config.compression else None,
+                max_size=_library_max_size(self.config.limits.max_frame_bytes),
+                server_header="rx_itty relay",
+                logger=_wire_logger,
+            )
+            if self.config.limits.max_buffered_bytes is not None:
+                self._sweeper = asyncio.create_task(self._sweep_slow_readers())
+            logger.info("relay listening on %s", self.url)
+        return self.url
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        if self._server is None:
+            raise RuntimeError("relay is not started: use 'async with Relay()' or await start()")
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL for channels, e.g. ``ws://127.0.0.1:8080/c/``; append a channel name."""
+        return f"ws://{_format_host(self.host)}:{self.port}/c/"
+
+    async def aclose(self) -> None:
+        """Close every client with a normal close (1000), then stop listening."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        server.close(close_connections=False)
+        await asyncio.gather(
+            *(conn.close(_NORMAL_CLOSE, "relay shutting down") for conn in server.connections),
+            return_exceptions=True,
+        )
+        await server.wait_closed()
+        logger.info("relay stopped")
+
+    async def serve_forever(self) -> None:
+        """Start if needed and serve until cancelled; then close clients normally."""
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await asyncio.shield(self.aclose())
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- connections ---------------------------------------------------------
+
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        ip = conn.remote_address[0] if conn.remote_address else None
+        verdict = self.core.admit(request.path, ip, time.time())
+        if isinstance(verdict, Refusal):
+            return conn.respond(verdict.status, verdict.reason + "\n")
+        self._tickets[conn] = verdict
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        ticket = self._tickets.pop(conn)
+        joined = self.core.join(ticket, conn, time.time())
+        if isinstance(joined, Refusal):
+            await conn.close(_POLICY_VIOLATION, joined.reason)
+            return
+        member, deliveries = joined
+        _deliver(deliveries)
+        try:
+            await self._read(conn, member)
+        finally:
+            _deliver(self.core.leave(member, time.time()))
+
+    async def _read(self, conn: ServerConnection, member: Member[ServerConnection]) -> None:
+        try:
+            async for data in conn:
+                try:
+                    outcome = self.core.receive(member, data, time.time())
+                except Exception:
+                    # A bug must cost this one frame, never the relay or other clients.
+                    logger.exception("relay failed on a frame in channel %r", member.channel.name)
+                    await conn.close(_INTERNAL_ERROR, "relay error")
+                    return
+                _deliver(outcome.deliveries)
+                if outcome.close is not None:
+                    await conn.close(*outcome.close)
+                    return
+        except ConnectionClosed:
+            pass  # the peer vanished mid-frame or without a close frame: just leave
+
+    async def _sweep_slow_readers(self) -> None:
+        cap = self.config.limits.max_buffered_bytes
+        assert cap is not None
+        while self._server is not None:
+            await asyncio.sleep(_BUFFER_SWEEP_SECONDS)
+            server = self._server
+            if server is None:
+                return
+            for conn in list(server.connections):
+                if conn.state is State.OPEN and conn.transport.get_write_buffer_size() > cap:
+                    logger.warning("disconnecting a reader more than %d bytes behind", cap)
+                    conn.transport.abort()
+
+
+def _deliver(deliveries: Iterable[Delivery[ServerConnection]]) -> None:
+    for delivery in deliveries:
+        broadcast(delivery.to, delivery.frame)

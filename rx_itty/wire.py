@@ -1,0 +1,268 @@
+"""The itty-sockets wire format, without I/O: URLs, outgoing frames, incoming events.
+
+- :func:`build_url` turns a channel name or a ``ws://``/``wss://`` URL plus options
+  into the URL the JS client would open (PROTOCOL §2.3, §2.4).
+- :func:`encode_frame` serialises a payload, with the ``\\x1F<uid>\\x1F`` prefix for
+  a direct message (§5.1).
+- :func:`decode_frame` turns one server frame into an :data:`~rx_itty.events.Event`,
+  or a :class:`~rx_itty.events.BadFrame` — it never raises on remote input (§4, §11.9).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from rx_itty import _json
+from rx_itty.events import (
+    BadFrame,
+    Event,
+    Join,
+    Leave,
+    Message,
+    ServerError,
+    Signal,
+    Uid,
+    User,
+)
+from rx_itty.exceptions import InvalidOptionError, SerializationError
+
+__all__ = [
+    "DEFAULT_BASE",
+    "DM_SEPARATOR",
+    "build_url",
+    "decode_frame",
+    "encode_channel",
+    "encode_frame",
+    "encode_query",
+    "is_raw_url",
+]
+
+DEFAULT_BASE = "wss://itty.ws/c/"
+"""The hosted relay; a channel name is appended to it."""
+
+DM_SEPARATOR = "\x1f"
+"""ASCII unit separator framing a direct message's recipient uid."""
+
+_RAW_URL = re.compile(r"^wss?:")
+# Characters kept literal in a channel path: ':' and '/' are namespace
+# boundaries and must match what the JS client sends; the rest are RFC 3986
+# sub-delimiters that are legal in a path segment.
+_CHANNEL_SAFE = ":/@!$&'()*+,;="
+
+QueryValue = str | bool | int | float | None
+
+
+def is_raw_url(target: str) -> bool:
+    """True if ``target`` is used verbatim as a base URL (it starts with ``ws:``/``wss:``)."""
+    return _RAW_URL.match(target) is not None
+
+
+def _form_encode(text: str) -> str:
+    # URLSearchParams leaves only A-Z a-z 0-9 * - . _ unescaped and writes ' ' as '+'.
+    return quote_plus(text, safe="*").replace("~", "%7E")
+
+
+def _query_text(key: str, value: QueryValue) -> str | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "true"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    raise InvalidOptionError(
+        f"query parameter {key!r} has type {type(value).__name__}; use a str, int, float or bool"
+    )
+
+
+def encode_query(params: Mapping[str, QueryValue]) -> str:
+    """Serialise ``params`` exactly as ``new URLSearchParams(params).toString()`` would.
+
+    ``True`` becomes ``true``; ``None`` and ``False`` are omitted (the relay reads a
+    present flag as on, so sending ``false`` would be misleading).
+
+    Raises:
+        InvalidOptionError: a value is not a str, int, float, bool or None.
+    """
+    parts = []
+    for key, value in params.items():
+        text = _query_text(key, value)
+        if text is not None:
+            parts.append(f"{_form_encode(key)}={_form_encode(text)}")
+    return "&".join(parts)
+
+
+def encode_channel(name: str) -> str:
+    """Percent-encode a channel name for a URL path, keeping ``:`` and ``/`` literal.
+
+    Raises:
+        InvalidOptionError: the name is empty.
+    """
+    if not name:
+        raise InvalidOptionError("channel name is empty; pass a name such as 'my-room'")
+    return quote(name, safe=_CHANNEL_SAFE)
+
+
+def build_url(
+    target: str,
+    params: Mapping[str, QueryValue] | None = None,
+    *,
+    base: str = DEFAULT_BASE,
+) -> str:
+    """Build the URL to open for a channel name or a raw ``ws://``/``wss://`` URL.
+
+    The ``?`` is always appended, as the JS client does, so ``ws://h/path`` becomes
+    ``ws://h/path?``. A raw URL is used verbatim; a channel name is percent-encoded
+    and appended to ``base``.
+
+    Args:
+        target: A channel name (``"my-room"``, ``"myapp:chat"``) or a raw URL.
+        params: Query parameters, serialised by :func:`encode_query`.
+        base: Where channel names live; ``wss://itty.ws/c/`` by default.
+
+    Raises:
+        InvalidOptionError: empty channel name, non-ws base, or a bad parameter value.
+    """
+    if not isinstance(target, str):
+        raise InvalidOptionError(
+            f"channel must be a str (a name or a ws:// URL), not {type(target).__name__}"
+        )
+    if is_raw_url(target):
+        url = target
+    else:
+        if not is_raw_url(base):
+            raise InvalidOptionError(
+                f"server base {base!r} must start with ws:// or wss://, e.g. 'ws://127.0.0.1:8080/c/'"
+            )
+        url = base + encode_channel(target)
+    return url + "?" + encode_query(params or {})
+
+
+def encode_frame(message: Any, to: str | None = None) -> str:
+    """Serialise one outgoing frame: ``JSON(message)``, prefixed for a direct message.
+
+    Args:
+        message: Any JSON-serialisable value.
+        to: A recipient uid for a direct message; falsy means broadcast.
+
+    Raises:
+        SerializationError: ``message`` cannot be encoded as JSON.
+        InvalidOptionError: ``to`` is not a str or contains the separator ``\\x1f``.
+    """
+    try:
+        text = _json.dumps(message)
+    except TypeError as exc:
+        raise SerializationError(
+            f"cannot send {type(message).__name__} as JSON ({exc}); "
+            "send dicts, lists, str, int, float, bool or None"
+        ) from exc
+    if not to:
+        return text
+    if not isinstance(to, str) or DM_SEPARATOR in to:
+        raise InvalidOptionError(f"recipient uid must be a str without '\\x1f', got {to!r}")
+    return f"{DM_SEPARATOR}{to}{DM_SEPARATOR}{text}"
+
+
+def _str(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
+def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
+
+
+def _users(value: Any) -> tuple[User, ...] | None:
+    if type(value) is not list:
+        return None
+    return tuple(
+        User(Uid(entry["uid"]), _str(entry.get("alias")), entry.get("self") is True)
+        for entry in value
+        if type(entry) is dict and type(entry.get("uid")) is str
+    )
+
+
+def _join(frame: dict[str, Any]) -> Join:
+    users = frame.get("users")
+    total = _int(frame.get("total"))
+    if total is None:  # legacy relays (before 0.9) sent the count as `users`
+        total = _int(users)
+    uid = _str(frame.get("uid"))
+    return Join(
+        total=total,
+        uid=None if uid is None else Uid(uid),
+        alias=_str(frame.get("alias")),
+        is_self=frame.get("self") is True,
+        users=_users(users),
+        date=_int(frame.get("date")),
+        raw=frame,
+    )
+
+
+def _leave(frame: dict[str, Any]) -> Leave:
+    total = _int(frame.get("total"))
+    if total is None:
+        total = _int(frame.get("users"))
+    uid = _str(frame.get("uid"))
+    return Leave(
+        total=total,
+        uid=None if uid is None else Uid(uid),
+        alias=_str(frame.get("alias")),
+        date=_int(frame.get("date")),
+        raw=frame,
+    )
+
+
+def _error(frame: dict[str, Any]) -> ServerError:
+    text = frame.get("message")
+    return ServerError(
+        message=text if type(text) is str else _json.dumps(text),
+        date=_int(frame.get("date")),
+        raw=frame,
+    )
+
+
+def decode_frame(data: str | bytes) -> Event | BadFrame:
+    """Decode one server frame into an event; never raises on remote garbage.
+
+    System events (join, leave, error) are recognised only by the frame's top-level
+    ``type``; a payload's ``type`` never makes a system event.
+
+    Returns:
+        The event, or a :class:`BadFrame` saying why the frame was not decodable.
+    """
+    if not isinstance(data, str):
+        return BadFrame(data, "binary frame; itty frames are JSON text")
+    try:
+        frame = _json.loads(data)
+    except _json.JSONDecodeError as exc:
+        return BadFrame(data, f"not valid JSON ({exc})")
+    if type(frame) is not dict:
+        # Not an itty envelope (a raw server); the whole value is the payload.
+        return Message(frame)
+    kind = frame.get("type")
+    if not kind:
+        uid = frame.get("uid")
+        alias = frame.get("alias")
+        date = frame.get("date")
+        return Message(
+            frame.get("message"),
+            Uid(uid) if type(uid) is str else None,
+            alias if type(alias) is str else None,
+            date if type(date) is int else _int(date),
+            frame,
+        )
+    if kind == "join":
+        return _join(frame)
+    if kind == "leave":
+        return _leave(frame)
+    if kind == "error":
+        return _error(frame)
+    return Signal(kind if type(kind) is str else _json.dumps(kind), _int(frame.get("date")), frame)
