@@ -24,7 +24,6 @@ from typing import Self, final
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.protocol import State
 
 from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
@@ -37,7 +36,6 @@ _NORMAL_CLOSE = 1000
 _POLICY_VIOLATION = 1008
 _INTERNAL_ERROR = 1011
 _KEY_IN_TEXT = re.compile(r"((?:join|send)Key=)[^&\s]*", re.IGNORECASE)
-_BUFFER_SWEEP_SECONDS = 0.5
 
 
 class _RedactKeys(logging.Filter):
@@ -53,6 +51,24 @@ class _RedactKeys(logging.Filter):
 
 _wire_logger = logging.getLogger("rx_itty.relay.websockets")
 _wire_logger.addFilter(_RedactKeys())
+
+
+class _Connection(ServerConnection):
+    """A server connection that knows when its transport's write buffer is backed up.
+
+    asyncio calls ``pause_writing`` when the buffer passes its high-water mark;
+    only then is the (cheap) size check in ``Relay._deliver`` worth doing.
+    """
+
+    backlogged = False
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self.backlogged = True
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self.backlogged = False
 
 
 def _library_max_size(frame_cap: int | None) -> int:
@@ -83,14 +99,13 @@ class Relay:
         self, config: RelayConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         self.config = config or RelayConfig()
-        self.core: RelayCore[ServerConnection] = RelayCore(self.config)
+        self.core: RelayCore[_Connection] = RelayCore(self.config)
         self.host = host
         self._requested_port = port
         self._server: Server | None = None
         self._tickets: weakref.WeakKeyDictionary[ServerConnection, Ticket] = (
             weakref.WeakKeyDictionary()
         )
-        self._sweeper: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -106,9 +121,8 @@ class Relay:
                 max_size=_library_max_size(self.config.limits.max_frame_bytes),
                 server_header="rx_itty relay",
                 logger=_wire_logger,
+                create_connection=_Connection,
             )
-            if self.config.limits.max_buffered_bytes is not None:
-                self._sweeper = asyncio.create_task(self._sweep_slow_readers())
             logger.info("relay listening on %s", self.url)
         return self.url
 
@@ -129,9 +143,6 @@ class Relay:
         server, self._server = self._server, None
         if server is None:
             return
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
         server.close(close_connections=False)
         await asyncio.gather(
             *(conn.close(_NORMAL_CLOSE, "relay shutting down") for conn in server.connections),
@@ -171,19 +182,35 @@ class Relay:
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
+        assert isinstance(conn, _Connection)
         ticket = self._tickets.pop(conn)
         joined = self.core.join(ticket, conn, time.time())
         if isinstance(joined, Refusal):
             await conn.close(_POLICY_VIOLATION, joined.reason)
             return
         member, deliveries = joined
-        _deliver(deliveries)
+        self._deliver(deliveries)
         try:
             await self._read(conn, member)
         finally:
-            _deliver(self.core.leave(member, time.time()))
+            self._deliver(self.core.leave(member, time.time()))
 
-    async def _read(self, conn: ServerConnection, member: Member[ServerConnection]) -> None:
+    def _deliver(self, deliveries: Iterable[Delivery[_Connection]]) -> None:
+        # Synchronous on purpose: frames reach every transport in the order the
+        # core produced them, with no await in between (PROTOCOL §6).
+        cap = self.config.limits.max_buffered_bytes
+        for delivery in deliveries:
+            broadcast(delivery.to, delivery.frame)
+            if cap is None:
+                continue
+            for conn in delivery.to:
+                if conn.backlogged and conn.transport.get_write_buffer_size() > cap:
+                    # A reader that stopped reading must not make the relay buffer
+                    # without bound; dropping it is what its peers would want too.
+                    logger.warning("disconnecting a reader more than %d bytes behind", cap)
+                    conn.transport.abort()
+
+    async def _read(self, conn: _Connection, member: Member[_Connection]) -> None:
         try:
             async for data in conn:
                 try:
@@ -193,27 +220,9 @@ class Relay:
                     logger.exception("relay failed on a frame in channel %r", member.channel.name)
                     await conn.close(_INTERNAL_ERROR, "relay error")
                     return
-                _deliver(outcome.deliveries)
+                self._deliver(outcome.deliveries)
                 if outcome.close is not None:
                     await conn.close(*outcome.close)
                     return
         except ConnectionClosed:
             pass  # the peer vanished mid-frame or without a close frame: just leave
-
-    async def _sweep_slow_readers(self) -> None:
-        cap = self.config.limits.max_buffered_bytes
-        assert cap is not None
-        while self._server is not None:
-            await asyncio.sleep(_BUFFER_SWEEP_SECONDS)
-            server = self._server
-            if server is None:
-                return
-            for conn in list(server.connections):
-                if conn.state is State.OPEN and conn.transport.get_write_buffer_size() > cap:
-                    logger.warning("disconnecting a reader more than %d bytes behind", cap)
-                    conn.transport.abort()
-
-
-def _deliver(deliveries: Iterable[Delivery[ServerConnection]]) -> None:
-    for delivery in deliveries:
-        broadcast(delivery.to, delivery.frame)

@@ -1,0 +1,405 @@
+"""The sans-I/O relay core: handshakes, frames and departures in, deliveries out."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from rx_itty.relay.config import Limits, NamespaceKeys, RelayConfig
+from rx_itty.relay.core import Delivery, Member, Outcome, Refusal, RelayCore, Ticket
+
+LOCAL = "127.0.0.1"
+REMOTE = "203.0.113.7"
+
+
+def make_core(config: RelayConfig | None = None) -> RelayCore[str]:
+    counter = itertools.count(1)
+    return RelayCore(config, uid_factory=lambda: f"u{next(counter)}")
+
+
+def ticket(core: RelayCore[str], path: str, ip: str = LOCAL, now: float = 0.0) -> Ticket:
+    verdict = core.admit(path, ip, now)
+    assert isinstance(verdict, Ticket), verdict
+    return verdict
+
+
+def join(
+    core: RelayCore[str], name: str, path: str, now: float = 1.0, ip: str = LOCAL
+) -> tuple[Member[str], list[Delivery[str]]]:
+    joined = core.join(ticket(core, path, ip, now), name, now)
+    assert not isinstance(joined, Refusal), joined
+    return joined
+
+
+def frames(deliveries: list[Delivery[str]]) -> list[tuple[dict[str, Any], list[str]]]:
+    return [(json.loads(d.frame), d.to) for d in deliveries]
+
+
+def only(outcome: Outcome[str]) -> tuple[dict[str, Any], list[str]]:
+    [delivered] = frames(outcome.deliveries)
+    return delivered
+
+
+# -- handshake ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/x/room", 404), ("/", 404), ("/c/", 400), ("/c/?echo=true", 400)],
+)
+def test_bad_paths_are_refused_with_a_status(path: str, status: int) -> None:
+    verdict = make_core().admit(path, LOCAL, 0)
+    assert isinstance(verdict, Refusal)
+    assert verdict.status == status
+
+
+def test_channel_name_is_percent_decoded_and_unknown_params_ignored() -> None:
+    core = make_core()
+    t = ticket(core, "/c/itty%3Aa%20b/c?itty%3Aitty-sockets%3Atest-xyz=&as=Al+ice")
+    assert (t.channel, t.alias) == ("itty:a b/c", "Al ice")
+
+
+def test_as_wins_over_alias_and_empty_alias_is_none() -> None:
+    core = make_core()
+    assert ticket(core, "/c/r?alias=B&as=A").alias == "A"
+    assert ticket(core, "/c/r?as=&alias=").alias is None
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [("true", True), ("", True), ("1", True), ("false", False), ("0", False), ("undefined", False)],
+)
+def test_flags_are_on_when_present_and_not_falsy(value: str, on: bool) -> None:
+    t = ticket(make_core(), f"/c/r?echo={value}&announce={value}&list={value}")
+    assert (t.echo, t.announce, t.list) == (on, on, on)
+
+
+def test_over_long_alias_and_channel_are_refused() -> None:
+    core = make_core(RelayConfig(limits=Limits(max_alias_length=3, max_channel_length=5)))
+    assert core.admit("/c/room?as=abcd", LOCAL, 0) == Refusal(400, "Alias exceeds 3 characters.")
+    verdict = core.admit("/c/roomxx", LOCAL, 0)
+    assert isinstance(verdict, Refusal)
+    assert verdict.status == 400
+
+
+# -- join --------------------------------------------------------------------
+
+
+def test_own_join_comes_first_and_always_carries_uid_and_self() -> None:
+    core = make_core()
+    _, deliveries = join(core, "A", "/c/r")
+    assert frames(deliveries) == [
+        ({"type": "join", "self": True, "uid": "u1", "total": 1, "date": 1000}, ["A"])
+    ]
+
+
+def test_others_join_carries_identity_only_when_announced() -> None:
+    core = make_core()
+    join(core, "A", "/c/r")
+    _, plain = join(core, "B", "/c/r?as=Bob")
+    _, announced = join(core, "C", "/c/r?as=Carol&announce=true")
+    assert frames(plain)[0][0] == {
+        "type": "join",
+        "self": True,
+        "uid": "u2",
+        "alias": "Bob",
+        "total": 2,
+        "date": 1000,
+    }
+    assert frames(plain)[1] == ({"type": "join", "total": 2, "date": 1000}, ["A"])
+    assert frames(announced)[1] == (
+        {"type": "join", "total": 3, "uid": "u3", "alias": "Carol", "date": 1000},
+        ["A", "B"],
+    )
+
+
+def test_user_list_shows_announced_members_in_join_order() -> None:
+    core = make_core()
+    join(core, "A", "/c/r?announce=true&as=Al")
+    join(core, "B", "/c/r")  # not announced: counted, never listed
+    _, deliveries = join(core, "C", "/c/r?announce=true&list=true")
+    own = frames(deliveries)[0][0]
+    assert own["total"] == 3
+    assert own["users"] == [{"uid": "u1", "alias": "Al"}, {"uid": "u3", "self": True}]
+
+
+def test_user_list_is_empty_not_absent_when_nobody_announced() -> None:
+    _, deliveries = join(make_core(), "A", "/c/r?list=true")
+    assert frames(deliveries)[0][0]["users"] == []
+
+
+def test_uids_are_unique_within_a_channel() -> None:
+    uids = iter(["dup", "dup", "new"])
+    core: RelayCore[str] = RelayCore(uid_factory=lambda: next(uids))
+    a, _ = join(core, "A", "/c/r")
+    b, _ = join(core, "B", "/c/r")
+    assert (a.uid, b.uid) == ("dup", "new")
+
+
+def test_default_uids_are_six_lowercase_alphanumerics() -> None:
+    core: RelayCore[str] = RelayCore()
+    member, _ = join(core, "A", "/c/r")
+    assert len(member.uid) == 6
+    assert member.uid.isalnum()
+    assert member.uid == member.uid.lower()
+
+
+def test_channels_are_isolated() -> None:
+    core = make_core()
+    join(core, "A", "/c/one")
+    _, deliveries = join(core, "B", "/c/two")
+    assert frames(deliveries)[0][0]["total"] == 1
+    assert len(deliveries) == 1
+
+
+# -- frames ------------------------------------------------------------------
+
+
+def test_broadcast_reaches_others_and_the_sender_only_with_echo() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r?as=Al")
+    b, _ = join(core, "B", "/c/r?echo=true")
+    assert only(core.receive(a, '{"x":1}', 2.0)) == (
+        {"date": 2000, "uid": "u1", "alias": "Al", "message": {"x": 1}},
+        ["B"],
+    )
+    assert only(core.receive(b, '"hi"', 2.0))[1] == ["A", "B"]
+
+
+def test_payload_is_relayed_byte_for_byte_and_never_merged() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r")
+    join(core, "B", "/c/r")
+    text = '{"uid":"foo","alias":"bar","date":12345, "n":1.50}'
+    [delivery] = core.receive(a, text, 2.0).deliveries
+    assert delivery.frame == '{"date":2000,"uid":"u1","message":' + text + "}"
+
+
+def test_a_lone_member_without_echo_produces_nothing() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r")
+    assert core.receive(a, "1", 2.0) == Outcome([])
+
+
+def test_direct_message_reaches_only_the_recipient_and_never_echoes() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r?echo=true")
+    join(core, "B", "/c/r")
+    join(core, "C", "/c/r")
+    assert only(core.receive(a, '\x1fu2\x1f"psst"', 2.0)) == (
+        {"date": 2000, "uid": "u1", "message": "psst"},
+        ["B"],
+    )
+
+
+def test_direct_message_to_self_is_delivered_once() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r?echo=true")
+    assert only(core.receive(a, "\x1fu1\x1f1", 2.0))[1] == ["A"]
+
+
+@pytest.mark.parametrize("recipient", ["non-existent-user", ""])
+def test_direct_message_to_an_unknown_uid_errors_to_the_sender_naming_it(recipient: str) -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r")
+    join(core, "B", "/c/other")
+    frame, to = only(core.receive(a, f"\x1f{recipient}\x1f1", 2.0))
+    assert to == ["A"]
+    assert frame["type"] == "error"
+    assert f'"{recipient}"' in frame["message"]
+    assert set(frame) == {"type", "message", "date"}
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        ("undefined", "not valid JSON"),
+        ("\x1fu2", "Malformed direct message"),
+        ("\x1fu2\x1f{", "not valid JSON"),
+        (b"\x01\x02", "Binary frames"),
+        ("NaN", "not valid JSON"),
+    ],
+)
+def test_bad_frames_answer_the_sender_and_relay_nothing(data: str | bytes, text: str) -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r")
+    join(core, "B", "/c/r")
+    frame, to = only(core.receive(a, data, 2.0))
+    assert to == ["A"]
+    assert frame["type"] == "error"
+    assert text in frame["message"]
+
+
+# -- keys (PROTOCOL §7, §8) --------------------------------------------------
+
+
+def test_first_joiner_sets_ephemeral_keys_that_vanish_with_the_channel() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r?joinKey=j1&sendKey=s1")
+    assert core.admit("/c/r", LOCAL, 0) == Refusal(
+        403, "A valid joinKey is required to join this channel."
+    )
+    assert isinstance(core.admit("/c/r?joinKey=wrong", LOCAL, 0), Refusal)
+    b, _ = join(core, "B", "/c/r?joinKey=j1&sendKey=other")
+    frame, to = only(core.receive(b, "1", 2.0))
+    assert (frame["type"], to) == ("error", ["B"])
+    assert "sendKey" in frame["message"]
+    core.leave(b, 3.0)
+    core.leave(a, 3.0)
+    assert core.channel_names() == []
+    join(core, "C", "/c/r")  # the keys went with the channel
+
+
+def test_later_joiners_cannot_change_the_keys() -> None:
+    core = make_core()
+    join(core, "A", "/c/r")  # open channel: presented keys of later joiners are ignored
+    b, _ = join(core, "B", "/c/r?joinKey=x&sendKey=y")
+    join(core, "C", "/c/r")
+    assert only(core.receive(b, "1", 2.0))[1] == ["A", "C"]
+
+
+def test_send_key_gate_applies_to_direct_messages_too() -> None:
+    core = make_core()
+    join(core, "A", "/c/r?sendKey=s")
+    b, _ = join(core, "B", "/c/r")
+    frame, _ = only(core.receive(b, "\x1fu1\x1f1", 2.0))
+    assert frame["type"] == "error"
+
+
+def test_namespace_keys_apply_to_sub_channels_and_block_ephemeral_keys() -> None:
+    config = RelayConfig(
+        namespaces={
+            "myapp": NamespaceKeys(join_key="J"),
+            "myapp/private": NamespaceKeys(join_key="P", send_key="S"),
+            "open": NamespaceKeys(),
+        }
+    )
+    core = make_core(config)
+    assert isinstance(core.admit("/c/myapp:chat", LOCAL, 0), Refusal)
+    ticket(core, "/c/myapp:chat?joinKey=J")
+    ticket(core, "/c/myapp/privateer?joinKey=J")
+    ticket(core, "/c/myapp/private/room1?joinKey=P")
+    assert isinstance(core.admit("/c/myapp/private/room1?joinKey=J", LOCAL, 0), Refusal)
+    ticket(core, "/c/myapps:chat")
+    # A reservation without keys stops the first joiner from setting any.
+    join(core, "A", "/c/open:x?joinKey=hijack")
+    join(core, "B", "/c/open:x")
+
+
+def test_keys_with_non_ascii_characters_compare() -> None:
+    core = make_core()
+    join(core, "A", "/c/r?joinKey=%C3%A9")
+    ticket(core, "/c/r?joinKey=%C3%A9")
+    assert isinstance(core.admit("/c/r?joinKey=e", LOCAL, 0), Refusal)
+
+
+def test_join_is_refused_if_the_channel_got_a_key_after_admission() -> None:
+    core = make_core()
+    late = ticket(core, "/c/r")
+    join(core, "A", "/c/r?joinKey=k")
+    assert core.join(late, "B", 1.0) == Refusal(
+        403, "A valid joinKey is required to join this channel."
+    )
+
+
+def test_keys_never_appear_in_reprs() -> None:
+    t = ticket(make_core(), "/c/r?joinKey=SECRET1&sendKey=SECRET2")
+    assert "SECRET" not in repr(t)
+    assert "SECRET" not in repr(NamespaceKeys("SECRET1", "SECRET2"))
+
+
+# -- leave -------------------------------------------------------------------
+
+
+def test_leave_tells_the_rest_with_identity_only_when_announced() -> None:
+    core = make_core()
+    join(core, "A", "/c/r")
+    b, _ = join(core, "B", "/c/r?announce=true&as=Bo")
+    c, _ = join(core, "C", "/c/r?as=Cy")
+    assert frames(core.leave(c, 2.0)) == [({"type": "leave", "total": 2, "date": 2000}, ["A", "B"])]
+    assert frames(core.leave(b, 3.0)) == [
+        ({"type": "leave", "total": 1, "uid": "u2", "alias": "Bo", "date": 3000}, ["A"])
+    ]
+
+
+def test_leaving_twice_is_harmless() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r")
+    join(core, "B", "/c/r")
+    assert len(core.leave(a, 2.0)) == 1
+    assert core.leave(a, 2.0) == []
+    assert core.member_count("r") == 1
+
+
+# -- limits (PROTOCOL §10) ---------------------------------------------------
+
+
+def test_oversize_frames_warn_then_disconnect() -> None:
+    core = make_core(RelayConfig(limits=Limits(max_frame_bytes=10, warnings=2)))
+    a, _ = join(core, "A", "/c/r")
+    join(core, "B", "/c/r")
+    assert only(core.receive(a, '"12345678"', 2.0))[1] == ["B"]  # exactly 10 bytes passes
+    for n in (1, 2):
+        outcome = core.receive(a, '"123456789"', 2.0)
+        assert outcome.close is None
+        assert only(outcome)[0]["message"] == f"Message exceeds 10 bytes. (warning {n} of 2)."
+    outcome = core.receive(a, '"123456789"', 2.0)
+    assert outcome.close == (1008, "too many limit violations")
+    assert only(outcome)[1] == ["A"]
+
+
+def test_frame_size_counts_utf8_bytes_including_the_dm_prefix() -> None:
+    core = make_core(RelayConfig(limits=Limits(max_frame_bytes=8)))
+    a, _ = join(core, "A", "/c/r")
+    join(core, "B", "/c/r")
+    assert only(core.receive(a, '"éééé"', 2.0))[0]["type"] == "error"  # 6 chars, 10 bytes
+    assert only(core.receive(a, "\x1fu2\x1f12345", 2.0))[0]["type"] == "error"
+
+
+def test_message_rate_limit_warns_then_closes_and_bans_the_address() -> None:
+    limits = Limits(
+        messages_per_window=2, window_seconds=1.0, ban_seconds=60, exempt_loopback=False
+    )
+    core = make_core(RelayConfig(limits=limits))
+    a, _ = join(core, "A", "/c/r", ip=REMOTE)
+    join(core, "B", "/c/r", ip=LOCAL)
+    assert [only(core.receive(a, "1", 10.0))[1] for _ in range(2)] == [["B"], ["B"]]
+    for n in (1, 2, 3):
+        frame, _ = only(core.receive(a, "1", 10.5))
+        assert frame["message"] == f"Rate limit exceeded (warning {n} of 3)."
+    assert only(core.receive(a, "1", 11.0))[1] == ["B"]  # new window
+    core.receive(a, "1", 11.1)
+    assert core.receive(a, "1", 11.2).close == (1008, "too many limit violations")
+    assert core.admit("/c/r", REMOTE, 20.0) == Refusal(429, "Too many violations: try again later.")
+    assert isinstance(core.admit("/c/r", REMOTE, 71.2), Ticket)
+
+
+def test_loopback_is_exempt_from_rate_limits_by_default() -> None:
+    core = make_core(RelayConfig(limits=Limits(messages_per_window=1, window_seconds=10)))
+    a, _ = join(core, "A", "/c/r")
+    join(core, "B", "/c/r")
+    assert all(only(core.receive(a, "1", 2.0))[1] == ["B"] for _ in range(5))
+
+
+def test_new_connections_per_address_are_limited_per_second() -> None:
+    core = make_core(RelayConfig(limits=Limits(connections_per_second=2)))
+    assert isinstance(core.admit("/c/r", REMOTE, 5.0), Ticket)
+    assert isinstance(core.admit("/c/r", REMOTE, 5.1), Ticket)
+    assert core.admit("/c/r", REMOTE, 5.2) == Refusal(
+        429, "Too many new connections: try again in a second."
+    )
+    assert isinstance(core.admit("/c/r", "203.0.113.8", 5.2), Ticket)
+    assert isinstance(core.admit("/c/r", LOCAL, 5.2), Ticket)
+    assert isinstance(core.admit("/c/r", REMOTE, 6.1), Ticket)
+
+
+def test_limits_can_be_turned_off() -> None:
+    limits = Limits(max_frame_bytes=None, messages_per_window=None, exempt_loopback=False)
+    core = make_core(RelayConfig(limits=limits))
+    a, _ = join(core, "A", "/c/r", ip=REMOTE)
+    join(core, "B", "/c/r")
+    big = '"' + "x" * 200_000 + '"'
+    assert all(only(core.receive(a, big, 2.0))[1] == ["B"] for _ in range(100))

@@ -1,0 +1,61 @@
+"""Helpers shared by test modules (import as ``from tests.support import ...``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from rx_itty.wire import encode_frame
+
+TIMEOUT_FACTOR = float(os.environ.get("RX_ITTY_TIMEOUT_FACTOR", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """A timeout in seconds, multiplied by ``RX_ITTY_TIMEOUT_FACTOR`` for slow machines."""
+    return seconds * TIMEOUT_FACTOR
+
+
+class Peer:
+    """A raw ``websockets`` client speaking the itty wire protocol, for relay tests.
+
+    Waits are event waits with a scaled timeout, never sleeps.
+    """
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+
+    @classmethod
+    async def connect(cls, url: str, **kwargs: Any) -> Peer:
+        return cls(await connect(url, open_timeout=scaled(10), **kwargs))
+
+    async def recv(self, within: float = 5.0) -> dict[str, Any]:
+        """The next frame within ``within`` (scaled) seconds, decoded as a JSON object."""
+        async with asyncio.timeout(scaled(within)):
+            text = await self.conn.recv()
+        assert isinstance(text, str), f"relay sent a binary frame: {text!r}"
+        frame = json.loads(text)
+        assert isinstance(frame, dict), f"relay sent a non-object frame: {text}"
+        return frame
+
+    async def joined(self) -> dict[str, Any]:
+        """Consume and return our own join, which must be the first frame."""
+        frame = await self.recv()
+        assert frame.get("type") == "join"
+        assert frame.get("self") is True
+        return frame
+
+    async def send(self, message: Any, to: str | None = None) -> None:
+        await self.conn.send(encode_frame(message, to))
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def __aenter__(self) -> Peer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.close()

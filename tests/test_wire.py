@@ -1,0 +1,200 @@
+"""The pure wire layer: URLs, outgoing frames and incoming events, strings only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rx_itty.events import BadFrame, Join, Leave, Message, ServerError, Signal, User
+from rx_itty.exceptions import InvalidOptionError, SerializationError
+from rx_itty.wire import build_url, decode_frame, encode_frame, encode_query
+
+# -- URLs (PROTOCOL §2.3, §2.4, §12.2 items 1-3) ----------------------------
+
+
+def test_channel_name_goes_to_the_hosted_relay_with_params_in_order() -> None:
+    assert build_url("my-channel", {"a": "b", "c": "d"}) == "wss://itty.ws/c/my-channel?a=b&c=d"
+
+
+def test_raw_url_without_params_still_gets_a_question_mark() -> None:
+    assert build_url("ws://custom.server/path") == "ws://custom.server/path?"
+
+
+def test_raw_url_params_keep_insertion_order_and_true_is_serialised_as_true() -> None:
+    url = build_url("ws://custom.server/path", {"echo": True, "alias": "test-user"})
+    assert url == "ws://custom.server/path?echo=true&alias=test-user"
+
+
+def test_raw_url_is_used_verbatim_even_with_its_own_query() -> None:
+    assert build_url("wss://h/ws?x=1", {"token": "abc"}) == "wss://h/ws?x=1?token=abc"
+
+
+def test_query_encoding_matches_url_search_params() -> None:
+    # URLSearchParams: space -> '+', '*' kept, '~' and ':' escaped.
+    assert encode_query({"as": "Al ice:*~"}) == "as=Al+ice%3A*%7E"
+    assert encode_query({"k": "é/&="}) == "k=%C3%A9%2F%26%3D"
+
+
+def test_query_omits_none_and_false_and_stringifies_numbers() -> None:
+    assert encode_query({"a": None, "b": False, "c": 5, "d": 1.5, "e": True}) == "c=5&d=1.5&e=true"
+
+
+def test_query_rejects_values_that_are_not_scalars() -> None:
+    with pytest.raises(InvalidOptionError, match=r"'tags'.*list"):
+        encode_query({"tags": ["a"]})  # type: ignore[dict-item]
+
+
+def test_channel_names_keep_namespace_separators_and_escape_unsafe_characters() -> None:
+    assert build_url("itty:itty-sockets:test-1") == "wss://itty.ws/c/itty:itty-sockets:test-1?"
+    assert build_url("myapp/chat") == "wss://itty.ws/c/myapp/chat?"
+    assert build_url("a b?#%") == "wss://itty.ws/c/a%20b%3F%23%25?"
+
+
+def test_channel_name_can_target_another_base() -> None:
+    assert build_url("room", base="ws://127.0.0.1:9/c/") == "ws://127.0.0.1:9/c/room?"
+
+
+@pytest.mark.parametrize(
+    ("target", "base", "error"),
+    [
+        ("", "wss://itty.ws/c/", "channel name is empty"),
+        ("room", "http://x/c/", "must start with ws:// or wss://"),
+        (42, "wss://itty.ws/c/", "channel must be a str"),
+    ],
+)
+def test_bad_targets_fail_with_a_clear_message(target: Any, base: str, error: str) -> None:
+    with pytest.raises(InvalidOptionError, match=error):
+        build_url(target, base=base)
+
+
+def test_raw_mode_is_case_sensitive_like_the_js_client() -> None:
+    assert build_url("WS://x").startswith("wss://itty.ws/c/WS:")
+
+
+# -- outgoing frames (§5.1) --------------------------------------------------
+
+
+def test_broadcast_frame_is_compact_json_like_json_stringify() -> None:
+    assert encode_frame({"type": "chat", "text": "hi", "n": [1, 2.5]}) == (
+        '{"type":"chat","text":"hi","n":[1,2.5]}'
+    )
+    assert encode_frame("test") == '"test"'
+
+
+def test_direct_message_is_prefixed_with_unit_separators() -> None:
+    assert encode_frame({"a": 1}, to="abc123") == '\x1fabc123\x1f{"a":1}'
+
+
+def test_empty_recipient_means_broadcast_as_in_js() -> None:
+    assert encode_frame(1, to="") == "1"
+
+
+def test_unserialisable_message_raises_at_the_call() -> None:
+    with pytest.raises(SerializationError, match="cannot send object as JSON"):
+        encode_frame(object())
+
+
+def test_recipient_containing_the_separator_is_rejected() -> None:
+    with pytest.raises(InvalidOptionError, match="recipient uid"):
+        encode_frame(1, to="a\x1fb")
+
+
+# -- incoming frames (§4, §11.9) ---------------------------------------------
+
+
+def test_message_envelope_decodes_with_payload_untouched() -> None:
+    event = decode_frame('{"date":5,"uid":"p0x7zq","alias":"Bob","message":{"type":"chat","x":1}}')
+    assert event == Message({"type": "chat", "x": 1}, "p0x7zq", "Bob", 5)  # type: ignore[arg-type]
+    assert isinstance(event, Message)
+    assert event.type == "chat"
+    assert event["x"] == 1
+
+
+def test_envelope_wins_over_payload_fields_in_the_merged_view() -> None:
+    frame = '{"date":1,"uid":"real","message":{"uid":"foo","alias":"bar","date":12345,"k":"v"}}'
+    event = decode_frame(frame)
+    assert isinstance(event, Message)
+    assert (event["uid"], event["date"], event["k"]) == ("real", 1, "v")
+    # A payload alias never impersonates a sender who set none.
+    assert "alias" not in event
+    assert event.get("alias") is None
+
+
+@pytest.mark.parametrize("payload", ['"test"', "[1,2,3]", "13", "null", "true"])
+def test_non_object_payloads_add_no_fields(payload: str) -> None:
+    event = decode_frame(f'{{"date":1,"uid":"u","message":{payload}}}')
+    assert isinstance(event, Message)
+    assert event.type is None
+    assert "0" not in event
+
+
+def test_payload_type_never_makes_a_system_event() -> None:
+    for kind in ("join", "leave", "error"):
+        event = decode_frame(f'{{"date":1,"uid":"u","message":{{"type":"{kind}"}}}}')
+        assert isinstance(event, Message)
+        assert event.type == kind
+
+
+def test_own_join_with_user_list() -> None:
+    frame = (
+        '{"type":"join","self":true,"uid":"k3v9qa","alias":"Alice","total":1,'
+        '"users":[{"uid":"k3v9qa","alias":"Alice","self":true},{"uid":"zz"}],"date":7}'
+    )
+    assert decode_frame(frame) == Join(
+        total=1,
+        uid="k3v9qa",  # type: ignore[arg-type]
+        alias="Alice",
+        is_self=True,
+        users=(User("k3v9qa", "Alice", True), User("zz")),  # type: ignore[arg-type]
+        date=7,
+    )
+
+
+def test_others_join_without_announce_has_no_identity() -> None:
+    assert decode_frame('{"type":"join","total":2,"date":1}') == Join(total=2, date=1)
+
+
+def test_legacy_numeric_users_count_maps_to_total() -> None:
+    assert decode_frame('{"type":"join","users":3,"date":1}') == Join(total=3, date=1)
+    assert decode_frame('{"type":"leave","users":2}') == Leave(total=2)
+
+
+def test_leave_and_error_decode() -> None:
+    assert decode_frame('{"type":"leave","total":1,"uid":"a","date":2}') == Leave(
+        total=1,
+        uid="a",  # type: ignore[arg-type]
+        date=2,
+    )
+    assert decode_frame('{"type":"error","message":"nope","date":3}') == ServerError("nope", 3)
+
+
+def test_other_top_level_types_are_signals() -> None:
+    assert decode_frame('{"type":"tick","date":4}') == Signal("tick", 4)
+
+
+def test_raw_server_frames_without_envelope_are_messages() -> None:
+    event = decode_frame('{"date":1,"items":[1,2]}')
+    assert isinstance(event, Message)
+    assert event["items"] == [1, 2]
+    assert decode_frame("[1]") == Message([1])
+
+
+@pytest.mark.parametrize("data", ["undefined", "", "{", b"\x00binary"])
+def test_garbage_becomes_a_bad_frame_not_an_exception(data: str | bytes) -> None:
+    event = decode_frame(data)
+    assert isinstance(event, BadFrame)
+    assert event.data == data
+    assert event.reason
+
+
+def test_wrongly_typed_fields_are_dropped_not_raised() -> None:
+    event = decode_frame('{"type":"join","uid":5,"alias":[],"total":"x","users":[1,{"uid":2}]}')
+    assert event == Join(users=())
+
+
+def test_text_json_stringify_accepts_is_decoded_even_where_orjson_refuses() -> None:
+    # JSON.stringify escapes lone surrogates; a JS peer can send them.
+    event = decode_frame('{"date":1,"uid":"u","message":"\\ud800"}')
+    assert isinstance(event, Message)
+    assert event.message == "\ud800"
