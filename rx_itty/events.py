@@ -22,10 +22,16 @@ from typing import Any, ClassVar, Generic, Literal, NewType, TypeAlias, TypeVar,
 
 __all__ = [
     "BadFrame",
+    "Close",
+    "Diagnostic",
     "Event",
     "Join",
     "Leave",
+    "ListenerError",
     "Message",
+    "Open",
+    "PayloadError",
+    "SendError",
     "ServerError",
     "Signal",
     "Uid",
@@ -202,3 +208,67 @@ class BadFrame:
 
 Event: TypeAlias = Message[Any] | Join | Leave | ServerError | Signal
 """Any protocol event a channel emits."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Lifecycle: a connection opened (queued sends have just been flushed)."""
+
+    url: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Lifecycle: a connection closed, or failed to open.
+
+    Attributes:
+        code: WebSocket close code, or ``None`` if no close frame was exchanged.
+        reason: Close reason or a description of the failure.
+        rejected: The HTTP status if the handshake was refused (e.g. 403).
+        reconnecting: True if the socket will reconnect by itself.
+    """
+
+    code: int | None = None
+    reason: str = ""
+    rejected: int | None = None
+    reconnecting: bool = False
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class PayloadError:
+    """A payload that did not fit the model asked for; the message was skipped.
+
+    Attributes:
+        event: The message as received.
+        model: What it was to be decoded into.
+        error: Why decoding failed.
+    """
+
+    event: Message[Any]
+    model: Any
+    error: Exception
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ListenerError:
+    """A subscriber raised while handling an event; other subscribers still got it."""
+
+    value: Any
+    error: Exception
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SendError:
+    """A value pushed into a sink could not be sent (not JSON, queue full, disposed)."""
+
+    value: Any
+    error: Exception
+
+
+Diagnostic: TypeAlias = BadFrame | PayloadError | ListenerError | SendError
+"""Local trouble reported on ``IttySocket.diagnostics`` instead of killing a stream."""

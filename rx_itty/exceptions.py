@@ -6,7 +6,13 @@ catches anything the library raises on purpose::
     IttyError
     ├── InvalidOptionError       (also a ValueError)   bad argument to connect()/serve
     ├── SerializationError       (also a TypeError)    a message that is not JSON-serialisable
-    └── RelayConfigError         (also a ValueError)   a bad relay configuration file or value
+    ├── RelayConfigError         (also a ValueError)   a bad relay configuration file or value
+    ├── ConnectionFailed         (also a ConnectionError)  the socket could not open
+    │   └── HandshakeRejected                          the server refused (e.g. 403 join key)
+    ├── SendQueueFull            (also a BufferError)  too many sends queued while not open
+    ├── StreamOverflow           (also a BufferError)  an iterator's consumer fell too far behind
+    ├── SocketDisposed           (also a RuntimeError) the socket was disposed; connect() anew
+    └── LoopThreadError          (also a RuntimeError) a blocking call made on the socket's loop
 
 Messages say what happened and what to do about it, in one line.
 """
@@ -14,10 +20,16 @@ Messages say what happened and what to do about it, in one line.
 from __future__ import annotations
 
 __all__ = [
+    "ConnectionFailed",
+    "HandshakeRejected",
     "InvalidOptionError",
     "IttyError",
+    "LoopThreadError",
     "RelayConfigError",
+    "SendQueueFull",
     "SerializationError",
+    "SocketDisposed",
+    "StreamOverflow",
 ]
 
 
@@ -35,3 +47,43 @@ class SerializationError(IttyError, TypeError):
 
 class RelayConfigError(IttyError, ValueError):
     """The relay configuration is invalid."""
+
+
+class ConnectionFailed(IttyError, ConnectionError):
+    """The socket could not be opened (refused, unreachable, timed out)."""
+
+
+class HandshakeRejected(ConnectionFailed):
+    """The server refused the WebSocket handshake with an HTTP status.
+
+    Attributes:
+        status: The HTTP status, e.g. 403 for a wrong or missing ``joinKey``.
+        reason: The server's explanation, if it sent one.
+    """
+
+    def __init__(self, url: str, status: int, reason: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        hint = {
+            403: "pass the channel's join_key",
+            404: "check the server URL; channels live under /c/",
+            429: "slow down and retry later",
+        }.get(status, "check the server URL and options")
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"server refused {url} with HTTP {status}{detail}; {hint}")
+
+
+class SendQueueFull(IttyError, BufferError):
+    """More sends are queued than ``max_queue`` allows while the socket is not open."""
+
+
+class StreamOverflow(IttyError, BufferError):
+    """An iterator's consumer fell more than its buffer behind a hot stream."""
+
+
+class SocketDisposed(IttyError, RuntimeError):
+    """The socket was disposed (its ``with`` block ended); create a new one with connect()."""
+
+
+class LoopThreadError(IttyError, RuntimeError):
+    """A blocking helper was called on the thread running the socket's event loop."""

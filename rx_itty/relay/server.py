@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 import weakref
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from rx_itty._logging import wire_logger
 from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
 
@@ -35,22 +35,7 @@ logger = logging.getLogger("rx_itty.relay")
 _NORMAL_CLOSE = 1000
 _POLICY_VIOLATION = 1008
 _INTERNAL_ERROR = 1011
-_KEY_IN_TEXT = re.compile(r"((?:join|send)Key=)[^&\s]*", re.IGNORECASE)
-
-
-class _RedactKeys(logging.Filter):
-    """Masks joinKey/sendKey values in any record (websockets logs request lines at DEBUG)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "Key=" in message or "key=" in message:
-            record.msg = _KEY_IN_TEXT.sub(r"\1***", message)
-            record.args = None
-        return True
-
-
-_wire_logger = logging.getLogger("rx_itty.relay.websockets")
-_wire_logger.addFilter(_RedactKeys())
+_wire_logger = wire_logger("rx_itty.relay.websockets")
 
 
 class _Connection(ServerConnection):

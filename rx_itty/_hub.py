@@ -1,0 +1,103 @@
+"""Hot multicast for the socket's streams, with per-subscriber isolation.
+
+A :class:`Hub` is what ``reactivex.Subject`` would be, minus two things a
+long-lived socket cannot afford: one subscriber raising stops the delivery of
+that value to the others, and every ``on_next`` takes a lock. Here observers are
+an immutable tuple replaced on (un)subscribe, so delivery reads it without a
+lock, and an exception from one observer is reported, not propagated.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, final
+
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+__all__ = ["Hub"]
+
+T = TypeVar("T")
+
+ErrorReporter = Callable[[Any, Exception], None]
+
+
+@final
+class Hub(Generic[T]):
+    """Multicasts values to observers; optionally replays the latest to newcomers.
+
+    Args:
+        report: Called with ``(value, exception)`` when an observer raises.
+        replay: Keep the latest value and give it to each new observer first.
+        initial: The value replayed before any has been emitted (``replay`` only).
+    """
+
+    __slots__ = ("_done", "_latest", "_lock", "_observers", "_replay", "_report")
+
+    def __init__(self, report: ErrorReporter, *, replay: bool = False, initial: Any = None) -> None:
+        self._observers: tuple[abc.ObserverBase[T], ...] = ()
+        self._lock = threading.Lock()
+        self._report = report
+        self._replay = replay
+        self._latest: Any = initial
+        self._done = False
+
+    @property
+    def latest(self) -> T:
+        """The last value emitted (or the initial one); meaningful with ``replay``."""
+        return self._latest  # type: ignore[no-any-return]
+
+    @property
+    def observed(self) -> bool:
+        """True while at least one observer is subscribed."""
+        return bool(self._observers)
+
+    def subscribe(self, observer: abc.ObserverBase[T]) -> abc.DisposableBase:
+        """Add ``observer``; replaying hubs first give it the latest value.
+
+        Replaying hubs must be subscribed on the thread that emits, so that the
+        replayed value can never arrive after a newer one.
+        """
+        with self._lock:
+            done = self._done
+            if not done:
+                self._observers = (*self._observers, observer)
+        if self._replay:
+            self._deliver(observer, self._latest)
+        if done:
+            observer.on_completed()
+            return Disposable()
+
+        def remove() -> None:
+            with self._lock:
+                self._observers = tuple(o for o in self._observers if o is not observer)
+
+        return Disposable(remove)
+
+    def on_next(self, value: T) -> None:
+        """Deliver ``value`` to every observer, isolating their exceptions."""
+        if self._replay:
+            self._latest = value
+        for observer in self._observers:
+            try:
+                observer.on_next(value)
+            except Exception as exc:
+                self._report(value, exc)
+
+    def _deliver(self, observer: abc.ObserverBase[T], value: T) -> None:
+        try:
+            observer.on_next(value)
+        except Exception as exc:
+            self._report(value, exc)
+
+    def on_completed(self) -> None:
+        """Complete every observer and refuse new ones (they complete at once)."""
+        with self._lock:
+            observers, self._observers = self._observers, ()
+            self._done = True
+        for observer in observers:
+            try:
+                observer.on_completed()
+            except Exception as exc:
+                self._report(None, exc)

@@ -1,0 +1,90 @@
+"""Decoding payloads into user models: dataclasses, pydantic models, msgspec Structs.
+
+:func:`decoder_for` turns a model into a function ``payload -> instance`` that
+raises on a payload that does not fit; the socket and the operators catch that
+and report it, so one bad payload never ends a stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rx_itty.exceptions import InvalidOptionError
+
+__all__ = ["decoder_for"]
+
+M = TypeVar("M")
+
+_SCALARS: dict[Any, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+}
+
+
+def _dataclass_decoder(model: type[M]) -> Callable[[Any], M]:
+    try:
+        hints = typing.get_type_hints(model)
+    except Exception:  # unresolvable forward references: skip the scalar checks
+        hints = {}
+    fields = [f for f in dataclasses.fields(model) if f.init]  # type: ignore[arg-type]
+    names = {f.name for f in fields}
+    checks = {f.name: _SCALARS[hints[f.name]] for f in fields if hints.get(f.name) in _SCALARS}
+
+    def decode(payload: Any) -> M:
+        if type(payload) is not dict:
+            raise TypeError(f"payload is {type(payload).__name__}, not an object")
+        for name, allowed in checks.items():
+            if name in payload:
+                value = payload[name]
+                bad_bool = isinstance(value, bool) and bool not in allowed
+                if bad_bool or not isinstance(value, allowed):
+                    raise TypeError(
+                        f"field {name!r} should be {allowed[-1].__name__}, "
+                        f"got {type(value).__name__}"
+                    )
+        return model(**{k: v for k, v in payload.items() if k in names})
+
+    return decode
+
+
+def _msgspec_decoder(model: Any) -> Callable[[Any], Any] | None:
+    msgspec = sys.modules.get("msgspec")
+    if msgspec is None or not (isinstance(model, type) and issubclass(model, msgspec.Struct)):
+        return None
+
+    def decode(payload: Any) -> Any:
+        return msgspec.convert(payload, model)
+
+    return decode
+
+
+def decoder_for(model: type[M] | Callable[[Any], M]) -> Callable[[Any], M]:
+    """A function that builds ``model`` from a JSON payload, raising if it does not fit.
+
+    Supported: pydantic v2 models (``model_validate``), msgspec Structs
+    (``msgspec.convert``), dataclasses (extra payload keys are ignored, ``str``/
+    ``int``/``float``/``bool`` fields are type-checked), or any callable taking the payload.
+
+    Raises:
+        InvalidOptionError: ``model`` is none of these.
+    """
+    validate = getattr(model, "model_validate", None)
+    if callable(validate):
+        return validate  # type: ignore[no-any-return]
+    from_msgspec = _msgspec_decoder(model)
+    if from_msgspec is not None:
+        return from_msgspec
+    if isinstance(model, type) and dataclasses.is_dataclass(model):
+        return _dataclass_decoder(typing.cast("type[M]", model))
+    if callable(model):
+        return model
+    raise InvalidOptionError(
+        f"cannot decode payloads into {model!r}; pass a dataclass, a pydantic model, "
+        "a msgspec Struct or a function"
+    )
