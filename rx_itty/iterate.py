@@ -41,51 +41,123 @@ def _overflow(maxsize: int) -> StreamOverflow:
     )
 
 
-async def aiterate(
-    source: reactivex.Observable[T], maxsize: int = DEFAULT_BUFFER
-) -> AsyncIterator[T]:
+@final
+class _AsyncIterator(AsyncIterator[T]):
+    """Buffers a stream for ``async for``; subscribed from creation, not first ``anext``."""
+
+    def __init__(self, source: reactivex.Observable[T], maxsize: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._items: asyncio.Queue[Any] = asyncio.Queue()
+        self._maxsize = maxsize
+        self._pending = 0  # values queued and not yet consumed
+        self._lock = threading.Lock()
+        self._subscription: abc.DisposableBase | None = source.subscribe(
+            on_next=self._put,
+            on_error=lambda e: self._push(_Error(e)),
+            on_completed=lambda: self._push(_DONE),
+        )
+
+    def _put(self, value: T) -> None:
+        item: Any = value
+        with self._lock:
+            if self._pending >= self._maxsize:
+                item = _Error(_overflow(self._maxsize))
+            else:
+                self._pending += 1
+        self._push(item)
+
+    def _push(self, item: Any) -> None:
+        if threading.get_ident() == self._thread:
+            self._items.put_nowait(item)
+        else:
+            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
+
+    async def __anext__(self) -> T:
+        if self._subscription is None:
+            raise StopAsyncIteration
+        item = await self._items.get()
+        if isinstance(item, _Error):
+            await self.aclose()
+            raise item.error
+        if item is _DONE:
+            await self.aclose()
+            raise StopAsyncIteration
+        with self._lock:
+            self._pending -= 1
+        return item  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Unsubscribe; further iteration ends at once."""
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            subscription.dispose()
+
+    def __del__(self) -> None:
+        if self._subscription is not None:
+            self._subscription.dispose()
+
+
+def aiterate(source: reactivex.Observable[T], maxsize: int = DEFAULT_BUFFER) -> AsyncIterator[T]:
     """Iterate a (hot) Observable with ``async for``, buffering up to ``maxsize`` values.
 
-    Subscribes when iteration starts and unsubscribes when it stops (``break``
-    included). The stream's completion ends the loop; its error is raised.
+    Subscribes at once (values emitted before the first ``anext`` are kept) and
+    unsubscribes when the stream ends, on ``aclose()``, or when the iterator is
+    dropped. The stream's completion ends the loop; its error is raised.
 
     Raises:
         StreamOverflow: the consumer fell more than ``maxsize`` values behind.
+        RuntimeError: called with no running event loop.
     """
-    loop = asyncio.get_running_loop()
-    consumer_thread = threading.get_ident()
-    items: asyncio.Queue[Any] = asyncio.Queue()
-    pending = 0  # values queued but not yet consumed, counted in the producer's order
-    lock = threading.Lock()
+    return _AsyncIterator(source, maxsize)
 
-    def put(item: Any) -> None:
-        nonlocal pending
-        with lock:
-            if item is not _DONE and not isinstance(item, _Error):
-                if pending >= maxsize:
-                    item = _Error(_overflow(maxsize))
-                else:
-                    pending += 1
-        if threading.get_ident() == consumer_thread:
-            items.put_nowait(item)
-        else:
-            loop.call_soon_threadsafe(items.put_nowait, item)
 
-    subscription = source.subscribe(
-        on_next=put, on_error=lambda e: put(_Error(e)), on_completed=lambda: put(_DONE)
-    )
-    try:
-        while True:
-            item = await items.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Error):
-                raise item.error
-            with lock:
-                pending -= 1
-            yield item
-    finally:
-        subscription.dispose()
+@final
+class _BlockingIterator(Iterator[T]):
+    """Buffers a stream for a blocking ``for``; subscribed from creation."""
+
+    def __init__(self, source: reactivex.Observable[T], maxsize: int, timeout: float | None):
+        self._items: queue.Queue[Any] = queue.Queue()
+        self._maxsize = maxsize
+        self._timeout = timeout
+        self._overflowed = False
+        self._subscription: abc.DisposableBase | None = source.subscribe(
+            on_next=self._put,
+            on_error=lambda e: self._items.put(_Error(e)),
+            on_completed=lambda: self._items.put(_DONE),
+        )
+
+    def _put(self, value: T) -> None:
+        if self._items.qsize() >= self._maxsize:
+            if not self._overflowed:
+                self._overflowed = True
+                self._items.put(_Error(_overflow(self._maxsize)))
+            return
+        self._items.put(value)
+
+    def __next__(self) -> T:
+        if self._subscription is None:
+            raise StopIteration
+        try:
+            item = self._items.get(timeout=self._timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no value within {self._timeout} s") from None
+        if isinstance(item, _Error):
+            self.close()
+            raise item.error
+        if item is _DONE:
+            self.close()
+            raise StopIteration
+        return item  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Unsubscribe; further iteration ends at once."""
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            subscription.dispose()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def iterate(
@@ -96,6 +168,8 @@ def iterate(
     forbid_thread: Callable[[], bool] | None = None,
 ) -> Iterator[T]:
     """Iterate a (hot) Observable with a blocking ``for`` loop (scripts, threads).
+
+    Subscribes at once, so values emitted before the first ``next`` are kept.
 
     Args:
         source: The stream.
@@ -114,33 +188,7 @@ def iterate(
             "blocking iteration on the socket's own event loop thread would freeze it; "
             "use 'async for ... in stream.aiter()' there"
         )
-    items: queue.Queue[Any] = queue.Queue()
-    full = threading.Event()
-
-    def put(item: Any) -> None:
-        if item is not _DONE and not isinstance(item, _Error) and items.qsize() >= maxsize:
-            if not full.is_set():
-                full.set()
-                items.put(_Error(_overflow(maxsize)))
-            return
-        items.put(item)
-
-    subscription = source.subscribe(
-        on_next=put, on_error=lambda e: put(_Error(e)), on_completed=lambda: put(_DONE)
-    )
-    try:
-        while True:
-            try:
-                item = items.get(timeout=timeout)
-            except queue.Empty:
-                raise TimeoutError(f"no value within {timeout} s") from None
-            if item is _DONE:
-                return
-            if isinstance(item, _Error):
-                raise item.error
-            yield item
-    finally:
-        subscription.dispose()
+    return _BlockingIterator(source, maxsize, timeout)
 
 
 @final

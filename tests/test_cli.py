@@ -85,9 +85,11 @@ async def test_serve_prints_its_url_and_stops_cleanly_on_a_signal(sig: signal.Si
 async def test_serve_reads_namespace_keys_from_a_config_file(tmp_path: Path) -> None:
     config = tmp_path / "relay.json"
     config.write_text(json.dumps({"namespaces": {"team": {"joinKey": "J"}}}))
-    async with serving("--config", str(config)) as (_, url):
-        async with await Peer.connect(url + "team:room?joinKey=J") as peer:
-            assert (await peer.joined())["total"] == 1
+    async with (
+        serving("--config", str(config)) as (_, url),
+        await Peer.connect(url + "team:room?joinKey=J") as peer,
+    ):
+        assert (await peer.joined())["total"] == 1
 
 
 @pytest.mark.parametrize(
@@ -103,7 +105,7 @@ async def test_serve_reads_namespace_keys_from_a_config_file(tmp_path: Path) -> 
 async def test_bad_arguments_give_a_one_line_error_and_a_nonzero_exit(
     args: list[str], message: str
 ) -> None:
-    code, out, err = await run(args)
+    code, _, err = await run(args)
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,600 @@
+"""IttySocket in virtual time, against the in-memory relay (the real relay core).
+
+Covers the client assertions of PROTOCOL §12.2 in Python terms, plus what the
+Rx port adds: streams that survive close/open and bad subscribers, the bounded
+send queue, the sink, reconnect with backoff, presence and typed payloads.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import pydantic
+import pytest
+from reactivex import operators as ops
+from reactivex.testing import TestScheduler
+
+from rx_itty import (
+    Backoff,
+    Close,
+    ConnectionState,
+    Event,
+    InvalidOptionError,
+    IttySocket,
+    Join,
+    ListenerError,
+    Message,
+    Open,
+    PayloadError,
+    SendError,
+    SendQueueFull,
+    SerializationError,
+    SocketDisposed,
+    connect,
+)
+from rx_itty.presence import Presence
+from rx_itty.relay import Limits, RelayConfig
+from rx_itty.testing import MemoryRelay
+
+
+def payload(message: Message[Any]) -> Any:
+    return message.message
+
+
+def my_uid(presence: Presence) -> str | None:
+    return presence.me.uid if presence.me else None
+
+
+class World:
+    """A virtual-time scheduler and an in-memory relay with predictable uids."""
+
+    def __init__(self, config: RelayConfig | None = None) -> None:
+        self.scheduler = TestScheduler()
+        names = itertools.count(1)
+        self.relay = MemoryRelay(config, uid_factory=lambda: f"u{next(names)}")
+
+    def socket(self, channel: str = "room", **options: Any) -> IttySocket:
+        options.setdefault("reconnect", Backoff(initial=1.0, jitter=False))
+        return connect(channel, transport=self.relay, scheduler=self.scheduler, **options)
+
+    def run(self, until: float | None = None) -> None:
+        """Run everything due by ``until`` (default: a millisecond from now)."""
+        self.scheduler.advance_to(self.scheduler.clock + 0.001 if until is None else until)
+
+
+def record(stream: Any) -> list[Any]:
+    seen: list[Any] = []
+    stream.subscribe(seen.append)
+    return seen
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+# -- §12.2 1-3: URLs ------------------------------------------------------------
+
+
+def test_channel_names_go_to_the_hosted_relay_with_options_in_wire_form() -> None:
+    ch = connect("my-channel", params={"a": "b", "c": "d"}, server="wss://itty.ws/c/")
+    assert ch.url == "wss://itty.ws/c/my-channel?a=b&c=d"
+
+
+def test_raw_urls_are_used_verbatim_with_a_trailing_question_mark() -> None:
+    assert connect("ws://custom.server/path").url == "ws://custom.server/path?"
+    ch = connect("ws://custom.server/path", echo=True, alias="test-user")
+    assert ch.url == "ws://custom.server/path?as=test-user&echo=true"
+
+
+def test_js_option_spellings_are_accepted() -> None:
+    js_options: dict[str, Any] = {"as": "Kev", "joinKey": "j", "sendKey": "s"}
+    ch = connect("ws://h/c/r", **js_options)
+    assert ch.url == "ws://h/c/r?as=Kev&joinKey=j&sendKey=s"
+
+
+def test_the_default_server_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RX_ITTY_SERVER", "ws://127.0.0.1:9/c/")
+    assert connect("room").url == "ws://127.0.0.1:9/c/room?"
+    monkeypatch.delenv("RX_ITTY_SERVER")
+    assert connect("room").url == "wss://itty.ws/c/room?"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"aliass": "x"}, "unknown option 'aliass'; did you mean 'alias'?"),
+        ({"echo": "yes"}, "echo must be True or False"),
+        ({"alias": ""}, "alias must be a non-empty str"),
+        ({"alias": "a", "as": "b"}, "both 'as' and 'alias' were given"),
+        ({"reconnect": 3}, "reconnect must be True, False or a Backoff"),
+        ({"max_queue": 0}, "max_queue must be a positive int"),
+        ({"params": {"echo": True}, "echo": True}, "repeats an option"),
+    ],
+)
+def test_bad_options_fail_at_once_with_a_clear_message(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidOptionError, match=message.replace("?", r"\?")):
+        connect("room", **kwargs)
+
+
+def test_nothing_connects_until_needed(world: World) -> None:
+    ch = world.socket()
+    world.run()
+    assert ch.current_state is ConnectionState.IDLE
+    assert world.relay.connections == 0
+
+
+# -- §12.2 4-10: lifecycle ---------------------------------------------------------
+
+
+def test_send_push_open_and_close_are_chainable(world: World) -> None:
+    ch = world.socket()
+    assert ch.open() is ch
+    assert ch.send(1) is ch
+    assert ch.close() is ch
+    assert ch.push(2) is ch
+
+
+def test_open_is_idempotent_even_inside_an_open_subscriber(world: World) -> None:
+    ch = world.socket()
+    order: list[str] = []
+
+    def first(_: Open) -> None:
+        order.append("first")
+        ch.open()
+
+    ch.opens.subscribe(first)
+    ch.opens.subscribe(lambda _: order.append("second"))
+    ch.open().open()
+    world.run()
+    assert order == ["first", "second"]
+    assert world.relay.connections == 1
+
+
+def test_close_fires_close_once_and_a_second_close_is_harmless(world: World) -> None:
+    ch = world.socket()
+    first, second = record(ch.closes), record(ch.closes)
+    ch.open()
+    world.run()
+    ch.close().close()
+    world.run()
+    assert first == second == [Close(1000, "")]
+    assert ch.current_state is ConnectionState.CLOSED
+    assert world.relay.connections == 0
+
+
+def test_close_when_never_opened_is_a_no_op(world: World) -> None:
+    ch = world.socket()
+    ch.close()
+    ch.open()
+    world.run()
+    assert ch.current_state is ConnectionState.OPEN  # no close was armed for later
+
+
+def test_subscribing_to_any_event_stream_opens(world: World) -> None:
+    for stream in ("events", "messages", "joins", "leaves", "errors", "opens", "closes"):
+        ch = world.socket(f"room-{stream}")
+        getattr(ch, stream).subscribe()
+        world.run()
+        assert ch.current_state is ConnectionState.OPEN, stream
+
+
+def test_observing_state_or_diagnostics_does_not_open(world: World) -> None:
+    ch = world.socket()
+    states = record(ch.state)
+    ch.diagnostics.subscribe()
+    world.run()
+    assert states == [ConnectionState.IDLE]
+
+
+def test_sends_before_open_queue_and_flush_in_order(world: World) -> None:
+    listener = world.socket()
+    seen = record(listener.messages.pipe(ops.map(payload)))
+    world.run()
+    world.socket().send("first").send("second").send("third")
+    world.run()
+    assert seen == ["first", "second", "third"]
+
+
+def test_push_before_open_connects_sends_and_closes_without_reconnecting(world: World) -> None:
+    listener = world.socket()
+    seen = record(listener.messages)
+    world.run()
+    pusher = world.socket()
+    closes = record(pusher.closes)
+    pusher.push({"n": 1})
+    world.run(100)
+    assert [m.message for m in seen] == [{"n": 1}]
+    assert closes == [Close(1000, "")]
+    assert pusher.current_state is ConnectionState.CLOSED
+
+
+def test_push_on_an_open_socket_closes_after_the_frame(world: World) -> None:
+    listener = world.socket()
+    seen = record(listener.messages)
+    pusher = world.socket().open()
+    world.run()
+    pusher.push("last")
+    world.run()
+    assert [m.message for m in seen] == ["last"]
+    assert pusher.current_state is ConnectionState.CLOSED
+
+
+def test_unsubscribing_before_open_prevents_firing(world: World) -> None:
+    ch = world.socket()
+    fired: list[Open] = []
+    ch.opens.subscribe(fired.append).dispose()
+    ch.open()
+    world.run()
+    assert fired == []
+
+
+def test_close_while_connecting_closes_right_after_flushing(world: World) -> None:
+    listener = world.socket()
+    seen = record(listener.messages)
+    world.run()
+    ch = world.socket().send("queued")
+    ch.close()
+    world.run()
+    assert [m.message for m in seen] == ["queued"]
+    assert ch.current_state is ConnectionState.CLOSED
+
+
+def test_subscriptions_survive_close_and_reopen(world: World) -> None:
+    ch = world.socket(echo=True)
+    seen = record(ch.messages.pipe(ops.map(payload)))
+    ch.send(1)
+    world.run()
+    ch.close()
+    world.run()
+    ch.send(2)  # sending after close reconnects, as in JS
+    world.run()
+    assert seen == [1, 2]
+
+
+# -- §12.2 11-14: events and routing ----------------------------------------------
+
+
+def test_object_payload_fields_read_through_with_the_envelope_winning(world: World) -> None:
+    ch = world.socket(echo=True)
+    seen = record(ch.messages)
+    ch.send({"uid": "fake", "date": 1, "text": "hi"}).send("str").send([1]).send(13)
+    world.run()
+    first = seen[0]
+    assert (first["text"], first["uid"], first["date"]) == ("hi", "u1", 0)
+    assert first.message == {"uid": "fake", "date": 1, "text": "hi"}
+    assert ["0" in m for m in seen[1:]] == [False, False, False]
+
+
+def test_typed_payloads_reach_their_type_and_all_messages(world: World) -> None:
+    ch = world.socket(echo=True)
+    chats, messages = record(ch.on("chat")), record(ch.on("message"))
+    ch.send({"type": "chat", "user": "Kevin", "text": "hi"}).send("untyped")
+    world.run()
+    assert [(m.type, m["user"], m.uid, m.date) for m in chats] == [("chat", "Kevin", "u1", 0)]
+    assert [m.message for m in messages] == [
+        {"type": "chat", "user": "Kevin", "text": "hi"},
+        "untyped",
+    ]
+
+
+def test_wildcard_receives_joins_and_messages_but_not_lifecycle(world: World) -> None:
+    ch = world.socket(echo=True)
+    events = record(ch.on("*"))
+    ch.send("hi")
+    world.run()
+    assert [type(e).__name__ for e in events] == ["Join", "Message"]
+
+
+def test_filter_functions_select_events(world: World) -> None:
+    ch = world.socket(echo=True)
+    big = record(ch.on(lambda e: isinstance(e, Message) and e.message > 10))
+    ch.send(5).send(50)
+    world.run()
+    assert [m.message for m in big] == [50]
+
+
+def test_a_raising_filter_skips_the_event_and_is_reported(world: World) -> None:
+    ch = world.socket(echo=True)
+    problems = record(ch.diagnostics)
+
+    def ok(event: Event) -> bool:
+        return bool(event.message["ok"])  # type: ignore[union-attr,index]
+
+    seen = record(ch.on(ok))
+    ch.send({"ok": True}).send("no fields")
+    world.run()
+    assert [m.message for m in seen] == [{"ok": True}]
+    assert any(isinstance(p, ListenerError) for p in problems)
+
+
+def test_a_payload_type_never_spoofs_a_system_event(world: World) -> None:
+    target = world.socket()
+    joins, messages = record(target.joins), record(target.on("join"))
+    world.run()
+    world.socket().send({"type": "join", "uid": "fake"}).send({"type": "leave"})
+    world.run()
+    assert all(isinstance(j, Join) and j.raw.get("type") == "join" for j in joins)
+    assert [j.uid for j in joins] == ["u1", None]  # own join, then the sender's join
+    assert messages == joins
+
+
+def test_system_streams_carry_typed_events(world: World) -> None:
+    a = world.socket(announce=True, alias="A")
+    joins, leaves, errors = record(a.joins), record(a.leaves), record(a.errors)
+    world.run()
+    b = world.socket(announce=True, alias="B").open()
+    world.run()
+    a.send("hello", to="nobody")
+    b.close()
+    world.run()
+    assert [(j.uid, j.alias, j.is_self, j.total) for j in joins] == [
+        ("u1", "A", True, 1),
+        ("u2", "B", False, 2),
+    ]
+    assert [(left.uid, left.total) for left in leaves] == [("u2", 1)]
+    assert len(errors) == 1
+    assert '"nobody"' in errors[0].message
+
+
+def test_direct_messages_and_the_dm_sink(world: World) -> None:
+    a, b, c = world.socket(), world.socket(), world.socket()
+    b_seen, c_seen = record(b.messages), record(c.messages)
+    a.open()
+    world.run()
+    a.send("psst", to=b.uid)
+    from reactivex import of
+
+    assert b.uid is not None
+    of("x", "y").subscribe(a.sink_to(b.uid))
+    world.run()
+    assert [m.message for m in b_seen] == ["psst", "x", "y"]
+    assert c_seen == []
+
+
+# -- typed payloads --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chat:
+    text: str
+    n: int = 0
+
+
+class ChatModel(pydantic.BaseModel):
+    text: str
+    n: int = 0
+
+
+class ChatStruct(msgspec.Struct):
+    text: str
+    n: int = 0
+
+
+@pytest.mark.parametrize("model", [Chat, ChatModel, ChatStruct])
+def test_typed_payloads_decode_into_models_and_misfits_are_reported(
+    world: World, model: Any
+) -> None:
+    ch = world.socket(echo=True)
+    chats, problems = record(ch.on("chat", model)), record(ch.diagnostics)
+    ch.send({"type": "chat", "text": "hi", "n": 2})
+    ch.send({"type": "chat", "text": 7})
+    ch.send({"type": "chat", "text": "again"})
+    world.run()
+    assert [(m.message.text, m.message.n, m.uid) for m in chats] == [
+        ("hi", 2, "u1"),
+        ("again", 0, "u1"),
+    ]
+    assert all(isinstance(m.message, model) for m in chats)
+    [problem] = problems
+    assert isinstance(problem, PayloadError)
+    assert problem.event.message == {"type": "chat", "text": 7}
+
+
+def test_a_function_can_decode_every_message(world: World) -> None:
+    ch = world.socket(echo=True)
+    lengths = record(ch.on("message", lambda payload: len(payload)))
+    ch.send("abc").send([1, 2])
+    world.run()
+    assert [m.message for m in lengths] == [3, 2]
+
+
+def test_models_are_refused_for_system_keys(world: World) -> None:
+    with pytest.raises(InvalidOptionError, match="models decode user message payloads"):
+        world.socket().on("join", Chat)
+    with pytest.raises(InvalidOptionError, match="non-empty event key"):
+        world.socket().on("")
+
+
+# -- sending -----------------------------------------------------------------------------
+
+
+def test_unserialisable_messages_raise_at_the_call_and_queue_nothing(world: World) -> None:
+    listener = world.socket()
+    seen = record(listener.messages)
+    world.run()
+    ch = world.socket()
+    with pytest.raises(SerializationError):
+        ch.send({"when": object()})
+    ch.send("ok")
+    world.run()
+    assert [m.message for m in seen] == ["ok"]
+
+
+def test_the_queue_is_bounded_and_says_so(world: World) -> None:
+    world.relay.stop()
+    ch = world.socket(max_queue=2)
+    ch.send(1).send(2)
+    with pytest.raises(SendQueueFull, match="2 frames are already waiting"):
+        ch.send(3)
+
+
+def test_the_sink_sends_and_survives_upstream_completion_and_errors(world: World) -> None:
+    from reactivex import concat, of, throw
+
+    ch = world.socket(echo=True)
+    seen, problems = record(ch.messages), record(ch.diagnostics)
+    of(1, 2).subscribe(ch.sink)
+    concat(of(3), throw(RuntimeError("upstream broke"))).subscribe(ch.sink)
+    of({"bad": object()}).subscribe(ch.sink)
+    world.run()
+    ch.send(4)
+    world.run()
+    assert [m.message for m in seen] == [1, 2, 3, 4]
+    assert ch.current_state is ConnectionState.OPEN
+    assert [type(p.error) for p in problems if isinstance(p, SendError)] == [
+        RuntimeError,
+        SerializationError,
+    ]
+
+
+def test_a_raising_subscriber_does_not_starve_the_others(world: World) -> None:
+    ch = world.socket(echo=True)
+
+    def explode(_: Any) -> None:
+        raise ValueError("subscriber bug")
+
+    ch.messages.subscribe(explode)
+    seen, problems = record(ch.messages), record(ch.diagnostics)
+    ch.send(1).send(2)
+    world.run()
+    assert [m.message for m in seen] == [1, 2]
+    assert [str(p.error) for p in problems] == ["subscriber bug", "subscriber bug"]
+
+
+# -- reconnect ---------------------------------------------------------------------------
+
+
+def test_unexpected_closes_reconnect_with_backoff_and_a_new_uid(world: World) -> None:
+    ch = world.socket(reconnect=Backoff(initial=1.0, factor=2.0, jitter=False))
+    opens: list[float] = []
+    ch.opens.subscribe(lambda _: opens.append(world.scheduler.clock))
+    uids = record(ch.presence.pipe(ops.map(my_uid)))
+    world.run(10)
+    world.relay.stop()  # refused while down: attempts at 11, 13 and 17 (delays 1, 2, 4)
+    world.run(16.5)
+    world.relay.start()
+    world.run(30)
+    assert opens == [0, 17.0]
+    assert uids == [None, "u1", None, "u2"]
+
+
+def test_queued_sends_survive_a_reconnect_and_arrive_once_in_order(world: World) -> None:
+    listener = world.socket(reconnect=False)
+    seen = record(listener.messages.pipe(ops.map(payload)))
+    sender = world.socket(reconnect=Backoff(initial=1.0, jitter=False))
+    sender.send("before")
+    world.run(5)
+    world.relay.disconnect_all()
+    world.run()
+    listener.open()  # the listener does not reconnect by itself: reopen it by hand
+    sender.send("during-1").send("during-2")
+    world.run(20)
+    sender.send("after")
+    world.run(30)
+    assert seen == ["before", "during-1", "during-2", "after"]
+
+
+def test_full_jitter_draws_each_delay_below_its_ceiling() -> None:
+    backoff = Backoff(initial=1.0, maximum=8.0, factor=2.0)
+    assert [backoff.delay(n, lambda: 0.5) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert Backoff(max_attempts=2).delay(2, lambda: 0.5) is None
+    with pytest.raises(InvalidOptionError):
+        Backoff(initial=0)
+
+
+@pytest.mark.parametrize(
+    "case", ["user close", "push", "join key refused", "policy close", "reconnect off"]
+)
+def test_no_reconnect_after_deliberate_or_final_closes(case: str) -> None:
+    config = RelayConfig(limits=Limits(max_frame_bytes=10, warnings=0))
+    world = World(config)
+    world.socket("keyed", join_key="k").open()
+    ch = {
+        "join key refused": lambda: world.socket("keyed"),
+        "reconnect off": lambda: world.socket(reconnect=False),
+    }.get(case, world.socket)()
+    closes = record(ch.closes)
+    ch.open()
+    world.run(1)
+    if case == "user close":
+        ch.close()
+    elif case == "push":
+        ch.push(1)
+    elif case == "policy close":
+        ch.send("x" * 20)
+    elif case == "reconnect off":
+        world.relay.disconnect_all()
+    world.run(100)
+    assert ch.current_state is ConnectionState.CLOSED
+    assert [c.reconnecting for c in closes] == [False]
+
+
+# -- presence, state, disposal ---------------------------------------------------------------
+
+
+def test_presence_tracks_the_roster_from_the_list_snapshot_and_joins(world: World) -> None:
+    world.socket(announce=True, alias="A").open()
+    world.socket().open()  # unannounced: counted, never listed
+    world.run()
+    me = world.socket(announce=True, list=True, alias="Me")
+    presence = record(me.presence)
+    world.run()
+    late = world.socket(announce=True, alias="Late").open()
+    world.run()
+    late.close()
+    world.run()
+    final = presence[-1]
+    assert final.me is not None
+    assert (final.me.uid, final.total) == ("u3", 3)
+    assert [u.alias for u in final.users] == ["A", "Me"]
+    assert [p.total for p in presence] == [0, 3, 4, 3]
+    assert "u4" not in final
+    assert "u1" in final
+
+
+def test_state_replays_the_current_state_to_late_subscribers(world: World) -> None:
+    ch = world.socket().open()
+    world.run()
+    assert record(ch.state) == [ConnectionState.OPEN]
+
+
+def test_dispose_flushes_closes_and_completes_every_stream(world: World) -> None:
+    listener = world.socket()
+    seen = record(listener.messages)
+    world.run()
+    ch = world.socket()
+    completed: list[str] = []
+    ch.events.subscribe(on_completed=lambda: completed.append("events"))
+    ch.on("chat").subscribe(on_completed=lambda: completed.append("chat"))
+    ch.state.subscribe(on_completed=lambda: completed.append("state"))
+    ch.send("last words")
+    ch.dispose()
+    world.run()
+    assert [m.message for m in seen] == ["last words"]
+    assert sorted(completed) == ["chat", "events", "state"]
+    assert world.relay.connections == 1
+    with pytest.raises(SocketDisposed, match="create a new one"):
+        ch.send("too late")
+    late: list[str] = []
+    ch.events.subscribe(on_completed=lambda: late.append("done"))
+    assert late == ["done"]
+
+
+def test_a_with_block_disposes_the_socket(world: World) -> None:
+    with world.socket() as ch:
+        ch.send(1)
+    world.run()
+    assert ch.current_state is ConnectionState.DISPOSED
+
+
+def test_events_type_alias_is_usable_in_annotations() -> None:
+    def handler(event: Event) -> str:
+        return type(event).__name__
+
+    assert handler(Join(total=1)) == "Join"
