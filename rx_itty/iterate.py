@@ -18,7 +18,7 @@ from reactivex import abc
 
 from rx_itty.exceptions import LoopThreadError, StreamOverflow
 
-__all__ = ["Stream", "aiterate", "iterate"]
+__all__ = ["AsyncStreamIterator", "Stream", "StreamIterator", "aiterate", "iterate"]
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ def _overflow(maxsize: int) -> StreamOverflow:
 
 
 @final
-class _AsyncIterator(AsyncIterator[T]):
+class AsyncStreamIterator(AsyncIterator[T]):
     """Buffers a stream for ``async for``; subscribed from creation, not first ``anext``."""
 
     def __init__(self, source: reactivex.Observable[T], maxsize: int) -> None:
@@ -94,11 +94,14 @@ class _AsyncIterator(AsyncIterator[T]):
             subscription.dispose()
 
     def __del__(self) -> None:
-        if self._subscription is not None:
-            self._subscription.dispose()
+        subscription = getattr(self, "_subscription", None)
+        if subscription is not None:
+            subscription.dispose()
 
 
-def aiterate(source: reactivex.Observable[T], maxsize: int = DEFAULT_BUFFER) -> AsyncIterator[T]:
+def aiterate(
+    source: reactivex.Observable[T], maxsize: int = DEFAULT_BUFFER
+) -> AsyncStreamIterator[T]:
     """Iterate a (hot) Observable with ``async for``, buffering up to ``maxsize`` values.
 
     Subscribes at once (values emitted before the first ``anext`` are kept) and
@@ -109,11 +112,11 @@ def aiterate(source: reactivex.Observable[T], maxsize: int = DEFAULT_BUFFER) -> 
         StreamOverflow: the consumer fell more than ``maxsize`` values behind.
         RuntimeError: called with no running event loop.
     """
-    return _AsyncIterator(source, maxsize)
+    return AsyncStreamIterator(source, maxsize)
 
 
 @final
-class _BlockingIterator(Iterator[T]):
+class StreamIterator(Iterator[T]):
     """Buffers a stream for a blocking ``for``; subscribed from creation."""
 
     def __init__(self, source: reactivex.Observable[T], maxsize: int, timeout: float | None):
@@ -157,7 +160,8 @@ class _BlockingIterator(Iterator[T]):
             subscription.dispose()
 
     def __del__(self) -> None:
-        self.close()
+        if getattr(self, "_subscription", None) is not None:
+            self.close()
 
 
 def iterate(
@@ -166,7 +170,7 @@ def iterate(
     *,
     timeout: float | None = None,
     forbid_thread: Callable[[], bool] | None = None,
-) -> Iterator[T]:
+) -> StreamIterator[T]:
     """Iterate a (hot) Observable with a blocking ``for`` loop (scripts, threads).
 
     Subscribes at once, so values emitted before the first ``next`` are kept.
@@ -188,7 +192,7 @@ def iterate(
             "blocking iteration on the socket's own event loop thread would freeze it; "
             "use 'async for ... in stream.aiter()' there"
         )
-    return _BlockingIterator(source, maxsize, timeout)
+    return StreamIterator(source, maxsize, timeout)
 
 
 @final
@@ -207,10 +211,12 @@ class Stream(reactivex.Observable[T], Generic[T]):
         super().__init__(subscribe)
         self._on_loop_thread = on_loop_thread
 
-    def aiter(self, maxsize: int = DEFAULT_BUFFER) -> AsyncIterator[T]:
+    def aiter(self, maxsize: int = DEFAULT_BUFFER) -> AsyncStreamIterator[T]:
         """``async for event in stream.aiter(): ...`` — see :func:`aiterate`."""
         return aiterate(self, maxsize)
 
-    def iter(self, maxsize: int = DEFAULT_BUFFER, *, timeout: float | None = None) -> Iterator[T]:
+    def iter(
+        self, maxsize: int = DEFAULT_BUFFER, *, timeout: float | None = None
+    ) -> StreamIterator[T]:
         """``for event in stream.iter(timeout=5): ...`` — see :func:`iterate`."""
         return iterate(self, maxsize, timeout=timeout, forbid_thread=self._on_loop_thread)

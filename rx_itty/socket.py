@@ -69,6 +69,7 @@ logger = logging.getLogger("rx_itty")
 M = TypeVar("M")
 
 _NORMAL_CLOSE = 1000
+_GREETING_GRACE_SECONDS = 1.0
 _POLICY_VIOLATION = 1008
 # Handshake statuses that retrying cannot fix: bad request, keys, path.
 _FINAL_STATUSES = frozenset((400, 401, 403, 404))
@@ -96,7 +97,16 @@ class _Listener:
     def __init__(self, socket: IttySocket, generation: int) -> None:
         self._socket = socket
         self.generation = generation
-        self.on_frame = socket._on_frame  # the hot path: no indirection per frame
+        # The first frame (our own join) is special; after it, frames go straight
+        # to the socket's dispatch with no per-frame check.
+        self.on_frame: Callable[[str | bytes], None] = self._first_frame
+
+    def _first_frame(self, data: str | bytes) -> None:
+        socket = self._socket
+        self.on_frame = socket._on_frame
+        socket._on_frame(data)
+        if socket._generation == self.generation:
+            socket._greet()
 
     def on_open(self) -> None:
         if self._socket._generation == self.generation:
@@ -163,6 +173,8 @@ class IttySocket:
         self._user_closed = False
         self._attempt = 0
         self._timer: abc.DisposableBase | None = None
+        self._grace: abc.DisposableBase | None = None
+        self._greeted = False  # the current link delivered its first frame (our join)
         self._last_close: Close | None = None
         self._waiters: list[concurrent.futures.Future[None]] = []
         self._closed_waiters: list[concurrent.futures.Future[None]] = []
@@ -499,6 +511,7 @@ class IttySocket:
     def _connect(self) -> None:
         self._generation += 1
         self._link_opened = False
+        self._greeted = False
         self._set_state(ConnectionState.CONNECTING)
         listener = _Listener(self, self._generation)
         try:
@@ -548,16 +561,38 @@ class IttySocket:
         for frame in frames:
             link.send(frame)
         self._opens.on_next(Open(self.url))
+        if not self._greeted:
+            # A relay greets with our own join; a server that sends nothing
+            # still counts as ready after a grace period.
+            self._grace = self._runtime.scheduler.schedule_relative(
+                _GREETING_GRACE_SECONDS, self._greet_after_grace
+            )
+        if close_after:
+            self._close_link()
+
+    def _greet_after_grace(self, scheduler: abc.SchedulerBase, state: Any = None) -> None:
+        self._grace = None
+        self._greet()
+
+    def _greet(self) -> None:
+        """The connection is ready: open, and our own join (if any) is processed."""
+        self._greeted = True
+        if self._grace is not None:
+            self._grace.dispose()
+            self._grace = None
+        if not self._link_open:
+            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        if close_after:
-            self._close_link()
 
     def _on_close(self, close: Close) -> None:
         self._link = None
         self._link_open = False
+        if self._grace is not None:
+            self._grace.dispose()
+            self._grace = None
         self._last_close = close
         if self._presence.latest != Presence():
             self._presence.on_next(Presence())
@@ -616,7 +651,7 @@ class IttySocket:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def register() -> None:
-            if self._link_open:
+            if self._link_open and self._greeted:
                 future.set_result(None)
             elif self._finished:
                 future.set_exception(SocketDisposed("this socket was disposed"))
@@ -635,7 +670,11 @@ class IttySocket:
         )
 
     async def opened(self, timeout: float | None = None) -> Self:  # noqa: ASYNC109
-        """Open if needed and wait until the socket is open.
+        """Open if needed and wait until the socket is open and greeted.
+
+        Ready means the relay's first frame, our own join, has been processed, so
+        :attr:`uid` and :attr:`current_presence` are set (a server that sends no
+        join counts as ready one second after opening).
 
         Raises:
             HandshakeRejected: the server refused (e.g. 403 for a wrong join key).
