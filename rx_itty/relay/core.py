@@ -19,10 +19,12 @@ import hmac
 import ipaddress
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, final
+from typing import Any, Generic, NamedTuple, TypeVar, final
 from urllib.parse import parse_qsl, unquote
+
+from orjson import loads as _orjson_loads
 
 from rx_itty import _json
 from rx_itty.relay.config import RelayConfig, match_namespace
@@ -98,18 +100,16 @@ class Ticket:
         return f"Ticket(channel={self.channel!r}, alias={self.alias!r})"
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class Delivery(Generic[C]):
+# NamedTuples, not frozen dataclasses: one of each is built per relayed message,
+# and a frozen dataclass's __init__ costs about twice as much.
+class Delivery(NamedTuple, Generic[C]):
     """One frame and the connections it goes to, in the order the relay produced it."""
 
     frame: str
-    to: list[C]
+    to: Sequence[C]
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class Outcome(Generic[C]):
+class Outcome(NamedTuple, Generic[C]):
     """What handling one inbound frame produced: deliveries, and maybe a close."""
 
     deliveries: list[Delivery[C]]
@@ -117,7 +117,7 @@ class Outcome(Generic[C]):
 
 
 class _Channel(Generic[C]):
-    __slots__ = ("join_key", "members", "name", "send_key")
+    __slots__ = ("join_key", "members", "name", "recipients", "send_key")
 
     def __init__(self, name: str, join_key: str | None, send_key: str | None) -> None:
         self.name = name
@@ -125,6 +125,8 @@ class _Channel(Generic[C]):
         self.send_key = send_key
         # Insertion order is join order, used for `users` snapshots.
         self.members: dict[str, Member[C]] = {}
+        # uid -> who a broadcast from that member reaches; rebuilt after a join or leave.
+        self.recipients: dict[str, tuple[C, ...]] = {}
 
 
 @final
@@ -196,6 +198,10 @@ class RelayCore(Generic[C]):
         self._channels: dict[str, _Channel[C]] = {}
         self._handshakes: dict[str, tuple[float, int]] = {}
         self._bans: dict[str, float] = {}
+        limits = self.config.limits
+        self._frame_cap = limits.max_frame_bytes
+        self._per_window = limits.messages_per_window
+        self._window = limits.window_seconds
 
     # -- introspection -----------------------------------------------------
 
@@ -314,6 +320,7 @@ class RelayCore(Generic[C]):
         member = Member(uid, ticket, channel, conn)
         others = [m.conn for m in channel.members.values()]
         channel.members[uid] = member
+        channel.recipients.clear()
         date = int(now * 1000)
         total = len(channel.members)
 
@@ -339,6 +346,7 @@ class RelayCore(Generic[C]):
         channel = member.channel
         if channel.members.pop(member.uid, None) is None:
             return []
+        channel.recipients.clear()
         if not channel.members:
             if self._channels.get(channel.name) is channel:
                 del self._channels[channel.name]
@@ -360,8 +368,7 @@ class RelayCore(Generic[C]):
         """
         if not isinstance(data, str):
             return self._error(member, "Binary frames are not supported: send JSON text.", now)
-        limits = self.config.limits
-        cap = limits.max_frame_bytes
+        cap = self._frame_cap
         # len(text) <= bytes <= 4 * len(text): encode only when it could matter.
         if (
             cap is not None
@@ -369,9 +376,9 @@ class RelayCore(Generic[C]):
             and (len(data) > cap or len(data.encode()) > cap)
         ):
             return self._violation(member, f"Message exceeds {cap} bytes.", now)
-        per_window = limits.messages_per_window
+        per_window = self._per_window
         if per_window is not None and not member.exempt:
-            if now - member.window_start >= limits.window_seconds:
+            if now - member.window_start >= self._window:
                 member.window_start = now
                 member.window_count = 0
             member.window_count += 1
@@ -391,26 +398,31 @@ class RelayCore(Generic[C]):
             to = data[1:end]
             payload = data[end + 1 :]
         try:
-            _json.loads(payload)
+            _orjson_loads(payload)
         except _json.JSONDecodeError:
-            return self._error(member, "Message is not valid JSON.", now)
+            try:
+                _json.loads(payload)  # the rare valid text only the stdlib accepts
+            except _json.JSONDecodeError:
+                return self._error(member, "Message is not valid JSON.", now)
         if not member.can_send:
             return self._error(member, "A valid sendKey is required to send on this channel.", now)
 
         # The payload is relayed as the sender wrote it: validated, never re-encoded.
         envelope = f'{{"date":{int(now * 1000)},{member.envelope_head},"message":{payload}}}'
-        members = member.channel.members
+        channel = member.channel
+        members = channel.members
         if to is not None:
             recipient = members.get(to)
             if recipient is None:
                 return self._error(
                     member, f"Recipient {_json.dumps(to)} is not in this channel.", now
                 )
-            return Outcome([Delivery(envelope, [recipient.conn])])
-        if member.echo:
-            targets = [m.conn for m in members.values()]
-        else:
-            targets = [m.conn for m in members.values() if m is not member]
+            return Outcome([Delivery(envelope, (recipient.conn,))])
+        targets = channel.recipients.get(member.uid)
+        if targets is None:
+            targets = channel.recipients[member.uid] = tuple(
+                m.conn for m in members.values() if member.echo or m is not member
+            )
         return Outcome([Delivery(envelope, targets)] if targets else [])
 
     def _error(self, member: Member[C], text: str, now: float) -> Outcome[C]:
@@ -427,4 +439,4 @@ class RelayCore(Generic[C]):
         if limits.ban_seconds and member.ip is not None and not member.exempt:
             self._bans[member.ip] = now + limits.ban_seconds
         outcome = self._error(member, f"{text}: too many violations, disconnecting.", now)
-        return Outcome(outcome.deliveries, (_POLICY_VIOLATION, "too many limit violations"))
+        return outcome._replace(close=(_POLICY_VIOLATION, "too many limit violations"))

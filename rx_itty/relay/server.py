@@ -196,8 +196,11 @@ class Relay:
                     conn.transport.abort()
 
     async def _read(self, conn: _Connection, member: Member[_Connection]) -> None:
+        # recv() in a loop, not `async for`: the async iterator costs ~2 us a message.
+        recv = conn.recv
         try:
-            async for data in conn:
+            while True:
+                data = await recv()
                 try:
                     outcome = self.core.receive(member, data, time.time())
                 except Exception:

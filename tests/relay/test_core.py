@@ -35,7 +35,7 @@ def join(
 
 
 def frames(deliveries: list[Delivery[str]]) -> list[tuple[dict[str, Any], list[str]]]:
-    return [(json.loads(d.frame), d.to) for d in deliveries]
+    return [(json.loads(d.frame), list(d.to)) for d in deliveries]
 
 
 def only(outcome: Outcome[str]) -> tuple[dict[str, Any], list[str]]:

@@ -1,0 +1,921 @@
+"""Benchmark our relay against a minimal ``websockets`` relay measured in the same run.
+
+Usage::
+
+    .venv/bin/python bench/relay_bench.py            # default run, about 2 minutes
+    .venv/bin/python bench/relay_bench.py --quick    # smoke run, a few seconds
+    .venv/bin/python bench/relay_bench.py --reps 9   # more repetitions on a noisy machine
+
+Each repetition of each scenario starts one fresh subprocess per relay (this
+script re-run with ``--serve ours|baseline``), so a relay's CPU time and memory
+are its own and are read from ``/proc/<pid>``. The clients live in this process
+and are as cheap as a WebSocket client can be: a hand-written handshake,
+pre-encoded masked frames written in one go, and a receiver that walks frame
+headers, counts, and reads in batches.
+
+Scenarios:
+
+- ``throughput``: 1 sender -> 1 receiver, 50,000 small messages per relay; msg/s
+  and relay CPU (utime+stime) per message.
+- ``fanout``: 1 sender -> 10 receivers in one channel, 20,000 messages per relay;
+  deliveries/s and relay CPU per delivery.
+- ``memory``: 1,000 idle connections over 10 channels; relay VmRSS growth per connection.
+
+The machine is shared and its speed drifts by tens of percent within seconds, so
+a flow's messages go out in rounds (20 by default) that alternate between the
+two relays, ABBA: each round is timed from its first write until every receiver
+has all of it, and a relay's figure is its messages over the sum of its rounds.
+The table shows the median of each side over the repetitions and the median of
+the per-repetition ratios ours/baseline, with PASS/MISS against the targets
+(throughput ratio >= 0.9, CPU ratio <= 1/0.9, memory ratio <= 1.2). Linux only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import cProfile
+import importlib.util
+import os
+import platform
+import resource
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import IO, Final, Literal
+from urllib.parse import parse_qsl, unquote
+
+import orjson
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+
+HOST: Final = "127.0.0.1"
+SCRIPT: Final = Path(__file__).resolve()
+RelayKind = Literal["baseline", "ours"]
+KINDS: Final[tuple[RelayKind, RelayKind]] = ("baseline", "ours")
+SCENARIOS: Final = ("throughput", "fanout", "memory")
+
+# Same library max_size as our relay with its default 100 KiB frame cap (1 MiB).
+BASELINE_MAX_SIZE: Final = 1 << 20
+# Connections opened at once while filling the relay (its listen backlog is 100).
+CONNECT_CONCURRENCY: Final = 50
+START_TIMEOUT: Final = 30.0
+STOP_GRACE: Final = 5.0
+SETUP_TIMEOUT: Final = 30.0
+MEMORY_SETTLE: Final = 0.5
+WARM_CONNECTIONS: Final = 10
+READ_PAUSE: Final = 0.0005
+
+THROUGHPUT_TARGET: Final = 0.9
+CPU_TARGET: Final = 1 / THROUGHPUT_TARGET
+MEMORY_TARGET: Final = 1.2
+
+# Child pids not yet reaped, killed as a last resort if the normal cleanup was skipped.
+_LIVE_PIDS: set[int] = set()
+
+
+class BenchError(Exception):
+    """A run could not be completed or produced wrong results."""
+
+
+# --------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to ``wanted`` (capped by the hard limit); return it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+# --------------------------------------------------------------------------
+# Relay subprocesses (``--serve ours|baseline``)
+# --------------------------------------------------------------------------
+
+
+class BaselineRelay:
+    """The minimal relay: a dict of connections per channel, orjson, ``broadcast``."""
+
+    def __init__(self) -> None:
+        self.channels: dict[str, dict[ServerConnection, str]] = {}
+
+    async def handler(self, ws: ServerConnection) -> None:
+        request = ws.request
+        assert request is not None
+        raw_path, _, query = request.path.partition("?")
+        channel = unquote(raw_path.removeprefix("/c/"))
+        echo = dict(parse_qsl(query)).get("echo", "false") not in ("false", "0")
+        uid = secrets.token_hex(3)
+        members = self.channels.setdefault(channel, {})
+        others = list(members)
+        members[ws] = uid
+        date = int(time.time() * 1000)
+        own = {"type": "join", "self": True, "uid": uid, "total": len(members), "date": date}
+        broadcast([ws], orjson.dumps(own), text=True)
+        if others:
+            joined = {"type": "join", "total": len(members), "date": date}
+            broadcast(others, orjson.dumps(joined), text=True)
+        try:
+            async for text in ws:
+                try:
+                    message = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    continue
+                envelope = {"date": int(time.time() * 1000), "uid": uid, "message": message}
+                targets = list(members) if echo else [m for m in members if m is not ws]
+                broadcast(targets, orjson.dumps(envelope), text=True)
+        except ConnectionClosed:
+            pass
+        finally:
+            del members[ws]
+            if members:
+                left = {"type": "leave", "total": len(members), "date": int(time.time() * 1000)}
+                broadcast(list(members), orjson.dumps(left), text=True)
+            elif self.channels.get(channel) is members:
+                del self.channels[channel]
+
+
+async def serve_relay(kind: RelayKind, profile_path: str | None) -> None:
+    """Run one relay on 127.0.0.1, print ``URL <url>``, serve until SIGTERM/SIGINT or stdin EOF."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if not sys.stdin.isatty():
+        # The bench holds our stdin pipe open: EOF means it died without stopping us.
+        def on_stdin() -> None:
+            if not os.read(0, 4096):
+                loop.remove_reader(0)
+                stop.set()
+
+        loop.add_reader(0, on_stdin)
+
+    profiler = cProfile.Profile() if profile_path else None
+    if kind == "ours":
+        from rx_itty.relay import Limits, Relay, RelayConfig
+
+        limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
+        relay = Relay(RelayConfig(limits=limits), host=HOST, port=0)
+        url = await relay.start()
+        print(f"URL {url}", flush=True)
+        if profiler:
+            profiler.enable()
+        await stop.wait()
+        if profiler:
+            profiler.disable()
+        await relay.aclose()
+    else:
+        baseline = BaselineRelay()
+        async with serve(
+            baseline.handler, HOST, 0, compression=None, max_size=BASELINE_MAX_SIZE
+        ) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            print(f"URL ws://{HOST}:{port}/c/", flush=True)
+            if profiler:
+                profiler.enable()
+            await stop.wait()
+            if profiler:
+                profiler.disable()
+    if profiler and profile_path:
+        profiler.dump_stats(profile_path)
+
+
+@dataclass
+class RelayProcess:
+    """A relay subprocess and readers for its CPU time and resident memory."""
+
+    kind: RelayKind
+    pid: int
+    port: int
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the relay process, from /proc/<pid>/stat."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()  # fields 3.. (comm may hold spaces)
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_bytes(self) -> int:
+        """VmRSS of the relay process, from /proc/<pid>/status."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise BenchError(f"no VmRSS in /proc/{self.pid}/status")
+
+
+async def _stop_process(proc: asyncio.subprocess.Process) -> None:
+    if proc.stdin is not None:
+        proc.stdin.close()
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), STOP_GRACE)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    _LIVE_PIDS.discard(proc.pid)
+
+
+@contextlib.asynccontextmanager
+async def running_relay(kind: RelayKind, profile_path: str | None) -> AsyncIterator[RelayProcess]:
+    """Start a relay subprocess, yield it once it listens, always stop it afterwards."""
+    args = [sys.executable, str(SCRIPT), "--serve", kind]
+    if profile_path:
+        args += ["--profile-out", profile_path]
+    with tempfile.TemporaryFile() as errors:
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=errors,
+            start_new_session=True,  # Ctrl-C reaches only the bench, which stops the relay
+        )
+        _LIVE_PIDS.add(proc.pid)
+        try:
+            assert proc.stdout is not None
+            try:
+                line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+            except TimeoutError:
+                line = b""
+            text = line.decode(errors="replace").strip()
+            if not text.startswith("URL ws://"):
+                raise BenchError(f"{kind} relay did not start: {text!r}{_tail(errors)}")
+            port = int(text.rsplit(":", 1)[1].split("/", 1)[0])
+            try:
+                yield RelayProcess(kind, proc.pid, port)
+            except BenchError as exc:
+                raise BenchError(f"{exc}{_tail(errors)}") from exc
+        finally:
+            await _stop_process(proc)
+
+
+def _tail(errors: IO[bytes]) -> str:
+    errors.seek(0)
+    text = errors.read().decode(errors="replace").strip()
+    return f"\n--- relay stderr ---\n{text[-3000:]}" if text else ""
+
+
+# --------------------------------------------------------------------------
+# Cheap raw WebSocket clients
+# --------------------------------------------------------------------------
+
+
+def client_frame(payload: bytes, opcode: int = 0x1, mask: bytes | None = None) -> bytes:
+    """One final, masked client frame (RFC 6455 section 5.2)."""
+    key = mask or os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x80 | opcode, 0x80 | size))
+    elif size < 1 << 16:
+        header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
+    repeated = (key * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
+        size, "big"
+    )
+    return header + key + masked
+
+
+def tick_frames(first: int, end: int) -> bytes:
+    """Pre-encoded ``{"type":"tick","n":i}`` text frames for ``first <= i < end``, back to back."""
+    mask = os.urandom(4)
+    return b"".join(
+        client_frame(orjson.dumps({"type": "tick", "n": i}), mask=mask) for i in range(first, end)
+    )
+
+
+class RawClient(asyncio.Protocol):
+    """A WebSocket client protocol that counts text frames and answers pings and closes.
+
+    It is an ``asyncio.Protocol`` rather than a stream so that each read costs one
+    callback, not a task wake-up. While ``decoding`` it parses every text frame as
+    JSON to learn its uid and the channel's member ``total``; once :meth:`arm`-ed
+    it only counts.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.handshaken = False
+        self.pending = b""
+        self.decoding = True
+        self.uid: str | None = None
+        self.total = 0
+        self.count = 0
+        self.target = 0
+        self.done_at: float | None = None
+        self.last = b""
+        self.error: str | None = None
+        self.batching = False
+        self.joined = asyncio.Event()
+        self.done = asyncio.Event()
+
+    @classmethod
+    async def connect(cls, port: int, path: str) -> RawClient:
+        """Open a connection and return once the relay has sent our own join frame."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(SETUP_TIMEOUT):
+            _, client = await loop.create_connection(cls, HOST, port)
+            try:
+                key = base64.b64encode(os.urandom(16)).decode()
+                client.send_raw(
+                    f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+                )
+                await client.joined.wait()
+                if client.uid is None:
+                    raise BenchError(f"no own join frame: {client.error or 'connection closed'}")
+            except BaseException:
+                client.abort()
+                raise
+        return client
+
+    def arm(self, frames: int) -> None:
+        """Stop decoding; set :attr:`done` when ``frames`` more text frames have arrived."""
+        self.decoding = False
+        self.count = 0
+        self.target = frames
+        self.done_at = None
+        self.done.clear()
+        self.batching = frames > 0
+
+    def send_raw(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- asyncio.Protocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Wake every waiter; they check the counts and report a short run.
+        self.error = self.error or (str(exc) if exc else "connection closed")
+        self.joined.set()
+        self.done.set()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.pending + data if self.pending else data
+        if not self.handshaken:
+            head, sep, rest = buffer.partition(b"\r\n\r\n")
+            if not sep:
+                self.pending = buffer
+                return
+            if not head.startswith(b"HTTP/1.1 101"):
+                self.error = "handshake refused: " + head.split(b"\r\n", 1)[0].decode(
+                    errors="replace"
+                )
+                self.abort()
+                return
+            self.handshaken = True
+            buffer = rest
+        self.pending = buffer[self._parse(buffer) :]
+        if self.batching and self.done_at is None and self.transport is not None:
+            # Let frames pile up in the socket for a moment: one read then carries
+            # dozens of frames, so counting costs the bench far less CPU than the
+            # relay spends producing them (the end time is late by <= READ_PAUSE).
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(READ_PAUSE, self._resume)
+
+    def _resume(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    # -- frames ------------------------------------------------------------------
+
+    def _parse(self, buf: bytes) -> int:
+        pos, size, count, last = 0, len(buf), 0, (0, 0)
+        while size - pos >= 2:
+            length = buf[pos + 1] & 0x7F  # server frames are never masked
+            start = pos + 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, start = (buf[pos + 2] << 8) | buf[pos + 3], pos + 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
+            end = start + length
+            if end > size:
+                break
+            opcode = buf[pos] & 0x0F
+            if opcode == 0x1:
+                count += 1
+                last = (start, end)
+                if self.decoding:
+                    self._inspect(buf[start:end])
+            elif opcode == 0x9:
+                self.send_raw(client_frame(buf[start:end], opcode=0xA))
+            elif opcode == 0x8:
+                self.send_raw(client_frame(buf[start : start + 2], opcode=0x8))
+                if self.transport is not None:
+                    self.transport.close()
+            pos = end
+        if count:
+            self.count += count
+            self.last = buf[last[0] : last[1]]
+            if self.target and self.done_at is None and self.count >= self.target:
+                self.done_at = time.perf_counter()
+                self.done.set()
+        return pos
+
+    def _inspect(self, payload: bytes) -> None:
+        try:
+            frame = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(frame, dict) or frame.get("type") not in ("join", "leave"):
+            return
+        total = frame.get("total")
+        if isinstance(total, int):
+            self.total = total
+        if frame.get("self") is True and self.uid is None:
+            self.uid = str(frame.get("uid"))
+            self.joined.set()
+
+
+async def _until(condition: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {within:.0f}s waiting for {what}")
+        await asyncio.sleep(0.002)
+
+
+async def _connect_many(port: int, paths: Sequence[str]) -> list[RawClient]:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    clients: list[RawClient] = []
+
+    async def one(path: str) -> None:
+        async with gate:
+            clients.append(await RawClient.connect(port, path))
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for path in paths:
+                group.create_task(one(path))
+    except BaseException:
+        for client in clients:
+            client.abort()
+        raise
+    return clients
+
+
+# --------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class FlowResult:
+    """One relay's share of a flow measurement: ``deliveries`` frames in ``seconds``."""
+
+    deliveries: int = 0
+    seconds: float = 0.0
+    relay_cpu: float = 0.0
+    client_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.deliveries / self.seconds
+
+    @property
+    def relay_us(self) -> float:
+        return self.relay_cpu / self.deliveries * 1e6
+
+    @property
+    def client_us(self) -> float:
+        return self.client_cpu / self.deliveries * 1e6
+
+
+@dataclass
+class Flow:
+    """A sender and its receivers in one channel of one relay."""
+
+    relay: RelayProcess
+    sender: RawClient
+    sinks: list[RawClient]
+    result: FlowResult = field(default_factory=FlowResult)
+
+    @classmethod
+    async def open(cls, relay: RelayProcess, receivers: int) -> Flow:
+        """Connect ``receivers`` and then the sender; return once everyone saw every join."""
+        path = f"/c/bench-{secrets.token_hex(4)}"
+        clients: list[RawClient] = []
+        try:
+            for _ in range(receivers + 1):
+                clients.append(await RawClient.connect(relay.port, path))
+            members = receivers + 1
+            await _until(lambda: all(c.total == members for c in clients), SETUP_TIMEOUT, "joins")
+        except BaseException:
+            for client in clients:
+                client.abort()
+            raise
+        return cls(relay, clients[-1], clients[:-1])
+
+    def close(self) -> None:
+        for client in (self.sender, *self.sinks):
+            client.abort()
+
+    async def run_round(self, blob: bytes, first: int, count: int) -> None:
+        """Send ``count`` pre-encoded ticks (``first``...) and wait until every sink has them."""
+        kind = self.relay.kind
+        for sink in self.sinks:
+            sink.arm(count)
+        self.sender.arm(0)
+        deliveries = count * len(self.sinks)
+        timeout = 30.0 + deliveries / 2_000
+        client_before = time.process_time()
+        started = time.perf_counter()
+        self.sender.send_raw(blob)
+        try:
+            async with asyncio.timeout(timeout):
+                for sink in self.sinks:
+                    await sink.done.wait()
+        except TimeoutError:
+            got = sum(s.count for s in self.sinks)
+            raise BenchError(
+                f"{kind}: only {got} of {deliveries} deliveries after {timeout:.0f}s"
+            ) from None
+        finished = max(s.done_at or time.perf_counter() for s in self.sinks)
+        self.result.client_cpu += time.process_time() - client_before
+        self.result.seconds += finished - started
+        self.result.deliveries += deliveries
+
+        expected = {"type": "tick", "n": first + count - 1}
+        for sink in self.sinks:
+            if sink.count != count:
+                raise BenchError(f"{kind}: a receiver got {sink.count} of {count} frames")
+            last = orjson.loads(sink.last)
+            if last.get("uid") != self.sender.uid or last.get("message") != expected:
+                raise BenchError(f"{kind}: unexpected last frame {sink.last[:200]!r}")
+        if self.sender.count:
+            raise BenchError(f"{kind}: relay answered the sender: {self.sender.last[:200]!r}")
+
+
+async def measure_flows(
+    relays: Sequence[RelayProcess], receivers: int, messages: int, rounds: int
+) -> dict[RelayKind, FlowResult]:
+    """1 sender -> ``receivers`` in one channel of each relay, ``messages`` messages each.
+
+    The messages go out in ``rounds`` rounds that alternate between the relays
+    (ABBA), so both see the same machine: a round is timed from its first write
+    until every receiver has every message of it, and the relay's CPU time is
+    read before the first round and after the last.
+    """
+    rounds = min(rounds, messages)
+    bounds = [messages * i // rounds for i in range(rounds + 1)]
+    blobs = [tick_frames(bounds[i], bounds[i + 1]) for i in range(rounds)]
+    flows: list[Flow] = []
+    try:
+        for relay in relays:
+            flows.append(await Flow.open(relay, receivers))
+        cpu_before = [relay.cpu_seconds() for relay in relays]
+        for i, blob in enumerate(blobs):
+            for flow in flows if i % 2 == 0 else flows[::-1]:
+                await flow.run_round(blob, bounds[i], bounds[i + 1] - bounds[i])
+        for flow, before in zip(flows, cpu_before, strict=True):
+            flow.result.relay_cpu = flow.relay.cpu_seconds() - before
+        return {flow.relay.kind: flow.result for flow in flows}
+    finally:
+        for flow in flows:
+            flow.close()
+
+
+async def measure_memory(relay: RelayProcess, connections: int, channels: int) -> float:
+    """Relay RSS growth, in bytes per connection, for ``connections`` idle connections."""
+    run = secrets.token_hex(4)
+    clients: list[RawClient] = []
+    try:
+        # Warm the code paths (and lazily created objects) before the first reading.
+        warm = [f"/c/warm-{run}"] * WARM_CONNECTIONS
+        clients += await _connect_many(relay.port, warm)
+        await asyncio.sleep(MEMORY_SETTLE)
+        before = relay.rss_bytes()
+        paths = [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
+        clients += await _connect_many(relay.port, paths)
+        per_channel = connections // channels
+        await _until(
+            lambda: all(c.total >= per_channel for c in clients[WARM_CONNECTIONS:]),
+            SETUP_TIMEOUT,
+            "join announcements",
+        )
+        await asyncio.sleep(MEMORY_SETTLE)
+        after = relay.rss_bytes()
+        return (after - before) / connections
+    finally:
+        for client in clients:
+            client.abort()
+
+
+# --------------------------------------------------------------------------
+# Orchestration and report
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    reps: int
+    messages: int
+    fanout_messages: int
+    receivers: int
+    connections: int
+    channels: int
+    rounds: int
+    scenarios: tuple[str, ...]
+    profile_dir: Path | None
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    higher_is_better: bool
+    target: float
+    digits: int
+    values: dict[RelayKind, list[float]] = field(
+        default_factory=lambda: {"baseline": [], "ours": []}
+    )
+
+    def ratios(self) -> list[float]:
+        pairs = zip(self.values["baseline"], self.values["ours"], strict=False)
+        return [ours / base for base, ours in pairs if base > 0]
+
+
+class Results:
+    def __init__(self, settings: Settings) -> None:
+        fan = f"1->{settings.receivers}"
+        self.metrics: dict[str, Metric] = {
+            "tput": Metric("1->1 throughput", "msg/s", True, THROUGHPUT_TARGET, 0),
+            "tput_cpu": Metric("1->1 relay CPU", "us/msg", False, CPU_TARGET, 2),
+            "fan": Metric(f"{fan} fan-out", "deliveries/s", True, THROUGHPUT_TARGET, 0),
+            "fan_cpu": Metric(f"{fan} relay CPU", "us/delivery", False, CPU_TARGET, 2),
+            "mem": Metric("idle memory", "KiB/conn", False, MEMORY_TARGET, 1),
+        }
+        self.info: dict[str, Metric] = {
+            "tput_client": Metric("1->1 bench client CPU", "us/msg", False, 0, 2),
+            "fan_client": Metric(f"{fan} bench client CPU", "us/delivery", False, 0, 2),
+        }
+
+    def add(self, key: str, kind: RelayKind, value: float) -> None:
+        (self.metrics.get(key) or self.info[key]).values[kind].append(value)
+
+
+def _profile_path(settings: Settings, kind: RelayKind, scenario: str, rep: int) -> str | None:
+    if settings.profile_dir is None:
+        return None
+    return str(settings.profile_dir / f"{kind}-{scenario}-{rep + 1}.prof")
+
+
+async def run_scenario(settings: Settings, scenario: str, rep: int, results: Results) -> None:
+    """One repetition of one scenario: a fresh subprocess per relay, both measured."""
+    order: tuple[RelayKind, ...] = KINDS if rep % 2 == 0 else KINDS[::-1]
+    where = f"rep {rep + 1}/{settings.reps}  {scenario:<10}"
+    async with contextlib.AsyncExitStack() as stack:
+        relays = [
+            await stack.enter_async_context(
+                running_relay(kind, _profile_path(settings, kind, scenario, rep))
+            )
+            for kind in order
+        ]
+        if scenario == "memory":
+            for relay in relays:
+                per_conn = await measure_memory(relay, settings.connections, settings.channels)
+                results.add("mem", relay.kind, per_conn / 1024)
+                print(f"  {where} {relay.kind:<8} {per_conn / 1024:9.1f} KiB/conn", flush=True)
+            return
+        if scenario == "throughput":
+            flows = await measure_flows(relays, 1, settings.messages, settings.rounds)
+            keys = ("tput", "tput_cpu", "tput_client")
+        else:
+            flows = await measure_flows(
+                relays, settings.receivers, settings.fanout_messages, settings.rounds
+            )
+            keys = ("fan", "fan_cpu", "fan_client")
+        for kind in KINDS:
+            flow = flows[kind]
+            results.add(keys[0], kind, flow.rate)
+            results.add(keys[1], kind, flow.relay_us)
+            results.add(keys[2], kind, flow.client_us)
+            print(
+                f"  {where} {kind:<8} {flow.rate:9,.0f}/s  relay {flow.relay_us:6.2f} us"
+                f"  client {flow.client_us:5.2f} us",
+                flush=True,
+            )
+
+
+async def run_bench(settings: Settings) -> Results:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    results = Results(settings)
+    for rep in range(settings.reps):
+        for scenario in settings.scenarios:
+            await run_scenario(settings, scenario, rep, results)
+    return results
+
+
+def _fmt(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def report(results: Results, settings: Settings) -> bool:
+    """Print the table; True when every measured metric meets its target."""
+    print()
+    print(f"relay_bench: median of {settings.reps} rep(s); ratio = median of per-rep ours/baseline")
+    header = (
+        f"{'metric':<28} {'unit':<12} {'baseline':>12} {'ours':>12} {'ratio':>6}"
+        f" {'ratio range':>12} {'target':>8}  result"
+    )
+    print(header)
+    print("-" * len(header))
+    all_pass = True
+    for metric in results.metrics.values():
+        ratios = metric.ratios()
+        if not ratios:
+            continue
+        ratio = statistics.median(ratios)
+        ok = ratio >= metric.target if metric.higher_is_better else ratio <= metric.target
+        all_pass &= ok
+        target = f"{'>=' if metric.higher_is_better else '<='} {metric.target:.2f}"
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(
+            f"{metric.name:<28} {metric.unit:<12}"
+            f" {_fmt(statistics.median(metric.values['baseline']), metric.digits):>12}"
+            f" {_fmt(statistics.median(metric.values['ours']), metric.digits):>12}"
+            f" {ratio:>6.2f} {spread:>12} {target:>8}  {'PASS' if ok else 'MISS'}"
+        )
+    for metric in results.info.values():
+        if metric.values["baseline"]:
+            print(
+                f"{metric.name + ' (info)':<28} {metric.unit:<12}"
+                f" {_fmt(statistics.median(metric.values['baseline']), metric.digits):>12}"
+                f" {_fmt(statistics.median(metric.values['ours']), metric.digits):>12}"
+            )
+    print(
+        "throughput rows: higher is better; CPU and memory rows: lower is better "
+        f"(CPU target {CPU_TARGET:.2f} = 1/{THROUGHPUT_TARGET})."
+    )
+    return all_pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Compare our relay with a minimal websockets relay (ratios, same run)."
+    )
+    parser.add_argument("--quick", action="store_true", help="fast smoke run (small counts)")
+    parser.add_argument("--reps", type=int, help="repetitions per relay (default 6, quick 1)")
+    parser.add_argument("--messages", type=int, help="1->1 messages (default 50000)")
+    parser.add_argument("--fanout-messages", type=int, help="fan-out messages (default 20000)")
+    parser.add_argument("--receivers", type=int, default=10, help="fan-out receivers (10)")
+    parser.add_argument("--connections", type=int, help="idle connections (default 1000)")
+    parser.add_argument("--channels", type=int, default=10, help="channels for idle conns (10)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=20,
+        help="alternating rounds the messages of a flow are split into (20; 1 = one burst)",
+    )
+    parser.add_argument(
+        "--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)"
+    )
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        help="cProfile each relay subprocess into DIR/<relay>-<scenario>-<rep>.prof "
+        "(profiling slows the relays: ignore the ratios of such a run)",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if any target is missed")
+    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", help=argparse.SUPPRESS)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    quick = bool(args.quick)
+    settings = Settings(
+        reps=args.reps or (1 if quick else 6),
+        messages=args.messages or (5_000 if quick else 50_000),
+        fanout_messages=args.fanout_messages or (2_000 if quick else 20_000),
+        receivers=args.receivers,
+        connections=args.connections or (200 if quick else 1_000),
+        channels=args.channels,
+        rounds=args.rounds,
+        scenarios=tuple(s for s in SCENARIOS if not args.only or s in args.only),
+        profile_dir=args.profile_dir,
+    )
+    for name in (
+        "reps",
+        "messages",
+        "fanout_messages",
+        "receivers",
+        "connections",
+        "channels",
+        "rounds",
+    ):
+        if getattr(settings, name) < 1:
+            raise SystemExit(f"relay_bench: --{name.replace('_', '-')} must be at least 1")
+    return settings
+
+
+def _tree_version() -> str:
+    """Where the relays import ``rx_itty`` from, and ``git describe`` of that tree."""
+    spec = importlib.util.find_spec("rx_itty")  # locates the package without importing it
+    if spec is None or spec.origin is None:
+        return "rx_itty not found"
+    package = Path(spec.origin).parent
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=package,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return str(package)
+    return f"{package} ({done.stdout.strip() or 'not in git'})"
+
+
+def _kill_leftovers() -> None:
+    for pid in list(_LIVE_PIDS):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        _LIVE_PIDS.discard(pid)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.serve:
+        raise_nofile(65_536)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_relay(args.serve, args.profile_out))
+        return 0
+
+    settings = _settings(args)
+    needed = settings.connections + WARM_CONNECTIONS + settings.receivers + 256
+    have = raise_nofile(max(needed, 4096))
+    if have < needed:
+        raise SystemExit(
+            f"relay_bench: RLIMIT_NOFILE is {have}, need {needed}; lower --connections"
+        )
+    if settings.profile_dir is not None:
+        settings.profile_dir.mkdir(parents=True, exist_ok=True)
+        print("profiling: the relays run slower, so ignore the ratios of this run")
+    print(
+        f"relay_bench: python {platform.python_version()}, "
+        f"websockets {version('websockets')}, orjson {version('orjson')}, "
+        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}\n"
+        f"  ours: {_tree_version()}\n"
+        f"  {settings.messages:,} msgs 1->1, {settings.fanout_messages:,} msgs "
+        f"1->{settings.receivers}, {settings.rounds} rounds each; "
+        f"{settings.connections:,} idle conns; {settings.reps} rep(s)",
+        flush=True,
+    )
+    started = time.monotonic()
+    try:
+        results = asyncio.run(run_bench(settings))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("relay_bench: interrupted", file=sys.stderr)
+        return 130
+    except BenchError as exc:
+        print(f"relay_bench: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        _kill_leftovers()
+    all_pass = report(results, settings)
+    print(f"({time.monotonic() - started:.0f} s)")
+    return 1 if args.check and not all_pass else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
