@@ -517,8 +517,10 @@ class IttySocket:
         try:
             self._link = self._transport.open(self.url, listener, self._runtime)
         except Exception as exc:
+            # A transport that cannot even start is a bug, not a network blip:
+            # report it and stay closed rather than retry forever.
             logger.exception("transport failed to start a connection")
-            self._on_close(Close(None, f"transport error: {exc}"))
+            self._on_close(Close(None, f"transport error: {exc}"), final=True)
 
     def _close(self) -> None:
         self._user_closed = True
@@ -587,7 +589,7 @@ class IttySocket:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _on_close(self, close: Close) -> None:
+    def _on_close(self, close: Close, *, final: bool = False) -> None:
         self._link = None
         self._link_open = False
         if self._grace is not None:
@@ -596,7 +598,7 @@ class IttySocket:
         self._last_close = close
         if self._presence.latest != Presence():
             self._presence.on_next(Presence())
-        delay = self._reconnect_delay(close)
+        delay = None if final else self._reconnect_delay(close)
         self._closes.on_next(
             Close(close.code, close.reason, close.rejected, reconnecting=delay is not None)
         )

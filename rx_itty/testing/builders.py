@@ -1,0 +1,99 @@
+"""Build protocol events with sensible defaults, exactly as the wire would deliver them.
+
+Each builder makes the frame a relay would send and decodes it with
+:func:`rx_itty.wire.decode_frame`, so a built event equals a received one,
+``raw`` included (``m["text"]`` works). :func:`frame` gives the wire text back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rx_itty import _json
+from rx_itty.events import BadFrame, Event, Join, Leave, Message, ServerError, User
+from rx_itty.wire import decode_frame
+
+__all__ = ["error", "frame", "join", "leave", "message"]
+
+
+def _decoded(raw: dict[str, Any]) -> Event | BadFrame:
+    return decode_frame(_json.dumps(raw))
+
+
+def _identity(raw: dict[str, Any], uid: str | None, alias: str | None) -> None:
+    if uid is not None:
+        raw["uid"] = uid
+    if alias is not None:
+        raw["alias"] = alias
+
+
+def message(
+    payload: Any, *, uid: str | None = "peer", alias: str | None = None, date: int = 0
+) -> Message[Any]:
+    """A user message from ``uid`` (``None`` for an HTTP push, which has no sender)."""
+    raw: dict[str, Any] = {"date": date}
+    _identity(raw, uid, alias)
+    raw["message"] = payload
+    event = _decoded(raw)
+    assert isinstance(event, Message)
+    return event
+
+
+def join(
+    uid: str | None = None,
+    *,
+    alias: str | None = None,
+    total: int = 1,
+    is_self: bool = False,
+    users: list[User] | None = None,
+    date: int = 0,
+) -> Join:
+    """A join: someone else's by default (no uid unless they announced); ``is_self`` for ours."""
+    raw: dict[str, Any] = {"type": "join"}
+    if is_self:
+        raw["self"] = True
+    _identity(raw, uid, alias)
+    raw["total"] = total
+    if users is not None:
+        raw["users"] = [
+            {
+                "uid": u.uid,
+                **({"alias": u.alias} if u.alias else {}),
+                **({"self": True} if u.is_self else {}),
+            }
+            for u in users
+        ]
+    raw["date"] = date
+    event = _decoded(raw)
+    assert isinstance(event, Join)
+    return event
+
+
+def leave(
+    uid: str | None = None, *, alias: str | None = None, total: int = 0, date: int = 0
+) -> Leave:
+    """A leave (uid and alias only if the leaver had announced)."""
+    raw: dict[str, Any] = {"type": "leave", "total": total}
+    _identity(raw, uid, alias)
+    raw["date"] = date
+    event = _decoded(raw)
+    assert isinstance(event, Leave)
+    return event
+
+
+def error(text: str, *, date: int = 0) -> ServerError:
+    """An ``error`` event from the relay."""
+    event = _decoded({"type": "error", "message": text, "date": date})
+    assert isinstance(event, ServerError)
+    return event
+
+
+def frame(event: Event) -> str:
+    """The wire text of an event built here (or received), for feeding a transport."""
+    if event.raw:
+        return _json.dumps(dict(event.raw))
+    if isinstance(event, Message):
+        return _json.dumps(dict(message(event.message, uid=event.uid, alias=event.alias).raw))
+    raise ValueError(
+        f"cannot encode {event!r} without its raw frame; build it with rx_itty.testing"
+    )

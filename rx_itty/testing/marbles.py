@@ -1,0 +1,209 @@
+"""Marble tests of pipelines that receive *and* send, with no network.
+
+:func:`marble_socket` gives a :class:`MarbleSocket`: a real
+:class:`~rx_itty.socket.IttySocket` on a ``TestScheduler`` whose incoming events
+come from marble strings and whose outgoing frames are recorded on the same
+virtual clock, so both directions are asserted with marbles::
+
+    with marble_socket() as fake:
+        fake.incoming("--p---p", {"p": message({"type": "ping"}, uid="ann")})
+        pong_bot(fake.socket)                      # the code under test
+        fake.run()
+        assert fake.sent == fake.expect("--r---r", {"r": Outgoing({"type": "pong"}, to="ann")})
+
+Times are in marble ticks (``timespan`` virtual seconds each, 1.0 by default),
+counted from 0; the socket opens at 0 and its own join arrives first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast, final
+
+from reactivex import Observable, abc
+from reactivex.notification import Notification, OnCompleted, OnError, OnNext
+from reactivex.observable.marbles import parse
+from reactivex.scheduler import VirtualTimeScheduler
+from reactivex.testing import TestScheduler
+from reactivex.testing.recorded import Recorded
+
+from rx_itty import _json
+from rx_itty.client import connect
+from rx_itty.events import Close, Event
+from rx_itty.runtime import Runtime
+from rx_itty.socket import IttySocket
+from rx_itty.testing.builders import frame, join, message
+from rx_itty.transport import TransportListener
+from rx_itty.wire import DM_SEPARATOR
+
+__all__ = ["MarbleSocket", "Outgoing", "marble_socket"]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A frame the socket sent: the payload, and the recipient uid for a direct message."""
+
+    message: Any
+    to: str | None = None
+
+
+def _at(time: float, notification: Notification[Any]) -> Recorded[Any]:
+    # Recorded is typed for int ticks; sub-tick times stay exact as floats.
+    tick = int(time) if float(time).is_integer() else time
+    return Recorded(cast(int, tick), notification)
+
+
+def _seconds(time: float | timedelta) -> float:
+    return time.total_seconds() if isinstance(time, timedelta) else float(time)
+
+
+def _marbles(marbles: str, timespan: float, lookup: Mapping[str, Any] | None) -> Any:
+    table: dict[str | float, Any] = {}
+    table.update(lookup or {})
+    return [(_seconds(t), n) for t, n in parse(marbles, timespan=timespan, lookup=table)]
+
+
+def _outgoing(text: str) -> Outgoing:
+    if text.startswith(DM_SEPARATOR):
+        end = text.index(DM_SEPARATOR, 1)
+        return Outgoing(_json.loads(text[end + 1 :]), text[1:end])
+    return Outgoing(_json.loads(text))
+
+
+@final
+class _ScriptedLink:
+    def __init__(self, owner: MarbleSocket, listener: TransportListener) -> None:
+        self._owner = owner
+        self.listener = listener
+        self.open = False
+
+    def send(self, text: str) -> None:
+        self._owner._record(text)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.open:
+            self.open = False
+            self.listener.on_close(Close(code, reason))
+
+
+@final
+class MarbleSocket:
+    """A socket under test, its virtual clock, and what it sent. Made by :func:`marble_socket`.
+
+    Attributes:
+        scheduler: The ``TestScheduler`` everything runs on.
+        socket: The :class:`IttySocket` to hand to the code under test.
+        uid: Our own uid, announced in the own join that opens the connection.
+    """
+
+    def __init__(self, timespan: float, uid: str, **options: Any) -> None:
+        self.scheduler = TestScheduler()
+        self.timespan = timespan
+        self.uid = uid
+        self._sent: list[Recorded[Any]] = []
+        self._link: _ScriptedLink | None = None
+        self.socket: IttySocket = connect(
+            "ws://marbles.test/c/room", transport=self, scheduler=self.scheduler, **options
+        )
+
+    # Transport protocol: the socket opens at once and is greeted with its own join.
+    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> _ScriptedLink:
+        link = self._link = _ScriptedLink(self, listener)
+
+        def accept(scheduler: abc.SchedulerBase, state: Any = None) -> None:
+            link.open = True
+            listener.on_open()
+            listener.on_frame(frame(join(self.uid, is_self=True, total=1)))
+
+        self.scheduler.schedule(accept)
+        return link
+
+    def _record(self, text: str) -> None:
+        self._sent.append(_at(self._ticks(), OnNext(_outgoing(text))))
+
+    def _ticks(self) -> float:
+        return float(self.scheduler.clock) / self.timespan
+
+    def incoming(self, marbles: str, lookup: Mapping[str, Event | Any] | None = None) -> None:
+        """Schedule events arriving at the socket, one per marble.
+
+        Args:
+            marbles: A marble string; ``-`` is one tick, letters are values.
+            lookup: Letter -> event (see :mod:`rx_itty.testing.builders`); a value that
+                is not an event is a message payload from ``"peer"``.
+        """
+        for time, notification in _marbles(marbles, self.timespan, lookup):
+            if not isinstance(notification, OnNext):
+                continue  # completion/error have no wire form: the relay just keeps going
+            value = notification.value
+            text = frame(value if hasattr(value, "raw") else message(value))
+            self.scheduler.schedule_absolute(time, self._arrive(text))
+
+    def _arrive(self, text: str) -> Any:
+        def run(scheduler: abc.SchedulerBase, state: Any = None) -> None:
+            link = self._link
+            if link is not None and link.open:
+                link.listener.on_frame(text)
+
+        return run
+
+    def disconnect(self, at: float, code: int = 1006, reason: str = "connection lost") -> None:
+        """Drop the connection at tick ``at``, as a network failure would."""
+
+        def run(scheduler: abc.SchedulerBase, state: Any = None) -> None:
+            if self._link is not None:
+                self._link.close(code, reason)
+
+        self.scheduler.schedule_absolute(at * self.timespan, run)
+
+    def record(self, source: Observable[Any]) -> list[Recorded[Any]]:
+        """Subscribe now and collect ``source``'s notifications with their tick times.
+
+        Returns the list, which fills as :meth:`run` advances the clock.
+        """
+        records: list[Recorded[Any]] = []
+        source.subscribe(
+            lambda v: records.append(_at(self._ticks(), OnNext(v))),
+            lambda e: records.append(_at(self._ticks(), OnError(e))),
+            lambda: records.append(_at(self._ticks(), OnCompleted())),
+            scheduler=self.scheduler,
+        )
+        return records
+
+    def run(self, until: float | None = None) -> None:
+        """Advance virtual time to tick ``until`` (default: until nothing is scheduled)."""
+        if until is None:
+            VirtualTimeScheduler.start(self.scheduler)  # until idle, no test harness
+        else:
+            self.scheduler.advance_to(until * self.timespan)
+
+    @property
+    def sent(self) -> list[Recorded[Any]]:
+        """Frames the socket sent, as ``on_next(tick, Outgoing(...))`` records."""
+        return list(self._sent)
+
+    def expect(self, marbles: str, lookup: Mapping[str, Any] | None = None) -> list[Recorded[Any]]:
+        """Records for a marble string, in the same form as :attr:`sent` and :meth:`record`."""
+        return [_at(time, notification) for time, notification in _marbles(marbles, 1.0, lookup)]
+
+
+@contextmanager
+def marble_socket(
+    timespan: float = 1.0, *, uid: str = "me", **options: Any
+) -> Iterator[MarbleSocket]:
+    """A :class:`MarbleSocket` for one test; the socket is disposed at the end.
+
+    Args:
+        timespan: Virtual seconds per marble tick.
+        uid: Our own uid in the own join.
+        **options: ``connect()`` options (``alias``, ``echo``, ``reconnect``...).
+    """
+    fake = MarbleSocket(timespan, uid, **options)
+    try:
+        yield fake
+    finally:
+        fake.socket.dispose()
