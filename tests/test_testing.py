@@ -1,0 +1,315 @@
+"""rx_itty.testing: builders, marble sockets, the in-memory relay and the pytest fixture."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from reactivex import abc
+from reactivex import operators as ops
+from reactivex.testing import TestScheduler
+
+from rx_itty import (
+    Backoff,
+    Close,
+    ConnectionState,
+    Event,
+    HandshakeRejected,
+    IttySocket,
+    Join,
+    Leave,
+    Message,
+    ServerError,
+    Uid,
+    User,
+    connect,
+    decode_frame,
+    iterate,
+)
+from rx_itty.relay import RelayThread
+from rx_itty.testing import (
+    MemoryRelay,
+    Outgoing,
+    error,
+    frame,
+    join,
+    leave,
+    marble_socket,
+    message,
+)
+from tests.support import scaled
+
+# -- builders ----------------------------------------------------------------------
+
+
+def test_builders_make_exactly_what_the_wire_delivers() -> None:
+    built = message({"type": "chat", "text": "hi"}, uid="ann", alias="Ann", date=5)
+    assert built == decode_frame(frame(built))
+    assert (built.type, built["text"], built.alias) == ("chat", "hi", "Ann")
+    me = User(Uid("u1"), is_self=True)
+    assert join("u1", is_self=True, users=[me]) == Join(
+        total=1, uid=Uid("u1"), is_self=True, users=(me,), date=0
+    )
+    assert leave("u2", total=3) == Leave(total=3, uid=Uid("u2"), date=0)
+    assert error("nope") == ServerError("nope", 0)
+
+
+def test_a_pushed_message_has_no_sender() -> None:
+    pushed = message(1, uid=None)
+    assert (pushed.uid, pushed.message) == (None, 1)
+
+
+# -- marble sockets ------------------------------------------------------------------
+
+
+def payload(message: Message[Any]) -> Any:
+    return message.message
+
+
+def above_two(n: int) -> bool:
+    return n > 2
+
+
+def refused(close: Close) -> bool:
+    return close.rejected is not None
+
+
+def is_closed(state: ConnectionState) -> bool:
+    return state is ConnectionState.CLOSED
+
+
+def sentinel(marker: dict[str, int]) -> Callable[[Message[Any]], bool]:
+    return lambda m: m.message == marker
+
+
+def pong_bot(ch: IttySocket) -> abc.DisposableBase:
+    """Answer every ping with a pong, as a direct message to whoever pinged."""
+
+    def answer(ping: Message[Any]) -> None:
+        ch.send({"type": "pong"}, to=ping.uid)
+
+    return ch.on("ping").subscribe(answer)
+
+
+def test_the_pong_bot_answers_each_ping_at_the_same_tick() -> None:
+    with marble_socket() as fake:
+        ping = {"p": message({"type": "ping"}, uid="ann"), "q": message({"type": "ping"}, uid="bo")}
+        fake.incoming("--p--x--q", {**ping, "x": message("noise")})
+        pong_bot(fake.socket)
+        fake.run()
+        assert fake.sent == fake.expect(
+            "--a-----b",
+            {"a": Outgoing({"type": "pong"}, to="ann"), "b": Outgoing({"type": "pong"}, to="bo")},
+        )
+
+
+def test_a_pipeline_is_recorded_in_marbles_on_the_same_clock() -> None:
+    with marble_socket() as fake:
+        fake.incoming("-a-b-c", {"a": 1, "b": 20, "c": 3})
+        big = fake.record(fake.socket.messages.pipe(ops.map(payload), ops.filter(above_two)))
+        fake.run()
+        assert big == fake.expect("---b-c", {"b": 20, "c": 3})
+
+
+def test_the_own_join_arrives_first_at_tick_zero_with_our_uid() -> None:
+    with marble_socket(uid="me") as fake:
+        joins = fake.record(fake.socket.joins)
+        fake.run()
+        assert joins == fake.expect("j", {"j": join("me", is_self=True)})
+        assert fake.socket.uid == "me"
+
+
+def test_sends_made_before_the_socket_opens_are_recorded_when_it_opens() -> None:
+    with marble_socket() as fake:
+        fake.socket.send("early")
+        fake.run()
+        assert fake.sent == fake.expect("e", {"e": Outgoing("early")})
+
+
+def test_a_dropped_connection_reconnects_in_virtual_time() -> None:
+    with marble_socket(reconnect=Backoff(initial=2.0, jitter=False)) as fake:
+        states = fake.record(fake.socket.state)
+        fake.socket.open()
+        fake.disconnect(at=3)
+        fake.incoming("------a", {"a": "after"})
+        heard = fake.record(fake.socket.messages.pipe(ops.map(payload)))
+        fake.run(10)
+        assert [r.value.value for r in states] == [  # type: ignore[union-attr]
+            ConnectionState.IDLE,
+            ConnectionState.CONNECTING,
+            ConnectionState.OPEN,
+            ConnectionState.RECONNECTING,
+            ConnectionState.CONNECTING,
+            ConnectionState.OPEN,
+        ]
+        assert [r.time for r in states][-3:] == [3, 5, 5]
+        assert heard == fake.expect("------a", {"a": "after"})
+
+
+# -- the in-memory relay agrees with the real one ----------------------------------------
+
+SCENARIO: list[tuple[str, str, dict[str, Any]]] = [
+    ("connect", "ann", {"alias": "Ann", "announce": True, "list": True}),
+    ("connect", "bo", {"echo": True}),
+    ("send", "bo", {"message": {"type": "chat", "text": "hi"}}),
+    ("dm", "ann", {"message": "psst", "to": "bo"}),
+    ("dm", "ann", {"message": 1, "to": "nobody"}),
+    ("connect", "cy", {"alias": "Cy", "announce": True, "send_key": "s"}),
+    ("send", "cy", {"message": "cy speaks"}),
+    ("close", "bo", {}),
+    ("connect", "dee", {"join_key": "wrong", "channel": "vault"}),
+    ("connect", "eve", {"join_key": "right", "channel": "vault"}),
+    ("send", "ann", {"message": ["bye"]}),
+    ("close", "cy", {}),
+]
+CONTROLS = {"room": {}, "vault": {"join_key": "right"}}  # present first, in both runs
+
+
+def is_sentinel(event: Event | Close) -> bool:
+    return (
+        isinstance(event, Message)
+        and isinstance(event.message, dict)
+        and "sentinel" in event.message
+    )
+
+
+def normalise(event: Event | Close, names: dict[str, str]) -> tuple[Any, ...]:
+    """An event without its dates, uids replaced by participant names."""
+
+    def who(uid: str | None) -> str | None:
+        return None if uid is None else names.get(uid, "?")
+
+    if isinstance(event, Message):
+        return ("message", who(event.uid), event.alias, event.message)
+    if isinstance(event, Join):
+        users = None if event.users is None else [(who(u.uid), u.alias) for u in event.users]
+        return ("join", who(event.uid), event.alias, event.total, event.is_self, users)
+    if isinstance(event, Leave):
+        return ("leave", who(event.uid), event.alias, event.total)
+    if isinstance(event, ServerError):
+        return ("error", event.message)
+    if isinstance(event, Close):
+        return ("refused", event.rejected, event.reason)
+    return ("other", repr(event))
+
+
+class Participants:
+    """Runs SCENARIO through ``connect`` on some transport, step by step."""
+
+    def __init__(self, make: Callable[..., IttySocket]) -> None:
+        self.make = make
+        self.sockets: dict[str, IttySocket] = {}
+        self.channels: dict[str, str] = {}
+        self.logs: dict[str, list[Event | Close]] = {}
+        self.controls = {channel: make(channel, **keys) for channel, keys in CONTROLS.items()}
+
+    def ready(self, ch: IttySocket) -> None:
+        """Wait until ``ch`` is open or refused."""
+        raise NotImplementedError
+
+    def settle(self) -> None:
+        """Wait until everything the last step caused has been delivered."""
+        raise NotImplementedError
+
+    def closed(self, ch: IttySocket) -> None:
+        """Wait until ``ch`` has closed."""
+        raise NotImplementedError
+
+    def run(self) -> dict[str, list[tuple[Any, ...]]]:
+        for ch in self.controls.values():
+            self.ready(ch)
+        for action, name, args in SCENARIO:
+            args = dict(args)
+            if action == "connect":
+                channel = args.pop("channel", "room")
+                ch = self.make(channel, reconnect=False, **args)
+                log = self.logs[name] = []
+                ch.events.subscribe(log.append)
+                ch.closes.pipe(ops.filter(refused)).subscribe(log.append)
+                self.sockets[name], self.channels[name] = ch, channel
+                self.ready(ch)
+            elif action in ("send", "dm"):
+                to = args.get("to")
+                uid = self.sockets[to].uid if to in self.sockets else to
+                self.sockets[name].send(args["message"], to=uid)
+            elif action == "close":
+                self.closed(self.sockets[name].close())
+            self.settle()
+        names: dict[str, str] = {ch.uid: name for name, ch in self.controls.items() if ch.uid}
+        for name, log in self.logs.items():
+            for event in log:
+                if isinstance(event, Join) and event.is_self and event.uid:
+                    names[event.uid] = name
+        for ch in [*self.sockets.values(), *self.controls.values()]:
+            ch.dispose()
+        return {
+            name: [normalise(e, names) for e in log if not is_sentinel(e)]
+            for name, log in self.logs.items()
+        }
+
+
+class InMemory(Participants):
+    def __init__(self) -> None:
+        self.scheduler = TestScheduler()
+        memory = MemoryRelay()
+        super().__init__(
+            lambda channel, **o: connect(channel, transport=memory, scheduler=self.scheduler, **o)
+        )
+
+    def ready(self, ch: IttySocket) -> None:
+        ch.open()
+        self.settle()
+
+    def settle(self) -> None:
+        self.scheduler.advance_by(1.0)
+
+    def closed(self, ch: IttySocket) -> None:
+        self.settle()
+
+
+class OverSockets(Participants):
+    def __init__(self, relay: RelayThread) -> None:
+        super().__init__(lambda channel, **o: connect(channel, server=relay.url, **o))
+        self.round = 0
+
+    def ready(self, ch: IttySocket) -> None:
+        with contextlib.suppress(HandshakeRejected):
+            ch.wait_open(scaled(5))
+
+    def closed(self, ch: IttySocket) -> None:
+        done = ch.state.pipe(ops.first(is_closed))
+        next(iterate(done, timeout=scaled(5)))
+
+    def settle(self) -> None:
+        # A sentinel from each channel's control socket; per-connection order
+        # means that once an open socket has it, it has everything sent before.
+        self.round += 1
+        marker = {"sentinel": self.round}
+        waits = []
+        for ch in self.sockets.values():
+            if ch.current_state is ConnectionState.OPEN:
+                waits.append(ch.messages.pipe(ops.first(sentinel(marker))))
+        pending = [iterate(w, timeout=scaled(5)) for w in waits]
+        for control in self.controls.values():
+            control.send(marker)
+        for it in pending:
+            next(it)
+
+
+def test_the_memory_relay_and_the_real_relay_yield_the_same_events(
+    itty_relay: RelayThread,
+) -> None:
+    in_memory = InMemory().run()
+    over_sockets = OverSockets(itty_relay).run()
+    assert over_sockets == in_memory
+    ann = in_memory["ann"]
+    assert ann[0] == ("join", "ann", "Ann", 2, True, [("ann", "Ann")])
+    assert ("error", 'Recipient "nobody" is not in this channel.') in ann
+    assert ("message", "bo", None, {"type": "chat", "text": "hi"}) in ann
+    assert in_memory["dee"] == [
+        ("refused", 403, "A valid joinKey is required to join this channel.")
+    ]
+    assert ("error", "A valid sendKey is required to send on this channel.") not in ann
+    assert ("message", "ann", "Ann", "psst") in in_memory["bo"]
+    assert ("message", "ann", "Ann", "psst") not in in_memory["cy"]
