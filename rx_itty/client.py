@@ -13,7 +13,7 @@ from reactivex import abc
 
 from rx_itty.backoff import Backoff
 from rx_itty.exceptions import InvalidOptionError
-from rx_itty.runtime import ImmediateRuntime, LoopRuntime, Runtime, at_exit, current_runtime
+from rx_itty.runtime import ImmediateRuntime, Runtime, at_exit, current_runtime, is_shared
 from rx_itty.socket import IttySocket
 from rx_itty.transport import Transport, WebsocketsTransport
 from rx_itty.wire import DEFAULT_BASE, QueryValue, build_url
@@ -164,15 +164,8 @@ def connect(
         reconnect=backoff,
         max_queue=max_queue,
     )
-    if isinstance(runtime, LoopRuntime) and runtime.loop is _shared_loop():
+    if is_shared(runtime):
         if not _background_sockets:
             at_exit(_flush_background_sockets)
         _background_sockets.add(socket)
     return socket
-
-
-def _shared_loop() -> Any:
-    from rx_itty import runtime as runtime_module
-
-    shared = runtime_module._shared
-    return shared.loop if shared is not None else None

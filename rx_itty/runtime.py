@@ -19,7 +19,15 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rx_itty.exceptions import SocketDisposed
 
-__all__ = ["ImmediateRuntime", "LoopRuntime", "Runtime", "current_runtime", "shared_runtime"]
+__all__ = [
+    "ImmediateRuntime",
+    "LoopRuntime",
+    "Runtime",
+    "at_exit",
+    "current_runtime",
+    "is_shared",
+    "shared_runtime",
+]
 
 
 class Runtime(Protocol):
@@ -120,6 +128,11 @@ def shared_runtime() -> LoopRuntime:
             assert thread.ident is not None
             _shared = LoopRuntime(loop, thread.ident)
         return _shared
+
+
+def is_shared(runtime: Runtime) -> bool:
+    """True if ``runtime`` is the process-wide background loop thread."""
+    return _shared is not None and runtime is _shared
 
 
 def current_runtime() -> LoopRuntime:

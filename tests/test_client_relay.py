@@ -8,6 +8,8 @@ sends from several threads, handshake refusal and the blocking helpers.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -193,3 +195,16 @@ async def test_async_iteration_ends_when_the_socket_is_disposed(relay: Relay) ->
         if len(got) == 2:
             ch.dispose()
     assert [m.message for m in got] == ["a", "b"]
+
+
+def test_a_script_that_sends_and_exits_without_closing_still_delivers() -> None:
+    with start_relay_thread() as relay:
+        listener = connect("room", server=relay.url).wait_open(scaled(5))
+        heard = listener.messages.iter(timeout=scaled(10))
+        script = f"from rx_itty import connect; connect('room', server={relay.url!r}).send('bye')"
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, timeout=scaled(30), check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert next(heard).message == "bye"
+        listener.dispose()
