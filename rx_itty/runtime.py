@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Protocol, final
 
 from reactivex import abc
-from reactivex.scheduler.eventloop import AsyncIOScheduler
+from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
 from rx_itty.exceptions import SocketDisposed
 
@@ -43,6 +43,10 @@ class Runtime(Protocol):
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None: ...
 
+    @property
+    def threadsafe_scheduler(self) -> abc.SchedulerBase:
+        """The same clock as :attr:`scheduler`, safe to schedule on from any thread."""
+
     def call(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the runtime's thread: now if already there, else soon, in call order."""
 
@@ -58,10 +62,15 @@ class LoopRuntime:
         self._loop = loop
         self._thread_id = thread_id if thread_id is not None else threading.get_ident()
         self._scheduler = AsyncIOScheduler(loop)
+        self._threadsafe = AsyncIOThreadSafeScheduler(loop)
 
     @property
     def scheduler(self) -> abc.SchedulerBase:
         return self._scheduler
+
+    @property
+    def threadsafe_scheduler(self) -> abc.SchedulerBase:
+        return self._threadsafe
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -92,6 +101,10 @@ class ImmediateRuntime:
 
     @property
     def scheduler(self) -> abc.SchedulerBase:
+        return self._scheduler
+
+    @property
+    def threadsafe_scheduler(self) -> abc.SchedulerBase:
         return self._scheduler
 
     @property

@@ -271,6 +271,15 @@ class IttySocket:
         return self._presence.latest
 
     @property
+    def scheduler(self) -> abc.SchedulerBase:
+        """The clock this socket runs on (its loop, or virtual time in tests).
+
+        Safe to schedule on from any thread; operators such as
+        :func:`rx_itty.operators.request` use it for their timeouts.
+        """
+        return self._runtime.threadsafe_scheduler
+
+    @property
     def uid(self) -> Uid | None:
         """Our uid on the current connection (a reconnect brings a new one)."""
         me = self._presence.latest.me

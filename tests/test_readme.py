@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,10 @@ def test_the_readme_has_python_examples() -> None:
 
 
 @pytest.mark.parametrize("code", PYTHON, ids=[f"python-{i}" for i in range(len(PYTHON))])
-def test_python_example_runs(code: str) -> None:
-    namespace: dict[str, Any] = {"__name__": "readme_example"}
+def test_python_example_runs(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("readme_example")  # a real module, as dataclasses need
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace: dict[str, Any] = module.__dict__
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own README
     for name, value in list(namespace.items()):
         if name.startswith("test_") and callable(value):
