@@ -1,0 +1,220 @@
+"""Render streams live in Jupyter: the output appears in the cell that started it.
+
+Printing from a callback lands in whichever cell happens to be running; a
+display handle does not. :func:`live` displays a value where it is called and
+updates that same output as the stream emits, from any thread, at most
+``max_fps`` times a second::
+
+    from rx_itty.notebook import live, sparkline
+    view = live(ch.on("reading").pipe(itty_ops.payloads(), ops.map(lambda p: p["value"])),
+                render=sparkline())
+    ...
+    view.dispose()          # stop updating (the last picture stays)
+
+Needs IPython (``pip install "rx_itty[notebook]"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar, final
+
+import reactivex
+from reactivex import abc
+
+from rx_itty.presence import Presence
+
+__all__ = ["LiveView", "live", "roster", "sparkline"]
+
+T = TypeVar("T")
+
+
+def _ipython() -> Any:
+    try:
+        from IPython import display
+    except ImportError as exc:  # pragma: no cover - exercised without the extra
+        raise ImportError(
+            "rx_itty.notebook needs IPython: pip install 'rx_itty[notebook]'"
+        ) from exc
+    return display
+
+
+@final
+class LiveView(Generic[T], abc.DisposableBase):
+    """One live output in a notebook cell; dispose to stop updating it."""
+
+    def __init__(
+        self,
+        source: reactivex.Observable[T],
+        render: Callable[[T], Any],
+        *,
+        max_fps: float,
+        initial: Any,
+    ) -> None:
+        display = _ipython()
+        self._render = render
+        self._interval = 1.0 / max_fps
+        self._lock = threading.Lock()
+        self._latest: Any = None
+        self._has_latest = False
+        self._last_drawn = 0.0
+        self._scheduled = False  # a trailing redraw is pending
+        self._thread_timer: threading.Timer | None = None
+        self.updates = 0
+        self.errors: list[Exception] = []
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._handle = display.display(initial, display_id=True)
+        self._subscription = source.subscribe(self._on_next, self._on_error)
+
+    def _on_next(self, value: T) -> None:
+        try:
+            picture = self._render(value)
+        except Exception as exc:
+            self._on_error(exc)
+            return
+        with self._lock:
+            self._latest, self._has_latest = picture, True
+            if self._scheduled:
+                return  # the pending redraw will show this latest picture
+            wait = self._last_drawn + self._interval - time.monotonic()
+            if wait > 0:
+                self._scheduled = True
+                self._draw_later(wait)
+                return
+        self._draw()
+
+    def _draw_later(self, delay: float) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.call_later, delay, self._draw)
+        else:
+            self._thread_timer = threading.Timer(delay, self._draw)
+            self._thread_timer.daemon = True
+            self._thread_timer.start()
+
+    def _draw(self) -> None:
+        with self._lock:
+            self._scheduled = False
+            if not self._has_latest or self._handle is None:
+                return
+            picture, self._has_latest = self._latest, False
+            self._last_drawn = time.monotonic()
+        if self._loop is not None and not self._loop.is_closed() and not self._on_loop():
+            # Updates go out from the kernel's own loop, like every other output.
+            self._loop.call_soon_threadsafe(self._update, picture)
+        else:
+            self._update(picture)
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _update(self, picture: Any) -> None:
+        if self._handle is not None:
+            self._handle.update(picture)
+            self.updates += 1
+
+    def _on_error(self, error: Exception) -> None:
+        self.errors.append(error)
+        if self._handle is not None:
+            text = f"stream failed: {type(error).__name__}: {error}"
+            self._update(_ipython().HTML(f"<pre>{html.escape(text)}</pre>"))
+
+    def dispose(self) -> None:
+        """Stop updating; the last output stays in the cell."""
+        self._subscription.dispose()
+        with self._lock:
+            if self._thread_timer is not None:
+                self._thread_timer.cancel()
+        self._draw_final()
+
+    def _draw_final(self) -> None:
+        with self._lock:
+            pending, self._has_latest = self._has_latest, False
+            picture = self._latest
+        if pending:
+            self._update(picture)
+        self._handle = None
+
+
+def live(
+    source: reactivex.Observable[T],
+    render: Callable[[T], Any] = repr,
+    *,
+    max_fps: float = 10.0,
+    initial: Any = "waiting for the first value…",
+) -> LiveView[T]:
+    """Display ``render(value)`` in this cell, updated live as ``source`` emits.
+
+    Args:
+        source: Any Observable (subscribed at once).
+        render: Turns a value into something IPython displays (str, HTML, SVG...).
+        max_fps: At most this many redraws a second; the latest value always shows.
+        initial: What to show before the first value.
+
+    Returns:
+        A :class:`LiveView`; ``dispose()`` it to stop.
+    """
+    if not max_fps > 0:
+        raise ValueError(f"max_fps must be positive, got {max_fps!r}")
+    return LiveView(source, render, max_fps=max_fps, initial=initial)
+
+
+def sparkline(
+    maxlen: int = 60, *, width: int = 360, height: int = 80, label: str = ""
+) -> Callable[[float], Any]:
+    """A ``render`` for :func:`live` drawing the last ``maxlen`` numbers as an SVG line chart."""
+    values: deque[float] = deque(maxlen=maxlen)
+    display = _ipython()
+
+    def render(value: float) -> Any:
+        values.append(float(value))
+        return display.SVG(_svg(values, width, height, label))
+
+    return render
+
+
+def _svg(values: Iterable[float], width: int, height: int, label: str) -> str:
+    points = list(values)
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    step = width / max(len(points) - 1, 1)
+    path = " ".join(
+        f"{i * step:.1f},{height - 4 - (v - low) / span * (height - 8):.1f}"
+        for i, v in enumerate(points)
+    )
+    caption = html.escape(f"{label} {points[-1]:.3g}  (min {low:.3g}, max {high:.3g})".strip())
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 18}">'
+        f'<polyline fill="none" stroke="#3572a5" stroke-width="2" points="{path}"/>'
+        f'<text x="0" y="{height + 14}" font-family="sans-serif" font-size="12">{caption}</text>'
+        "</svg>"
+    )
+
+
+def roster() -> Callable[[Presence], Any]:
+    """A ``render`` for :func:`live` showing a :class:`~rx_itty.presence.Presence` as a table."""
+    display = _ipython()
+
+    def render(presence: Presence) -> Any:
+        rows = "".join(
+            f"<tr><td>{html.escape(u.uid)}</td><td>{html.escape(u.alias or '')}</td>"
+            f"<td>{'you' if u.is_self else ''}</td></tr>"
+            for u in presence.users
+        )
+        hidden = presence.total - len(presence.users)
+        note = f"<p>{presence.total} connected ({hidden} not announced)</p>"
+        table = f"<table><tr><th>uid</th><th>alias</th><th></th></tr>{rows}</table>"
+        return display.HTML(note + table)
+
+    return render
