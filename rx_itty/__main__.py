@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from rx_itty.cli import main
-
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        from rx_itty.cli import main
+
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C while still importing
+        sys.exit(130)

@@ -16,6 +16,7 @@ Lifecycle (PROTOCOL §11, DESIGN §4)::
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import enum
 import logging
@@ -545,8 +546,16 @@ class IttySocket:
         if self._link_open:
             self._close_link()
         else:
-            with self._lock:
-                self._close_after_flush = True
+            self._close_while_connecting()
+
+    def _close_while_connecting(self) -> None:
+        with self._lock:
+            pending = bool(self._queue)
+            self._close_after_flush = pending
+        if not pending and self._link is not None:
+            # Nothing to deliver: abandon the attempt rather than wait out a
+            # server that may never answer (on_close follows).
+            self._link.close(_NORMAL_CLOSE, "")
 
     def _close_link(self) -> None:
         self._user_closed = True
@@ -691,11 +700,12 @@ class IttySocket:
             HandshakeRejected: the server refused (e.g. 403 for a wrong join key).
             ConnectionFailed: closed before opening with no reconnect, or ``timeout`` passed.
         """
-        import asyncio
-
         future = asyncio.wrap_future(self._open_future())
         try:
-            await asyncio.wait_for(future, timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+            # cancellation that lands as the future completes.
+            async with asyncio.timeout(timeout):
+                await future
         except TimeoutError:
             raise self._timeout_error(timeout) from None
         return self
@@ -751,11 +761,12 @@ class IttySocket:
         self._user_closed = True
         if self._link_open:
             self._flush_queued_then_close()
-        else:
+        elif self._link is not None:
+            self._close_while_connecting()
+        elif self._queue:
             with self._lock:
                 self._close_after_flush = True
-            if self._link is None and self._queue:
-                self._connect()  # queued sends still go out before the socket goes
+            self._connect()  # queued sends still go out before the socket goes
         self._set_state(ConnectionState.DISPOSED)
         hubs: tuple[Hub[Any], ...] = (
             self._all,
@@ -809,14 +820,20 @@ class IttySocket:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        import asyncio
+        await self.aclose()
 
+    async def aclose(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Dispose (flushing queued sends) and wait until the connection has closed.
+
+        Unlike ``async with``, this never opens the socket first.
+        """
         self.dispose()
         closed = asyncio.wrap_future(self._closed_future())
         try:
-            await asyncio.wait_for(closed, 10)
+            async with asyncio.timeout(timeout):
+                await closed
         except TimeoutError:
-            logger.warning("socket to %s did not close within 10 s", self.url)
+            logger.warning("socket to %s did not close within %s s", self.url, timeout)
 
     # -- inbound -----------------------------------------------------------------------
 

@@ -208,3 +208,34 @@ def test_a_script_that_sends_and_exits_without_closing_still_delivers() -> None:
         assert done.returncode == 0, done.stderr
         assert next(heard).message == "bye"
         listener.dispose()
+
+
+@pytest.mark.asyncio
+async def test_closing_while_connecting_to_a_silent_server_abandons_the_attempt() -> None:
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accept the TCP connection, never answer the handshake
+        writer.close()
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        ch = connect(f"ws://127.0.0.1:{port}/c/room", reconnect=False)
+        ch.open()
+        await first(ch.state, lambda s: s is ConnectionState.CONNECTING)
+        closed = asyncio.ensure_future(first(ch.closes, lambda _: True, within=3))
+        ch.close()  # the open timeout is 10 s: closing must not wait for it
+        assert (await closed).code is None
+        assert ch.current_state is ConnectionState.CLOSED
+        ch.dispose()
+
+
+@pytest.mark.asyncio
+async def test_aclose_flushes_queued_sends_without_waiting_to_open_first(relay: Relay) -> None:
+    async with connect("room", server=relay.url) as listener:
+        heard = listener.messages.aiter()
+        ch = connect("room", server=relay.url)
+        ch.send("parting words")
+        await ch.aclose()
+        message = await asyncio.wait_for(heard.__anext__(), scaled(5))
+        assert message.message == "parting words"
+        await heard.aclose()

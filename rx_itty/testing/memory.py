@@ -97,8 +97,7 @@ class MemoryRelay:
 
         def connect(scheduler: abc.SchedulerBase, state: Any = None) -> None:
             if link.closed:
-                listener.on_close(Close(None, "closed before the connection opened"))
-                return
+                return  # abandoned while connecting: _drop already reported the close
             if not self.available:
                 link.closed = True
                 listener.on_close(Close(None, "Connection refused"))
