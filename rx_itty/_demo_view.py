@@ -1,9 +1,8 @@
 """What the demo's viewer ("you") sees: Rx pipelines over one channel, and a tally.
 
-Each pipeline is plain ``reactivex.operators`` over the socket's streams, so it
-reads as a recipe. When :mod:`rx_itty.operators` lands, ``_celsius`` becomes
-``ch.events.pipe(itty_ops.of_type("reading"), itty_ops.payloads(), ...)`` and
-the temperature answer an ``itty_ops.reply``; nothing else here changes.
+Each pipeline is ``reactivex.operators`` plus :mod:`rx_itty.operators` over the
+socket's streams, so it reads as a recipe: readings are routed by type and
+decoded into a dataclass, our own echoes are dropped, and the rest is plain Rx.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import Any, final
 from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
+from rx_itty import operators as itty_ops
 from rx_itty._cli_format import sender
 from rx_itty.events import Event, Join, Leave, Message
 from rx_itty.presence import Presence
@@ -32,11 +32,12 @@ JUMP = 1.5
 """A change between consecutive readings at least this big (°C) raises an alert."""
 
 PIPELINES = f"""\
-pipelines (reactivex.operators over ch = connect("demo", ...)):
-  celsius  ch.on("reading").pipe(map(lambda m: m["celsius"]))
+pipelines (Rx operators over ch = connect("demo", ...)):
+  celsius  ch.events.pipe(of_type("reading"), decode(Reading), payloads(), map(celsius))
   average  celsius.pipe(buffer_with_count({AVERAGE_OF}), map(statistics.fmean))
   alert    celsius.pipe(pairwise(), filter(lambda p: abs(p[1] - p[0]) >= {JUMP}))
-  answer   ch.on("chat").pipe(filter(asks for the temperature), with_latest_from(average))
+  answer   ch.on("chat").pipe(without_echoes(ch), filter(asks for the temperature),
+                             with_latest_from(average))
   tally    ch.events.pipe(scan(Tally.add, Tally()))   (the summary below)"""
 
 
@@ -76,8 +77,15 @@ class Tally:
         return dict(self.by_type).get(kind, 0)
 
 
-def _celsius(message: Message[Any]) -> float:
-    return float(message["celsius"])
+@dataclass(frozen=True)
+class Reading:
+    """A sensor's payload, decoded (and type-checked) by ``itty_ops.decode``."""
+
+    celsius: float
+
+
+def _celsius(reading: Reading) -> float:
+    return reading.celsius
 
 
 def _full(batch: list[float]) -> bool:
@@ -111,12 +119,19 @@ class View:
 
     def _subscribe(self) -> None:
         ch, add = self._ch, self._subscriptions.add
-        celsius = ch.on("reading").pipe(ops.map(_celsius))
+        celsius = ch.events.pipe(
+            itty_ops.of_type("reading"),
+            itty_ops.decode(Reading),
+            itty_ops.payloads(),
+            ops.map(_celsius),
+        )
         average = celsius.pipe(
             ops.buffer_with_count(AVERAGE_OF), ops.filter(_full), ops.map(statistics.fmean)
         )
         alerts = celsius.pipe(ops.pairwise(), ops.filter(_jumped))
-        questions = ch.on("chat").pipe(ops.filter(self._asks_temperature))
+        questions = ch.on("chat").pipe(
+            itty_ops.without_echoes(ch), ops.filter(self._asks_temperature)
+        )
         add(ch.on("reading").subscribe(self._on_reading))
         add(average.subscribe(self._on_average))
         add(alerts.subscribe(self._on_alert))
@@ -136,7 +151,7 @@ class View:
         self._ch.send({"type": "chat", "text": "ping"})
 
     def _asks_temperature(self, message: Message[Any]) -> bool:
-        return message.uid != self._ch.uid and "temperature" in str(message.get("text", ""))
+        return "temperature" in str(message.get("text", ""))
 
     def _answer(self, question_and_average: tuple[Message[Any], float]) -> None:
         question, average = question_and_average
