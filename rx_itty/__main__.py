@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+__all__: list[str] = []
+
 if __name__ == "__main__":
     try:
         from rx_itty.cli import main
