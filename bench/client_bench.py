@@ -1,0 +1,1139 @@
+"""Benchmark the rx_itty client against raw receive loops measured in the same run.
+
+Usage::
+
+    .venv/bin/python bench/client_bench.py            # default run, about 1 minute
+    .venv/bin/python bench/client_bench.py --quick    # smoke run, a few seconds
+    .venv/bin/python bench/client_bench.py --reps 9   # more repetitions on a noisy machine
+
+Two measurements, each printed as a ratio ours/baseline with PASS/MISS:
+
+``throughput`` -- receiver-limited messages/s through a real relay. The relay
+runs in its own subprocess (this script re-run with ``--role relay``), and so
+does each receiver (``--role receiver``): ``baseline`` is a raw
+``websockets`` + stdlib ``json`` receive loop, ``orjson`` the same loop with
+orjson, and ``ours`` is ``connect(...).on("chat").pipe(ops.map(...))``. All
+three sit in one channel with a *canary* and a *sender* (raw clients in this
+process). Each round, the receivers' event loops are blocked (on a read of
+their stdin), the sender writes a burst of pre-encoded ``{"type":"chat","n":i}``
+frames in one go, and the relay fans it out; once the canary has the whole
+burst, the relay has written it to every receiver, where it waits in socket
+buffers. Then the receivers are released one at a time (in rotating order) and
+each times its own drain of the backlog, from the first value its pipeline
+yields to the last. The sender and relay are therefore never the limit: the
+rate is the receiver's alone, which the ``busy`` column (receiver CPU time /
+wall time during the drain) confirms.
+
+``dispatch`` -- per-event cost of the socket's own dispatch, no I/O. Pre-encoded
+frames are fed through an in-memory transport (``listener.on_frame(text)``)
+into a socket with one subscriber on ``on("chat").pipe(ops.map(...))``; the
+baseline is a bare ``reactivex.Subject`` -> ``ops.filter(chat message)`` ->
+``ops.map(...)`` fed ``decode_frame(text)``. ``decode_frame`` alone is shown
+for context. Blocks of frames alternate between the variants.
+
+The machine is shared and noisy, so both measurements interleave their
+variants in small rounds/blocks and report the median of per-repetition ratios
+with their range. Linux, 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import secrets
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any, Final, Literal, get_args
+
+import orjson
+from reactivex import operators as ops
+from reactivex.scheduler import HistoricalScheduler
+from reactivex.subject import Subject
+
+from rx_itty import Message, connect
+from rx_itty.events import Close
+from rx_itty.runtime import Runtime
+from rx_itty.transport import TransportListener
+from rx_itty.wire import decode_frame
+
+HOST: Final = "127.0.0.1"
+SCRIPT: Final = Path(__file__).resolve()
+
+ReceiverKind = Literal["baseline", "orjson", "ours"]
+RECEIVERS: Final[tuple[ReceiverKind, ...]] = get_args(ReceiverKind)
+DispatchKind = Literal["baseline", "ours", "decode"]
+DISPATCHERS: Final[tuple[DispatchKind, ...]] = get_args(DispatchKind)
+SCENARIOS: Final = ("throughput", "dispatch")
+
+THROUGHPUT_TARGET: Final = 0.5
+THROUGHPUT_STRETCH: Final = 0.65
+DISPATCH_TARGET: Final = 1.25
+
+START_TIMEOUT: Final = 30.0
+SETUP_TIMEOUT: Final = 30.0
+STOP_GRACE: Final = 3.0
+MAX_FRAME: Final = 16 * 1024 * 1024
+# The relay drops a reader more than 16 MiB behind; a blocked receiver holds a
+# whole round, about 80 bytes a message, so stay well below that.
+MAX_ROUND: Final = 100_000
+DISPATCH_BLOCK: Final = 10_000
+ENVELOPE_UID: Final = "k3x9qa"  # relay uids are 6 characters
+FIRST_DATE: Final = 1_700_000_000_000
+
+# Child pids not yet reaped, killed as a last resort if the normal cleanup was skipped.
+_LIVE_PIDS: set[int] = set()
+
+
+class BenchError(Exception):
+    """A run could not be completed or produced wrong results."""
+
+
+def _timeout_for(messages: int) -> float:
+    """A generous bound for handling ``messages`` (at least 2,000 msg/s)."""
+    return 20.0 + messages / 2_000
+
+
+def chat_payload(n: int) -> dict[str, Any]:
+    return {"type": "chat", "n": n}
+
+
+def n_of(message: Message[Any]) -> Any:
+    """The pipelines' map step: ``m["n"]``."""
+    return message["n"]
+
+
+def is_chat(event: Any) -> bool:
+    """The Subject baseline's filter: a user message whose payload type is ``chat``."""
+    return type(event) is Message and event.type == "chat"
+
+
+# --------------------------------------------------------------------------
+# Role: relay subprocess
+# --------------------------------------------------------------------------
+
+
+async def serve_relay() -> None:
+    """Run our relay (no rate limits), print ``URL <url>``, serve until SIGTERM or stdin EOF."""
+    from rx_itty.relay import Limits, Relay, RelayConfig
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_stdin() -> None:
+        # The bench holds our stdin pipe open: EOF means it is done, or died.
+        if not os.read(0, 4096):
+            loop.remove_reader(0)
+            stop.set()
+
+    loop.add_reader(0, on_stdin)
+    limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
+    relay = Relay(RelayConfig(limits=limits), host=HOST, port=0)
+    url = await relay.start()
+    print(f"URL {url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await relay.aclose()
+
+
+# --------------------------------------------------------------------------
+# Role: receiver subprocess
+# --------------------------------------------------------------------------
+
+
+def _waits() -> int:
+    """Voluntary context switches so far: each is a time the process blocked (e.g. no data)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
+
+
+class Counter:
+    """The sink every receiver feeds: counts values, times the first and the target-th."""
+
+    __slots__ = (
+        "count",
+        "done",
+        "end",
+        "end_cpu",
+        "end_waits",
+        "first",
+        "first_cpu",
+        "first_waits",
+        "last",
+        "target",
+    )
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.target = 0
+        self.first = self.first_cpu = self.end = self.end_cpu = 0.0
+        self.first_waits = self.end_waits = 0
+        self.last: Any = None
+        self.done: asyncio.Future[None] | None = None
+
+    def arm(self, target: int) -> asyncio.Future[None]:
+        self.count = 0
+        self.target = target
+        self.last = None
+        self.done = asyncio.get_running_loop().create_future()
+        return self.done
+
+    def on_value(self, value: Any) -> None:
+        count = self.count + 1
+        self.count = count
+        if count == 1:
+            self.first = time.perf_counter()
+            self.first_cpu = time.process_time()
+            self.first_waits = _waits()
+        if count == self.target:
+            self.end = time.perf_counter()
+            self.end_cpu = time.process_time()
+            self.end_waits = _waits()
+            self.last = value
+            done = self.done
+            if done is not None and not done.done():
+                done.set_result(None)
+
+
+def _emit(record: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+async def _raw_receive_loop(
+    ws: Any, loads: Callable[[str], Any], sink: Callable[[Any], None]
+) -> None:
+    """The baseline: receive, decode, keep chat messages, map each to its ``n``."""
+    recv = ws.recv
+    while True:
+        envelope = loads(await recv())
+        if type(envelope) is dict and not envelope.get("type"):
+            payload = envelope.get("message")
+            if type(payload) is dict and payload.get("type") == "chat":
+                sink(payload["n"])
+
+
+async def run_receiver(kind: ReceiverKind, url: str, channel: str, profile: str | None) -> None:
+    """Join ``channel``; then, per ``go N`` line on stdin, drain N chat messages and report.
+
+    Between rounds the event loop is blocked on a read of stdin, so frames pile
+    up in the socket buffers and every variant drains the same kind of backlog.
+    """
+    counter = Counter()
+    cleanup: list[Callable[[], Any]] = []
+    if kind == "ours":
+        socket = connect(channel, server=url, reconnect=False)
+        cleanup.append(socket.dispose)
+        pipeline = socket.on("chat").pipe(ops.map(n_of))
+        cleanup.append(pipeline.subscribe(counter.on_value).dispose)
+        await socket.opened(SETUP_TIMEOUT)
+    else:
+        from websockets.asyncio.client import connect as ws_connect
+
+        ws = await ws_connect(
+            f"{url}{channel}?", compression=None, max_size=MAX_FRAME, open_timeout=SETUP_TIMEOUT
+        )
+        cleanup.append(ws.transport.abort)
+        await asyncio.wait_for(ws.recv(), SETUP_TIMEOUT)  # our own join
+        loads: Callable[[str], Any] = json.loads if kind == "baseline" else orjson.loads
+        task = asyncio.get_running_loop().create_task(
+            _raw_receive_loop(ws, loads, counter.on_value)
+        )
+        cleanup.append(task.cancel)
+
+    profiler = cProfile.Profile() if profile else None
+    _emit({"ready": True})
+    try:
+        while True:
+            # Blocks the event loop on purpose (see the docstring).
+            line = sys.stdin.readline()
+            words = line.split()
+            if not words or words[0] != "go":
+                break
+            target = int(words[1])
+            done = counter.arm(target)
+            if profiler:
+                profiler.enable()
+            try:
+                await asyncio.wait_for(done, _timeout_for(target))
+            except TimeoutError:
+                _emit({"error": f"{kind}: only {counter.count} of {target} messages arrived"})
+                continue
+            finally:
+                if profiler:
+                    profiler.disable()
+            _emit(
+                {
+                    "count": counter.count,
+                    "last": counter.last,
+                    "seconds": counter.end - counter.first,
+                    "cpu": counter.end_cpu - counter.first_cpu,
+                    "waits": counter.end_waits - counter.first_waits,
+                }
+            )
+    finally:
+        for step in reversed(cleanup):
+            step()
+        if profiler and profile:
+            profiler.dump_stats(profile)
+
+
+# --------------------------------------------------------------------------
+# Subprocesses, seen from the bench
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Child:
+    """A subprocess of this script that speaks lines on stdin/stdout."""
+
+    name: str
+    proc: asyncio.subprocess.Process
+    errors: IO[bytes]
+
+    async def read_line(self, timeout: float) -> str:  # noqa: ASYNC109 - a bound, not a cancel scope
+        assert self.proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        except TimeoutError:
+            raise BenchError(f"{self.name}: no answer within {timeout:.0f}s{self.tail()}") from None
+        if not line:
+            raise BenchError(f"{self.name} exited unexpectedly{self.tail()}")
+        return line.decode(errors="replace").strip()
+
+    async def read_record(self, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+        text = await self.read_line(timeout)
+        try:
+            record = json.loads(text)
+        except ValueError:
+            raise BenchError(f"{self.name}: unexpected output {text[:200]!r}") from None
+        if not isinstance(record, dict):
+            raise BenchError(f"{self.name}: unexpected output {text[:200]!r}")
+        if "error" in record:
+            raise BenchError(f"{record['error']}{self.tail()}")
+        return record
+
+    def send_line(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+
+    def tail(self) -> str:
+        self.errors.seek(0)
+        text = self.errors.read().decode(errors="replace").strip()
+        return f"\n--- {self.name} stderr ---\n{text[-3000:]}" if text else ""
+
+    async def stop(self) -> None:
+        """Close stdin (the child exits by itself), then SIGTERM, then SIGKILL."""
+        proc = self.proc
+        if proc.stdin is not None:
+            proc.stdin.close()
+        for sig in (None, signal.SIGTERM, signal.SIGKILL):
+            if proc.returncode is not None:
+                break
+            if sig is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), STOP_GRACE)
+        _LIVE_PIDS.discard(proc.pid)
+
+
+@contextlib.asynccontextmanager
+async def running_child(name: str, args: Sequence[str]) -> AsyncIterator[Child]:
+    """Start ``SCRIPT args``; always stop it afterwards."""
+    with tempfile.TemporaryFile() as errors:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(SCRIPT),
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=errors,
+            start_new_session=True,  # Ctrl-C reaches only the bench, which stops the child
+        )
+        _LIVE_PIDS.add(proc.pid)
+        child = Child(name, proc, errors)
+        try:
+            yield child
+        finally:
+            await child.stop()
+
+
+# --------------------------------------------------------------------------
+# Raw clients in the bench process: the sender and the canary
+# --------------------------------------------------------------------------
+
+
+def client_frame(payload: bytes, opcode: int = 0x1, mask: bytes | None = None) -> bytes:
+    """One final, masked client frame (RFC 6455 section 5.2)."""
+    key = mask or os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x80 | opcode, 0x80 | size))
+    elif size < 1 << 16:
+        header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
+    repeated = (key * (size // 4 + 1))[:size]
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
+        size, "big"
+    )
+    return header + key + masked
+
+
+def chat_frames(first: int, end: int) -> bytes:
+    """Pre-encoded ``{"type":"chat","n":i}`` text frames for ``first <= i < end``."""
+    mask = os.urandom(4)
+    return b"".join(
+        client_frame(orjson.dumps(chat_payload(i)), mask=mask) for i in range(first, end)
+    )
+
+
+class RawClient(asyncio.Protocol):
+    """A minimal WebSocket client: writes raw bytes, counts text frames, answers pings.
+
+    Until :meth:`arm` it decodes each frame to follow joins (its uid, the
+    channel's ``total``); armed, it only counts and keeps the last payload.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.handshaken = False
+        self.pending = b""
+        self.decoding = True
+        self.uid: str | None = None
+        self.total = 0
+        self.count = 0
+        self.target = 0
+        self.last = b""
+        self.error: str | None = None
+        self.joined = asyncio.Event()
+        self.done = asyncio.Event()
+
+    @classmethod
+    async def connect(cls, port: int, path: str) -> RawClient:
+        """Open a connection; return once the relay has sent our own join."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(SETUP_TIMEOUT):
+            _, client = await loop.create_connection(cls, HOST, port)
+            try:
+                key = base64.b64encode(os.urandom(16)).decode()
+                client.send_raw(
+                    f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+                )
+                await client.joined.wait()
+                if client.uid is None:
+                    raise BenchError(f"no own join frame: {client.error or 'connection closed'}")
+            except BaseException:
+                client.abort()
+                raise
+        return client
+
+    def arm(self, frames: int) -> None:
+        """Stop decoding; set :attr:`done` once ``frames`` more text frames have arrived."""
+        self.decoding = False
+        self.count = 0
+        self.target = frames
+        self.last = b""
+        self.done.clear()
+
+    def send_raw(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.error = self.error or (str(exc) if exc else "connection closed")
+        self.joined.set()
+        self.done.set()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.pending + data if self.pending else data
+        if not self.handshaken:
+            head, sep, rest = buffer.partition(b"\r\n\r\n")
+            if not sep:
+                self.pending = buffer
+                return
+            if not head.startswith(b"HTTP/1.1 101"):
+                status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+                self.error = f"handshake refused: {status}"
+                self.abort()
+                return
+            self.handshaken = True
+            buffer = rest
+        self.pending = buffer[self._parse(buffer) :]
+
+    def _parse(self, buf: bytes) -> int:
+        pos, size, count, last = 0, len(buf), 0, (0, 0)
+        while size - pos >= 2:
+            length = buf[pos + 1] & 0x7F  # server frames are never masked
+            start = pos + 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, start = (buf[pos + 2] << 8) | buf[pos + 3], pos + 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
+            end = start + length
+            if end > size:
+                break
+            opcode = buf[pos] & 0x0F
+            if opcode == 0x1:
+                count += 1
+                last = (start, end)
+                if self.decoding:
+                    self._inspect(buf[start:end])
+            elif opcode == 0x9:
+                self.send_raw(client_frame(buf[start:end], opcode=0xA))
+            elif opcode == 0x8:
+                self.send_raw(client_frame(buf[start : start + 2], opcode=0x8))
+                if self.transport is not None:
+                    self.transport.close()
+            pos = end
+        if count:
+            self.count += count
+            self.last = buf[last[0] : last[1]]
+            if self.target and self.count >= self.target:
+                self.done.set()
+        return pos
+
+    def _inspect(self, payload: bytes) -> None:
+        try:
+            frame = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(frame, dict) or frame.get("type") not in ("join", "leave"):
+            return
+        total = frame.get("total")
+        if isinstance(total, int):
+            self.total = total
+        if frame.get("self") is True and self.uid is None:
+            self.uid = str(frame.get("uid"))
+            self.joined.set()
+
+
+async def _until(condition: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise BenchError(f"timed out after {within:.0f}s waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+# --------------------------------------------------------------------------
+# Scenario 1: receiver-limited throughput through the relay
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Drain:
+    """One receiver's share of a repetition: ``messages`` drained in ``seconds``."""
+
+    messages: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    waits: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.messages * 1e6 if self.messages else 0.0
+
+    @property
+    def busy(self) -> float:
+        return self.cpu / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class ThroughputRep:
+    drains: dict[ReceiverKind, Drain] = field(
+        default_factory=lambda: {kind: Drain() for kind in RECEIVERS}
+    )
+    feed_messages: int = 0
+    feed_seconds: float = 0.0
+
+    @property
+    def feed_rate(self) -> float:
+        return self.feed_messages / self.feed_seconds if self.feed_seconds > 0 else 0.0
+
+
+@dataclass
+class Room:
+    """The relay, the receivers, the sender and the canary, all in one channel."""
+
+    receivers: dict[ReceiverKind, Child]
+    sender: RawClient
+    canary: RawClient
+    next_n: int = 0
+
+    async def round(
+        self, count: int, order: Sequence[ReceiverKind], rep: ThroughputRep | None
+    ) -> None:
+        """Feed ``count`` messages to the blocked receivers, then let each drain them."""
+        first = self.next_n
+        self.next_n += count
+        blob = chat_frames(first, first + count)
+        canary = self.canary
+        canary.arm(count)
+        self.sender.arm(0)  # it must hear nothing: the relay does not echo by default
+        started = time.perf_counter()
+        self.sender.send_raw(blob)
+        try:
+            await asyncio.wait_for(canary.done.wait(), _timeout_for(count))
+        except TimeoutError:
+            raise BenchError(f"relay delivered only {canary.count} of {count} frames") from None
+        fed = time.perf_counter() - started
+        if canary.count != count:
+            raise BenchError(f"canary got {canary.count} of {count} frames: {canary.error}")
+        envelope = orjson.loads(canary.last)
+        if envelope.get("uid") != self.sender.uid or envelope.get("message") != chat_payload(
+            first + count - 1
+        ):
+            raise BenchError(f"unexpected last frame {canary.last[:200]!r}")
+        if self.sender.count:
+            raise BenchError(f"the relay echoed to the sender: {self.sender.last[:200]!r}")
+
+        for kind in order:
+            child = self.receivers[kind]
+            child.send_line(f"go {count}")
+            record = await child.read_record(_timeout_for(count) + 5)
+            if record.get("count") != count or record.get("last") != first + count - 1:
+                raise BenchError(f"{kind}: wrong drain {record}")
+            if rep is not None:
+                drain = rep.drains[kind]
+                drain.messages += count - 1  # timed from the first value to the last
+                drain.seconds += float(record["seconds"])
+                drain.cpu += float(record["cpu"])
+                drain.waits += int(record["waits"])
+        if rep is not None:
+            rep.feed_messages += count
+            rep.feed_seconds += fed
+
+
+def _round_order(index: int) -> tuple[ReceiverKind, ...]:
+    """Rotate, and reverse every other round, so each receiver takes each position."""
+    shift = index % len(RECEIVERS)
+    order = RECEIVERS[shift:] + RECEIVERS[:shift]
+    return order if index % 2 == 0 else order[::-1]
+
+
+async def measure_throughput(settings: Settings) -> list[ThroughputRep]:
+    channel = f"bench-{secrets.token_hex(4)}"
+    reps: list[ThroughputRep] = []
+    async with contextlib.AsyncExitStack() as stack:
+        relay = await stack.enter_async_context(running_child("relay", ["--role", "relay"]))
+        line = await relay.read_line(START_TIMEOUT)
+        if not line.startswith("URL ws://"):
+            raise BenchError(f"relay did not start: {line!r}{relay.tail()}")
+        url = line.split()[1]
+        port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+
+        children: dict[ReceiverKind, Child] = {}
+        for kind in RECEIVERS:
+            args = ["--role", "receiver", "--kind", kind, "--url", url, "--channel", channel]
+            if settings.profile_dir is not None:
+                args += ["--profile-out", str(settings.profile_dir / f"receiver-{kind}.prof")]
+            children[kind] = await stack.enter_async_context(running_child(kind, args))
+        for child in children.values():
+            await child.read_record(START_TIMEOUT)  # {"ready": true}
+
+        canary = await RawClient.connect(port, f"/c/{channel}")
+        stack.callback(canary.abort)
+        sender = await RawClient.connect(port, f"/c/{channel}")
+        stack.callback(sender.abort)
+        members = len(RECEIVERS) + 2
+        await _until(lambda: canary.total == members, SETUP_TIMEOUT, "every member's join")
+
+        room = Room(children, sender, canary)
+        # Warm-up: first-use costs (imports, caches, buffer growth) stay out of the figures.
+        await room.round(min(settings.messages, 2_000), RECEIVERS, None)
+        index = 0
+        for rep_index in range(settings.reps):
+            rep = ThroughputRep()
+            for _ in range(settings.rounds):
+                await room.round(settings.messages, _round_order(index), rep)
+                index += 1
+            reps.append(rep)
+            rates = "  ".join(
+                f"{k} {d.rate:8,.0f}/s ({d.busy:4.0%} busy)" for k, d in rep.drains.items()
+            )
+            print(
+                f"  throughput rep {rep_index + 1}/{settings.reps}: {rates}"
+                f"  (relay feed {rep.feed_rate:,.0f}/s)",
+                flush=True,
+            )
+    return reps
+
+
+# --------------------------------------------------------------------------
+# Scenario 2: per-event dispatch cost, in memory
+# --------------------------------------------------------------------------
+
+
+class MemoryTransport:
+    """A transport and its single link: keeps the listener so the bench can feed frames."""
+
+    def __init__(self) -> None:
+        self.listener: TransportListener | None = None
+        self.sent: list[str] = []
+
+    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> MemoryTransport:
+        # The socket stores the link returned here before it may hear on_open,
+        # so the bench calls listener.on_open() itself, after open() returns.
+        self.listener = listener
+        return self
+
+    def send(self, frame: str) -> None:
+        self.sent.append(frame)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.listener is not None:
+            listener, self.listener = self.listener, None
+            listener.on_close(Close(code, reason))
+
+
+class Tally:
+    """A cheap sink: counts values and keeps the last one."""
+
+    __slots__ = ("count", "last")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last: Any = None
+
+    def on_value(self, value: Any) -> None:
+        self.count += 1
+        self.last = value
+
+
+def envelope_frames(count: int) -> list[str]:
+    """What a relay would send: ``{"date","uid","message":{"type":"chat","n":i}}`` text."""
+    return [
+        orjson.dumps(
+            {"date": FIRST_DATE + i, "uid": ENVELOPE_UID, "message": chat_payload(i)}
+        ).decode()
+        for i in range(count)
+    ]
+
+
+Feeder = Callable[[Sequence[str]], None]
+
+
+@dataclass
+class DispatchSetup:
+    feeders: dict[DispatchKind, Feeder]
+    tallies: dict[DispatchKind, Tally]
+    close: Callable[[], None]
+
+
+def setup_dispatch() -> DispatchSetup:
+    # A virtual-time scheduler: the socket's one-second greeting timer is only
+    # queued (ImmediateScheduler refuses relative timers, CurrentThreadScheduler sleeps).
+    transport = MemoryTransport()
+    socket = connect("room", transport=transport, scheduler=HistoricalScheduler(), reconnect=False)
+    ours = Tally()
+    subscription = socket.on("chat").pipe(ops.map(n_of)).subscribe(ours.on_value)
+    listener = transport.listener
+    if listener is None:
+        raise BenchError("subscribing did not open the in-memory transport")
+    listener.on_open()
+    own_join = {"type": "join", "self": True, "uid": "me", "total": 2, "date": FIRST_DATE}
+    listener.on_frame(orjson.dumps(own_join).decode())
+    if socket.uid != "me":
+        raise BenchError(f"the socket did not take its own join: {socket!r}")
+    on_frame = listener.on_frame  # after the first frame: the socket's dispatch itself
+
+    def feed_ours(frames: Sequence[str]) -> None:
+        for text in frames:
+            on_frame(text)
+
+    baseline = Tally()
+    subject: Subject[Any] = Subject()
+    subject.pipe(
+        ops.filter(is_chat),
+        ops.map(n_of),
+    ).subscribe(baseline.on_value)
+    on_next = subject.on_next
+
+    def feed_baseline(frames: Sequence[str]) -> None:
+        for text in frames:
+            on_next(decode_frame(text))
+
+    decoded = Tally()
+
+    def feed_decode(frames: Sequence[str]) -> None:
+        for text in frames:
+            decode_frame(text)
+        decoded.count += len(frames)
+
+    def close() -> None:
+        subscription.dispose()
+        socket.dispose()
+        subject.dispose()
+
+    return DispatchSetup(
+        {"baseline": feed_baseline, "ours": feed_ours, "decode": feed_decode},
+        {"baseline": baseline, "ours": ours, "decode": decoded},
+        close,
+    )
+
+
+def measure_dispatch(settings: Settings) -> list[dict[DispatchKind, float]]:
+    """µs per event for each variant, one dict per repetition."""
+    frames = envelope_frames(settings.events)
+    blocks = [frames[i : i + DISPATCH_BLOCK] for i in range(0, len(frames), DISPATCH_BLOCK)]
+    setup = setup_dispatch()
+    reps: list[dict[DispatchKind, float]] = []
+    try:
+        setup.feeders["ours"](blocks[0])  # warm-up
+        setup.feeders["baseline"](blocks[0])
+        for rep_index in range(settings.reps):
+            for tally in setup.tallies.values():
+                tally.count = 0
+            seconds: dict[DispatchKind, float] = dict.fromkeys(DISPATCHERS, 0.0)
+            gc.collect()
+            for index, block in enumerate(blocks):
+                shift = (index + rep_index) % len(DISPATCHERS)
+                order = DISPATCHERS[shift:] + DISPATCHERS[:shift]
+                for kind in order if index % 2 == 0 else order[::-1]:
+                    feed = setup.feeders[kind]
+                    started = time.perf_counter()
+                    feed(block)
+                    seconds[kind] += time.perf_counter() - started
+            for kind, tally in setup.tallies.items():
+                if tally.count != settings.events:
+                    raise BenchError(f"dispatch {kind}: {tally.count} of {settings.events} events")
+                if kind != "decode" and tally.last != settings.events - 1:
+                    raise BenchError(f"dispatch {kind}: last value {tally.last!r}")
+            us = {kind: seconds[kind] / settings.events * 1e6 for kind in DISPATCHERS}
+            reps.append(us)
+            print(
+                f"  dispatch rep {rep_index + 1}/{settings.reps}: "
+                + "  ".join(f"{kind} {value:5.2f} us" for kind, value in us.items()),
+                flush=True,
+            )
+        if settings.profile_dir is not None:
+            profile_dispatch(setup, frames, settings.profile_dir)
+    finally:
+        setup.close()
+    return reps
+
+
+def profile_dispatch(setup: DispatchSetup, frames: Sequence[str], directory: Path) -> None:
+    kinds: tuple[DispatchKind, ...] = ("ours", "baseline")
+    for kind in kinds:
+        profiler = cProfile.Profile()
+        feed = setup.feeders[kind]
+        profiler.runcall(feed, frames)
+        profiler.dump_stats(directory / f"dispatch-{kind}.prof")
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    reps: int
+    rounds: int
+    messages: int
+    events: int
+    scenarios: tuple[str, ...]
+    profile_dir: Path | None
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    unit: str
+    baseline: list[float]
+    ours: list[float]
+    digits: int
+    target: str = ""  # ">=" or "<=", with ``goal``; empty for an info row
+    goal: float = 0.0
+    stretch: float | None = None
+
+    def ratios(self) -> list[float]:
+        return [o / b for b, o in zip(self.baseline, self.ours, strict=True) if b > 0]
+
+
+def _fmt(value: float, digits: int) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def report(rows: Sequence[Row], notes: Sequence[str]) -> bool:
+    """Print the table; True when every row with a target meets it."""
+    header = (
+        f"{'metric':<36} {'unit':<9} {'baseline':>10} {'ours':>10} {'ratio':>6}"
+        f" {'range':>10} {'target':>8}  result"
+    )
+    print()
+    print("client_bench: medians over the repetitions; ratio = median of per-rep ours/baseline")
+    print(header)
+    print("-" * len(header))
+    all_pass = True
+    for row in rows:
+        ratios = row.ratios()
+        if not ratios:
+            print(f"{row.name:<36} {row.unit:<9} (no valid measurement)")
+            all_pass = False
+            continue
+        ratio = statistics.median(ratios)
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        result = "info"
+        target = ""
+        if row.target:
+            ok = ratio >= row.goal if row.target == ">=" else ratio <= row.goal
+            all_pass &= ok
+            target = f"{row.target} {row.goal:.2f}"
+            result = "PASS" if ok else "MISS"
+            if row.stretch is not None:
+                stretch_ok = ratio >= row.stretch
+                result += f" (stretch {row.stretch:.2f}: {'PASS' if stretch_ok else 'MISS'})"
+        print(
+            f"{row.name:<36} {row.unit:<9}"
+            f" {_fmt(statistics.median(row.baseline), row.digits):>10}"
+            f" {_fmt(statistics.median(row.ours), row.digits):>10}"
+            f" {ratio:>6.2f} {spread:>10} {target:>8}  {result}"
+        )
+    for note in notes:
+        print(note)
+    return all_pass
+
+
+def throughput_rows(reps: Sequence[ThroughputRep]) -> tuple[list[Row], list[str]]:
+    def drains(kind: ReceiverKind) -> list[Drain]:
+        return [rep.drains[kind] for rep in reps]
+
+    def rates(kind: ReceiverKind) -> list[float]:
+        return [d.rate for d in drains(kind)]
+
+    def cpu(kind: ReceiverKind) -> list[float]:
+        return [d.cpu_us for d in drains(kind)]
+
+    rows = [
+        Row(
+            "receiver msg/s vs websockets+json",
+            "msg/s",
+            rates("baseline"),
+            rates("ours"),
+            0,
+            ">=",
+            THROUGHPUT_TARGET,
+            THROUGHPUT_STRETCH,
+        ),
+        Row("receiver msg/s vs websockets+orjson", "msg/s", rates("orjson"), rates("ours"), 0),
+        Row("receiver CPU vs websockets+json", "us/msg", cpu("baseline"), cpu("ours"), 2),
+        Row("receiver CPU vs websockets+orjson", "us/msg", cpu("orjson"), cpu("ours"), 2),
+    ]
+    busy = "  ".join(
+        f"{kind} {statistics.median(d.busy for d in drains(kind)):.0%}" for kind in RECEIVERS
+    )
+    waits = "  ".join(
+        f"{kind} {statistics.median(d.waits for d in drains(kind)):.0f}" for kind in RECEIVERS
+    )
+    feed = statistics.median(rep.feed_rate for rep in reps)
+    notes = [
+        f"receiver busy (CPU/wall while draining; ~100% = the receiver is the limit): {busy}",
+        f"receiver waits per rep (voluntary context switches while draining; few = it never "
+        f"ran out of data, so a busy below 100% means it was preempted): {waits}",
+        f"relay feed (sender -> relay -> {len(RECEIVERS)} blocked receivers + canary, before "
+        f"the drains; not in the timed windows): {feed:,.0f} msg/s",
+    ]
+    return rows, notes
+
+
+def dispatch_rows(reps: Sequence[dict[DispatchKind, float]]) -> tuple[list[Row], list[str]]:
+    base = [rep["baseline"] for rep in reps]
+    ours = [rep["ours"] for rep in reps]
+    decode = [rep["decode"] for rep in reps]
+    rows = [Row("dispatch per event vs Subject", "us/event", base, ours, 3, "<=", DISPATCH_TARGET)]
+    overhead_ours = statistics.median(o - d for o, d in zip(ours, decode, strict=True))
+    overhead_base = statistics.median(b - d for b, d in zip(base, decode, strict=True))
+    notes = [
+        f"dispatch: decode_frame alone {statistics.median(decode):.3f} us/event (in both); "
+        f"beyond it, Subject+filter+map {overhead_base:.3f}, "
+        f"socket+on('chat')+map {overhead_ours:.3f} us/event"
+    ]
+    return rows, notes
+
+
+def print_profiles(directory: Path) -> None:
+    for path in sorted(directory.glob("*ours*.prof")):
+        out = io.StringIO()
+        stats = pstats.Stats(str(path), stream=out)
+        stats.strip_dirs().sort_stats("tottime").print_stats(14)
+        print(f"\n=== {path} (top by tottime) ===")
+        print(out.getvalue().split("\n", 6)[-1].rstrip())
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Compare the rx_itty client with raw receive loops (ratios, same run)."
+    )
+    parser.add_argument("--quick", action="store_true", help="fast smoke run (small counts)")
+    parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 2)")
+    parser.add_argument(
+        "--rounds", type=int, help="throughput rounds per repetition (default 6, quick 1)"
+    )
+    parser.add_argument(
+        "--messages", type=int, help="messages per throughput round (default 10000, quick 3000)"
+    )
+    parser.add_argument(
+        "--events", type=int, help="frames per dispatch repetition (default 200000, quick 20000)"
+    )
+    parser.add_argument(
+        "--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)"
+    )
+    parser.add_argument(
+        "--profile-dir",
+        type=Path,
+        help="write cProfile files of the receivers' drains and of the in-memory dispatch to DIR "
+        "and print the top of ours (profiling slows things down: ignore that run's ratios)",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--role", choices=("relay", "receiver"), help=argparse.SUPPRESS)
+    parser.add_argument("--kind", choices=RECEIVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--channel", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", help=argparse.SUPPRESS)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    quick = bool(args.quick)
+    settings = Settings(
+        reps=args.reps or (2 if quick else 5),
+        rounds=args.rounds or (1 if quick else 6),
+        messages=args.messages or (3_000 if quick else 10_000),
+        events=args.events or (20_000 if quick else 200_000),
+        scenarios=tuple(s for s in SCENARIOS if not args.only or s in args.only),
+        profile_dir=args.profile_dir,
+    )
+    for name in ("reps", "rounds", "messages", "events"):
+        if getattr(settings, name) < 1:
+            raise SystemExit(f"client_bench: --{name} must be at least 1")
+    if not 100 <= settings.messages <= MAX_ROUND:
+        raise SystemExit(f"client_bench: --messages must be between 100 and {MAX_ROUND:,}")
+    return settings
+
+
+def _kill_leftovers() -> None:
+    for pid in list(_LIVE_PIDS):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        _LIVE_PIDS.discard(pid)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+async def _run_throughput(settings: Settings) -> list[ThroughputRep]:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await measure_throughput(settings)
+
+
+def run_role(args: argparse.Namespace) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.role == "relay":
+            asyncio.run(serve_relay())
+        else:
+            if not (args.kind and args.url and args.channel):
+                raise SystemExit("client_bench: --role receiver needs --kind, --url, --channel")
+            asyncio.run(run_receiver(args.kind, args.url, args.channel, args.profile_out))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.role:
+        return run_role(args)
+
+    settings = _settings(args)
+    if settings.profile_dir is not None:
+        settings.profile_dir.mkdir(parents=True, exist_ok=True)
+        print("profiling: everything runs slower, so ignore the ratios of this run")
+    print(
+        f"client_bench: python {platform.python_version()}, reactivex {version('reactivex')}, "
+        f"websockets {version('websockets')}, orjson {version('orjson')}, "
+        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}\n"
+        f"  throughput: {settings.rounds} round(s) x {settings.messages:,} msgs per rep; "
+        f"dispatch: {settings.events:,} frames per rep; {settings.reps} rep(s)",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    rows: list[Row] = []
+    notes: list[str] = []
+    try:
+        if "throughput" in settings.scenarios:
+            new_rows, new_notes = throughput_rows(asyncio.run(_run_throughput(settings)))
+            rows += new_rows
+            notes += new_notes
+        if "dispatch" in settings.scenarios:
+            # asyncio.run restored SIGTERM's default action when its loop closed.
+            signal.signal(signal.SIGTERM, _interrupt)
+            new_rows, new_notes = dispatch_rows(measure_dispatch(settings))
+            rows += new_rows
+            notes += new_notes
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("client_bench: interrupted", file=sys.stderr)
+        return 130
+    except BenchError as exc:
+        print(f"client_bench: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        _kill_leftovers()
+    all_pass = report(rows, notes)
+    if settings.profile_dir is not None:
+        print_profiles(settings.profile_dir)
+    print(f"({time.monotonic() - started:.0f} s)")
+    return 1 if args.check and not all_pass else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
