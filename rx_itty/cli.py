@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import io
 import logging
 import signal
@@ -28,7 +29,7 @@ from rx_itty._cli_listen import ListenOptions, listen
 from rx_itty._cli_send import SendOptions, send
 from rx_itty.client import SERVER_ENV
 from rx_itty.exceptions import IttyError
-from rx_itty.relay import Limits, Relay, RelayConfig, load_config
+from rx_itty.relay import Relay, RelayConfig, load_config
 from rx_itty.wire import DEFAULT_BASE, is_raw_url
 
 __all__ = ["main"]
@@ -197,6 +198,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-limits", action="store_true", help="turn off rate and connection limits"
     )
+    serve.add_argument(
+        "--http-port",
+        type=_port,
+        metavar="PORT",
+        help="also accept HTTP pushes (POST /c/CHANNEL, x-send-key header) on this port",
+    )
     _add_client_commands(commands.add_parser)
     return parser
 
@@ -205,11 +212,8 @@ def _serve_config(args: argparse.Namespace) -> RelayConfig:
     config = load_config(args.config) if args.config else RelayConfig()
     limits = config.limits
     if args.no_limits:
-        limits = Limits(
-            max_frame_bytes=limits.max_frame_bytes,
-            messages_per_window=None,
-            connections_per_second=None,
-            ban_seconds=0,
+        limits = dataclasses.replace(
+            limits, messages_per_window=None, connections_per_second=None, ban_seconds=0
         )
     return RelayConfig(
         limits=limits,
@@ -226,6 +230,8 @@ async def _serve(relay: Relay) -> None:
         loop.add_signal_handler(sig, task.cancel)
     url = await relay.start()
     print(f"rx_itty relay listening on {url}  (Ctrl-C to stop)", flush=True)
+    if relay.http_url is not None:
+        print(f"HTTP push: POST {relay.http_url}<channel> with an x-send-key header", flush=True)
     print(f"connect with: rx_itty.connect('{url}my-room')", flush=True)
     with contextlib.suppress(asyncio.CancelledError):
         await relay.serve_forever()
@@ -235,7 +241,7 @@ async def _serve(relay: Relay) -> None:
 def _run_serve(args: argparse.Namespace) -> int:
     try:
         config = _serve_config(args)
-        relay = Relay(config, host=args.host, port=args.port)
+        relay = Relay(config, host=args.host, port=args.port, http_port=args.http_port)
         asyncio.run(_serve(relay))
     except OSError as exc:
         print(

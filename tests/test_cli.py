@@ -530,3 +530,26 @@ def test_event_records_have_fixed_keys_per_kind() -> None:
     }
     users = event_record(Join(total=1, users=(User(Uid("u"), "A", is_self=True),)))["users"]
     assert users == [{"uid": "u", "alias": "A", "self": True}]
+
+
+@pytest.mark.asyncio
+async def test_serve_can_accept_http_pushes_on_a_second_port(tmp_path: Path) -> None:
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"namespaces": {"app": {"sendKey": "K"}}}))
+    async with serving("--config", str(config), "--http-port", "0") as (proc, url):
+        assert proc.stdout is not None
+        async with asyncio.timeout(scaled(10)):
+            line = (await proc.stdout.readline()).decode()
+        found = re.search(r"POST (http://\S+/c/)", line)
+        assert found, line
+        host, port = found.group(1).split("/")[2].split(":")
+        async with await Peer.connect(url + "app:alerts?") as peer:
+            await peer.joined()
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                b"POST /c/app:alerts HTTP/1.1\r\nContent-Length: 2\r\nx-send-key: K\r\n\r\n42"
+            )
+            async with asyncio.timeout(scaled(5)):
+                assert (await reader.read()).startswith(b"HTTP/1.1 200 OK")
+            writer.close()
+            assert (await peer.recv())["message"] == 42

@@ -33,6 +33,7 @@ __all__ = [
     "Delivery",
     "Member",
     "Outcome",
+    "PushResult",
     "Refusal",
     "RelayCore",
     "Ticket",
@@ -114,6 +115,14 @@ class Outcome(NamedTuple, Generic[C]):
 
     deliveries: list[Delivery[C]]
     close: tuple[int, str] | None = None
+
+
+class PushResult(NamedTuple, Generic[C]):
+    """The answer to an HTTP push: status, a one-line reason, and what to deliver."""
+
+    status: int
+    reason: str
+    deliveries: Sequence[Delivery[C]] = ()
 
 
 class _Channel(Generic[C]):
@@ -424,6 +433,47 @@ class RelayCore(Generic[C]):
                 m.conn for m in members.values() if member.echo or m is not member
             )
         return Outcome([Delivery(envelope, targets)] if targets else [])
+
+    # -- HTTP push (PROTOCOL §9) -----------------------------------------------
+
+    def push(self, path: str, body: bytes, send_key: str | None, now: float) -> PushResult[C]:
+        """Handle ``POST /c/<channel>``: a message without a WebSocket.
+
+        Only channels under a reserved namespace with a send key accept pushes;
+        the envelope has no ``uid`` or ``alias`` (there is no sender connection).
+
+        Returns:
+            The HTTP status and reason, and the deliveries on success (200, even
+            with nobody connected: nothing is stored).
+        """
+        raw_path = path.partition("?")[0]
+        if not raw_path.startswith("/c/"):
+            return PushResult(404, "Not found: POST to /c/<channel>.")
+        channel = unquote(raw_path[3:], errors="replace")
+        if not channel:
+            return PushResult(400, "Channel name is empty: POST to /c/<channel>.")
+        cap = self._frame_cap
+        if cap is not None and len(body) > cap:
+            return PushResult(413, f"Message exceeds {cap} bytes.")
+        reserved = match_namespace(channel, self.config.namespaces)
+        key = None if reserved is None else self.config.namespaces[reserved].send_key
+        if key is None:
+            return PushResult(403, "HTTP push needs a channel under a namespace with a sendKey.")
+        if not _keys_match(send_key, key):
+            return PushResult(403, "A valid x-send-key header is required for this channel.")
+        try:
+            text = body.decode()
+            _json.loads(text)
+        except (UnicodeDecodeError, _json.JSONDecodeError):
+            return PushResult(400, "Body is not valid JSON.")
+        live = self._channels.get(channel)
+        if live is None or not live.members:
+            return PushResult(200, "Delivered to 0 connections.")
+        envelope = f'{{"date":{int(now * 1000)},"message":{text}}}'
+        targets = tuple(m.conn for m in live.members.values())
+        return PushResult(
+            200, f"Delivered to {len(targets)} connections.", [Delivery(envelope, targets)]
+        )
 
     def _error(self, member: Member[C], text: str, now: float) -> Outcome[C]:
         frame = _json.dumps({"type": "error", "message": text, "date": int(now * 1000)})

@@ -34,9 +34,14 @@ class RelayThread:
     """
 
     def __init__(
-        self, config: RelayConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: RelayConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        http_port: int | None = None,
     ) -> None:
-        self.relay = Relay(config, host=host, port=port)
+        self.relay = Relay(config, host=host, port=port, http_port=http_port)
         self._loop = asyncio.new_event_loop()
         self._stopped: asyncio.Event | None = None
         self._started: concurrent.futures.Future[str] = concurrent.futures.Future()
@@ -104,7 +109,11 @@ class RelayThread:
 
 
 def start_relay_thread(
-    config: RelayConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    config: RelayConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    http_port: int | None = None,
 ) -> RelayThread:
     """Start a relay on a background thread and return it once it listens.
 
@@ -112,10 +121,11 @@ def start_relay_thread(
         config: Limits, namespaces, compression (PROTOCOL §10 defaults).
         host: Interface to listen on; loopback by default.
         port: TCP port; 0 picks a free one.
+        http_port: Also accept HTTP pushes on this port (0: a free one); off if ``None``.
 
     Returns:
         The running :class:`RelayThread`; read ``.url``, call ``.stop()`` when done.
     """
-    relay = RelayThread(config, host=host, port=port)
+    relay = RelayThread(config, host=host, port=port, http_port=http_port)
     relay.start()
     return relay

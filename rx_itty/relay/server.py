@@ -27,6 +27,7 @@ from websockets.http11 import Request, Response
 from rx_itty._logging import wire_logger
 from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
+from rx_itty.relay.http_push import HttpPushListener
 
 __all__ = ["Relay"]
 
@@ -78,15 +79,25 @@ class Relay:
         config: Limits, reserved namespaces and compression; defaults are PROTOCOL §10's.
         host: Interface to listen on; loopback by default.
         port: TCP port; 0 picks a free one (read it back from :attr:`port` / :attr:`url`).
+        http_port: Also accept HTTP pushes (PROTOCOL §9) on this port (0: a free one);
+            ``None`` (the default) leaves HTTP push off.
     """
 
     def __init__(
-        self, config: RelayConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: RelayConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        http_port: int | None = None,
     ) -> None:
         self.config = config or RelayConfig()
         self.core: RelayCore[_Connection] = RelayCore(self.config)
         self.host = host
         self._requested_port = port
+        self._requested_http_port = http_port
+        self._http: HttpPushListener | None = None
+        self._http_port: int | None = None
         self._server: Server | None = None
         self._tickets: weakref.WeakKeyDictionary[ServerConnection, Ticket] = (
             weakref.WeakKeyDictionary()
@@ -108,6 +119,10 @@ class Relay:
                 logger=_wire_logger,
                 create_connection=_Connection,
             )
+            if self._requested_http_port is not None:
+                self._http = HttpPushListener(self._push, self.config.limits.max_frame_bytes)
+                self._http_port = await self._http.start(self.host, self._requested_http_port)
+                logger.info("relay accepting HTTP pushes on %s", self.http_url)
             logger.info("relay listening on %s", self.url)
         return self.url
 
@@ -123,11 +138,21 @@ class Relay:
         """Base URL for channels, e.g. ``ws://127.0.0.1:8080/c/``; append a channel name."""
         return f"ws://{_format_host(self.host)}:{self.port}/c/"
 
+    @property
+    def http_url(self) -> str | None:
+        """Base URL for HTTP pushes (``http://127.0.0.1:8081/c/``), or ``None`` if off."""
+        if self._http_port is None:
+            return None
+        return f"http://{_format_host(self.host)}:{self._http_port}/c/"
+
     async def aclose(self) -> None:
         """Close every client with a normal close (1000), then stop listening."""
         server, self._server = self._server, None
         if server is None:
             return
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         server.close(close_connections=False)
         await asyncio.gather(
             *(conn.close(_NORMAL_CLOSE, "relay shutting down") for conn in server.connections),
@@ -179,6 +204,11 @@ class Relay:
             await self._read(conn, member)
         finally:
             self._deliver(self.core.leave(member, time.time()))
+
+    def _push(self, path: str, body: bytes, send_key: str | None, now: float) -> tuple[int, str]:
+        result = self.core.push(path, body, send_key, now)
+        self._deliver(result.deliveries)
+        return result.status, result.reason
 
     def _deliver(self, deliveries: Iterable[Delivery[_Connection]]) -> None:
         # Synchronous on purpose: frames reach every transport in the order the

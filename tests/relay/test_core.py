@@ -403,3 +403,53 @@ def test_limits_can_be_turned_off() -> None:
     join(core, "B", "/c/r")
     big = '"' + "x" * 200_000 + '"'
     assert all(only(core.receive(a, big, 2.0))[1] == ["B"] for _ in range(100))
+
+
+# -- HTTP push (PROTOCOL §9) ---------------------------------------------------
+
+
+def pushing_core() -> RelayCore[str]:
+    return make_core(
+        RelayConfig(
+            limits=Limits(max_frame_bytes=100),
+            namespaces={"app": NamespaceKeys(send_key="S"), "open": NamespaceKeys()},
+        )
+    )
+
+
+def test_http_push_reaches_every_member_with_no_sender_identity() -> None:
+    core = pushing_core()
+    join(core, "A", "/c/app:alerts?echo=true")
+    join(core, "B", "/c/app:alerts")
+    result = core.push("/c/app%3Aalerts", b'{"type":"alert"}', "S", 2.0)
+    assert (result.status, result.reason) == (200, "Delivered to 2 connections.")
+    assert frames(list(result.deliveries)) == [
+        ({"date": 2000, "message": {"type": "alert"}}, ["A", "B"])
+    ]
+
+
+def test_http_push_to_an_empty_channel_succeeds_and_stores_nothing() -> None:
+    core = pushing_core()
+    result = core.push("/c/app:nobody-here", b"1", "S", 2.0)
+    assert (result.status, list(result.deliveries)) == (200, [])
+    assert core.channel_names() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "key", "status"),
+    [
+        ("/c/app:x", b"1", None, 403),  # no key
+        ("/c/app:x", b"1", "wrong", 403),
+        ("/c/open:x", b"1", "S", 403),  # a namespace without a send key
+        ("/c/random", b"1", "S", 403),  # no namespace: ephemeral keys never qualify
+        ("/c/app:x", b"undefined", "S", 400),
+        ("/c/app:x", b"\xff", "S", 400),
+        ("/c/app:x", b'"' + b"x" * 200 + b'"', "S", 413),
+        ("/x/app", b"1", "S", 404),
+        ("/c/", b"1", "S", 400),
+    ],
+)
+def test_http_push_refusals(path: str, body: bytes, key: str | None, status: int) -> None:
+    result = pushing_core().push(path, body, key, 2.0)
+    assert result.status == status
+    assert list(result.deliveries) == []
