@@ -69,7 +69,7 @@ class HandshakeRejected(ConnectionFailed):
             404: "check the server URL; channels live under /c/",
             429: "slow down and retry later",
         }.get(status, "check the server URL and options")
-        detail = f": {reason}" if reason else ""
+        detail = f": {reason.rstrip('.')}" if reason else ""
         super().__init__(f"server refused {url} with HTTP {status}{detail}; {hint}")
 
 

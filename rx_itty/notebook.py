@@ -1,8 +1,9 @@
 """Render streams live in Jupyter: the output appears in the cell that started it.
 
-Printing from a callback lands in whichever cell happens to be running; a
-display handle does not. :func:`live` displays a value where it is called and
-updates that same output as the stream emits, from any thread, at most
+Printing from a callback lands in the output of whichever cell the callback's
+context belongs to (often the cell that opened the socket, long finished); a
+display handle does not wander. :func:`live` displays a value where it is called
+and updates that same output as the stream emits, from any thread, at most
 ``max_fps`` times a second::
 
     from rx_itty.notebook import live, sparkline
@@ -17,6 +18,7 @@ Needs IPython (``pip install "rx_itty[notebook]"``).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import html
 import threading
 import time
@@ -121,7 +123,10 @@ class LiveView(Generic[T], abc.DisposableBase):
 
     def _update(self, picture: Any) -> None:
         if self._handle is not None:
-            self._handle.update(picture)
+            # A fresh context: the socket's reader task carries the context of
+            # the cell that opened it, and ipykernel would attribute the update
+            # to that old cell (nbclient then drops it from the saved notebook).
+            contextvars.Context().run(self._handle.update, picture)
             self.updates += 1
 
     def _on_error(self, error: Exception) -> None:

@@ -480,7 +480,8 @@ class IttySocket:
         if not self._link_open:
             with self._lock:
                 self._flush_scheduled = False
-            self._open()
+            if self._timer is None:  # a pending reconnect keeps its backoff: just queue
+                self._open()
             return
         frames, close_after = self._take_queue()
         link = self._link

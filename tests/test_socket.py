@@ -598,3 +598,20 @@ def test_events_type_alias_is_usable_in_annotations() -> None:
         return type(event).__name__
 
     assert handler(Join(total=1)) == "Join"
+
+
+def test_sends_during_a_reconnect_queue_without_cutting_the_backoff_short(world: World) -> None:
+    ch = world.socket(reconnect=Backoff(initial=1.0, jitter=False))
+    attempts: list[float] = []
+    ch.state.subscribe(
+        lambda s: (
+            attempts.append(world.scheduler.clock) if s is ConnectionState.CONNECTING else None
+        )
+    )
+    ch.open()
+    world.run(1)
+    world.relay.stop()
+    for tick in range(1, 31):  # a sensor sending 10 times a second during the outage
+        world.scheduler.schedule_absolute(1 + tick / 10, lambda *_: ch.send("x") and None)
+    world.run(5)
+    assert attempts == [0, 2.0, 4.0]  # backoff 1 s then 2 s, not one attempt per send

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from reactivex import abc
 from reactivex import operators as ops
 from reactivex.testing import TestScheduler
@@ -16,6 +17,7 @@ from rx_itty import (
     ConnectionState,
     Event,
     HandshakeRejected,
+    InvalidOptionError,
     IttySocket,
     Join,
     Leave,
@@ -313,3 +315,11 @@ def test_the_memory_relay_and_the_real_relay_yield_the_same_events(
     assert ("error", "A valid sendKey is required to send on this channel.") not in ann
     assert ("message", "ann", "Ann", "psst") in in_memory["bo"]
     assert ("message", "ann", "Ann", "psst") not in in_memory["cy"]
+
+
+def test_a_marble_element_missing_from_the_lookup_is_an_error() -> None:
+    with (
+        marble_socket() as fake,
+        pytest.raises(InvalidOptionError, match="'ab' is not in the lookup"),
+    ):
+        fake.incoming("-ab", {"a": 1, "b": 2})

@@ -69,11 +69,25 @@ class RelayThread:
         return self._started.result(timeout=_START_TIMEOUT)
 
     def stop(self) -> None:
-        """Close every client normally, stop the relay and join the thread. Idempotent."""
+        """Close every client normally, stop the relay and join the thread. Idempotent.
+
+        Called from a thread that runs an event loop (a notebook cell, async code),
+        it only starts the shutdown and returns: blocking there would freeze the
+        very loop the relay's clients need to finish closing. ``await astop()``
+        waits without blocking.
+        """
         if self._thread.is_alive() and self._stopped is not None:
             self._loop.call_soon_threadsafe(self._stopped.set)
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            if _loop_running_here():
+                return
             self._thread.join()
+
+    async def astop(self) -> None:
+        """:meth:`stop`, awaited: the calling loop keeps running while clients close."""
+        if self._thread.is_alive() and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        await asyncio.to_thread(self._thread.join)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -106,6 +120,14 @@ class RelayThread:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def start_relay_thread(

@@ -33,6 +33,7 @@ from reactivex.testing.recorded import Recorded
 from rx_itty import _json
 from rx_itty.client import connect
 from rx_itty.events import Close, Event
+from rx_itty.exceptions import InvalidOptionError
 from rx_itty.runtime import Runtime
 from rx_itty.socket import IttySocket
 from rx_itty.testing.builders import frame, join, message
@@ -140,6 +141,11 @@ class MarbleSocket:
             if not isinstance(notification, OnNext):
                 continue  # completion/error have no wire form: the relay just keeps going
             value = notification.value
+            if lookup and not any(value is known for known in lookup.values()):
+                raise InvalidOptionError(
+                    f"marble element {value!r} is not in the lookup; letters next to each "
+                    "other form one element, so separate them with '-' or group with '(a,b)'"
+                )
             text = frame(value if hasattr(value, "raw") else message(value))
             self.scheduler.schedule_absolute(time, self._arrive(text))
 
