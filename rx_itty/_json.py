@@ -54,6 +54,6 @@ def loads(text: str | bytes) -> Any:
     except orjson.JSONDecodeError:
         try:
             return json.loads(text, parse_constant=_reject_constant)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             pass
         raise

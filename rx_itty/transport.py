@@ -97,6 +97,7 @@ class WebsocketsTransport:
             raise TypeError("WebsocketsTransport needs a runtime with an asyncio loop")
         link = _WebsocketsLink(self, url, listener)
         link.task = loop.create_task(link.run())
+        link.task.add_done_callback(link._finished)
         return link
 
 
@@ -117,6 +118,23 @@ class _WebsocketsLink:
         self._conn: ClientConnection | None = None
         self._close_request: tuple[int, str] | None = None
         self.task: asyncio.Task[None] | None = None
+        self._reported = False
+
+    def _report(self, close: Close) -> None:
+        if not self._reported:
+            self._reported = True
+            self._listener.on_close(close)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step never runs run()'s handlers, and
+        # an unexpected exception skips them: either way report the close once.
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            _logger.error("connection to %s failed", self._url.split("?", 1)[0], exc_info=error)
+            if self._conn is not None:
+                self._conn.transport.abort()
+            self._report(Close(None, f"connection failed: {error!r}"))
+        self._report(Close(None, "closed before the connection opened"))
 
     def send(self, frame: str) -> None:
         conn = self._conn
@@ -147,15 +165,15 @@ class _WebsocketsLink:
                 logger=_logger,
             )
         except asyncio.CancelledError:
-            listener.on_close(Close(None, "closed before the connection opened"))
+            self._report(Close(None, "closed before the connection opened"))
             return
         except InvalidStatus as exc:
             response = exc.response
             reason = bytes(response.body or b"").decode(errors="replace").strip()
-            listener.on_close(Close(None, reason, rejected=response.status_code))
+            self._report(Close(None, reason, rejected=response.status_code))
             return
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            listener.on_close(Close(None, _describe(exc)))
+            self._report(Close(None, _describe(exc)))
             return
         self._conn = conn
         try:
@@ -171,4 +189,4 @@ class _WebsocketsLink:
         except asyncio.CancelledError:
             conn.transport.abort()
         finally:
-            listener.on_close(Close(conn.close_code, conn.close_reason or ""))
+            self._report(Close(conn.close_code, conn.close_reason or ""))

@@ -134,9 +134,10 @@ def build_url(
     if is_raw_url(target):
         url = target
     else:
-        if not is_raw_url(base):
+        if not is_raw_url(base) or not base.endswith("/"):
             raise InvalidOptionError(
-                f"server base {base!r} must start with ws:// or wss://, e.g. 'ws://127.0.0.1:8080/c/'"
+                f"server base {base!r} must start with ws:// or wss:// and end with '/', "
+                "e.g. 'ws://127.0.0.1:8080/c/'"
             )
         url = base + encode_channel(target)
     return url + "?" + encode_query(params or {})

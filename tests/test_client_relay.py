@@ -252,3 +252,24 @@ async def test_stopping_a_relay_thread_from_a_running_loop_does_not_block_it() -
     assert (await closed).code == 1000
     await relay.astop()
     ch.dispose()
+
+
+@pytest.mark.asyncio
+async def test_opening_and_closing_in_the_same_tick_reports_the_close(relay: Relay) -> None:
+    ch = connect("room", server=relay.url, reconnect=False)
+    closed = asyncio.ensure_future(first(ch.closes, lambda _: True))
+    ch.open()
+    ch.close()  # before the connection task has even started
+    await closed
+    assert ch.current_state is ConnectionState.CLOSED
+    await ch.opened(scaled(5))  # and it can open again
+    await ch.aclose()
+
+
+def test_a_with_block_that_only_subscribes_exits_at_once() -> None:
+    with start_relay_thread() as relay:
+        done = threading.Event()
+        with connect("room", server=relay.url) as ch:
+            ch.messages.subscribe(on_completed=done.set)
+        assert done.wait(scaled(5))
+        assert ch.current_state is ConnectionState.DISPOSED

@@ -198,3 +198,13 @@ def test_text_json_stringify_accepts_is_decoded_even_where_orjson_refuses() -> N
     event = decode_frame('{"date":1,"uid":"u","message":"\\ud800"}')
     assert isinstance(event, Message)
     assert event.message == "\ud800"
+
+
+def test_absurdly_deep_json_is_a_bad_frame_not_a_recursion_error() -> None:
+    deep = '{"date":1,"uid":"u","message":' + "[" * 5000 + "]" * 5000 + "}"
+    assert isinstance(decode_frame(deep), BadFrame)
+
+
+def test_a_server_base_without_a_trailing_slash_is_refused() -> None:
+    with pytest.raises(InvalidOptionError, match="end with '/'"):
+        build_url("room", base="ws://127.0.0.1:8080")
