@@ -213,7 +213,11 @@ Event: TypeAlias = Message[Any] | Join | Leave | ServerError | Signal
 @final
 @dataclass(frozen=True, slots=True)
 class Open:
-    """Lifecycle: a connection opened (queued sends have just been flushed)."""
+    """Lifecycle: a connection opened (queued sends have just been flushed).
+
+    Attributes:
+        url: Where, without the query string (which may hold keys).
+    """
 
     url: str
 

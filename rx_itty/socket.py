@@ -181,7 +181,7 @@ class IttySocket:
         self._closed_waiters: list[concurrent.futures.Future[None]] = []
 
     def __repr__(self) -> str:
-        return f"<IttySocket {self.url.split('?', 1)[0]} {self.current_state.value}>"
+        return f"<IttySocket {self.display_url} {self.current_state.value}>"
 
     # -- streams ---------------------------------------------------------------
 
@@ -270,6 +270,11 @@ class IttySocket:
     def current_presence(self) -> Presence:
         """The latest presence (empty until our own join arrives)."""
         return self._presence.latest
+
+    @property
+    def display_url(self) -> str:
+        """:attr:`url` without its query string, so keys never reach logs or messages."""
+        return self.url.split("?", 1)[0]
 
     @property
     def scheduler(self) -> abc.SchedulerBase:
@@ -458,7 +463,7 @@ class IttySocket:
             if len(self._queue) >= self._max_queue:
                 raise SendQueueFull(
                     f"{len(self._queue)} frames are already waiting to be sent to "
-                    f"{self.url.split('?', 1)[0]}; wait for the socket to open, or raise max_queue"
+                    f"{self.display_url}; wait for the socket to open, or raise max_queue"
                 )
             self._queue.append(frame)
             if close_after:
@@ -542,6 +547,7 @@ class IttySocket:
                 if self._state.latest is not ConnectionState.IDLE
                 else ConnectionState.IDLE
             )
+            self._fail_waiters(Close(None, "closed by close() before the connection opened"))
             self._resolve_closed()
             return
         if self._link_open:
@@ -581,7 +587,7 @@ class IttySocket:
         assert link is not None
         for frame in frames:
             link.send(frame)
-        self._opens.on_next(Open(self.url))
+        self._opens.on_next(Open(self.display_url))
         if not self._greeted:
             # A relay greets with our own join; a server that sends nothing
             # still counts as ready after a grace period.
@@ -631,6 +637,8 @@ class IttySocket:
             # connect again to deliver them, as a send after close does in JS.
             self._connect()
             return
+        with self._lock:
+            self._close_after_flush = False  # a push that never got through is over (as in JS)
         self._set_state(ConnectionState.CLOSED)
         self._fail_waiters(close)
         self._resolve_closed()
@@ -655,7 +663,7 @@ class IttySocket:
                 waiter.set_exception(error)
 
     def _open_error(self, close: Close) -> ConnectionFailed:
-        url = self.url.split("?", 1)[0]
+        url = self.display_url
         if close.rejected is not None:
             return HandshakeRejected(url, close.rejected, close.reason)
         return ConnectionFailed(f"connection to {url} closed before it opened: {close.reason}")
@@ -686,9 +694,7 @@ class IttySocket:
     def _timeout_error(self, timeout: float | None) -> ConnectionFailed:
         last = self._last_close
         detail = f" (last attempt: {last.reason or last.code})" if last is not None else ""
-        return ConnectionFailed(
-            f"could not open {self.url.split('?', 1)[0]} within {timeout} s{detail}"
-        )
+        return ConnectionFailed(f"could not open {self.display_url} within {timeout} s{detail}")
 
     async def opened(self, timeout: float | None = None) -> Self:  # noqa: ASYNC109
         """Open if needed and wait until the socket is open and greeted.
@@ -768,6 +774,11 @@ class IttySocket:
             with self._lock:
                 self._close_after_flush = True
             self._connect()  # queued sends still go out before the socket goes
+        if self._link is None:  # no close will come to fail them
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(SocketDisposed("the socket was disposed before it opened"))
         self._set_state(ConnectionState.DISPOSED)
         hubs: tuple[Hub[Any], ...] = (
             self._all,
@@ -810,7 +821,7 @@ class IttySocket:
             try:
                 closed.result(timeout=10)
             except concurrent.futures.TimeoutError:
-                logger.warning("socket to %s did not close within 10 s", self.url)
+                logger.warning("socket to %s did not close within 10 s", self.display_url)
 
     async def __aenter__(self) -> Self:
         return await self.opened()
@@ -834,7 +845,7 @@ class IttySocket:
             async with asyncio.timeout(timeout):
                 await closed
         except TimeoutError:
-            logger.warning("socket to %s did not close within %s s", self.url, timeout)
+            logger.warning("socket to %s did not close within %s s", self.display_url, timeout)
 
     # -- inbound -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from reactivex.testing import TestScheduler
 from rx_itty import (
     Backoff,
     Close,
+    ConnectionFailed,
     ConnectionState,
     Event,
     InvalidOptionError,
@@ -615,3 +616,32 @@ def test_sends_during_a_reconnect_queue_without_cutting_the_backoff_short(world:
         world.scheduler.schedule_absolute(1 + tick / 10, lambda *_: ch.send("x") and None)
     world.run(5)
     assert attempts == [0, 2.0, 4.0]  # backoff 1 s then 2 s, not one attempt per send
+
+
+def test_waiting_for_open_ends_when_the_socket_is_closed_or_disposed_while_down(
+    world: World,
+) -> None:
+    import concurrent.futures
+
+    world.relay.stop()
+    for finish in ("close", "dispose"):
+        ch = world.socket(reconnect=Backoff(initial=5.0, jitter=False))
+        waiter = ch._open_future()
+        world.run(world.scheduler.clock + 1)  # refused, now waiting out the backoff
+        assert ch.current_state is ConnectionState.RECONNECTING
+        getattr(ch, finish)()
+        world.run()
+        with pytest.raises((ConnectionFailed, SocketDisposed)):
+            waiter.result(timeout=0)
+        assert not isinstance(waiter.exception(timeout=0), concurrent.futures.TimeoutError)
+
+
+def test_a_failed_push_does_not_close_the_next_connection(world: World) -> None:
+    world.relay.stop()
+    ch = world.socket(reconnect=False)
+    ch.push("lost?")  # cannot connect: the push fails
+    world.run()
+    world.relay.start()
+    ch.send("later")
+    world.run()
+    assert ch.current_state is ConnectionState.OPEN

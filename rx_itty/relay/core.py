@@ -45,6 +45,7 @@ _UID_ALPHABET = string.digits + string.ascii_lowercase
 _FALSE_FLAGS = frozenset(("false", "0", "undefined", "null"))
 _DM = "\x1f"
 _POLICY_VIOLATION = 1008
+_RECIPIENT_CACHE = 64  # senders whose recipient tuple is kept per channel
 
 
 def _random_uid() -> str:
@@ -429,6 +430,10 @@ class RelayCore(Generic[C]):
             return Outcome([Delivery(envelope, (recipient.conn,))])
         targets = channel.recipients.get(member.uid)
         if targets is None:
+            if len(channel.recipients) >= _RECIPIENT_CACHE:
+                # Each entry holds the whole channel: bound the cache, or a big room
+                # of active senders would cost O(members^2) memory.
+                channel.recipients.clear()
             targets = channel.recipients[member.uid] = tuple(
                 m.conn for m in members.values() if member.echo or m is not member
             )

@@ -123,7 +123,7 @@ class HttpPushListener:
         if method != "POST":
             raise _BadRequest(405, "Use POST /c/<channel> with a JSON body.")
         length = headers.get("content-length")
-        if length is None or not length.isdigit():
+        if length is None or not (length.isascii() and length.isdigit()):
             raise _BadRequest(411, "A Content-Length header is required.")
         if int(length) > self._max_body:
             raise _BadRequest(413, f"Message exceeds {self._max_body} bytes.")

@@ -453,3 +453,11 @@ def test_http_push_refusals(path: str, body: bytes, key: str | None, status: int
     result = pushing_core().push(path, body, key, 2.0)
     assert result.status == status
     assert list(result.deliveries) == []
+
+
+def test_the_recipient_cache_stays_bounded_in_a_big_busy_room() -> None:
+    core = make_core()
+    members = [join(core, f"C{i}", "/c/big")[0] for i in range(200)]
+    for member in members:
+        assert len(only(core.receive(member, "1", 2.0))[1]) == 199
+    assert len(members[0].channel.recipients) <= 64
