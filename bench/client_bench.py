@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import cProfile
 import gc
@@ -64,6 +63,7 @@ from types import FrameType
 from typing import IO, Any, Final, Literal, get_args
 
 import orjson
+from _rawws import BenchError, RawClient, text_frames, until
 from reactivex import operators as ops
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
@@ -100,10 +100,6 @@ FIRST_DATE: Final = 1_700_000_000_000
 
 # Child pids not yet reaped, killed as a last resort if the normal cleanup was skipped.
 _LIVE_PIDS: set[int] = set()
-
-
-class BenchError(Exception):
-    """A run could not be completed or produced wrong results."""
 
 
 def _timeout_for(messages: int) -> float:
@@ -383,173 +379,6 @@ async def running_child(name: str, args: Sequence[str]) -> AsyncIterator[Child]:
 # --------------------------------------------------------------------------
 
 
-def client_frame(payload: bytes, opcode: int = 0x1, mask: bytes | None = None) -> bytes:
-    """One final, masked client frame (RFC 6455 section 5.2)."""
-    key = mask or os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x80 | opcode, 0x80 | size))
-    elif size < 1 << 16:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
-    repeated = (key * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
-        size, "big"
-    )
-    return header + key + masked
-
-
-def chat_frames(first: int, end: int) -> bytes:
-    """Pre-encoded ``{"type":"chat","n":i}`` text frames for ``first <= i < end``."""
-    mask = os.urandom(4)
-    return b"".join(
-        client_frame(orjson.dumps(chat_payload(i)), mask=mask) for i in range(first, end)
-    )
-
-
-class RawClient(asyncio.Protocol):
-    """A minimal WebSocket client: writes raw bytes, counts text frames, answers pings.
-
-    Until :meth:`arm` it decodes each frame to follow joins (its uid, the
-    channel's ``total``); armed, it only counts and keeps the last payload.
-    """
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.handshaken = False
-        self.pending = b""
-        self.decoding = True
-        self.uid: str | None = None
-        self.total = 0
-        self.count = 0
-        self.target = 0
-        self.last = b""
-        self.error: str | None = None
-        self.joined = asyncio.Event()
-        self.done = asyncio.Event()
-
-    @classmethod
-    async def connect(cls, port: int, path: str) -> RawClient:
-        """Open a connection; return once the relay has sent our own join."""
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(SETUP_TIMEOUT):
-            _, client = await loop.create_connection(cls, HOST, port)
-            try:
-                key = base64.b64encode(os.urandom(16)).decode()
-                client.send_raw(
-                    f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                    "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-                )
-                await client.joined.wait()
-                if client.uid is None:
-                    raise BenchError(f"no own join frame: {client.error or 'connection closed'}")
-            except BaseException:
-                client.abort()
-                raise
-        return client
-
-    def arm(self, frames: int) -> None:
-        """Stop decoding; set :attr:`done` once ``frames`` more text frames have arrived."""
-        self.decoding = False
-        self.count = 0
-        self.target = frames
-        self.last = b""
-        self.done.clear()
-
-    def send_raw(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.error = self.error or (str(exc) if exc else "connection closed")
-        self.joined.set()
-        self.done.set()
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self.pending + data if self.pending else data
-        if not self.handshaken:
-            head, sep, rest = buffer.partition(b"\r\n\r\n")
-            if not sep:
-                self.pending = buffer
-                return
-            if not head.startswith(b"HTTP/1.1 101"):
-                status = head.split(b"\r\n", 1)[0].decode(errors="replace")
-                self.error = f"handshake refused: {status}"
-                self.abort()
-                return
-            self.handshaken = True
-            buffer = rest
-        self.pending = buffer[self._parse(buffer) :]
-
-    def _parse(self, buf: bytes) -> int:
-        pos, size, count, last = 0, len(buf), 0, (0, 0)
-        while size - pos >= 2:
-            length = buf[pos + 1] & 0x7F  # server frames are never masked
-            start = pos + 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, start = (buf[pos + 2] << 8) | buf[pos + 3], pos + 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
-            end = start + length
-            if end > size:
-                break
-            opcode = buf[pos] & 0x0F
-            if opcode == 0x1:
-                count += 1
-                last = (start, end)
-                if self.decoding:
-                    self._inspect(buf[start:end])
-            elif opcode == 0x9:
-                self.send_raw(client_frame(buf[start:end], opcode=0xA))
-            elif opcode == 0x8:
-                self.send_raw(client_frame(buf[start : start + 2], opcode=0x8))
-                if self.transport is not None:
-                    self.transport.close()
-            pos = end
-        if count:
-            self.count += count
-            self.last = buf[last[0] : last[1]]
-            if self.target and self.count >= self.target:
-                self.done.set()
-        return pos
-
-    def _inspect(self, payload: bytes) -> None:
-        try:
-            frame = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(frame, dict) or frame.get("type") not in ("join", "leave"):
-            return
-        total = frame.get("total")
-        if isinstance(total, int):
-            self.total = total
-        if frame.get("self") is True and self.uid is None:
-            self.uid = str(frame.get("uid"))
-            self.joined.set()
-
-
-async def _until(condition: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {within:.0f}s waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
 # --------------------------------------------------------------------------
 # Scenario 1: receiver-limited throughput through the relay
 # --------------------------------------------------------------------------
@@ -605,10 +434,10 @@ class Room:
         """Feed ``count`` messages to the blocked receivers, then let each drain them."""
         first = self.next_n
         self.next_n += count
-        blob = chat_frames(first, first + count)
+        blob = text_frames("chat", first, first + count)
         canary = self.canary
-        canary.arm(count)
-        self.sender.arm(0)  # it must hear nothing: the relay does not echo by default
+        canary.arm(count, batch=False)
+        self.sender.arm(0, batch=False)  # it must hear nothing: the relay does not echo by default
         started = time.perf_counter()
         self.sender.send_raw(blob)
         try:
@@ -675,7 +504,7 @@ async def measure_throughput(settings: Settings) -> list[ThroughputRep]:
         sender = await RawClient.connect(port, f"/c/{channel}")
         stack.callback(sender.abort)
         members = len(RECEIVERS) + 2
-        await _until(lambda: canary.total == members, SETUP_TIMEOUT, "every member's join")
+        await until(lambda: canary.total == members, SETUP_TIMEOUT, "every member's join")
 
         room = Room(children, sender, canary)
         # Warm-up: first-use costs (imports, caches, buffer growth) stay out of the figures.

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import cProfile
 import importlib.util
@@ -48,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -56,6 +55,7 @@ from typing import IO, Final, Literal
 from urllib.parse import parse_qsl, unquote
 
 import orjson
+from _rawws import BenchError, RawClient, text_frames, until
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -74,7 +74,6 @@ STOP_GRACE: Final = 5.0
 SETUP_TIMEOUT: Final = 30.0
 MEMORY_SETTLE: Final = 0.5
 WARM_CONNECTIONS: Final = 10
-READ_PAUSE: Final = 0.0005
 
 THROUGHPUT_TARGET: Final = 0.9
 CPU_TARGET: Final = 1 / THROUGHPUT_TARGET
@@ -82,10 +81,6 @@ MEMORY_TARGET: Final = 1.2
 
 # Child pids not yet reaped, killed as a last resort if the normal cleanup was skipped.
 _LIVE_PIDS: set[int] = set()
-
-
-class BenchError(Exception):
-    """A run could not be completed or produced wrong results."""
 
 
 # --------------------------------------------------------------------------
@@ -278,195 +273,6 @@ def _tail(errors: IO[bytes]) -> str:
 # --------------------------------------------------------------------------
 
 
-def client_frame(payload: bytes, opcode: int = 0x1, mask: bytes | None = None) -> bytes:
-    """One final, masked client frame (RFC 6455 section 5.2)."""
-    key = mask or os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x80 | opcode, 0x80 | size))
-    elif size < 1 << 16:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
-    repeated = (key * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
-        size, "big"
-    )
-    return header + key + masked
-
-
-def tick_frames(first: int, end: int) -> bytes:
-    """Pre-encoded ``{"type":"tick","n":i}`` text frames for ``first <= i < end``, back to back."""
-    mask = os.urandom(4)
-    return b"".join(
-        client_frame(orjson.dumps({"type": "tick", "n": i}), mask=mask) for i in range(first, end)
-    )
-
-
-class RawClient(asyncio.Protocol):
-    """A WebSocket client protocol that counts text frames and answers pings and closes.
-
-    It is an ``asyncio.Protocol`` rather than a stream so that each read costs one
-    callback, not a task wake-up. While ``decoding`` it parses every text frame as
-    JSON to learn its uid and the channel's member ``total``; once :meth:`arm`-ed
-    it only counts.
-    """
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.handshaken = False
-        self.pending = b""
-        self.decoding = True
-        self.uid: str | None = None
-        self.total = 0
-        self.count = 0
-        self.target = 0
-        self.done_at: float | None = None
-        self.last = b""
-        self.error: str | None = None
-        self.batching = False
-        self.joined = asyncio.Event()
-        self.done = asyncio.Event()
-
-    @classmethod
-    async def connect(cls, port: int, path: str) -> RawClient:
-        """Open a connection and return once the relay has sent our own join frame."""
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(SETUP_TIMEOUT):
-            _, client = await loop.create_connection(cls, HOST, port)
-            try:
-                key = base64.b64encode(os.urandom(16)).decode()
-                client.send_raw(
-                    f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
-                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                    "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-                )
-                await client.joined.wait()
-                if client.uid is None:
-                    raise BenchError(f"no own join frame: {client.error or 'connection closed'}")
-            except BaseException:
-                client.abort()
-                raise
-        return client
-
-    def arm(self, frames: int) -> None:
-        """Stop decoding; set :attr:`done` when ``frames`` more text frames have arrived."""
-        self.decoding = False
-        self.count = 0
-        self.target = frames
-        self.done_at = None
-        self.done.clear()
-        self.batching = frames > 0
-
-    def send_raw(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
-
-    # -- asyncio.Protocol ------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        # Wake every waiter; they check the counts and report a short run.
-        self.error = self.error or (str(exc) if exc else "connection closed")
-        self.joined.set()
-        self.done.set()
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self.pending + data if self.pending else data
-        if not self.handshaken:
-            head, sep, rest = buffer.partition(b"\r\n\r\n")
-            if not sep:
-                self.pending = buffer
-                return
-            if not head.startswith(b"HTTP/1.1 101"):
-                self.error = "handshake refused: " + head.split(b"\r\n", 1)[0].decode(
-                    errors="replace"
-                )
-                self.abort()
-                return
-            self.handshaken = True
-            buffer = rest
-        self.pending = buffer[self._parse(buffer) :]
-        if self.batching and self.done_at is None and self.transport is not None:
-            # Let frames pile up in the socket for a moment: one read then carries
-            # dozens of frames, so counting costs the bench far less CPU than the
-            # relay spends producing them (the end time is late by <= READ_PAUSE).
-            self.transport.pause_reading()
-            asyncio.get_running_loop().call_later(READ_PAUSE, self._resume)
-
-    def _resume(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
-
-    # -- frames ------------------------------------------------------------------
-
-    def _parse(self, buf: bytes) -> int:
-        pos, size, count, last = 0, len(buf), 0, (0, 0)
-        while size - pos >= 2:
-            length = buf[pos + 1] & 0x7F  # server frames are never masked
-            start = pos + 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, start = (buf[pos + 2] << 8) | buf[pos + 3], pos + 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
-            end = start + length
-            if end > size:
-                break
-            opcode = buf[pos] & 0x0F
-            if opcode == 0x1:
-                count += 1
-                last = (start, end)
-                if self.decoding:
-                    self._inspect(buf[start:end])
-            elif opcode == 0x9:
-                self.send_raw(client_frame(buf[start:end], opcode=0xA))
-            elif opcode == 0x8:
-                self.send_raw(client_frame(buf[start : start + 2], opcode=0x8))
-                if self.transport is not None:
-                    self.transport.close()
-            pos = end
-        if count:
-            self.count += count
-            self.last = buf[last[0] : last[1]]
-            if self.target and self.done_at is None and self.count >= self.target:
-                self.done_at = time.perf_counter()
-                self.done.set()
-        return pos
-
-    def _inspect(self, payload: bytes) -> None:
-        try:
-            frame = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(frame, dict) or frame.get("type") not in ("join", "leave"):
-            return
-        total = frame.get("total")
-        if isinstance(total, int):
-            self.total = total
-        if frame.get("self") is True and self.uid is None:
-            self.uid = str(frame.get("uid"))
-            self.joined.set()
-
-
-async def _until(condition: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise BenchError(f"timed out after {within:.0f}s waiting for {what}")
-        await asyncio.sleep(0.002)
-
-
 async def _connect_many(port: int, paths: Sequence[str]) -> list[RawClient]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     clients: list[RawClient] = []
@@ -531,7 +337,7 @@ class Flow:
             for _ in range(receivers + 1):
                 clients.append(await RawClient.connect(relay.port, path))
             members = receivers + 1
-            await _until(lambda: all(c.total == members for c in clients), SETUP_TIMEOUT, "joins")
+            await until(lambda: all(c.total == members for c in clients), SETUP_TIMEOUT, "joins")
         except BaseException:
             for client in clients:
                 client.abort()
@@ -590,7 +396,7 @@ async def measure_flows(
     """
     rounds = min(rounds, messages)
     bounds = [messages * i // rounds for i in range(rounds + 1)]
-    blobs = [tick_frames(bounds[i], bounds[i + 1]) for i in range(rounds)]
+    blobs = [text_frames("tick", bounds[i], bounds[i + 1]) for i in range(rounds)]
     flows: list[Flow] = []
     try:
         for relay in relays:
@@ -620,7 +426,7 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
         paths = [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
         clients += await _connect_many(relay.port, paths)
         per_channel = connections // channels
-        await _until(
+        await until(
             lambda: all(c.total >= per_channel for c in clients[WARM_CONNECTIONS:]),
             SETUP_TIMEOUT,
             "join announcements",
