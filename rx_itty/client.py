@@ -11,11 +11,13 @@ from typing import Any
 
 from reactivex import abc
 
+from rx_itty.asyncio.runtime import at_exit, current_runtime, is_shared
+from rx_itty.asyncio.transport import WebsocketsTransport
 from rx_itty.backoff import Backoff
 from rx_itty.exceptions import InvalidOptionError
-from rx_itty.runtime import ImmediateRuntime, Runtime, at_exit, current_runtime, is_shared
+from rx_itty.runtime import ImmediateRuntime, Runtime
 from rx_itty.socket import IttySocket
-from rx_itty.transport import Transport, WebsocketsTransport
+from rx_itty.transport import Transport
 from rx_itty.wire import DEFAULT_BASE, QueryValue, build_url
 
 __all__ = ["SERVER_ENV", "connect"]

@@ -1,47 +1,39 @@
-"""Where a socket lives: an asyncio loop and its thread, or the caller's thread in tests.
+"""Where a socket lives: the :class:`Runtime` protocol, and a virtual-time runtime.
 
-:func:`current_runtime` picks the loop the way DESIGN §4.7 says: the loop running
-in the calling thread (a notebook cell, an async app), otherwise one shared daemon
-loop thread for the whole process. Nothing here calls ``asyncio.run`` or needs
-``nest_asyncio``.
+Every mutation of a socket's state happens inside :meth:`Runtime.call` on the
+runtime's thread, so the socket needs no locks beyond its send queue, and every
+timer comes from :attr:`Runtime.scheduler`, so tests drive reconnects and
+timeouts in virtual time with :class:`ImmediateRuntime`.
+
+The asyncio runtimes (the loop of the calling thread, or one shared background
+loop thread) live in :mod:`rx_itty.asyncio`; their old names here still import.
 """
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import threading
 from collections.abc import Callable
-from typing import Protocol, final
+from typing import TYPE_CHECKING, Any, Protocol, final
 
-from reactivex import abc
-from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
+from rx_itty._lazy import lazy_exports
 
-from rx_itty.exceptions import SocketDisposed
+if TYPE_CHECKING:
+    import asyncio
 
-__all__ = [
-    "ImmediateRuntime",
-    "LoopRuntime",
-    "Runtime",
-    "at_exit",
-    "current_runtime",
-    "is_shared",
-    "shared_runtime",
-]
+    from reactivex import abc
+
+__all__ = ["ImmediateRuntime", "Runtime"]
 
 
 class Runtime(Protocol):
-    """The thread a socket's state lives on, and its clock.
-
-    Every mutation of a socket happens inside :meth:`call`, so the socket needs
-    no locks beyond its send queue; timers come from :attr:`scheduler`.
-    """
+    """The thread a socket's state lives on, and its clock."""
 
     @property
-    def scheduler(self) -> abc.SchedulerBase: ...
+    def scheduler(self) -> abc.SchedulerBase:
+        """The clock for timers, used from the runtime's thread."""
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop | None: ...
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The asyncio loop behind the runtime, if there is one."""
 
     @property
     def threadsafe_scheduler(self) -> abc.SchedulerBase:
@@ -55,46 +47,12 @@ class Runtime(Protocol):
 
 
 @final
-class LoopRuntime:
-    """A runtime on an asyncio event loop (running in some thread)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, thread_id: int | None = None) -> None:
-        self._loop = loop
-        self._thread_id = thread_id if thread_id is not None else threading.get_ident()
-        self._scheduler = AsyncIOScheduler(loop)
-        self._threadsafe = AsyncIOThreadSafeScheduler(loop)
-
-    @property
-    def scheduler(self) -> abc.SchedulerBase:
-        return self._scheduler
-
-    @property
-    def threadsafe_scheduler(self) -> abc.SchedulerBase:
-        return self._threadsafe
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    def on_thread(self) -> bool:
-        return threading.get_ident() == self._thread_id
-
-    def call(self, fn: Callable[[], None]) -> None:
-        if self.on_thread():
-            fn()
-            return
-        try:
-            self._loop.call_soon_threadsafe(fn)
-        except RuntimeError as exc:  # the loop is closed
-            raise SocketDisposed(
-                "the event loop this socket lives on has closed; create sockets inside the "
-                "loop that uses them, or outside any loop to use the shared background loop"
-            ) from exc
-
-
-@final
 class ImmediateRuntime:
-    """Runs everything in the calling thread, on a given scheduler (virtual-time tests)."""
+    """Runs everything in the calling thread, on a given scheduler (virtual-time tests).
+
+    Args:
+        scheduler: The clock, typically a ``reactivex.testing.TestScheduler``.
+    """
 
     def __init__(self, scheduler: abc.SchedulerBase) -> None:
         self._scheduler = scheduler
@@ -118,52 +76,20 @@ class ImmediateRuntime:
         fn()
 
 
-_shared: LoopRuntime | None = None
-_shared_lock = threading.Lock()
-_at_exit: list[Callable[[], None]] = []
+# The asyncio runtimes moved to rx_itty.asyncio; their old names still import.
+_getattr, __dir__ = lazy_exports(
+    __name__,
+    {
+        "rx_itty.asyncio.runtime": [
+            "LoopRuntime",
+            "at_exit",
+            "current_runtime",
+            "is_shared",
+            "shared_runtime",
+        ]
+    },
+)
 
 
-def _run_forever(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    loop.run_forever()
-
-
-def shared_runtime() -> LoopRuntime:
-    """The process-wide background loop thread (a daemon), started on first use."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(
-                target=_run_forever, args=(loop,), name="rx_itty-loop", daemon=True
-            )
-            thread.start()
-            assert thread.ident is not None
-            _shared = LoopRuntime(loop, thread.ident)
-        return _shared
-
-
-def is_shared(runtime: Runtime) -> bool:
-    """True if ``runtime`` is the process-wide background loop thread."""
-    return _shared is not None and runtime is _shared
-
-
-def current_runtime() -> LoopRuntime:
-    """The running loop of the calling thread, else the shared background loop."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return shared_runtime()
-    return LoopRuntime(loop)
-
-
-def at_exit(hook: Callable[[], None]) -> None:
-    """Run ``hook`` when the interpreter exits (used to flush sockets' queued sends)."""
-    if not _at_exit:
-        atexit.register(_run_exit_hooks)
-    _at_exit.append(hook)
-
-
-def _run_exit_hooks() -> None:
-    for hook in _at_exit:
-        hook()
+def __getattr__(name: str) -> Any:
+    return _getattr(name)

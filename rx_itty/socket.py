@@ -56,10 +56,10 @@ from rx_itty.exceptions import (
     SendQueueFull,
     SocketDisposed,
 )
-from rx_itty.iterate import Stream
 from rx_itty.models import decoder_for
 from rx_itty.presence import Presence
 from rx_itty.runtime import Runtime
+from rx_itty.streams import Stream
 from rx_itty.transport import Link, Transport
 from rx_itty.wire import decode_frame, encode_frame
 

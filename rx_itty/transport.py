@@ -1,35 +1,28 @@
-"""The transport seam: how a socket opens a WebSocket, and the ``websockets`` implementation.
+"""The transport seam: how a socket opens a WebSocket, as protocols only.
 
 The seam is shaped like the browser ``WebSocket`` the JS client is written
-against: ``open`` starts connecting and returns a :class:`Link` at once; the
-:class:`TransportListener` hears ``on_open``, each frame, and exactly one
-``on_close``. Tests replace the transport (an in-memory hub in virtual time),
-never ``websockets`` itself.
+against: :meth:`Transport.open` starts connecting and returns a :class:`Link`
+at once; the :class:`TransportListener` then hears ``on_open``, each frame, and
+exactly one ``on_close``. Implementations:
+
+- :class:`rx_itty.asyncio.WebsocketsTransport`, on the ``websockets`` package
+  (the default; ``from rx_itty.transport import WebsocketsTransport`` still works);
+- :class:`rx_itty.testing.MemoryRelay` and the marble socket's scripted transport,
+  for tests in virtual time. Tests replace the transport, never ``websockets``.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Protocol, final
+from typing import TYPE_CHECKING, Any, Protocol
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.connection import broadcast
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
-from websockets.protocol import State
+from rx_itty._lazy import lazy_exports
+from rx_itty.wire import CloseCode
 
-from rx_itty._logging import wire_logger
-from rx_itty.events import Close
-from rx_itty.runtime import Runtime
+if TYPE_CHECKING:
+    from rx_itty.events import Close
+    from rx_itty.runtime import Runtime
 
-__all__ = ["Link", "Transport", "TransportListener", "WebsocketsTransport"]
-
-_NORMAL_CLOSE = 1000
-_logger = wire_logger("rx_itty.client.websockets")
+__all__ = ["Link", "Transport", "TransportListener"]
 
 
 class TransportListener(Protocol):
@@ -51,12 +44,12 @@ class Link(Protocol):
     def send(self, frame: str) -> None:
         """Write a text frame now (only called between ``on_open`` and ``on_close``)."""
 
-    def close(self, code: int = _NORMAL_CLOSE, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close (or abandon the attempt); ``on_close`` follows."""
 
 
 class Transport(Protocol):
-    """Opens links. Implementations: :class:`WebsocketsTransport`, ``rx_itty.testing`` fakes."""
+    """Opens links to a server."""
 
     def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
         """Start connecting to ``url``; returns at once.
@@ -66,127 +59,9 @@ class Transport(Protocol):
         """
 
 
-@final
-class WebsocketsTransport:
-    """The real transport, on ``websockets``' asyncio client.
-
-    Args:
-        compression: ``"deflate"`` to offer permessage-deflate; off by default
-            (about 2x CPU per message and 3x memory per connection).
-        open_timeout: Seconds allowed for the TCP + WebSocket handshake.
-        ping_interval: Keepalive ping period in seconds (``None`` disables).
-        max_size: Largest inbound frame in bytes.
-    """
-
-    def __init__(
-        self,
-        *,
-        compression: str | None = None,
-        open_timeout: float = 10.0,
-        ping_interval: float | None = 20.0,
-        max_size: int = 16 * 1024 * 1024,
-    ) -> None:
-        self.compression = compression
-        self.open_timeout = open_timeout
-        self.ping_interval = ping_interval
-        self.max_size = max_size
-
-    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
-        loop = runtime.loop
-        if loop is None:
-            raise TypeError("WebsocketsTransport needs a runtime with an asyncio loop")
-        link = _WebsocketsLink(self, url, listener)
-        link.task = loop.create_task(link.run())
-        link.task.add_done_callback(link._finished)
-        return link
+# The websockets implementation moved to rx_itty.asyncio; its old name still imports.
+_getattr, __dir__ = lazy_exports(__name__, {"rx_itty.asyncio.transport": ["WebsocketsTransport"]})
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out opening the connection"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-@final
-class _WebsocketsLink:
-    def __init__(self, transport: WebsocketsTransport, url: str, listener: TransportListener):
-        self._transport = transport
-        self._url = url
-        self._listener = listener
-        self._conn: ClientConnection | None = None
-        self._close_request: tuple[int, str] | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._reported = False
-
-    def _report(self, close: Close) -> None:
-        if not self._reported:
-            self._reported = True
-            self._listener.on_close(close)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        # A task cancelled before its first step never runs run()'s handlers, and
-        # an unexpected exception skips them: either way report the close once.
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            _logger.error("connection to %s failed", self._url.split("?", 1)[0], exc_info=error)
-            if self._conn is not None:
-                self._conn.transport.abort()
-            self._report(Close(None, f"connection failed: {error!r}"))
-        self._report(Close(None, "closed before the connection opened"))
-
-    def send(self, frame: str) -> None:
-        conn = self._conn
-        if conn is not None and conn.protocol.state is State.OPEN:
-            # Synchronous write: frames keep their order with no task per message.
-            broadcast((conn,), frame)
-
-    def close(self, code: int = _NORMAL_CLOSE, reason: str = "") -> None:
-        if self._close_request is not None:
-            return
-        self._close_request = (code, reason)
-        conn = self._conn
-        if conn is not None:
-            asyncio.get_running_loop().create_task(conn.close(code, reason))
-        elif self.task is not None:
-            self.task.cancel()  # still connecting: abandon the attempt
-
-    async def run(self) -> None:
-        listener = self._listener
-        transport = self._transport
-        try:
-            conn = await connect(
-                self._url,
-                compression=transport.compression,
-                open_timeout=transport.open_timeout,
-                ping_interval=transport.ping_interval,
-                max_size=transport.max_size,
-                logger=_logger,
-            )
-        except asyncio.CancelledError:
-            self._report(Close(None, "closed before the connection opened"))
-            return
-        except InvalidStatus as exc:
-            response = exc.response
-            reason = bytes(response.body or b"").decode(errors="replace").strip()
-            self._report(Close(None, reason, rejected=response.status_code))
-            return
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            self._report(Close(None, _describe(exc)))
-            return
-        self._conn = conn
-        try:
-            listener.on_open()
-            if self._close_request is not None:
-                await conn.close(*self._close_request)
-            # recv() in a loop, not `async for`: the async iterator costs ~2 us a frame.
-            recv = conn.recv
-            while True:
-                listener.on_frame(await recv())
-        except ConnectionClosed:
-            pass  # the code and reason are read below
-        except asyncio.CancelledError:
-            conn.transport.abort()
-        finally:
-            self._report(Close(conn.close_code, conn.close_reason or ""))
+def __getattr__(name: str) -> Any:
+    return _getattr(name)

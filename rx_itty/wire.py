@@ -1,15 +1,18 @@
-"""The itty-sockets wire format, without I/O: URLs, outgoing frames, incoming events.
+"""The itty-sockets wire format, without I/O: URLs, frames, events and close codes.
 
 - :func:`build_url` turns a channel name or a ``ws://``/``wss://`` URL plus options
-  into the URL the JS client would open (PROTOCOL §2.3, §2.4).
+  into exactly the URL the official JS client would open: options serialised as
+  ``URLSearchParams`` would, and a ``?`` always appended.
 - :func:`encode_frame` serialises a payload, with the ``\\x1F<uid>\\x1F`` prefix for
-  a direct message (§5.1).
+  a direct message; :func:`split_direct` reads that prefix back.
 - :func:`decode_frame` turns one server frame into an :data:`~rx_itty.events.Event`,
-  or a :class:`~rx_itty.events.BadFrame` — it never raises on remote input (§4, §11.9).
+  or a :class:`~rx_itty.events.BadFrame`: it never raises on remote input.
+- :class:`CloseCode` names the WebSocket close codes the client and relay use.
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -32,12 +35,14 @@ from rx_itty.exceptions import InvalidOptionError, SerializationError
 __all__ = [
     "DEFAULT_BASE",
     "DM_SEPARATOR",
+    "CloseCode",
     "build_url",
     "decode_frame",
     "encode_channel",
     "encode_frame",
     "encode_query",
     "is_raw_url",
+    "split_direct",
 ]
 
 DEFAULT_BASE = "wss://itty.ws/c/"
@@ -45,6 +50,22 @@ DEFAULT_BASE = "wss://itty.ws/c/"
 
 DM_SEPARATOR = "\x1f"
 """ASCII unit separator framing a direct message's recipient uid."""
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes (RFC 6455) with the meaning they have between itty peers."""
+
+    NORMAL = 1000
+    """A deliberate close: ``close()``, ``push()``, or a relay shutting down cleanly."""
+    GOING_AWAY = 1001
+    """The peer is going away (a relay stopping, a browser tab closing)."""
+    ABNORMAL = 1006
+    """No close frame was exchanged: the connection was lost. Never sent on the wire."""
+    POLICY_VIOLATION = 1008
+    """The relay closed a connection that broke its limits; reconnecting will not help."""
+    INTERNAL_ERROR = 1011
+    """The relay hit an unexpected error on this connection."""
+
 
 _RAW_URL = re.compile(r"^wss?:")
 # Characters kept literal in a channel path: ':' and '/' are namespace
@@ -166,6 +187,23 @@ def encode_frame(message: Any, to: str | None = None) -> str:
     if not isinstance(to, str) or DM_SEPARATOR in to:
         raise InvalidOptionError(f"recipient uid must be a str without '\\x1f', got {to!r}")
     return f"{DM_SEPARATOR}{to}{DM_SEPARATOR}{text}"
+
+
+def split_direct(frame: str) -> tuple[str | None, str] | None:
+    """Split a client frame into its recipient uid (``None`` for a broadcast) and JSON text.
+
+    ``"\\x1fp0x7zq\\x1f{...}"`` gives ``("p0x7zq", "{...}")``; ``"{...}"`` gives
+    ``(None, "{...}")``.
+
+    Returns:
+        The pair, or ``None`` for a malformed direct message (no closing separator).
+    """
+    if not frame.startswith(DM_SEPARATOR):
+        return None, frame
+    end = frame.find(DM_SEPARATOR, 1)
+    if end < 0:
+        return None
+    return frame[1:end], frame[end + 1 :]
 
 
 def _str(value: Any) -> str | None:

@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from rx_itty._cli_format import event_line, event_record, parse_message
+from rx_itty.cli.format import event_line, event_record, parse_message
 from rx_itty.events import Join, Leave, Message, ServerError, Signal, Uid, User
 from rx_itty.relay import Relay
 from tests.support import Peer, scaled

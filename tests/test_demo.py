@@ -11,8 +11,8 @@ from statistics import fmean
 
 import pytest
 
-from rx_itty._demo import DEFAULT_SEED, READINGS, readings, summary
-from rx_itty._demo_view import Tally
+from rx_itty.cli.demo import DEFAULT_SEED, READINGS, readings, summary
+from rx_itty.cli.demo_view import Tally
 from rx_itty.events import Event, Join, Message, Uid
 from tests.support import scaled
 

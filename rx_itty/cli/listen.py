@@ -8,6 +8,7 @@ library does. SIGINT and SIGTERM end it cleanly (exit 0).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -18,13 +19,14 @@ from typing import Any, final
 import reactivex
 from reactivex import operators as ops
 
-from rx_itty._cli_common import close_failure, error, status, stop_on_signals
-from rx_itty._cli_format import event_line, record_line, sender, without_query
+from rx_itty.cli.common import close_failure, error, status, stop_on_signals
+from rx_itty.cli.format import event_line, record_line, sender, without_query
+from rx_itty.cli.options import Commands, add_client_options
 from rx_itty.client import connect
 from rx_itty.events import Close, Event, Join, Message
 from rx_itty.socket import ConnectionState, IttySocket
 
-__all__ = ["ListenOptions", "listen"]
+__all__ = ["ListenOptions", "listen", "register", "run"]
 
 
 @final
@@ -143,3 +145,53 @@ async def listen(options: ListenOptions) -> int:
     if code == 0:
         status("closed")
     return code
+
+
+_EPILOG = """\
+Each event is one line, TIME KIND WHO DETAIL:
+  12:00:01.234 join    Alice (k3v9qa) [you]  total=1
+  12:00:02.500 message Bob (p0x7zq)  {"type":"chat","text":"hi"}
+  12:00:03.000 leave   (anonymous)  total=1
+With --json, one object per line, with these keys (null when unknown):
+  message  event date uid alias type message     join   event date uid alias self total users
+  leave    event date uid alias total            error  event date message
+After the first connection, a lost one reconnects by itself.
+Exit status: 0 stopped by Ctrl-C or SIGTERM, 1 refused or unreachable, 2 bad arguments.
+"""
+
+
+def register(commands: Commands) -> None:
+    """Add the ``listen`` command to the parser."""
+    command = commands.add_parser(
+        "listen",
+        help="print a channel's events, one line each",
+        description="Print a channel's events, one line each, until Ctrl-C or SIGTERM.\n"
+        "Events go to stdout, status lines (connecting, open, reconnecting) to stderr.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_client_options(command)
+    command.add_argument(
+        "--type", metavar="T", help="only messages whose payload type is T (and errors)"
+    )
+    command.add_argument(
+        "--json", action="store_true", help="one JSON object per line, with fixed keys per kind"
+    )
+    command.add_argument(
+        "--announce", action="store_true", help="show your uid and alias in others' joins"
+    )
+    command.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``listen`` with the parsed arguments; returns the exit status."""
+    options = ListenOptions(
+        channel=args.channel,
+        server=args.server,
+        type=args.type,
+        json=args.json,
+        alias=args.alias,
+        announce=args.announce,
+        join_key=args.join_key,
+    )
+    return asyncio.run(listen(options))

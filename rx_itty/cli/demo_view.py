@@ -18,7 +18,7 @@ from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable
 
 from rx_itty import operators as itty_ops
-from rx_itty._cli_format import sender
+from rx_itty.cli.format import sender
 from rx_itty.events import Event, Join, Leave, Message
 from rx_itty.presence import Presence
 from rx_itty.socket import IttySocket

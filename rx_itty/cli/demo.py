@@ -18,6 +18,7 @@ processed) before it acts.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import math
@@ -31,14 +32,24 @@ import reactivex
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
-from rx_itty._cli_common import stop_on_signals
-from rx_itty._demo_view import PIPELINES, Tally, View
+from rx_itty.cli.common import error, stop_on_signals
+from rx_itty.cli.demo_view import PIPELINES, Tally, View
+from rx_itty.cli.options import Commands, positive, whole
 from rx_itty.client import connect
 from rx_itty.events import Message
 from rx_itty.relay import Relay
 from rx_itty.socket import IttySocket
 
-__all__ = ["CHANNEL", "DEFAULT_SEED", "READINGS", "main", "readings", "summary"]
+__all__ = [
+    "CHANNEL",
+    "DEFAULT_SEED",
+    "READINGS",
+    "main",
+    "readings",
+    "register",
+    "run",
+    "summary",
+]
 
 CHANNEL = "demo"
 DEFAULT_SEED = 7
@@ -267,3 +278,33 @@ async def main(*, seed: int = DEFAULT_SEED, speed: float = 1.0, out: TextIO | No
             console.say("summary", text)
         console.line(_NEXT)
     return 0
+
+
+def register(commands: Commands) -> None:
+    """Add the ``demo`` command to the parser."""
+    command = commands.add_parser(
+        "demo",
+        help="watch a channel come alive: embedded relay, bots, Rx pipelines (~10 s)",
+        description="Start a relay in this process (no internet needed), a few scripted "
+        "participants, and Rx pipelines over what they send; prints what happens and a "
+        "summary, then exits. Ctrl-C stops it early.",
+    )
+    command.add_argument(
+        "--seed",
+        type=whole,
+        default=DEFAULT_SEED,
+        help=f"seed for the sensor's readings (default {DEFAULT_SEED})",
+    )
+    command.add_argument(
+        "--speed", type=positive, default=1.0, help="play the script faster (2 = twice as fast)"
+    )
+    command.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo with the parsed arguments; returns the exit status."""
+    try:
+        return asyncio.run(main(seed=args.seed, speed=args.speed))
+    except OSError as exc:
+        error(f"cannot start the demo relay: {exc.strerror or exc}")
+        return 1

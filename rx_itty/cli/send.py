@@ -15,20 +15,22 @@ line saying delivery is unconfirmed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import secrets
 from dataclasses import dataclass
 from typing import Any, final
 
-from rx_itty._cli_common import close_failure, error, failure, status, stop_on_signals
-from rx_itty._cli_format import without_query
+from rx_itty.cli.common import close_failure, error, failure, status, stop_on_signals
+from rx_itty.cli.format import parse_message, without_query
+from rx_itty.cli.options import Commands, add_client_options, positive, text
 from rx_itty.client import connect
 from rx_itty.events import Close, Message, ServerError
 from rx_itty.exceptions import ConnectionFailed
 from rx_itty.socket import IttySocket
 
-__all__ = ["SendOptions", "send"]
+__all__ = ["SendOptions", "register", "run", "send"]
 
 
 @final
@@ -155,3 +157,60 @@ async def send(options: SendOptions) -> int:
         stack.push_async_exit(ch)
         stop = stack.enter_context(stop_on_signals())
         return await _deliver(ch, options, stop)
+
+
+_EPILOG = """\
+MESSAGE is sent as JSON if it is valid JSON, else as a string:
+  '{"type":"chat","text":"hi"}'  an object      42, true, null   a number, boolean, null
+  hello                          the string hello
+  '"42"'                         the string 42 (or: --raw-string 42)
+
+The relay acknowledges nothing, so after MESSAGE rx-itty sends itself a direct
+message and waits for it: frames are handled in order, so by the time it comes
+back any refusal (unknown --to uid, missing --send-key, rate limit) has arrived.
+Exit status: 0 sent, 1 refused or could not connect, 2 bad arguments.
+"""
+
+
+def register(commands: Commands) -> None:
+    """Add the ``send`` command to the parser."""
+    command = commands.add_parser(
+        "send",
+        help="send one message and exit",
+        description="Send one message to a channel or to one uid, wait for the relay's\n"
+        "answer, close and exit.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_client_options(command)
+    command.add_argument(
+        "message", metavar="MESSAGE", help="a JSON value, or any other text to send as a string"
+    )
+    command.add_argument("--to", type=text, metavar="UID", help="send a direct message to UID")
+    command.add_argument("--send-key", type=text, metavar="KEY", help="the channel's send key")
+    command.add_argument(
+        "--raw-string", action="store_true", help="send MESSAGE as a string even if it is JSON"
+    )
+    command.add_argument(
+        "--timeout",
+        type=positive,
+        default=10.0,
+        metavar="S",
+        help="seconds to connect, and to wait for the relay's answer (default 10)",
+    )
+    command.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``send`` with the parsed arguments; returns the exit status."""
+    options = SendOptions(
+        channel=args.channel,
+        message=parse_message(args.message, raw_string=args.raw_string),
+        to=args.to,
+        server=args.server,
+        alias=args.alias,
+        join_key=args.join_key,
+        send_key=args.send_key,
+        timeout=args.timeout,
+    )
+    return asyncio.run(send(options))

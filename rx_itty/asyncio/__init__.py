@@ -1,0 +1,28 @@
+"""The client's I/O layer on asyncio: the ``websockets`` transport and the loop runtimes.
+
+This is the only client code that imports ``websockets`` or starts threads:
+
+- :class:`WebsocketsTransport` — the default :class:`rx_itty.transport.Transport`;
+- :class:`LoopRuntime`, :func:`current_runtime`, :func:`shared_runtime` — where a
+  socket lives: the running loop of the calling thread, else one shared loop thread.
+"""
+
+from __future__ import annotations
+
+from rx_itty.asyncio.runtime import (
+    LoopRuntime,
+    at_exit,
+    current_runtime,
+    is_shared,
+    shared_runtime,
+)
+from rx_itty.asyncio.transport import WebsocketsTransport
+
+__all__ = [
+    "LoopRuntime",
+    "WebsocketsTransport",
+    "at_exit",
+    "current_runtime",
+    "is_shared",
+    "shared_runtime",
+]

@@ -1,0 +1,97 @@
+"""``rx-itty serve``: run a wire-compatible relay until SIGINT or SIGTERM.
+
+It prints the URL clients connect to, then serves; a signal closes every client
+with a normal close (1000) and exits 0. A port that cannot be bound exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import signal
+
+from rx_itty.cli.common import error
+from rx_itty.cli.options import Commands, port
+from rx_itty.relay.config import RelayConfig, load_config
+from rx_itty.relay.server import Relay
+
+__all__ = ["register", "run", "serve_config"]
+
+
+def register(commands: Commands) -> None:
+    """Add the ``serve`` command to the parser."""
+    serve = commands.add_parser(
+        "serve",
+        help="run a wire-compatible relay",
+        description="Run an itty-sockets relay; prints its URL, stops on Ctrl-C or SIGTERM.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument("--port", type=port, default=8080, help="TCP port, 0 = any (default 8080)")
+    serve.add_argument(
+        "--config", metavar="FILE", help="JSON file with namespaces (keys) and limits"
+    )
+    serve.add_argument(
+        "--compression", action="store_true", help="offer permessage-deflate (off by default)"
+    )
+    serve.add_argument(
+        "--no-limits", action="store_true", help="turn off rate and connection limits"
+    )
+    serve.add_argument(
+        "--http-port",
+        type=port,
+        metavar="PORT",
+        help="also accept HTTP pushes (POST /c/CHANNEL, x-send-key header) on this port",
+    )
+    serve.set_defaults(run=run)
+
+
+def serve_config(args: argparse.Namespace) -> RelayConfig:
+    """The relay configuration: the ``--config`` file, then the flags on top.
+
+    Raises:
+        RelayConfigError: the file is missing, not JSON, or not a valid configuration.
+    """
+    config = load_config(args.config) if args.config else RelayConfig()
+    limits = config.limits
+    if args.no_limits:
+        limits = dataclasses.replace(
+            limits, messages_per_window=None, connections_per_second=None, ban_seconds=0
+        )
+    return RelayConfig(
+        limits=limits,
+        namespaces=config.namespaces,
+        compression=config.compression or args.compression,
+    )
+
+
+async def _serve(relay: Relay) -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    url = await relay.start()
+    print(f"rx_itty relay listening on {url}  (Ctrl-C to stop)", flush=True)
+    if relay.http_url is not None:
+        print(f"HTTP push: POST {relay.http_url}<channel> with an x-send-key header", flush=True)
+    print(f"connect with: rx_itty.connect('{url}my-room')", flush=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await relay.serve_forever()
+    print("relay stopped", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until a signal; 0 then, 1 if the address cannot be bound."""
+    config = serve_config(args)
+    relay = Relay(config, host=args.host, port=args.port, http_port=args.http_port)
+    try:
+        asyncio.run(_serve(relay))
+    except OSError as exc:
+        error(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "choose another --port (0 picks a free one)"
+        )
+        return 1
+    return 0
