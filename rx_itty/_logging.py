@@ -5,9 +5,14 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["RedactKeys", "wire_logger"]
+__all__ = ["RedactKeys", "wire_logger", "without_query"]
 
 _KEY_IN_TEXT = re.compile(r"((?:join|send)Key=)[^&\s]*", re.IGNORECASE)
+
+
+def without_query(url: str) -> str:
+    """``url`` without its query string, which may hold keys: the only form to log or print."""
+    return url.split("?", 1)[0]
 
 
 class RedactKeys(logging.Filter):

@@ -32,6 +32,7 @@ from reactivex.disposable import SingleAssignmentDisposable
 from reactivex.observer import Observer
 
 from rx_itty._hub import Hub
+from rx_itty._logging import without_query
 from rx_itty.backoff import Backoff
 from rx_itty.events import (
     Close,
@@ -61,7 +62,7 @@ from rx_itty.presence import Presence
 from rx_itty.runtime import Runtime
 from rx_itty.streams import Stream
 from rx_itty.transport import Link, Transport
-from rx_itty.wire import decode_frame, encode_frame
+from rx_itty.wire import CloseCode, decode_frame, encode_frame
 
 __all__ = ["ConnectionState", "IttySocket"]
 
@@ -69,9 +70,7 @@ logger = logging.getLogger("rx_itty")
 
 M = TypeVar("M")
 
-_NORMAL_CLOSE = 1000
 _GREETING_GRACE_SECONDS = 1.0
-_POLICY_VIOLATION = 1008
 # Handshake statuses that retrying cannot fix: bad request, keys, path.
 _FINAL_STATUSES = frozenset((400, 401, 403, 404))
 _RESERVED_KEYS = frozenset(("*", "message", "join", "leave", "error", "open", "close"))
@@ -274,7 +273,7 @@ class IttySocket:
     @property
     def display_url(self) -> str:
         """:attr:`url` without its query string, so keys never reach logs or messages."""
-        return self.url.split("?", 1)[0]
+        return without_query(self.url)
 
     @property
     def scheduler(self) -> abc.SchedulerBase:
@@ -562,7 +561,7 @@ class IttySocket:
         if not pending and self._link is not None:
             # Nothing to deliver: abandon the attempt rather than wait out a
             # server that may never answer (on_close follows).
-            self._link.close(_NORMAL_CLOSE, "")
+            self._link.close(CloseCode.NORMAL, "")
 
     def _close_link(self) -> None:
         self._user_closed = True
@@ -570,7 +569,7 @@ class IttySocket:
             # Frames sent from now on wait in the queue for the next connection.
             self._link_open = False
             self._set_state(ConnectionState.CLOSING)
-            self._link.close(_NORMAL_CLOSE, "")
+            self._link.close(CloseCode.NORMAL, "")
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -646,7 +645,7 @@ class IttySocket:
     def _reconnect_delay(self, close: Close) -> float | None:
         if self._user_closed or self._finished or self._backoff is None:
             return None
-        if close.rejected in _FINAL_STATUSES or close.code == _POLICY_VIOLATION:
+        if close.rejected in _FINAL_STATUSES or close.code == CloseCode.POLICY_VIOLATION:
             return None
         return self._backoff.delay(self._attempt, self._random)
 

@@ -20,14 +20,14 @@ from websockets.exceptions import (
 )
 from websockets.protocol import State
 
-from rx_itty._logging import wire_logger
+from rx_itty._logging import wire_logger, without_query
 from rx_itty.events import Close
 from rx_itty.runtime import Runtime
 from rx_itty.transport import Link, TransportListener
+from rx_itty.wire import CloseCode
 
 __all__ = ["WebsocketsTransport"]
 
-_NORMAL_CLOSE = 1000
 _logger = wire_logger("rx_itty.client.websockets")
 
 
@@ -95,7 +95,7 @@ class _WebsocketsLink:
         # an unexpected exception skips them: either way report the close once.
         error = None if task.cancelled() else task.exception()
         if error is not None:
-            _logger.error("connection to %s failed", self._url.split("?", 1)[0], exc_info=error)
+            _logger.error("connection to %s failed", without_query(self._url), exc_info=error)
             if self._conn is not None:
                 self._conn.transport.abort()
             self._report(Close(None, f"connection failed: {error!r}"))
@@ -107,7 +107,7 @@ class _WebsocketsLink:
             # Synchronous write: frames keep their order with no task per message.
             broadcast((conn,), frame)
 
-    def close(self, code: int = _NORMAL_CLOSE, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if self._close_request is not None:
             return
         self._close_request = (code, reason)

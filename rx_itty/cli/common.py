@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from rx_itty.cli.format import without_query
+from rx_itty._logging import without_query
 from rx_itty.events import Close
 from rx_itty.exceptions import ConnectionFailed, HandshakeRejected
 

@@ -23,10 +23,10 @@ Each JSON kind has a fixed set of keys, present even when their value is
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+from rx_itty import _json
 from rx_itty.events import Event, Join, Leave, Message, ServerError, Signal
 
 __all__ = [
@@ -35,17 +35,7 @@ __all__ = [
     "parse_message",
     "record_line",
     "sender",
-    "without_query",
 ]
-
-
-def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON: json.loads accepts them, every relay rejects them.
-    raise ValueError(name)
 
 
 def parse_message(text: str, *, raw_string: bool = False) -> Any:
@@ -58,14 +48,9 @@ def parse_message(text: str, *, raw_string: bool = False) -> Any:
     if raw_string:
         return text
     try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
+        return _json.loads(text)
+    except _json.JSONDecodeError:
         return text
-
-
-def without_query(url: str) -> str:
-    """``url`` without its query, which may hold keys that must not be printed."""
-    return url.split("?", 1)[0]
 
 
 def sender(uid: str | None, alias: str | None) -> str:
@@ -83,7 +68,7 @@ def _clock(date: int | None) -> str:
 def event_line(event: Event) -> str:
     """One readable line for ``event``: ``TIME KIND WHO DETAIL`` (see the module docstring)."""
     if isinstance(event, Message):
-        detail = f"{sender(event.uid, event.alias)}  {_json_text(event.message)}"
+        detail = f"{sender(event.uid, event.alias)}  {_json.dumps(event.message)}"
         return f"{_clock(event.date)} message {detail}"
     if isinstance(event, Join):
         who = sender(event.uid, event.alias) + (" [you]" if event.is_self else "")
@@ -93,7 +78,7 @@ def event_line(event: Event) -> str:
         return f"{_clock(event.date)} leave   {who}  total={event.total}"
     if isinstance(event, ServerError):
         return f"{_clock(event.date)} error   {event.message}"
-    return f"{_clock(event.date)} signal  {event.type}  {_json_text(dict(event.raw))}"
+    return f"{_clock(event.date)} signal  {event.type}  {_json.dumps(dict(event.raw))}"
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -138,4 +123,4 @@ def event_record(event: Event) -> dict[str, Any]:
 
 def record_line(event: Event) -> str:
     """:func:`event_record` as one line of compact JSON."""
-    return _json_text(event_record(event))
+    return _json.dumps(event_record(event))

@@ -20,8 +20,8 @@ import reactivex
 from reactivex import operators as ops
 
 from rx_itty.cli.common import close_failure, error, status, stop_on_signals
-from rx_itty.cli.format import event_line, record_line, sender, without_query
-from rx_itty.cli.options import Commands, add_client_options
+from rx_itty.cli.format import event_line, record_line, sender
+from rx_itty.cli.options import Commands, add_client_options, options_from
 from rx_itty.client import connect
 from rx_itty.events import Close, Event, Join, Message
 from rx_itty.socket import ConnectionState, IttySocket
@@ -62,7 +62,7 @@ class _Tail:
 
     def __init__(self, ch: IttySocket, options: ListenOptions) -> None:
         self._ch = ch
-        self._url = without_query(ch.url)
+        self._url = ch.display_url
         self._format = record_line if options.json else event_line
         self._kind = options.type
         self._seen_open = False
@@ -185,13 +185,4 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``listen`` with the parsed arguments; returns the exit status."""
-    options = ListenOptions(
-        channel=args.channel,
-        server=args.server,
-        type=args.type,
-        json=args.json,
-        alias=args.alias,
-        announce=args.announce,
-        join_key=args.join_key,
-    )
-    return asyncio.run(listen(options))
+    return asyncio.run(listen(options_from(ListenOptions, args)))

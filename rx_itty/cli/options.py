@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import Protocol
+import dataclasses
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from rx_itty.client import SERVER_ENV
 from rx_itty.wire import DEFAULT_BASE, is_raw_url
@@ -12,12 +16,15 @@ __all__ = [
     "SERVER_HELP",
     "Commands",
     "add_client_options",
+    "options_from",
     "port",
     "positive",
     "server",
     "text",
     "whole",
 ]
+
+Options = TypeVar("Options", bound="DataclassInstance")
 
 SERVER_HELP = f"relay base URL for channel names (default ${SERVER_ENV}, else {DEFAULT_BASE})"
 
@@ -82,3 +89,17 @@ def add_client_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--server", type=server, metavar="URL", help=SERVER_HELP)
     command.add_argument("--as", dest="alias", type=text, metavar="ALIAS", help="your alias")
     command.add_argument("--join-key", type=text, metavar="KEY", help="the channel's join key")
+
+
+def options_from(cls: type[Options], args: argparse.Namespace, **values: Any) -> Options:
+    """A command's options dataclass from the parsed arguments of the same names.
+
+    Args:
+        cls: The options dataclass (``ListenOptions``, ``SendOptions``...).
+        args: What the parser produced.
+        **values: Fields computed from the arguments rather than copied.
+    """
+    copied = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)
+    }
+    return cls(**{**copied, **values})

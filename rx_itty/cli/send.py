@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any, final
 
 from rx_itty.cli.common import close_failure, error, failure, status, stop_on_signals
-from rx_itty.cli.format import parse_message, without_query
-from rx_itty.cli.options import Commands, add_client_options, positive, text
+from rx_itty.cli.format import parse_message
+from rx_itty.cli.options import Commands, add_client_options, options_from, positive, text
 from rx_itty.client import connect
 from rx_itty.events import Close, Message, ServerError
 from rx_itty.exceptions import ConnectionFailed
@@ -98,7 +98,7 @@ async def _unless_stopped(
 async def _open(
     ch: IttySocket, receipt: _Receipt, options: SendOptions, stop: asyncio.Event
 ) -> bool:
-    status(f"connecting to {without_query(ch.url)}")
+    status(f"connecting to {ch.display_url}")
     opening = asyncio.ensure_future(ch.opened(options.timeout))
     if not await _unless_stopped(opening, stop):  # opened() has the timeout
         return False
@@ -113,7 +113,7 @@ async def _open(
 
 
 async def _deliver(ch: IttySocket, options: SendOptions, stop: asyncio.Event) -> int:
-    url = without_query(ch.url)
+    url = ch.display_url
     receipt = _Receipt(ch)
     if not await _open(ch, receipt, options, stop):
         return 1
@@ -203,14 +203,5 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``send`` with the parsed arguments; returns the exit status."""
-    options = SendOptions(
-        channel=args.channel,
-        message=parse_message(args.message, raw_string=args.raw_string),
-        to=args.to,
-        server=args.server,
-        alias=args.alias,
-        join_key=args.join_key,
-        send_key=args.send_key,
-        timeout=args.timeout,
-    )
-    return asyncio.run(send(options))
+    message = parse_message(args.message, raw_string=args.raw_string)
+    return asyncio.run(send(options_from(SendOptions, args, message=message)))

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar, final
 from urllib.parse import parse_qsl, unquote
 
-from orjson import loads as _orjson_loads
-
 from rx_itty import _json
 from rx_itty.relay.config import RelayConfig, match_namespace
+from rx_itty.wire import CloseCode, split_direct
 
 __all__ = [
     "Delivery",
@@ -43,8 +42,6 @@ C = TypeVar("C")
 
 _UID_ALPHABET = string.digits + string.ascii_lowercase
 _FALSE_FLAGS = frozenset(("false", "0", "undefined", "null"))
-_DM = "\x1f"
-_POLICY_VIOLATION = 1008
 _RECIPIENT_CACHE = 64  # senders whose recipient tuple is kept per channel
 
 
@@ -395,25 +392,14 @@ class RelayCore(Generic[C]):
             if member.window_count > per_window:
                 return self._violation(member, "Rate limit exceeded", now)
 
-        to: str | None = None
-        payload = data
-        if data.startswith(_DM):
-            end = data.find(_DM, 1)
-            if end < 0:
-                return self._error(
-                    member,
-                    "Malformed direct message: expected \\x1f<uid>\\x1f<json>.",
-                    now,
-                )
-            to = data[1:end]
-            payload = data[end + 1 :]
-        try:
-            _orjson_loads(payload)
-        except _json.JSONDecodeError:
-            try:
-                _json.loads(payload)  # the rare valid text only the stdlib accepts
-            except _json.JSONDecodeError:
-                return self._error(member, "Message is not valid JSON.", now)
+        parts = split_direct(data)
+        if parts is None:
+            return self._error(
+                member, "Malformed direct message: expected \\x1f<uid>\\x1f<json>.", now
+            )
+        to, payload = parts
+        if not _json.is_json(payload):
+            return self._error(member, "Message is not valid JSON.", now)
         if not member.can_send:
             return self._error(member, "A valid sendKey is required to send on this channel.", now)
 
@@ -468,8 +454,9 @@ class RelayCore(Generic[C]):
             return PushResult(403, "A valid x-send-key header is required for this channel.")
         try:
             text = body.decode()
-            _json.loads(text)
-        except (UnicodeDecodeError, _json.JSONDecodeError):
+        except UnicodeDecodeError:
+            return PushResult(400, "Body is not valid JSON.")
+        if not _json.is_json(text):
             return PushResult(400, "Body is not valid JSON.")
         live = self._channels.get(channel)
         if live is None or not live.members:
@@ -494,4 +481,4 @@ class RelayCore(Generic[C]):
         if limits.ban_seconds and member.ip is not None and not member.exempt:
             self._bans[member.ip] = now + limits.ban_seconds
         outcome = self._error(member, f"{text}: too many violations, disconnecting.", now)
-        return outcome._replace(close=(_POLICY_VIOLATION, "too many limit violations"))
+        return outcome._replace(close=(CloseCode.POLICY_VIOLATION, "too many limit violations"))

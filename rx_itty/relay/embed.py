@@ -15,10 +15,10 @@ import asyncio
 import concurrent.futures
 import threading
 from types import TracebackType
-from typing import Self, final
+from typing import Self, Unpack, final
 
 from rx_itty.relay.config import RelayConfig
-from rx_itty.relay.server import Relay
+from rx_itty.relay.server import Relay, RelayOptions
 
 __all__ = ["RelayThread", "start_relay_thread"]
 
@@ -33,15 +33,8 @@ class RelayThread:
     block) closes every client normally and joins the thread.
     """
 
-    def __init__(
-        self,
-        config: RelayConfig | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        http_port: int | None = None,
-    ) -> None:
-        self.relay = Relay(config, host=host, port=port, http_port=http_port)
+    def __init__(self, config: RelayConfig | None = None, **options: Unpack[RelayOptions]) -> None:
+        self.relay = Relay(config, **options)
         self._loop = asyncio.new_event_loop()
         self._stopped: asyncio.Event | None = None
         self._started: concurrent.futures.Future[str] = concurrent.futures.Future()
@@ -131,23 +124,19 @@ def _loop_running_here() -> bool:
 
 
 def start_relay_thread(
-    config: RelayConfig | None = None,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    http_port: int | None = None,
+    config: RelayConfig | None = None, **options: Unpack[RelayOptions]
 ) -> RelayThread:
     """Start a relay on a background thread and return it once it listens.
 
     Args:
-        config: Limits, namespaces, compression (PROTOCOL §10 defaults).
-        host: Interface to listen on; loopback by default.
-        port: TCP port; 0 picks a free one.
-        http_port: Also accept HTTP pushes on this port (0: a free one); off if ``None``.
+        config: Limits, namespaces, compression (the hosted service's limits by default).
+        **options: Where to listen, as for :class:`~rx_itty.relay.Relay`: ``host``
+            (loopback by default), ``port`` (0 picks a free one), ``http_port``
+            (also accept HTTP pushes there; off if ``None``).
 
     Returns:
         The running :class:`RelayThread`; read ``.url``, call ``.stop()`` when done.
     """
-    relay = RelayThread(config, host=host, port=port, http_port=http_port)
+    relay = RelayThread(config, **options)
     relay.start()
     return relay

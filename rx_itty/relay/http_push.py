@@ -10,12 +10,13 @@ sizes, and a deadline per request so a slow client cannot hold a slot::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import final
+
+from rx_itty import _json
 
 __all__ = ["HttpPushListener"]
 
@@ -90,7 +91,7 @@ class HttpPushListener:
         except (ConnectionError, asyncio.IncompleteReadError):
             writer.close()
             return
-        body = json.dumps({"ok": status == 200, "status": status, "message": reason}).encode()
+        body = _json.dumps_bytes({"ok": status == 200, "status": status, "message": reason})
         phrase = HTTPStatus(status).phrase
         writer.write(
             f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"

@@ -18,7 +18,7 @@ import time
 import weakref
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Self, final
+from typing import Self, TypedDict, final
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
@@ -28,14 +28,12 @@ from rx_itty._logging import wire_logger
 from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
 from rx_itty.relay.http_push import HttpPushListener
+from rx_itty.wire import CloseCode
 
-__all__ = ["Relay"]
+__all__ = ["Relay", "RelayOptions"]
 
 logger = logging.getLogger("rx_itty.relay")
 
-_NORMAL_CLOSE = 1000
-_POLICY_VIOLATION = 1008
-_INTERNAL_ERROR = 1011
 _wire_logger = wire_logger("rx_itty.relay.websockets")
 
 
@@ -69,6 +67,14 @@ def _format_host(host: str) -> str:
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
+
+
+class RelayOptions(TypedDict, total=False):
+    """Where a :class:`Relay` listens; the keyword arguments after its ``config``."""
+
+    host: str
+    port: int
+    http_port: int | None
 
 
 @final
@@ -155,7 +161,7 @@ class Relay:
             self._http = None
         server.close(close_connections=False)
         await asyncio.gather(
-            *(conn.close(_NORMAL_CLOSE, "relay shutting down") for conn in server.connections),
+            *(conn.close(CloseCode.NORMAL, "relay shutting down") for conn in server.connections),
             return_exceptions=True,
         )
         await server.wait_closed()
@@ -196,7 +202,7 @@ class Relay:
         ticket = self._tickets.pop(conn)
         joined = self.core.join(ticket, conn, time.time())
         if isinstance(joined, Refusal):
-            await conn.close(_POLICY_VIOLATION, joined.reason)
+            await conn.close(CloseCode.POLICY_VIOLATION, joined.reason)
             return
         member, deliveries = joined
         self._deliver(deliveries)
@@ -236,7 +242,7 @@ class Relay:
                 except Exception:
                     # A bug must cost this one frame, never the relay or other clients.
                     logger.exception("relay failed on a frame in channel %r", member.channel.name)
-                    await conn.close(_INTERNAL_ERROR, "relay error")
+                    await conn.close(CloseCode.INTERNAL_ERROR, "relay error")
                     return
                 self._deliver(outcome.deliveries)
                 if outcome.close is not None:

@@ -38,7 +38,7 @@ from rx_itty.runtime import Runtime
 from rx_itty.socket import IttySocket
 from rx_itty.testing.builders import frame, join, message
 from rx_itty.transport import TransportListener
-from rx_itty.wire import DM_SEPARATOR
+from rx_itty.wire import CloseCode, split_direct
 
 __all__ = ["MarbleSocket", "Outgoing", "marble_socket"]
 
@@ -69,10 +69,10 @@ def _marbles(marbles: str, timespan: float, lookup: Mapping[str, Any] | None) ->
 
 
 def _outgoing(text: str) -> Outgoing:
-    if text.startswith(DM_SEPARATOR):
-        end = text.index(DM_SEPARATOR, 1)
-        return Outgoing(_json.loads(text[end + 1 :]), text[1:end])
-    return Outgoing(_json.loads(text))
+    parts = split_direct(text)
+    assert parts is not None, f"the socket sent a malformed direct message: {text!r}"
+    to, payload = parts
+    return Outgoing(_json.loads(payload), to)
 
 
 @final
@@ -85,7 +85,7 @@ class _ScriptedLink:
     def send(self, text: str) -> None:
         self._owner._record(text)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if self.open:
             self.open = False
             self.listener.on_close(Close(code, reason))
@@ -157,7 +157,9 @@ class MarbleSocket:
 
         return run
 
-    def disconnect(self, at: float, code: int = 1006, reason: str = "connection lost") -> None:
+    def disconnect(
+        self, at: float, code: int = CloseCode.ABNORMAL, reason: str = "connection lost"
+    ) -> None:
         """Drop the connection at tick ``at``, as a network failure would."""
 
         def run(scheduler: abc.SchedulerBase, state: Any = None) -> None:

@@ -25,12 +25,9 @@ from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore
 from rx_itty.runtime import Runtime
 from rx_itty.transport import TransportListener
+from rx_itty.wire import CloseCode
 
 __all__ = ["MemoryRelay"]
-
-_NORMAL_CLOSE = 1000
-_GOING_AWAY = 1001
-_ABNORMAL = 1006
 
 
 def _seconds(now: datetime) -> float:
@@ -54,7 +51,7 @@ class _MemoryLink:
         if self.member is not None and not self.closed:
             self.relay._receive(self, frame)
 
-    def close(self, code: int = _NORMAL_CLOSE, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if not self.closed:
             self.relay._drop(self, code, reason)
 
@@ -119,7 +116,9 @@ class MemoryRelay:
 
     # control -------------------------------------------------------------------
 
-    def disconnect_all(self, code: int = _ABNORMAL, reason: str = "connection lost") -> None:
+    def disconnect_all(
+        self, code: int = CloseCode.ABNORMAL, reason: str = "connection lost"
+    ) -> None:
         """Drop every connection, as a network failure or relay restart would."""
         for link in list(self._links):
             self._drop(link, code, reason)
@@ -127,7 +126,7 @@ class MemoryRelay:
     def stop(self) -> None:
         """Close everyone (1001) and refuse new connections until :meth:`start`."""
         self.available = False
-        self.disconnect_all(_GOING_AWAY, "relay stopped")
+        self.disconnect_all(CloseCode.GOING_AWAY, "relay stopped")
 
     def start(self) -> None:
         """Accept connections again after :meth:`stop`."""
