@@ -89,7 +89,19 @@ if TYPE_CHECKING:
         LoopThreadError as LoopThreadError,
     )
     from rx_itty.exceptions import (
+        MissingDependency as MissingDependency,
+    )
+    from rx_itty.exceptions import (
+        PayloadMismatch as PayloadMismatch,
+    )
+    from rx_itty.exceptions import (
         RelayConfigError as RelayConfigError,
+    )
+    from rx_itty.exceptions import (
+        RelayNotStarted as RelayNotStarted,
+    )
+    from rx_itty.exceptions import (
+        ReplyTimeout as ReplyTimeout,
     )
     from rx_itty.exceptions import (
         SendQueueFull as SendQueueFull,
@@ -102,6 +114,9 @@ if TYPE_CHECKING:
     )
     from rx_itty.exceptions import (
         StreamOverflow as StreamOverflow,
+    )
+    from rx_itty.exceptions import (
+        StreamTimeout as StreamTimeout,
     )
     from rx_itty.presence import Presence as Presence
     from rx_itty.relay.config import RelayConfig as RelayConfig
@@ -149,12 +164,16 @@ __all__ = [
     "ListenerError",
     "LoopThreadError",
     "Message",
+    "MissingDependency",
     "Open",
     "PayloadError",
+    "PayloadMismatch",
     "Presence",
     "Relay",
     "RelayConfig",
     "RelayConfigError",
+    "RelayNotStarted",
+    "ReplyTimeout",
     "SendError",
     "SendQueueFull",
     "SerializationError",
@@ -163,6 +182,7 @@ __all__ = [
     "SocketDisposed",
     "Stream",
     "StreamOverflow",
+    "StreamTimeout",
     "Uid",
     "User",
     "aiterate",
@@ -204,11 +224,16 @@ __getattr__, __dir__ = lazy_exports(
             "InvalidOptionError",
             "IttyError",
             "LoopThreadError",
+            "MissingDependency",
+            "PayloadMismatch",
             "RelayConfigError",
+            "RelayNotStarted",
+            "ReplyTimeout",
             "SendQueueFull",
             "SerializationError",
             "SocketDisposed",
             "StreamOverflow",
+            "StreamTimeout",
         ],
         "rx_itty.streams": ["aiterate", "iterate", "Stream"],
         "rx_itty.presence": ["Presence"],

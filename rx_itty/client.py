@@ -159,6 +159,11 @@ def connect(
 
     if runtime is None:
         runtime = ImmediateRuntime(scheduler) if scheduler is not None else current_runtime()
+    if transport is None and runtime.loop is None:
+        raise InvalidOptionError(
+            "a virtual-time scheduler needs an in-memory transport: pass "
+            "transport=rx_itty.testing.MemoryRelay() (the default transport needs a real loop)"
+        )
     socket = IttySocket(
         url,
         transport=transport or WebsocketsTransport(),

@@ -4,15 +4,20 @@ Every exception derives from :class:`IttyError`, so one ``except IttyError``
 catches anything the library raises on purpose::
 
     IttyError
-    ├── InvalidOptionError       (also a ValueError)   bad argument to connect()/serve
+    ├── InvalidOptionError       (also a ValueError)   bad argument to connect()/serve/an operator
     ├── SerializationError       (also a TypeError)    a message that is not JSON-serialisable
+    ├── PayloadMismatch          (also a TypeError)    a payload that does not fit a dataclass model
     ├── RelayConfigError         (also a ValueError)   a bad relay configuration file or value
     ├── ConnectionFailed         (also a ConnectionError)  the socket could not open
     │   └── HandshakeRejected                          the server refused (e.g. 403 join key)
     ├── SendQueueFull            (also a BufferError)  too many sends queued while not open
     ├── StreamOverflow           (also a BufferError)  an iterator's consumer fell too far behind
+    ├── StreamTimeout            (also a TimeoutError) no value arrived within an iterator's timeout
+    ├── ReplyTimeout             (also a TimeoutError) no reply to a request within its timeout
     ├── SocketDisposed           (also a RuntimeError) the socket was disposed; connect() anew
-    └── LoopThreadError          (also a RuntimeError) a blocking call made on the socket's loop
+    ├── LoopThreadError          (also a RuntimeError) a blocking call made on the socket's loop
+    ├── RelayNotStarted          (also a RuntimeError) a relay's address read before it listens
+    └── MissingDependency        (also an ImportError) an optional extra is not installed
 
 Messages say what happened and what to do about it, in one line.
 """
@@ -25,11 +30,16 @@ __all__ = [
     "InvalidOptionError",
     "IttyError",
     "LoopThreadError",
+    "MissingDependency",
+    "PayloadMismatch",
     "RelayConfigError",
+    "RelayNotStarted",
+    "ReplyTimeout",
     "SendQueueFull",
     "SerializationError",
     "SocketDisposed",
     "StreamOverflow",
+    "StreamTimeout",
 ]
 
 
@@ -43,6 +53,10 @@ class InvalidOptionError(IttyError, ValueError):
 
 class SerializationError(IttyError, TypeError):
     """A message cannot be encoded as JSON for the wire."""
+
+
+class PayloadMismatch(IttyError, TypeError):
+    """A payload does not fit the dataclass it was decoded into (wrong shape or field type)."""
 
 
 class RelayConfigError(IttyError, ValueError):
@@ -81,9 +95,25 @@ class StreamOverflow(IttyError, BufferError):
     """An iterator's consumer fell more than its buffer behind a hot stream."""
 
 
+class StreamTimeout(IttyError, TimeoutError):
+    """A blocking iterator waited longer than its ``timeout`` for the next value."""
+
+
+class ReplyTimeout(IttyError, TimeoutError):
+    """A request got no reply within its ``timeout``."""
+
+
 class SocketDisposed(IttyError, RuntimeError):
     """The socket was disposed (its ``with`` block ended); create a new one with connect()."""
 
 
 class LoopThreadError(IttyError, RuntimeError):
     """A blocking helper was called on the thread running the socket's event loop."""
+
+
+class RelayNotStarted(IttyError, RuntimeError):
+    """A relay's port or URL was read before it started listening."""
+
+
+class MissingDependency(IttyError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names the extra."""

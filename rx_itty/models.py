@@ -13,7 +13,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rx_itty.exceptions import InvalidOptionError
+from rx_itty.exceptions import InvalidOptionError, PayloadMismatch
 
 __all__ = ["decoder_for"]
 
@@ -38,17 +38,22 @@ def _dataclass_decoder(model: type[M]) -> Callable[[Any], M]:
 
     def decode(payload: Any) -> M:
         if type(payload) is not dict:
-            raise TypeError(f"payload is {type(payload).__name__}, not an object")
+            raise PayloadMismatch(
+                f"payload is {type(payload).__name__}, not an object for {model.__name__}"
+            )
         for name, allowed in checks.items():
             if name in payload:
                 value = payload[name]
                 bad_bool = isinstance(value, bool) and bool not in allowed
                 if bad_bool or not isinstance(value, allowed):
-                    raise TypeError(
+                    raise PayloadMismatch(
                         f"field {name!r} should be {allowed[-1].__name__}, "
                         f"got {type(value).__name__}"
                     )
-        return model(**{k: v for k, v in payload.items() if k in names})
+        try:
+            return model(**{k: v for k, v in payload.items() if k in names})
+        except TypeError as exc:  # a required field is missing
+            raise PayloadMismatch(f"payload does not fit {model.__name__}: {exc}") from exc
 
     return decode
 
@@ -67,9 +72,11 @@ def _msgspec_decoder(model: Any) -> Callable[[Any], Any] | None:
 def decoder_for(model: type[M] | Callable[[Any], M]) -> Callable[[Any], M]:
     """A function that builds ``model`` from a JSON payload, raising if it does not fit.
 
-    Supported: pydantic v2 models (``model_validate``), msgspec Structs
-    (``msgspec.convert``), dataclasses (extra payload keys are ignored, ``str``/
-    ``int``/``float``/``bool`` fields are type-checked), or any callable taking the payload.
+    Supported: pydantic v2 models (``model_validate``, raising its ``ValidationError``),
+    msgspec Structs (``msgspec.convert``, raising its ``ValidationError``), dataclasses
+    (extra payload keys are ignored, ``str``/``int``/``float``/``bool`` fields are
+    type-checked, a misfit raises :class:`~rx_itty.exceptions.PayloadMismatch`), or
+    any callable taking the payload.
 
     Raises:
         InvalidOptionError: ``model`` is none of these.

@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar, final
 import reactivex
 from reactivex import abc
 
+from rx_itty.exceptions import InvalidOptionError, MissingDependency
 from rx_itty.presence import Presence
 
 __all__ = ["LiveView", "live", "roster", "sparkline"]
@@ -40,7 +41,7 @@ def _ipython() -> Any:
     try:
         from IPython import display
     except ImportError as exc:  # pragma: no cover - exercised without the extra
-        raise ImportError(
+        raise MissingDependency(
             "rx_itty.notebook needs IPython: pip install 'rx_itty[notebook]'"
         ) from exc
     return display
@@ -171,7 +172,7 @@ def live(
         A :class:`LiveView`; ``dispose()`` it to stop.
     """
     if not max_fps > 0:
-        raise ValueError(f"max_fps must be positive, got {max_fps!r}")
+        raise InvalidOptionError(f"live(max_fps=...) must be positive, got {max_fps!r}")
     return LiveView(source, render, max_fps=max_fps, initial=initial)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, final
 import reactivex
 from reactivex import abc
 
-from rx_itty.exceptions import LoopThreadError, StreamOverflow
+from rx_itty.exceptions import LoopThreadError, StreamOverflow, StreamTimeout
 
 __all__ = ["AsyncStreamIterator", "Stream", "StreamIterator", "aiterate", "iterate"]
 
@@ -144,7 +144,10 @@ class StreamIterator(Iterator[T]):
         try:
             item = self._items.get(timeout=self._timeout)
         except queue.Empty:
-            raise TimeoutError(f"no value within {self._timeout} s") from None
+            raise StreamTimeout(
+                f"no value arrived within {self._timeout} s; raise the timeout, or check that "
+                "the stream is subscribed to a source that emits"
+            ) from None
         if isinstance(item, _Error):
             self.close()
             raise item.error
@@ -185,7 +188,7 @@ def iterate(
     Raises:
         LoopThreadError: called on the producing loop's thread.
         StreamOverflow: the consumer fell more than ``maxsize`` values behind.
-        TimeoutError: no value within ``timeout``.
+        StreamTimeout: no value within ``timeout`` (also a ``TimeoutError``).
     """
     if forbid_thread is not None and forbid_thread():
         raise LoopThreadError(

@@ -24,6 +24,7 @@ from rx_itty import (
     Leave,
     Message,
     PayloadError,
+    ReplyTimeout,
     SerializationError,
     ServerError,
     SocketDisposed,
@@ -367,7 +368,8 @@ def test_a_request_without_a_reply_times_out_on_the_socket_clock(world: World) -
     assert len(observer.messages) == 1
     assert observer.messages[0].time == 3.0
     error = error_of(observer.messages[0])
-    assert isinstance(error, TimeoutError)
+    assert isinstance(error, ReplyTimeout)
+    assert isinstance(error, TimeoutError)  # what asyncio users catch
     assert "within 2.0 s" in str(error)
 
 
@@ -386,7 +388,7 @@ def test_a_request_times_out_on_the_scheduler_passed_to_subscribe() -> None:
     scheduler = TestScheduler()
     socket = connect("room", transport=MemoryRelay(), scheduler=TestScheduler())
     results = scheduler.start(lambda: itty_ops.request(socket, {"type": "ping"}, timeout=3.0))
-    assert [(r.time, type(error_of(r))) for r in results.messages] == [(203.0, TimeoutError)]
+    assert [(r.time, type(error_of(r))) for r in results.messages] == [(203.0, ReplyTimeout)]
 
 
 def test_unsubscribing_from_a_request_cancels_the_wait(world: World) -> None:

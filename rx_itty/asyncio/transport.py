@@ -22,6 +22,7 @@ from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
 from rx_itty.events import Close
+from rx_itty.exceptions import InvalidOptionError
 from rx_itty.runtime import Runtime
 from rx_itty.transport import Link, TransportListener
 from rx_itty.wire import CloseCode
@@ -59,7 +60,10 @@ class WebsocketsTransport:
     def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
         loop = runtime.loop
         if loop is None:
-            raise TypeError("WebsocketsTransport needs a runtime with an asyncio loop")
+            raise InvalidOptionError(
+                "WebsocketsTransport needs a runtime with an asyncio loop; with a virtual-time "
+                "scheduler, pass an in-memory transport such as rx_itty.testing.MemoryRelay()"
+            )
         link = _WebsocketsLink(self, url, listener)
         link.task = loop.create_task(link.run())
         link.task.add_done_callback(link._finished)

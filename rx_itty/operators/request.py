@@ -15,7 +15,7 @@ from reactivex.disposable import (
 )
 
 from rx_itty.events import Message
-from rx_itty.exceptions import InvalidOptionError, SocketDisposed
+from rx_itty.exceptions import InvalidOptionError, ReplyTimeout, SocketDisposed
 
 __all__ = ["reply", "request"]
 
@@ -125,7 +125,7 @@ def request(
         def on_timeout(_: abc.SchedulerBase, __: Any = None) -> None:
             target = f" from {to}" if to is not None else ""
             on_error(
-                TimeoutError(
+                ReplyTimeout(
                     f"no reply{target} to request {correlation} within {timeout} s; "
                     f"check that a responder answers with {reply_key!r} set to the request's "
                     f"{key!r}, or raise the timeout"

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rx_itty._logging import wire_logger
+from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
 from rx_itty.relay.http_push import HttpPushListener
@@ -136,7 +137,9 @@ class Relay:
     def port(self) -> int:
         """The bound TCP port."""
         if self._server is None:
-            raise RuntimeError("relay is not started: use 'async with Relay()' or await start()")
+            raise RelayNotStarted(
+                "the relay is not started: use 'async with Relay()' or await start()"
+            )
         return int(next(iter(self._server.sockets)).getsockname()[1])
 
     @property

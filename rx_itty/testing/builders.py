@@ -11,6 +11,7 @@ from typing import Any
 
 from rx_itty import _json
 from rx_itty.events import BadFrame, Event, Join, Leave, Message, ServerError, User
+from rx_itty.exceptions import InvalidOptionError
 from rx_itty.wire import decode_frame
 
 __all__ = ["error", "frame", "join", "leave", "message"]
@@ -94,6 +95,6 @@ def frame(event: Event) -> str:
         return _json.dumps(dict(event.raw))
     if isinstance(event, Message):
         return _json.dumps(dict(message(event.message, uid=event.uid, alias=event.alias).raw))
-    raise ValueError(
+    raise InvalidOptionError(
         f"cannot encode {event!r} without its raw frame; build it with rx_itty.testing"
     )
