@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from reactivex import Observable
 from websockets.asyncio.client import ClientConnection, connect
 
 from rx_itty.wire import encode_frame
@@ -14,9 +16,37 @@ from rx_itty.wire import encode_frame
 TIMEOUT_FACTOR = float(os.environ.get("RX_ITTY_TIMEOUT_FACTOR", "1"))
 
 
+T = TypeVar("T")
+
+
 def scaled(seconds: float) -> float:
     """A timeout in seconds, multiplied by ``RX_ITTY_TIMEOUT_FACTOR`` for slow machines."""
     return seconds * TIMEOUT_FACTOR
+
+
+def _anything(value: object) -> bool:
+    return True
+
+
+async def first(
+    stream: Observable[T], predicate: Callable[[T], bool] = _anything, within: float = 5
+) -> T:
+    """The first value of ``stream`` satisfying ``predicate``, waited for as an event.
+
+    Subscribes at once, so call it (or ``asyncio.ensure_future`` it) before the
+    action that makes the value appear; ``within`` seconds are scaled.
+    """
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+    def check(value: T) -> None:
+        if not future.done() and predicate(value):
+            future.set_result(value)
+
+    subscription = stream.subscribe(check)
+    try:
+        return await asyncio.wait_for(future, scaled(within))
+    finally:
+        subscription.dispose()
 
 
 class Peer:

@@ -77,60 +77,11 @@ def world() -> World:
     return World()
 
 
-# -- §12.2 1-3: URLs ------------------------------------------------------------
-
-
-def test_channel_names_go_to_the_hosted_relay_with_options_in_wire_form() -> None:
-    ch = connect("my-channel", params={"a": "b", "c": "d"}, server="wss://itty.ws/c/")
-    assert ch.url == "wss://itty.ws/c/my-channel?a=b&c=d"
-
-
-def test_raw_urls_are_used_verbatim_with_a_trailing_question_mark() -> None:
-    assert connect("ws://custom.server/path").url == "ws://custom.server/path?"
-    ch = connect("ws://custom.server/path", echo=True, alias="test-user")
-    assert ch.url == "ws://custom.server/path?as=test-user&echo=true"
-
-
-def test_js_option_spellings_are_accepted() -> None:
-    js_options: dict[str, Any] = {"as": "Kev", "joinKey": "j", "sendKey": "s"}
-    ch = connect("ws://h/c/r", **js_options)
-    assert ch.url == "ws://h/c/r?as=Kev&joinKey=j&sendKey=s"
-
-
-def test_the_default_server_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RX_ITTY_SERVER", "ws://127.0.0.1:9/c/")
-    assert connect("room").url == "ws://127.0.0.1:9/c/room?"
-    monkeypatch.delenv("RX_ITTY_SERVER")
-    assert connect("room").url == "wss://itty.ws/c/room?"
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"aliass": "x"}, "unknown option 'aliass'; did you mean 'alias'?"),
-        ({"echo": "yes"}, "echo must be True or False"),
-        ({"alias": ""}, "alias must be a non-empty str"),
-        ({"alias": "a", "as": "b"}, "both 'as' and 'alias' were given"),
-        ({"reconnect": 3}, "reconnect must be True, False or a Backoff"),
-        ({"max_queue": 0}, "max_queue must be a positive int"),
-        ({"params": {"echo": True}, "echo": True}, "repeats an option"),
-    ],
-)
-def test_bad_options_fail_at_once_with_a_clear_message(
-    kwargs: dict[str, Any], message: str
-) -> None:
-    with pytest.raises(InvalidOptionError, match=message.replace("?", r"\?")):
-        connect("room", **kwargs)
-
-
 def test_nothing_connects_until_needed(world: World) -> None:
     ch = world.socket()
     world.run()
     assert ch.current_state is ConnectionState.IDLE
     assert world.relay.connections == 0
-
-
-# -- §12.2 4-10: lifecycle ---------------------------------------------------------
 
 
 def test_send_push_open_and_close_are_chainable(world: World) -> None:
@@ -258,9 +209,6 @@ def test_subscriptions_survive_close_and_reopen(world: World) -> None:
     assert seen == [1, 2]
 
 
-# -- §12.2 11-14: events and routing ----------------------------------------------
-
-
 def test_object_payload_fields_read_through_with_the_envelope_winning(world: World) -> None:
     ch = world.socket(echo=True)
     seen = record(ch.messages)
@@ -358,9 +306,6 @@ def test_direct_messages_and_the_dm_sink(world: World) -> None:
     assert c_seen == []
 
 
-# -- typed payloads --------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Chat:
     text: str
@@ -410,9 +355,6 @@ def test_models_are_refused_for_system_keys(world: World) -> None:
         world.socket().on("join", Chat)
     with pytest.raises(InvalidOptionError, match="non-empty event key"):
         world.socket().on("")
-
-
-# -- sending -----------------------------------------------------------------------------
 
 
 def test_unserialisable_messages_raise_at_the_call_and_queue_nothing(world: World) -> None:
@@ -466,9 +408,6 @@ def test_a_raising_subscriber_does_not_starve_the_others(world: World) -> None:
     world.run()
     assert [m.message for m in seen] == [1, 2]
     assert [str(p.error) for p in problems] == ["subscriber bug", "subscriber bug"]
-
-
-# -- reconnect ---------------------------------------------------------------------------
 
 
 def test_unexpected_closes_reconnect_with_backoff_and_a_new_uid(world: World) -> None:
@@ -534,9 +473,6 @@ def test_no_reconnect_after_deliberate_or_final_closes(case: str) -> None:
     world.run(100)
     assert ch.current_state is ConnectionState.CLOSED
     assert [c.reconnecting for c in closes] == [False]
-
-
-# -- presence, state, disposal ---------------------------------------------------------------
 
 
 def test_presence_tracks_the_roster_from_the_list_snapshot_and_joins(world: World) -> None:

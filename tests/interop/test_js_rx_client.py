@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from reactivex import Observable
 
 from rx_itty import Message, connect
 from tests.interop.jspeer import SpawnJs
-from tests.support import scaled
+from tests.support import first, scaled
 
 pytestmark = pytest.mark.asyncio
-
-T = TypeVar("T")
-
-
-async def first(stream: Observable[T], predicate: Callable[[T], bool] = bool) -> T:
-    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-
-    def check(value: T) -> None:
-        if not future.done() and predicate(value):
-            future.set_result(value)
-
-    subscription = stream.subscribe(check)
-    try:
-        return await asyncio.wait_for(future, scaled(5))
-    finally:
-        subscription.dispose()
 
 
 async def test_js_and_rx_clients_exchange_typed_broadcasts_both_ways(js: SpawnJs, url: str) -> None:

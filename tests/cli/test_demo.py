@@ -1,4 +1,4 @@
-"""``rx-itty demo``: run end to end as a real subprocess, and its pure parts."""
+"""``rx-itty demo``: run end to end as a real subprocess, and its readings and summary."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from statistics import fmean
 
 import pytest
 
-from rx_itty.cli.demo import DEFAULT_SEED, READINGS, readings, summary
-from rx_itty.cli.demo_view import Tally
-from rx_itty.events import Event, Join, Message, Uid
+from rx_itty.cli.demo import DEFAULT_SEED, READINGS, readings
 from tests.support import scaled
 
 _LINE = re.compile(r" *\d+\.\ds  (\S+) +(.*)")
@@ -107,22 +105,3 @@ def test_readings_are_the_same_for_the_same_seed_and_include_a_spike() -> None:
     assert values != readings(DEFAULT_SEED + 1)
     assert len(values) == READINGS
     assert max(abs(b - a) for a, b in itertools.pairwise(values)) >= 1.5
-
-
-def test_the_tally_counts_messages_by_type_and_participants() -> None:
-    events: list[Event] = [
-        Join(total=1, uid=Uid("u0"), alias="you", is_self=True),
-        Join(total=2, uid=Uid("u1"), alias="sensor"),
-        Message({"type": "reading", "celsius": 20.5}, Uid("u1"), "sensor"),
-        Message({"type": "reading", "celsius": 21.5}, Uid("u1"), "sensor"),
-        Join(total=3),
-        Message("untyped", Uid("u1")),
-    ]
-    tally = Tally()
-    for event in events:
-        tally = tally.add(event)
-    assert summary(tally) == [
-        "3 messages seen: 2 readings, 0 chats, 0 direct replies",
-        "3 participants: you, sensor, 1 unannounced; at most 3 at once",
-        "temperature: average 21.00 °C over 2 readings (min 20.50, max 21.50)",
-    ]

@@ -1,9 +1,4 @@
-"""The client against the real relay over real sockets on 127.0.0.1.
-
-Covers the runtimes (a loop running in the calling thread, as in a notebook
-cell; the shared background loop otherwise), reconnect across a relay restart,
-sends from several threads, handshake refusal and the blocking helpers.
-"""
+"""The client end to end: connect() over the websockets transport to the real relay."""
 
 from __future__ import annotations
 
@@ -11,11 +6,9 @@ import asyncio
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from reactivex import Observable
 from reactivex import operators as ops
 
 from rx_itty import (
@@ -29,9 +22,7 @@ from rx_itty import (
     start_relay_thread,
 )
 from rx_itty.relay import Relay
-from tests.support import scaled
-
-T = TypeVar("T")
+from tests.support import first, scaled
 
 
 def payload(message: Message[Any]) -> Any:
@@ -39,51 +30,6 @@ def payload(message: Message[Any]) -> Any:
 
 
 FAST = Backoff(initial=0.05, maximum=0.2)
-
-
-async def first(stream: Observable[T], predicate: Callable[[T], bool], within: float = 5) -> T:
-    """The first value of ``stream`` satisfying ``predicate``, waited for as an event."""
-    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-
-    def check(value: T) -> None:
-        if not future.done() and predicate(value):
-            future.set_result(value)
-
-    subscription = stream.subscribe(check)
-    try:
-        return await asyncio.wait_for(future, scaled(within))
-    finally:
-        subscription.dispose()
-
-
-@pytest.mark.asyncio
-async def test_a_socket_made_inside_a_running_loop_delivers_on_that_loop(relay: Relay) -> None:
-    # The notebook shape: the kernel's loop runs in the main thread.
-    thread = threading.get_ident()
-    seen_on: list[int] = []
-    async with connect("room", server=relay.url, echo=True) as ch:
-        ch.messages.subscribe(lambda _: seen_on.append(threading.get_ident()))
-        ch.send({"type": "chat", "text": "hi"})
-        async for message in ch.on("chat").aiter():
-            assert message["text"] == "hi"
-            break
-    assert seen_on == [thread]
-
-
-def test_without_a_running_loop_sockets_share_one_background_loop_thread() -> None:
-    with start_relay_thread() as relay:
-        names: list[str] = []
-        ch = connect("room", server=relay.url, echo=True)
-        ch.messages.subscribe(lambda _: names.append(threading.current_thread().name))
-        ch.send(1)
-        assert next(iter(ch.messages.iter(timeout=scaled(5)))).message == 1
-        other = connect("room2", server=relay.url, echo=True).send(2)
-        other_names: list[str] = []
-        other.messages.subscribe(lambda _: other_names.append(threading.current_thread().name))
-        assert next(iter(other.messages.iter(timeout=scaled(5)))).message == 2
-        ch.dispose()
-        other.dispose()
-    assert set(names) == set(other_names) == {"rx_itty-loop"}
 
 
 @pytest.mark.asyncio
@@ -211,25 +157,6 @@ def test_a_script_that_sends_and_exits_without_closing_still_delivers() -> None:
 
 
 @pytest.mark.asyncio
-async def test_closing_while_connecting_to_a_silent_server_abandons_the_attempt() -> None:
-    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # accept the TCP connection, never answer the handshake
-        writer.close()
-
-    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        ch = connect(f"ws://127.0.0.1:{port}/c/room", reconnect=False)
-        ch.open()
-        await first(ch.state, lambda s: s is ConnectionState.CONNECTING)
-        closed = asyncio.ensure_future(first(ch.closes, lambda _: True, within=3))
-        ch.close()  # the open timeout is 10 s: closing must not wait for it
-        assert (await closed).code is None
-        assert ch.current_state is ConnectionState.CLOSED
-        ch.dispose()
-
-
-@pytest.mark.asyncio
 async def test_aclose_flushes_queued_sends_without_waiting_to_open_first(relay: Relay) -> None:
     async with connect("room", server=relay.url) as listener:
         heard = listener.messages.aiter()
@@ -239,31 +166,6 @@ async def test_aclose_flushes_queued_sends_without_waiting_to_open_first(relay: 
         message = await asyncio.wait_for(heard.__anext__(), scaled(5))
         assert message.message == "parting words"
         await heard.aclose()
-
-
-@pytest.mark.asyncio
-async def test_stopping_a_relay_thread_from_a_running_loop_does_not_block_it() -> None:
-    # The notebook shape: the relay's clients live on the loop calling stop().
-    relay = start_relay_thread()
-    ch = connect("room", server=relay.url, reconnect=False)
-    await ch.opened(scaled(5))
-    closed = asyncio.ensure_future(first(ch.closes, lambda _: True))
-    relay.stop()  # returns at once; the loop stays free for the close handshake
-    assert (await closed).code == 1000
-    await relay.astop()
-    ch.dispose()
-
-
-@pytest.mark.asyncio
-async def test_opening_and_closing_in_the_same_tick_reports_the_close(relay: Relay) -> None:
-    ch = connect("room", server=relay.url, reconnect=False)
-    closed = asyncio.ensure_future(first(ch.closes, lambda _: True))
-    ch.open()
-    ch.close()  # before the connection task has even started
-    await closed
-    assert ch.current_state is ConnectionState.CLOSED
-    await ch.opened(scaled(5))  # and it can open again
-    await ch.aclose()
 
 
 def test_a_with_block_that_only_subscribes_exits_at_once() -> None:

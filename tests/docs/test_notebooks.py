@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 
 from tests.support import scaled
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
 
 def test_there_are_notebooks_to_run() -> None:

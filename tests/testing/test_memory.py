@@ -1,4 +1,4 @@
-"""rx_itty.testing: builders, marble sockets, the in-memory relay and the pytest fixture."""
+"""rx_itty.testing.memory: the in-memory relay yields the same events as the real relay."""
 
 from __future__ import annotations
 
@@ -6,71 +6,27 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-from reactivex import abc
 from reactivex import operators as ops
 from reactivex.testing import TestScheduler
 
 from rx_itty import (
-    Backoff,
     Close,
     ConnectionState,
     Event,
     HandshakeRejected,
-    InvalidOptionError,
     IttySocket,
     Join,
     Leave,
     Message,
     ServerError,
-    Uid,
-    User,
     connect,
-    decode_frame,
     iterate,
 )
 from rx_itty.relay import RelayThread
 from rx_itty.testing import (
     MemoryRelay,
-    Outgoing,
-    error,
-    frame,
-    join,
-    leave,
-    marble_socket,
-    message,
 )
 from tests.support import scaled
-
-# -- builders ----------------------------------------------------------------------
-
-
-def test_builders_make_exactly_what_the_wire_delivers() -> None:
-    built = message({"type": "chat", "text": "hi"}, uid="ann", alias="Ann", date=5)
-    assert built == decode_frame(frame(built))
-    assert (built.type, built["text"], built.alias) == ("chat", "hi", "Ann")
-    me = User(Uid("u1"), is_self=True)
-    assert join("u1", is_self=True, users=[me]) == Join(
-        total=1, uid=Uid("u1"), is_self=True, users=(me,), date=0
-    )
-    assert leave("u2", total=3) == Leave(total=3, uid=Uid("u2"), date=0)
-    assert error("nope") == ServerError("nope", 0)
-
-
-def test_a_pushed_message_has_no_sender() -> None:
-    pushed = message(1, uid=None)
-    assert (pushed.uid, pushed.message) == (None, 1)
-
-
-# -- marble sockets ------------------------------------------------------------------
-
-
-def payload(message: Message[Any]) -> Any:
-    return message.message
-
-
-def above_two(n: int) -> bool:
-    return n > 2
 
 
 def refused(close: Close) -> bool:
@@ -84,72 +40,6 @@ def is_closed(state: ConnectionState) -> bool:
 def sentinel(marker: dict[str, int]) -> Callable[[Message[Any]], bool]:
     return lambda m: m.message == marker
 
-
-def pong_bot(ch: IttySocket) -> abc.DisposableBase:
-    """Answer every ping with a pong, as a direct message to whoever pinged."""
-
-    def answer(ping: Message[Any]) -> None:
-        ch.send({"type": "pong"}, to=ping.uid)
-
-    return ch.on("ping").subscribe(answer)
-
-
-def test_the_pong_bot_answers_each_ping_at_the_same_tick() -> None:
-    with marble_socket() as fake:
-        ping = {"p": message({"type": "ping"}, uid="ann"), "q": message({"type": "ping"}, uid="bo")}
-        fake.incoming("--p--x--q", {**ping, "x": message("noise")})
-        pong_bot(fake.socket)
-        fake.run()
-        assert fake.sent == fake.expect(
-            "--a-----b",
-            {"a": Outgoing({"type": "pong"}, to="ann"), "b": Outgoing({"type": "pong"}, to="bo")},
-        )
-
-
-def test_a_pipeline_is_recorded_in_marbles_on_the_same_clock() -> None:
-    with marble_socket() as fake:
-        fake.incoming("-a-b-c", {"a": 1, "b": 20, "c": 3})
-        big = fake.record(fake.socket.messages.pipe(ops.map(payload), ops.filter(above_two)))
-        fake.run()
-        assert big == fake.expect("---b-c", {"b": 20, "c": 3})
-
-
-def test_the_own_join_arrives_first_at_tick_zero_with_our_uid() -> None:
-    with marble_socket(uid="me") as fake:
-        joins = fake.record(fake.socket.joins)
-        fake.run()
-        assert joins == fake.expect("j", {"j": join("me", is_self=True)})
-        assert fake.socket.uid == "me"
-
-
-def test_sends_made_before_the_socket_opens_are_recorded_when_it_opens() -> None:
-    with marble_socket() as fake:
-        fake.socket.send("early")
-        fake.run()
-        assert fake.sent == fake.expect("e", {"e": Outgoing("early")})
-
-
-def test_a_dropped_connection_reconnects_in_virtual_time() -> None:
-    with marble_socket(reconnect=Backoff(initial=2.0, jitter=False)) as fake:
-        states = fake.record(fake.socket.state)
-        fake.socket.open()
-        fake.disconnect(at=3)
-        fake.incoming("------a", {"a": "after"})
-        heard = fake.record(fake.socket.messages.pipe(ops.map(payload)))
-        fake.run(10)
-        assert [r.value.value for r in states] == [  # type: ignore[union-attr]
-            ConnectionState.IDLE,
-            ConnectionState.CONNECTING,
-            ConnectionState.OPEN,
-            ConnectionState.RECONNECTING,
-            ConnectionState.CONNECTING,
-            ConnectionState.OPEN,
-        ]
-        assert [r.time for r in states][-3:] == [3, 5, 5]
-        assert heard == fake.expect("------a", {"a": "after"})
-
-
-# -- the in-memory relay agrees with the real one ----------------------------------------
 
 SCENARIO: list[tuple[str, str, dict[str, Any]]] = [
     ("connect", "ann", {"alias": "Ann", "announce": True, "list": True}),
@@ -165,6 +55,8 @@ SCENARIO: list[tuple[str, str, dict[str, Any]]] = [
     ("send", "ann", {"message": ["bye"]}),
     ("close", "cy", {}),
 ]
+
+
 CONTROLS = {"room": {}, "vault": {"join_key": "right"}}  # present first, in both runs
 
 
@@ -315,11 +207,3 @@ def test_the_memory_relay_and_the_real_relay_yield_the_same_events(
     assert ("error", "A valid sendKey is required to send on this channel.") not in ann
     assert ("message", "ann", "Ann", "psst") in in_memory["bo"]
     assert ("message", "ann", "Ann", "psst") not in in_memory["cy"]
-
-
-def test_a_marble_element_missing_from_the_lookup_is_an_error() -> None:
-    with (
-        marble_socket() as fake,
-        pytest.raises(InvalidOptionError, match="'ab' is not in the lookup"),
-    ):
-        fake.incoming("-ab", {"a": 1, "b": 2})

@@ -20,7 +20,7 @@ import pytest
 
 from rx_itty.relay.config import config_from_dict
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, re.S)
 PYTHON = [code for lang, code in BLOCKS if lang == "python"]

@@ -1,0 +1,49 @@
+"""The ``rx-itty`` parser: one-line usage errors and help for every command."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.support import run
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["listen"], "the following arguments are required: CHANNEL"),
+        (["listen", ""], "argument CHANNEL: must not be empty"),
+        (["listen", "room", "--server", "http://x/c/"], "must start with ws:// or wss://"),
+        (["listen", "room", "--bogus"], "unrecognized arguments: --bogus"),
+        (["send", "room"], "the following arguments are required: MESSAGE"),
+        (["send", "room", "x", "--to", ""], "argument --to: must not be empty"),
+        (["send", "room", "x", "--timeout", "0"], "must be a positive number"),
+        (["send", "room", "x", "--timeout", "soon"], "must be a number"),
+        (["send", "room", "x", "--as", ""], "argument --as: must not be empty"),
+        (["demo", "--speed", "-1"], "must be a positive number"),
+        (["demo", "--seed", "x"], "must be a whole number"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_client_commands_reject_bad_arguments_in_one_line(
+    args: list[str], message: str
+) -> None:
+    code, out, err = await run(args)
+    assert (code, out) == (2, "")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "documented"),
+    [
+        ("listen", "TIME KIND WHO DETAIL"),
+        ("send", "MESSAGE is sent as JSON if it is valid JSON, else as a string"),
+        ("demo", "--speed"),
+        ("serve", "--port"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_every_command_documents_itself(command: str, documented: str) -> None:
+    code, out, _ = await run([command, "--help"])
+    assert code == 0
+    assert documented in out

@@ -1,0 +1,103 @@
+"""rx_itty.testing.marbles: a real socket fed by marbles, its sends recorded in virtual time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from reactivex import abc
+from reactivex import operators as ops
+
+from rx_itty import (
+    Backoff,
+    ConnectionState,
+    InvalidOptionError,
+    IttySocket,
+    Message,
+)
+from rx_itty.testing import (
+    Outgoing,
+    join,
+    marble_socket,
+    message,
+)
+
+
+def payload(message: Message[Any]) -> Any:
+    return message.message
+
+
+def above_two(n: int) -> bool:
+    return n > 2
+
+
+def pong_bot(ch: IttySocket) -> abc.DisposableBase:
+    """Answer every ping with a pong, as a direct message to whoever pinged."""
+
+    def answer(ping: Message[Any]) -> None:
+        ch.send({"type": "pong"}, to=ping.uid)
+
+    return ch.on("ping").subscribe(answer)
+
+
+def test_the_pong_bot_answers_each_ping_at_the_same_tick() -> None:
+    with marble_socket() as fake:
+        ping = {"p": message({"type": "ping"}, uid="ann"), "q": message({"type": "ping"}, uid="bo")}
+        fake.incoming("--p--x--q", {**ping, "x": message("noise")})
+        pong_bot(fake.socket)
+        fake.run()
+        assert fake.sent == fake.expect(
+            "--a-----b",
+            {"a": Outgoing({"type": "pong"}, to="ann"), "b": Outgoing({"type": "pong"}, to="bo")},
+        )
+
+
+def test_a_pipeline_is_recorded_in_marbles_on_the_same_clock() -> None:
+    with marble_socket() as fake:
+        fake.incoming("-a-b-c", {"a": 1, "b": 20, "c": 3})
+        big = fake.record(fake.socket.messages.pipe(ops.map(payload), ops.filter(above_two)))
+        fake.run()
+        assert big == fake.expect("---b-c", {"b": 20, "c": 3})
+
+
+def test_the_own_join_arrives_first_at_tick_zero_with_our_uid() -> None:
+    with marble_socket(uid="me") as fake:
+        joins = fake.record(fake.socket.joins)
+        fake.run()
+        assert joins == fake.expect("j", {"j": join("me", is_self=True)})
+        assert fake.socket.uid == "me"
+
+
+def test_sends_made_before_the_socket_opens_are_recorded_when_it_opens() -> None:
+    with marble_socket() as fake:
+        fake.socket.send("early")
+        fake.run()
+        assert fake.sent == fake.expect("e", {"e": Outgoing("early")})
+
+
+def test_a_dropped_connection_reconnects_in_virtual_time() -> None:
+    with marble_socket(reconnect=Backoff(initial=2.0, jitter=False)) as fake:
+        states = fake.record(fake.socket.state)
+        fake.socket.open()
+        fake.disconnect(at=3)
+        fake.incoming("------a", {"a": "after"})
+        heard = fake.record(fake.socket.messages.pipe(ops.map(payload)))
+        fake.run(10)
+        assert [r.value.value for r in states] == [  # type: ignore[union-attr]
+            ConnectionState.IDLE,
+            ConnectionState.CONNECTING,
+            ConnectionState.OPEN,
+            ConnectionState.RECONNECTING,
+            ConnectionState.CONNECTING,
+            ConnectionState.OPEN,
+        ]
+        assert [r.time for r in states][-3:] == [3, 5, 5]
+        assert heard == fake.expect("------a", {"a": "after"})
+
+
+def test_a_marble_element_missing_from_the_lookup_is_an_error() -> None:
+    with (
+        marble_socket() as fake,
+        pytest.raises(InvalidOptionError, match="'ab' is not in the lookup"),
+    ):
+        fake.incoming("-ab", {"a": 1, "b": 2})
