@@ -14,16 +14,11 @@ from collections.abc import Callable
 from typing import Final
 
 import orjson
+from _proc import HOST, SETUP_TIMEOUT, BenchError
 
-__all__ = ["READ_PAUSE", "BenchError", "RawClient", "client_frame", "text_frames", "until"]
+__all__ = ["READ_PAUSE", "RawClient", "client_frame", "text_frames", "until"]
 
 READ_PAUSE: Final = 0.0005
-HOST: Final = "127.0.0.1"
-SETUP_TIMEOUT: Final = 30.0
-
-
-class BenchError(Exception):
-    """A run could not be completed or produced wrong results."""
 
 
 def client_frame(payload: bytes, opcode: int = 0x1, mask: bytes | None = None) -> bytes:

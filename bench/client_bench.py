@@ -50,20 +50,28 @@ import platform
 import pstats
 import resource
 import secrets
-import signal
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any, Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 import orjson
-from _rawws import BenchError, RawClient, text_frames, until
+from _proc import (
+    SETUP_TIMEOUT,
+    START_TIMEOUT,
+    BenchError,
+    Child,
+    guarded,
+    port_of,
+    run_async,
+    running_child,
+    serve_our_relay,
+)
+from _rawws import RawClient, text_frames, until
 from reactivex import operators as ops
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
@@ -74,7 +82,6 @@ from rx_itty.runtime import Runtime
 from rx_itty.transport import TransportListener
 from rx_itty.wire import decode_frame
 
-HOST: Final = "127.0.0.1"
 SCRIPT: Final = Path(__file__).resolve()
 
 ReceiverKind = Literal["baseline", "orjson", "ours"]
@@ -87,9 +94,6 @@ THROUGHPUT_TARGET: Final = 0.5
 THROUGHPUT_STRETCH: Final = 0.65
 DISPATCH_TARGET: Final = 1.25
 
-START_TIMEOUT: Final = 30.0
-SETUP_TIMEOUT: Final = 30.0
-STOP_GRACE: Final = 3.0
 MAX_FRAME: Final = 16 * 1024 * 1024
 # The relay drops a reader more than 16 MiB behind; a blocked receiver holds a
 # whole round, about 80 bytes a message, so stay well below that.
@@ -97,9 +101,6 @@ MAX_ROUND: Final = 100_000
 DISPATCH_BLOCK: Final = 10_000
 ENVELOPE_UID: Final = "k3x9qa"  # relay uids are 6 characters
 FIRST_DATE: Final = 1_700_000_000_000
-
-# Child pids not yet reaped, killed as a last resort if the normal cleanup was skipped.
-_LIVE_PIDS: set[int] = set()
 
 
 def _timeout_for(messages: int) -> float:
@@ -119,37 +120,6 @@ def n_of(message: Message[Any]) -> Any:
 def is_chat(event: Any) -> bool:
     """The Subject baseline's filter: a user message whose payload type is ``chat``."""
     return type(event) is Message and event.type == "chat"
-
-
-# --------------------------------------------------------------------------
-# Role: relay subprocess
-# --------------------------------------------------------------------------
-
-
-async def serve_relay() -> None:
-    """Run our relay (no rate limits), print ``URL <url>``, serve until SIGTERM or stdin EOF."""
-    from rx_itty.relay import Limits, Relay, RelayConfig
-
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-    def on_stdin() -> None:
-        # The bench holds our stdin pipe open: EOF means it is done, or died.
-        if not os.read(0, 4096):
-            loop.remove_reader(0)
-            stop.set()
-
-    loop.add_reader(0, on_stdin)
-    limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
-    relay = Relay(RelayConfig(limits=limits), host=HOST, port=0)
-    url = await relay.start()
-    print(f"URL {url}", flush=True)
-    try:
-        await stop.wait()
-    finally:
-        await relay.aclose()
 
 
 # --------------------------------------------------------------------------
@@ -293,90 +263,9 @@ async def run_receiver(kind: ReceiverKind, url: str, channel: str, profile: str 
             profiler.dump_stats(profile)
 
 
-# --------------------------------------------------------------------------
-# Subprocesses, seen from the bench
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """A subprocess of this script that speaks lines on stdin/stdout."""
-
-    name: str
-    proc: asyncio.subprocess.Process
-    errors: IO[bytes]
-
-    async def read_line(self, timeout: float) -> str:  # noqa: ASYNC109 - a bound, not a cancel scope
-        assert self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
-        except TimeoutError:
-            raise BenchError(f"{self.name}: no answer within {timeout:.0f}s{self.tail()}") from None
-        if not line:
-            raise BenchError(f"{self.name} exited unexpectedly{self.tail()}")
-        return line.decode(errors="replace").strip()
-
-    async def read_record(self, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
-        text = await self.read_line(timeout)
-        try:
-            record = json.loads(text)
-        except ValueError:
-            raise BenchError(f"{self.name}: unexpected output {text[:200]!r}") from None
-        if not isinstance(record, dict):
-            raise BenchError(f"{self.name}: unexpected output {text[:200]!r}")
-        if "error" in record:
-            raise BenchError(f"{record['error']}{self.tail()}")
-        return record
-
-    def send_line(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode() + b"\n")
-
-    def tail(self) -> str:
-        self.errors.seek(0)
-        text = self.errors.read().decode(errors="replace").strip()
-        return f"\n--- {self.name} stderr ---\n{text[-3000:]}" if text else ""
-
-    async def stop(self) -> None:
-        """Close stdin (the child exits by itself), then SIGTERM, then SIGKILL."""
-        proc = self.proc
-        if proc.stdin is not None:
-            proc.stdin.close()
-        for sig in (None, signal.SIGTERM, signal.SIGKILL):
-            if proc.returncode is not None:
-                break
-            if sig is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(sig)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), STOP_GRACE)
-        _LIVE_PIDS.discard(proc.pid)
-
-
-@contextlib.asynccontextmanager
-async def running_child(name: str, args: Sequence[str]) -> AsyncIterator[Child]:
-    """Start ``SCRIPT args``; always stop it afterwards."""
-    with tempfile.TemporaryFile() as errors:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(SCRIPT),
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=errors,
-            start_new_session=True,  # Ctrl-C reaches only the bench, which stops the child
-        )
-        _LIVE_PIDS.add(proc.pid)
-        child = Child(name, proc, errors)
-        try:
-            yield child
-        finally:
-            await child.stop()
-
-
-# --------------------------------------------------------------------------
-# Raw clients in the bench process: the sender and the canary
-# --------------------------------------------------------------------------
+def _script(*args: str) -> list[str]:
+    """The argv that runs this script again with ``args``."""
+    return [sys.executable, str(SCRIPT), *args]
 
 
 # --------------------------------------------------------------------------
@@ -483,19 +372,16 @@ async def measure_throughput(settings: Settings) -> list[ThroughputRep]:
     channel = f"bench-{secrets.token_hex(4)}"
     reps: list[ThroughputRep] = []
     async with contextlib.AsyncExitStack() as stack:
-        relay = await stack.enter_async_context(running_child("relay", ["--role", "relay"]))
-        line = await relay.read_line(START_TIMEOUT)
-        if not line.startswith("URL ws://"):
-            raise BenchError(f"relay did not start: {line!r}{relay.tail()}")
-        url = line.split()[1]
-        port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+        relay = await stack.enter_async_context(running_child("relay", _script("--role", "relay")))
+        url = await relay.read_url()
+        port = port_of(url)
 
         children: dict[ReceiverKind, Child] = {}
         for kind in RECEIVERS:
-            args = ["--role", "receiver", "--kind", kind, "--url", url, "--channel", channel]
+            argv = _script("--role", "receiver", "--kind", kind, "--url", url, "--channel", channel)
             if settings.profile_dir is not None:
-                args += ["--profile-out", str(settings.profile_dir / f"receiver-{kind}.prof")]
-            children[kind] = await stack.enter_async_context(running_child(kind, args))
+                argv += ["--profile-out", str(settings.profile_dir / f"receiver-{kind}.prof")]
+            children[kind] = await stack.enter_async_context(running_child(kind, argv))
         for child in children.values():
             await child.read_record(START_TIMEOUT)  # {"ready": true}
 
@@ -886,30 +772,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _kill_leftovers() -> None:
-    for pid in list(_LIVE_PIDS):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        _LIVE_PIDS.discard(pid)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-async def _run_throughput(settings: Settings) -> list[ThroughputRep]:
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    return await measure_throughput(settings)
-
-
 def run_role(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         if args.role == "relay":
-            asyncio.run(serve_relay())
+            asyncio.run(serve_our_relay())
         else:
             if not (args.kind and args.url and args.channel):
                 raise SystemExit("client_bench: --role receiver needs --kind, --url, --channel")
@@ -934,29 +800,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"dispatch: {settings.events:,} frames per rep; {settings.reps} rep(s)",
         flush=True,
     )
-    signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     rows: list[Row] = []
     notes: list[str] = []
-    try:
+    with guarded("client_bench"):
         if "throughput" in settings.scenarios:
-            new_rows, new_notes = throughput_rows(asyncio.run(_run_throughput(settings)))
+            new_rows, new_notes = throughput_rows(run_async(measure_throughput(settings)))
             rows += new_rows
             notes += new_notes
         if "dispatch" in settings.scenarios:
-            # asyncio.run restored SIGTERM's default action when its loop closed.
-            signal.signal(signal.SIGTERM, _interrupt)
             new_rows, new_notes = dispatch_rows(measure_dispatch(settings))
             rows += new_rows
             notes += new_notes
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("client_bench: interrupted", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        print(f"client_bench: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        _kill_leftovers()
     all_pass = report(rows, notes)
     if settings.profile_dir is not None:
         print_profiles(settings.profile_dir)

@@ -35,31 +35,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import cProfile
-import importlib.util
 import os
 import platform
-import resource
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import IO, Final, Literal
+from typing import Final, Literal
 from urllib.parse import parse_qsl, unquote
 
 import orjson
-from _rawws import BenchError, RawClient, text_frames, until
+from _proc import (
+    HOST,
+    SETUP_TIMEOUT,
+    BenchError,
+    announce_url,
+    cpu_seconds,
+    guarded,
+    port_of,
+    profiled,
+    raise_nofile,
+    rss_bytes,
+    run_async,
+    running_child,
+    serve_our_relay,
+    tree_version,
+    until_stopped,
+)
+from _rawws import RawClient, text_frames, until
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-HOST: Final = "127.0.0.1"
 SCRIPT: Final = Path(__file__).resolve()
 RelayKind = Literal["baseline", "ours"]
 KINDS: Final[tuple[RelayKind, RelayKind]] = ("baseline", "ours")
@@ -69,35 +79,12 @@ SCENARIOS: Final = ("throughput", "fanout", "memory")
 BASELINE_MAX_SIZE: Final = 1 << 20
 # Connections opened at once while filling the relay (its listen backlog is 100).
 CONNECT_CONCURRENCY: Final = 50
-START_TIMEOUT: Final = 30.0
-STOP_GRACE: Final = 5.0
-SETUP_TIMEOUT: Final = 30.0
 MEMORY_SETTLE: Final = 0.5
 WARM_CONNECTIONS: Final = 10
 
 THROUGHPUT_TARGET: Final = 0.9
 CPU_TARGET: Final = 1 / THROUGHPUT_TARGET
 MEMORY_TARGET: Final = 1.2
-
-# Child pids not yet reaped, killed as a last resort if the normal cleanup was skipped.
-_LIVE_PIDS: set[int] = set()
-
-
-# --------------------------------------------------------------------------
-# Shared helpers
-# --------------------------------------------------------------------------
-
-
-def raise_nofile(wanted: int) -> int:
-    """Raise the soft RLIMIT_NOFILE to ``wanted`` (capped by the hard limit); return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return wanted
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    return soft
 
 
 # --------------------------------------------------------------------------
@@ -149,123 +136,36 @@ class BaselineRelay:
 
 async def serve_relay(kind: RelayKind, profile_path: str | None) -> None:
     """Run one relay on 127.0.0.1, print ``URL <url>``, serve until SIGTERM/SIGINT or stdin EOF."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if not sys.stdin.isatty():
-        # The bench holds our stdin pipe open: EOF means it died without stopping us.
-        def on_stdin() -> None:
-            if not os.read(0, 4096):
-                loop.remove_reader(0)
-                stop.set()
-
-        loop.add_reader(0, on_stdin)
-
-    profiler = cProfile.Profile() if profile_path else None
     if kind == "ours":
-        from rx_itty.relay import Limits, Relay, RelayConfig
-
-        limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
-        relay = Relay(RelayConfig(limits=limits), host=HOST, port=0)
-        url = await relay.start()
-        print(f"URL {url}", flush=True)
-        if profiler:
-            profiler.enable()
-        await stop.wait()
-        if profiler:
-            profiler.disable()
-        await relay.aclose()
-    else:
-        baseline = BaselineRelay()
-        async with serve(
-            baseline.handler, HOST, 0, compression=None, max_size=BASELINE_MAX_SIZE
-        ) as server:
-            port = next(iter(server.sockets)).getsockname()[1]
-            print(f"URL ws://{HOST}:{port}/c/", flush=True)
-            if profiler:
-                profiler.enable()
-            await stop.wait()
-            if profiler:
-                profiler.disable()
-    if profiler and profile_path:
-        profiler.dump_stats(profile_path)
+        await serve_our_relay(profile_path)
+        return
+    baseline = BaselineRelay()
+    async with serve(
+        baseline.handler, HOST, 0, compression=None, max_size=BASELINE_MAX_SIZE
+    ) as server:
+        announce_url(f"ws://{HOST}:{next(iter(server.sockets)).getsockname()[1]}/c/")
+        with profiled(profile_path):
+            await until_stopped()
 
 
 @dataclass
 class RelayProcess:
-    """A relay subprocess and readers for its CPU time and resident memory."""
+    """A relay subprocess that listens on ``port``; ``pid`` is for its CPU and memory."""
 
     kind: RelayKind
     pid: int
     port: int
 
-    def cpu_seconds(self) -> float:
-        """utime + stime of the relay process, from /proc/<pid>/stat."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()  # fields 3.. (comm may hold spaces)
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_bytes(self) -> int:
-        """VmRSS of the relay process, from /proc/<pid>/status."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise BenchError(f"no VmRSS in /proc/{self.pid}/status")
-
-
-async def _stop_process(proc: asyncio.subprocess.Process) -> None:
-    if proc.stdin is not None:
-        proc.stdin.close()
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_GRACE)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-    _LIVE_PIDS.discard(proc.pid)
-
 
 @contextlib.asynccontextmanager
 async def running_relay(kind: RelayKind, profile_path: str | None) -> AsyncIterator[RelayProcess]:
     """Start a relay subprocess, yield it once it listens, always stop it afterwards."""
-    args = [sys.executable, str(SCRIPT), "--serve", kind]
+    argv = [sys.executable, str(SCRIPT), "--serve", kind]
     if profile_path:
-        args += ["--profile-out", profile_path]
-    with tempfile.TemporaryFile() as errors:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=errors,
-            start_new_session=True,  # Ctrl-C reaches only the bench, which stops the relay
-        )
-        _LIVE_PIDS.add(proc.pid)
-        try:
-            assert proc.stdout is not None
-            try:
-                line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
-            except TimeoutError:
-                line = b""
-            text = line.decode(errors="replace").strip()
-            if not text.startswith("URL ws://"):
-                raise BenchError(f"{kind} relay did not start: {text!r}{_tail(errors)}")
-            port = int(text.rsplit(":", 1)[1].split("/", 1)[0])
-            try:
-                yield RelayProcess(kind, proc.pid, port)
-            except BenchError as exc:
-                raise BenchError(f"{exc}{_tail(errors)}") from exc
-        finally:
-            await _stop_process(proc)
-
-
-def _tail(errors: IO[bytes]) -> str:
-    errors.seek(0)
-    text = errors.read().decode(errors="replace").strip()
-    return f"\n--- relay stderr ---\n{text[-3000:]}" if text else ""
+        argv += ["--profile-out", profile_path]
+    async with running_child(f"{kind} relay", argv) as child:
+        url = await child.read_url()
+        yield RelayProcess(kind, child.pid, port_of(url))
 
 
 # --------------------------------------------------------------------------
@@ -401,12 +301,12 @@ async def measure_flows(
     try:
         for relay in relays:
             flows.append(await Flow.open(relay, receivers))
-        cpu_before = [relay.cpu_seconds() for relay in relays]
+        cpu_before = [cpu_seconds(relay.pid) for relay in relays]
         for i, blob in enumerate(blobs):
             for flow in flows if i % 2 == 0 else flows[::-1]:
                 await flow.run_round(blob, bounds[i], bounds[i + 1] - bounds[i])
         for flow, before in zip(flows, cpu_before, strict=True):
-            flow.result.relay_cpu = flow.relay.cpu_seconds() - before
+            flow.result.relay_cpu = cpu_seconds(flow.relay.pid) - before
         return {flow.relay.kind: flow.result for flow in flows}
     finally:
         for flow in flows:
@@ -422,7 +322,7 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
         warm = [f"/c/warm-{run}"] * WARM_CONNECTIONS
         clients += await _connect_many(relay.port, warm)
         await asyncio.sleep(MEMORY_SETTLE)
-        before = relay.rss_bytes()
+        before = rss_bytes(relay.pid)
         paths = [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
         clients += await _connect_many(relay.port, paths)
         per_channel = connections // channels
@@ -432,7 +332,7 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
             "join announcements",
         )
         await asyncio.sleep(MEMORY_SETTLE)
-        after = relay.rss_bytes()
+        after = rss_bytes(relay.pid)
         return (after - before) / connections
     finally:
         for client in clients:
@@ -536,10 +436,6 @@ async def run_scenario(settings: Settings, scenario: str, rep: int, results: Res
 
 
 async def run_bench(settings: Settings) -> Results:
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
     results = Results(settings)
     for rep in range(settings.reps):
         for scenario in settings.scenarios:
@@ -650,35 +546,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def _tree_version() -> str:
-    """Where the relays import ``rx_itty`` from, and ``git describe`` of that tree."""
-    spec = importlib.util.find_spec("rx_itty")  # locates the package without importing it
-    if spec is None or spec.origin is None:
-        return "rx_itty not found"
-    package = Path(spec.origin).parent
-    try:
-        done = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=package,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return str(package)
-    return f"{package} ({done.stdout.strip() or 'not in git'})"
-
-
-def _kill_leftovers() -> None:
-    for pid in list(_LIVE_PIDS):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        _LIVE_PIDS.discard(pid)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.serve:
@@ -701,23 +568,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"relay_bench: python {platform.python_version()}, "
         f"websockets {version('websockets')}, orjson {version('orjson')}, "
         f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}\n"
-        f"  ours: {_tree_version()}\n"
+        f"  ours: {tree_version()}\n"
         f"  {settings.messages:,} msgs 1->1, {settings.fanout_messages:,} msgs "
         f"1->{settings.receivers}, {settings.rounds} rounds each; "
         f"{settings.connections:,} idle conns; {settings.reps} rep(s)",
         flush=True,
     )
     started = time.monotonic()
-    try:
-        results = asyncio.run(run_bench(settings))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("relay_bench: interrupted", file=sys.stderr)
-        return 130
-    except BenchError as exc:
-        print(f"relay_bench: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        _kill_leftovers()
+    with guarded("relay_bench"):
+        results = run_async(run_bench(settings))
     all_pass = report(results, settings)
     print(f"({time.monotonic() - started:.0f} s)")
     return 1 if args.check and not all_pass else 0
