@@ -52,7 +52,7 @@ def _no_fields() -> Mapping[str, Any]:
 
 # Envelope-owned keys: a payload can never supply these through the merged
 # view, even when the envelope lacks them (a payload "alias" would otherwise
-# impersonate a sender who set none; PROTOCOL Q19).
+# impersonate a sender who set none).
 _ENVELOPE_KEYS = frozenset(("uid", "alias", "date", "message"))
 
 
@@ -96,7 +96,7 @@ class Message(Generic[T]):
         return None
 
     def __getitem__(self, key: str) -> Any:
-        """Read a field of the merged event, the envelope winning (PROTOCOL §11.9).
+        """Read a field of the merged event, as the JS client merges it, the envelope winning.
 
         ``uid``, ``alias``, ``date`` and ``message`` always come from the
         envelope; any other key comes from the frame, then from an object payload.

@@ -5,13 +5,21 @@ methods may be called from any thread and marshal there. The send queue is the
 only state shared across threads, behind a lock, so sends from one thread keep
 their order and none is lost.
 
-Lifecycle (PROTOCOL §11, DESIGN §4)::
+Lifecycle (``ch.state`` replays the current one)::
 
-    IDLE --open/send/subscribe--> CONNECTING --open--> OPEN --close()--> CLOSING --> CLOSED
-                                      ^                  |
-                                      |   unexpected     v
-                                      +-- RECONNECTING <-+    (backoff; not after close(),
-                                                               push(), 403 or 1008)
+    IDLE --open/send/subscribe--> CONNECTING --opened--> OPEN --close()--> CLOSING
+                                   ^      |                |                  |
+                       retry due   |      | failed         | lost             v
+                                   |      v                v                CLOSED
+                                   +-- RECONNECTING <------+        (open/send/subscribe
+                                        (backoff)                    connects again)
+
+    any state --dispose()--> DISPOSED: queued sends are flushed first, then every
+    stream completes and nothing connects again.
+
+A close that reconnecting cannot fix ends in CLOSED instead of RECONNECTING:
+``close()``, ``push()``, a handshake refused with HTTP 400, 401, 403 or 404, a
+1008 policy close, or a ``Backoff`` whose ``max_attempts`` are used up.
 """
 
 from __future__ import annotations

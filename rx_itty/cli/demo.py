@@ -137,8 +137,9 @@ class _Script:
     async def _at(self, t: float) -> None:
         """Wait until script time ``t``; end the script at once if asked to stop.
 
-        Being cancelled is not enough: on Python 3.11 ``asyncio.wait_for`` (inside
-        ``opened()``) swallows a cancellation that lands as its future completes.
+        The stop event is checked after every wait, so Ctrl-C between two steps
+        ends the script before its next action even if the step's own awaits
+        finished just as the cancellation arrived.
         """
         delay = max(self._start + t / self._speed - time.monotonic(), 0)
         stopping = asyncio.ensure_future(self._stop.wait())
@@ -157,7 +158,7 @@ class _Script:
         return await ch.opened(_OPEN_TIMEOUT)
 
     def _pingbot(self, bot: IttySocket) -> None:
-        # With rx_itty.operators this becomes itty_ops.reply(...).
+        # Plain Rx: the chats that say "ping", each answered with a direct message.
         def is_ping(message: Message[Any]) -> bool:
             return message.get("text") == "ping" and message.uid is not None
 
@@ -222,7 +223,7 @@ class _Script:
             await sensed
             await self._leave(8.6, sensor)
             await self._leave(8.8, bot)
-            # A leave follows everything its sender sent (PROTOCOL §6 O5): once the
+            # The relay sends a leave after everything its sender sent: once the
             # viewer is alone, it has seen every message, so the summary is complete.
             await self._view.until_alone(_OPEN_TIMEOUT)
 

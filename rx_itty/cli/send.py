@@ -4,7 +4,7 @@ The protocol has no acknowledgements; the relay answers only a refusal, with
 an ``error`` event to the sender. To tell "accepted" from "refused" without
 guessing at a quiet period, the message is followed by a *probe*: a direct
 message to our own uid. The relay handles one connection's frames in order
-and writes to one connection in order (PROTOCOL §5.2, §6 O1/O3), so when the
+and writes to one connection in order, so when the
 probe comes back, any error about the message has already arrived. Nobody
 else sees the probe (direct messages are never echoed or broadcast).
 

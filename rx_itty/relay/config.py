@@ -1,7 +1,8 @@
 """Relay configuration: limits, reserved namespaces and their keys.
 
-Everything is a frozen value with defaults from PROTOCOL §10, so a relay with
-no configuration behaves like the hosted service, minus the limits that would
+Everything is a frozen value whose defaults are the hosted service's limits (100 KB
+frames, 40 messages per 5 ms, 3 warnings, 10 new connections per second per IP),
+so a relay with no configuration behaves like the hosted service, minus the limits that would
 get in the way of local testing (loopback peers are exempt from rate limits,
 connection limits and bans unless ``exempt_loopback`` is turned off).
 
@@ -90,7 +91,7 @@ class NamespaceKeys:
     """Keys of a reserved namespace. ``None`` leaves that gate open.
 
     A reservation without keys is still useful: it stops the first joiner of a
-    channel under it from setting ephemeral keys (PROTOCOL §7).
+    channel under it from setting ephemeral keys (the first joiner's keys).
     """
 
     join_key: str | None = field(default=None, repr=False)
@@ -128,7 +129,7 @@ class RelayConfig:
 
 
 def match_namespace(channel: str, namespaces: Mapping[str, NamespaceKeys]) -> str | None:
-    """The longest reserved namespace covering ``channel``, or ``None`` (PROTOCOL §8).
+    """The longest reserved namespace covering ``channel``, or ``None``.
 
     A namespace ``p`` covers ``c`` when ``c == p`` or ``c`` starts with ``p``
     followed by ``:`` or ``/``.

@@ -3,7 +3,8 @@
 The I/O layer feeds it handshakes, inbound frames and departures, each with the
 current time, and gets back :class:`Delivery` values (one frame, the connections
 it goes to) plus, rarely, an instruction to close. Nothing here awaits, sleeps or
-reads a clock, so every rule of PROTOCOL §3 to §8 and §10 is tested with strings.
+reads a clock, so every rule of the protocol (joins, keys, namespaces, direct
+messages, limits) is tested with strings.
 
 Typical use by a server::
 
@@ -367,7 +368,10 @@ class RelayCore(Generic[C]):
     # -- frames --------------------------------------------------------------
 
     def receive(self, member: Member[C], data: str | bytes, now: float) -> Outcome[C]:
-        """Handle one inbound frame in the normative order of PROTOCOL §5.2.
+        """Handle one inbound frame: type, size, rate, DM prefix, JSON, send key, in that order.
+
+        Each check that fails answers the sender alone with an ``error`` event and
+        relays nothing; size and rate failures also count as violations.
 
         Returns:
             Deliveries (relayed envelope, or an error to the sender) and, after too
@@ -425,7 +429,7 @@ class RelayCore(Generic[C]):
             )
         return Outcome([Delivery(envelope, targets)] if targets else [])
 
-    # -- HTTP push (PROTOCOL §9) -----------------------------------------------
+    # -- HTTP push ---------------------------------------------------------------
 
     def push(self, path: str, body: bytes, send_key: str | None, now: float) -> PushResult[C]:
         """Handle ``POST /c/<channel>``: a message without a WebSocket.

@@ -1,4 +1,4 @@
-"""HTTP push (PROTOCOL §9): ``POST /c/<channel>`` with an ``x-send-key`` header.
+"""HTTP push: ``POST /c/<channel>`` with the JSON message as the body and an ``x-send-key`` header.
 
 ``websockets`` only answers GET upgrades on its port, so pushes get a small
 listener of their own: one request per connection, bounded header and body

@@ -2,8 +2,10 @@
 
 ``Relay`` is an async context manager that listens, hands every handshake, frame
 and departure to the core, and writes what the core produces. It keeps the
-ordering rules of PROTOCOL §6 by writing synchronously (``websockets.broadcast``)
-right after the core returns, with no await in between::
+ordering rules (each member's own join first; frames to a connection in the order
+the core produced them; a sender's frames relayed in the order they arrived) by
+writing synchronously (``websockets.broadcast``) right after the core returns,
+with no await in between::
 
     async with Relay() as relay:            # 127.0.0.1, a free port
         print(relay.url)                     # ws://127.0.0.1:PORT/c/
@@ -83,10 +85,11 @@ class Relay:
     """A wire-compatible itty-sockets relay on ``websockets``.
 
     Args:
-        config: Limits, reserved namespaces and compression; defaults are PROTOCOL §10's.
+        config: Limits, reserved namespaces and compression; the hosted service's limits by
+            default.
         host: Interface to listen on; loopback by default.
         port: TCP port; 0 picks a free one (read it back from :attr:`port` / :attr:`url`).
-        http_port: Also accept HTTP pushes (PROTOCOL §9) on this port (0: a free one);
+        http_port: Also accept HTTP pushes (``POST /c/<channel>``) on this port (0: a free one);
             ``None`` (the default) leaves HTTP push off.
     """
 
@@ -221,7 +224,7 @@ class Relay:
 
     def _deliver(self, deliveries: Iterable[Delivery[_Connection]]) -> None:
         # Synchronous on purpose: frames reach every transport in the order the
-        # core produced them, with no await in between (PROTOCOL §6).
+        # core produced them, with no await in between: no other frame can slip in.
         cap = self.config.limits.max_buffered_bytes
         for delivery in deliveries:
             broadcast(delivery.to, delivery.frame)
