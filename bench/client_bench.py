@@ -45,8 +45,6 @@ import cProfile
 import gc
 import io
 import json
-import os
-import platform
 import pstats
 import resource
 import secrets
@@ -55,7 +53,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
@@ -72,6 +69,7 @@ from _proc import (
     serve_our_relay,
 )
 from _rawws import RawClient, text_frames, until
+from _report import Row, Target, header, report
 from reactivex import operators as ops
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
@@ -591,65 +589,6 @@ class Settings:
     profile_dir: Path | None
 
 
-@dataclass(frozen=True)
-class Row:
-    name: str
-    unit: str
-    baseline: list[float]
-    ours: list[float]
-    digits: int
-    target: str = ""  # ">=" or "<=", with ``goal``; empty for an info row
-    goal: float = 0.0
-    stretch: float | None = None
-
-    def ratios(self) -> list[float]:
-        return [o / b for b, o in zip(self.baseline, self.ours, strict=True) if b > 0]
-
-
-def _fmt(value: float, digits: int) -> str:
-    return f"{value:,.{digits}f}"
-
-
-def report(rows: Sequence[Row], notes: Sequence[str]) -> bool:
-    """Print the table; True when every row with a target meets it."""
-    header = (
-        f"{'metric':<36} {'unit':<9} {'baseline':>10} {'ours':>10} {'ratio':>6}"
-        f" {'range':>10} {'target':>8}  result"
-    )
-    print()
-    print("client_bench: medians over the repetitions; ratio = median of per-rep ours/baseline")
-    print(header)
-    print("-" * len(header))
-    all_pass = True
-    for row in rows:
-        ratios = row.ratios()
-        if not ratios:
-            print(f"{row.name:<36} {row.unit:<9} (no valid measurement)")
-            all_pass = False
-            continue
-        ratio = statistics.median(ratios)
-        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-        result = "info"
-        target = ""
-        if row.target:
-            ok = ratio >= row.goal if row.target == ">=" else ratio <= row.goal
-            all_pass &= ok
-            target = f"{row.target} {row.goal:.2f}"
-            result = "PASS" if ok else "MISS"
-            if row.stretch is not None:
-                stretch_ok = ratio >= row.stretch
-                result += f" (stretch {row.stretch:.2f}: {'PASS' if stretch_ok else 'MISS'})"
-        print(
-            f"{row.name:<36} {row.unit:<9}"
-            f" {_fmt(statistics.median(row.baseline), row.digits):>10}"
-            f" {_fmt(statistics.median(row.ours), row.digits):>10}"
-            f" {ratio:>6.2f} {spread:>10} {target:>8}  {result}"
-        )
-    for note in notes:
-        print(note)
-    return all_pass
-
-
 def throughput_rows(reps: Sequence[ThroughputRep]) -> tuple[list[Row], list[str]]:
     def drains(kind: ReceiverKind) -> list[Drain]:
         return [rep.drains[kind] for rep in reps]
@@ -664,16 +603,14 @@ def throughput_rows(reps: Sequence[ThroughputRep]) -> tuple[list[Row], list[str]
         Row(
             "receiver msg/s vs websockets+json",
             "msg/s",
+            0,
             rates("baseline"),
             rates("ours"),
-            0,
-            ">=",
-            THROUGHPUT_TARGET,
-            THROUGHPUT_STRETCH,
+            Target(">=", THROUGHPUT_TARGET, THROUGHPUT_STRETCH),
         ),
-        Row("receiver msg/s vs websockets+orjson", "msg/s", rates("orjson"), rates("ours"), 0),
-        Row("receiver CPU vs websockets+json", "us/msg", cpu("baseline"), cpu("ours"), 2),
-        Row("receiver CPU vs websockets+orjson", "us/msg", cpu("orjson"), cpu("ours"), 2),
+        Row("receiver msg/s vs websockets+orjson", "msg/s", 0, rates("orjson"), rates("ours")),
+        Row("receiver CPU vs websockets+json", "us/msg", 2, cpu("baseline"), cpu("ours")),
+        Row("receiver CPU vs websockets+orjson", "us/msg", 2, cpu("orjson"), cpu("ours")),
     ]
     busy = "  ".join(
         f"{kind} {statistics.median(d.busy for d in drains(kind)):.0%}" for kind in RECEIVERS
@@ -696,7 +633,8 @@ def dispatch_rows(reps: Sequence[dict[DispatchKind, float]]) -> tuple[list[Row],
     base = [rep["baseline"] for rep in reps]
     ours = [rep["ours"] for rep in reps]
     decode = [rep["decode"] for rep in reps]
-    rows = [Row("dispatch per event vs Subject", "us/event", base, ours, 3, "<=", DISPATCH_TARGET)]
+    cheaper = Target("<=", DISPATCH_TARGET)
+    rows = [Row("dispatch per event vs Subject", "us/event", 3, base, ours, cheaper)]
     overhead_ours = statistics.median(o - d for o, d in zip(ours, decode, strict=True))
     overhead_base = statistics.median(b - d for b, d in zip(base, decode, strict=True))
     notes = [
@@ -793,9 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.profile_dir.mkdir(parents=True, exist_ok=True)
         print("profiling: everything runs slower, so ignore the ratios of this run")
     print(
-        f"client_bench: python {platform.python_version()}, reactivex {version('reactivex')}, "
-        f"websockets {version('websockets')}, orjson {version('orjson')}, "
-        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}\n"
+        f"{header('client_bench')}\n"
         f"  throughput: {settings.rounds} round(s) x {settings.messages:,} msgs per rep; "
         f"dispatch: {settings.events:,} frames per rep; {settings.reps} rep(s)",
         flush=True,
@@ -812,7 +748,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             new_rows, new_notes = dispatch_rows(measure_dispatch(settings))
             rows += new_rows
             notes += new_notes
-    all_pass = report(rows, notes)
+    all_pass = report(
+        "client_bench: medians over the repetitions; ratio = median of per-rep ours/baseline",
+        rows,
+        notes,
+    )
     if settings.profile_dir is not None:
         print_profiles(settings.profile_dir)
     print(f"({time.monotonic() - started:.0f} s)")

@@ -35,15 +35,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import platform
 import secrets
-import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import parse_qsl, unquote
@@ -63,10 +59,10 @@ from _proc import (
     run_async,
     running_child,
     serve_our_relay,
-    tree_version,
     until_stopped,
 )
 from _rawws import RawClient, text_frames, until
+from _report import Row, Target, header, report
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -357,39 +353,23 @@ class Settings:
     profile_dir: Path | None
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    unit: str
-    higher_is_better: bool
-    target: float
-    digits: int
-    values: dict[RelayKind, list[float]] = field(
-        default_factory=lambda: {"baseline": [], "ours": []}
-    )
-
-    def ratios(self) -> list[float]:
-        pairs = zip(self.values["baseline"], self.values["ours"], strict=False)
-        return [ours / base for base, ours in pairs if base > 0]
-
-
 class Results:
     def __init__(self, settings: Settings) -> None:
         fan = f"1->{settings.receivers}"
-        self.metrics: dict[str, Metric] = {
-            "tput": Metric("1->1 throughput", "msg/s", True, THROUGHPUT_TARGET, 0),
-            "tput_cpu": Metric("1->1 relay CPU", "us/msg", False, CPU_TARGET, 2),
-            "fan": Metric(f"{fan} fan-out", "deliveries/s", True, THROUGHPUT_TARGET, 0),
-            "fan_cpu": Metric(f"{fan} relay CPU", "us/delivery", False, CPU_TARGET, 2),
-            "mem": Metric("idle memory", "KiB/conn", False, MEMORY_TARGET, 1),
-        }
-        self.info: dict[str, Metric] = {
-            "tput_client": Metric("1->1 bench client CPU", "us/msg", False, 0, 2),
-            "fan_client": Metric(f"{fan} bench client CPU", "us/delivery", False, 0, 2),
+        faster = Target(">=", THROUGHPUT_TARGET)
+        cheaper = Target("<=", CPU_TARGET)
+        self.rows: dict[str, Row] = {
+            "tput": Row("1->1 throughput", "msg/s", 0, target=faster),
+            "tput_cpu": Row("1->1 relay CPU", "us/msg", 2, target=cheaper),
+            "fan": Row(f"{fan} fan-out", "deliveries/s", 0, target=faster),
+            "fan_cpu": Row(f"{fan} relay CPU", "us/delivery", 2, target=cheaper),
+            "mem": Row("idle memory", "KiB/conn", 1, target=Target("<=", MEMORY_TARGET)),
+            "tput_client": Row("1->1 bench client CPU", "us/msg", 2),
+            "fan_client": Row(f"{fan} bench client CPU", "us/delivery", 2),
         }
 
     def add(self, key: str, kind: RelayKind, value: float) -> None:
-        (self.metrics.get(key) or self.info[key]).values[kind].append(value)
+        self.rows[key].values(kind).append(value)
 
 
 def _profile_path(settings: Settings, kind: RelayKind, scenario: str, rep: int) -> str | None:
@@ -441,50 +421,6 @@ async def run_bench(settings: Settings) -> Results:
         for scenario in settings.scenarios:
             await run_scenario(settings, scenario, rep, results)
     return results
-
-
-def _fmt(value: float, digits: int) -> str:
-    return f"{value:,.{digits}f}"
-
-
-def report(results: Results, settings: Settings) -> bool:
-    """Print the table; True when every measured metric meets its target."""
-    print()
-    print(f"relay_bench: median of {settings.reps} rep(s); ratio = median of per-rep ours/baseline")
-    header = (
-        f"{'metric':<28} {'unit':<12} {'baseline':>12} {'ours':>12} {'ratio':>6}"
-        f" {'ratio range':>12} {'target':>8}  result"
-    )
-    print(header)
-    print("-" * len(header))
-    all_pass = True
-    for metric in results.metrics.values():
-        ratios = metric.ratios()
-        if not ratios:
-            continue
-        ratio = statistics.median(ratios)
-        ok = ratio >= metric.target if metric.higher_is_better else ratio <= metric.target
-        all_pass &= ok
-        target = f"{'>=' if metric.higher_is_better else '<='} {metric.target:.2f}"
-        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-        print(
-            f"{metric.name:<28} {metric.unit:<12}"
-            f" {_fmt(statistics.median(metric.values['baseline']), metric.digits):>12}"
-            f" {_fmt(statistics.median(metric.values['ours']), metric.digits):>12}"
-            f" {ratio:>6.2f} {spread:>12} {target:>8}  {'PASS' if ok else 'MISS'}"
-        )
-    for metric in results.info.values():
-        if metric.values["baseline"]:
-            print(
-                f"{metric.name + ' (info)':<28} {metric.unit:<12}"
-                f" {_fmt(statistics.median(metric.values['baseline']), metric.digits):>12}"
-                f" {_fmt(statistics.median(metric.values['ours']), metric.digits):>12}"
-            )
-    print(
-        "throughput rows: higher is better; CPU and memory rows: lower is better "
-        f"(CPU target {CPU_TARGET:.2f} = 1/{THROUGHPUT_TARGET})."
-    )
-    return all_pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -565,10 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.profile_dir.mkdir(parents=True, exist_ok=True)
         print("profiling: the relays run slower, so ignore the ratios of this run")
     print(
-        f"relay_bench: python {platform.python_version()}, "
-        f"websockets {version('websockets')}, orjson {version('orjson')}, "
-        f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}\n"
-        f"  ours: {tree_version()}\n"
+        f"{header('relay_bench')}\n"
         f"  {settings.messages:,} msgs 1->1, {settings.fanout_messages:,} msgs "
         f"1->{settings.receivers}, {settings.rounds} rounds each; "
         f"{settings.connections:,} idle conns; {settings.reps} rep(s)",
@@ -577,7 +510,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     with guarded("relay_bench"):
         results = run_async(run_bench(settings))
-    all_pass = report(results, settings)
+    all_pass = report(
+        f"relay_bench: median of {settings.reps} rep(s); ratio = median of per-rep ours/baseline",
+        list(results.rows.values()),
+        [
+            "throughput rows: higher is better; CPU and memory rows: lower is better "
+            f"(CPU target {CPU_TARGET:.2f} = 1/{THROUGHPUT_TARGET})."
+        ],
+    )
     print(f"({time.monotonic() - started:.0f} s)")
     return 1 if args.check and not all_pass else 0
 
