@@ -1,0 +1,129 @@
+"""rx_itty.backoff.Backoff: exponential reconnect delays with full jitter, as a pure value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rx_itty.backoff import Backoff
+from rx_itty.exceptions import InvalidOptionError
+
+
+def fixed(value: float) -> Any:
+    """A "random" source that always returns ``value``."""
+    return lambda: value
+
+
+# -- validation ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"initial": 0},
+        {"initial": -1},
+        {"initial": float("nan")},
+        {"initial": 2, "maximum": 1},
+        {"factor": 0.5},
+        {"factor": 0},
+    ],
+)
+def test_impossible_growth_settings_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(InvalidOptionError, match="Backoff needs initial > 0"):
+        Backoff(**options)
+
+
+@pytest.mark.parametrize("attempts", [0, -1])
+def test_max_attempts_below_one_is_refused(attempts: int) -> None:
+    with pytest.raises(InvalidOptionError, match=f"max_attempts must be >= 1, got {attempts}"):
+        Backoff(max_attempts=attempts)
+
+
+def test_edge_values_are_accepted() -> None:
+    backoff = Backoff(initial=1, maximum=1, factor=1, max_attempts=1)
+    assert backoff.ceiling(10) == 1
+
+
+# -- the ceiling ------------------------------------------------------------------------
+
+
+def test_ceiling_grows_by_the_factor_from_the_initial_delay() -> None:
+    backoff = Backoff(initial=0.5, maximum=100, factor=2)
+    assert [backoff.ceiling(n) for n in range(5)] == [0.5, 1.0, 2.0, 4.0, 8.0]
+
+
+def test_ceiling_stops_at_the_maximum() -> None:
+    backoff = Backoff(initial=1, maximum=5, factor=3)
+    assert [backoff.ceiling(n) for n in range(4)] == [1.0, 3.0, 5.0, 5.0]
+
+
+@pytest.mark.parametrize("attempt", [64, 65, 1_000, 10**9])
+def test_ceiling_for_huge_attempt_numbers_is_the_maximum(attempt: int) -> None:
+    assert Backoff().ceiling(attempt) == 30.0
+
+
+@pytest.mark.xfail(
+    strict=True, reason="bug: initial * factor**attempt overflows before the attempt > 64 guard"
+)
+def test_ceiling_with_a_steep_factor_reaches_the_maximum_without_overflowing() -> None:
+    assert Backoff(initial=1, maximum=60, factor=1e6).ceiling(60) == 60.0
+
+
+def test_ceiling_is_a_float() -> None:
+    assert type(Backoff(initial=1, maximum=8, factor=2).ceiling(2)) is float
+
+
+def test_factor_one_keeps_a_constant_ceiling() -> None:
+    backoff = Backoff(initial=2, maximum=10, factor=1)
+    assert {backoff.ceiling(n) for n in (0, 5, 64)} == {2.0}
+
+
+@pytest.mark.xfail(
+    strict=True, reason="bug: past attempt 64 the ceiling jumps to the maximum whatever the factor"
+)
+@pytest.mark.parametrize("factor", [1.0, 1.01])
+def test_slow_growth_continues_smoothly_past_attempt_64(factor: float) -> None:
+    backoff = Backoff(initial=2, maximum=10, factor=factor)
+    assert backoff.ceiling(65) == pytest.approx(min(10, 2 * factor**65))
+
+
+# -- the delay ---------------------------------------------------------------------------------
+
+
+def test_full_jitter_scales_the_ceiling_by_the_random_draw() -> None:
+    backoff = Backoff(initial=1, maximum=100, factor=2)
+    assert backoff.delay(3, fixed(0.0)) == 0.0
+    assert backoff.delay(3, fixed(0.25)) == 2.0
+    assert backoff.delay(3, fixed(0.5)) == 4.0
+
+
+def test_full_jitter_stays_below_the_ceiling() -> None:
+    backoff = Backoff(initial=1, maximum=100, factor=2)
+    below_one = 1 - 2**-53
+    delay = backoff.delay(3, fixed(below_one))
+    assert delay is not None
+    assert 0 <= delay < backoff.ceiling(3)
+
+
+def test_without_jitter_the_delay_is_the_ceiling_and_random_is_not_used() -> None:
+    def never() -> float:
+        raise AssertionError("random source called without jitter")
+
+    backoff = Backoff(initial=1, maximum=100, factor=2, jitter=False)
+    assert [backoff.delay(n, never) for n in range(3)] == [1.0, 2.0, 4.0]
+
+
+def test_delay_is_none_once_max_attempts_are_used_up() -> None:
+    backoff = Backoff(jitter=False, max_attempts=3)
+    assert [backoff.delay(n, fixed(0.5)) for n in range(5)] == [0.5, 1.0, 2.0, None, None]
+
+
+def test_without_max_attempts_there_is_always_a_delay() -> None:
+    assert Backoff(jitter=False).delay(10**6, fixed(0.5)) == 30.0
+
+
+def test_a_backoff_is_a_frozen_comparable_value() -> None:
+    assert Backoff(initial=1) == Backoff(initial=1)
+    with pytest.raises(AttributeError):
+        Backoff().initial = 2  # type: ignore[misc]

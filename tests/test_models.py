@@ -1,0 +1,151 @@
+"""rx_itty.models.decoder_for: payloads into dataclasses, pydantic models, msgspec Structs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import pydantic
+import pytest
+
+from rx_itty.exceptions import InvalidOptionError, PayloadMismatch
+from rx_itty.models import decoder_for
+
+
+@dataclass
+class Chat:
+    text: str
+    count: int = 0
+    score: float = 0.0
+    urgent: bool = False
+
+
+@dataclass
+class Tagged:
+    tags: list[str]
+    note: str | None = None
+    derived: int = field(default=0, init=False)
+
+
+class ChatModel(pydantic.BaseModel):
+    text: str
+    count: int = 0
+
+
+class ChatStruct(msgspec.Struct):
+    text: str
+    count: int = 0
+
+
+# -- dataclasses ---------------------------------------------------------------
+
+
+def test_a_dataclass_is_built_from_an_object_payload() -> None:
+    decode = decoder_for(Chat)
+    assert decode({"text": "hi", "count": 2, "score": 1.5, "urgent": True}) == Chat(
+        "hi", 2, 1.5, True
+    )
+
+
+def test_payload_keys_the_dataclass_does_not_have_are_ignored() -> None:
+    assert decoder_for(Chat)({"type": "chat", "text": "hi", "from": "bob"}) == Chat("hi")
+
+
+def test_fields_left_out_of_init_are_never_taken_from_the_payload() -> None:
+    assert decoder_for(Tagged)({"tags": [], "derived": 5}).derived == 0
+
+
+def test_an_int_is_accepted_for_a_float_field() -> None:
+    assert decoder_for(Chat)({"text": "hi", "score": 3}).score == 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"text": 5}, "field 'text' should be str, got int"),
+        ({"text": "hi", "count": "2"}, "field 'count' should be int, got str"),
+        ({"text": "hi", "count": 2.0}, "field 'count' should be int, got float"),
+        ({"text": "hi", "score": "1.5"}, "field 'score' should be float, got str"),
+        ({"text": "hi", "urgent": 1}, "field 'urgent' should be bool, got int"),
+        ({"text": "hi", "urgent": None}, "field 'urgent' should be bool, got NoneType"),
+    ],
+)
+def test_scalar_fields_of_the_wrong_type_are_a_mismatch(
+    payload: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(PayloadMismatch, match=message):
+        decoder_for(Chat)(payload)
+
+
+@pytest.mark.parametrize("field_name", ["count", "score"])
+def test_a_bool_is_not_accepted_as_a_number(field_name: str) -> None:
+    with pytest.raises(PayloadMismatch, match=f"field '{field_name}' should be .*, got bool"):
+        decoder_for(Chat)({"text": "hi", field_name: True})
+
+
+def test_fields_that_are_not_plain_scalars_are_not_type_checked() -> None:
+    assert decoder_for(Tagged)({"tags": "not a list", "note": 5}) == Tagged("not a list", 5)  # type: ignore[arg-type]
+
+
+def test_a_missing_required_field_is_a_mismatch_naming_the_model() -> None:
+    with pytest.raises(PayloadMismatch, match="payload does not fit Chat") as caught:
+        decoder_for(Chat)({"count": 1})
+    assert isinstance(caught.value.__cause__, TypeError)
+
+
+@pytest.mark.parametrize("payload", ["hi", 3, [1, 2], None, True])
+def test_a_payload_that_is_not_an_object_is_a_mismatch(payload: Any) -> None:
+    expected = f"payload is {type(payload).__name__}, not an object for Chat"
+    with pytest.raises(PayloadMismatch, match=expected):
+        decoder_for(Chat)(payload)
+
+
+def test_a_mismatch_is_also_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        decoder_for(Chat)({"text": 1})
+
+
+def test_a_dataclass_with_unresolvable_annotations_still_decodes_without_checks() -> None:
+    @dataclass
+    class Later:
+        value: Undefined  # type: ignore[name-defined]  # noqa: F821
+
+    assert dataclasses.is_dataclass(Later)
+    assert decoder_for(Later)({"value": 1}).value == 1
+
+
+# -- pydantic and msgspec ------------------------------------------------------------
+
+
+def test_a_pydantic_model_is_validated_with_pydantic() -> None:
+    decode = decoder_for(ChatModel)
+    assert decode({"text": "hi", "count": 2, "extra": 1}) == ChatModel(text="hi", count=2)
+    with pytest.raises(pydantic.ValidationError):
+        decode({"count": 2})
+
+
+def test_a_msgspec_struct_is_converted_with_msgspec() -> None:
+    decode = decoder_for(ChatStruct)
+    assert decode({"text": "hi", "count": 2}) == ChatStruct("hi", 2)
+    with pytest.raises(msgspec.ValidationError):
+        decode({"text": 5})
+
+
+# -- functions and refusals ------------------------------------------------------------
+
+
+def test_a_plain_function_is_used_as_the_decoder() -> None:
+    def shout(payload: Any) -> str:
+        return str(payload["text"]).upper()
+
+    decode = decoder_for(shout)
+    assert decode is shout
+    assert decode({"text": "hi"}) == "HI"
+
+
+@pytest.mark.parametrize("model", [42, "Chat", None, Chat("an instance, not the class")])
+def test_something_that_is_not_a_model_is_refused_at_once(model: Any) -> None:
+    with pytest.raises(InvalidOptionError, match="cannot decode payloads into"):
+        decoder_for(model)
