@@ -1,0 +1,109 @@
+"""rx_itty._logging: URLs and log records never carry a joinKey or sendKey."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from rx_itty._logging import RedactKeys, wire_logger, without_query
+
+
+def record(msg: str, *args: Any) -> logging.LogRecord:
+    return logging.LogRecord("test", logging.DEBUG, __file__, 1, msg, args or None, None)
+
+
+def redacted(msg: str, *args: Any) -> str:
+    entry = record(msg, *args)
+    assert RedactKeys().filter(entry) is True
+    return entry.getMessage()
+
+
+@pytest.fixture
+def logger_name(request: pytest.FixtureRequest) -> str:
+    """A logger name no other test uses, so filters never leak between tests."""
+    return f"tests.test_logging.{request.node.name}"
+
+
+# -- without_query -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("wss://itty.ws/c/room?joinKey=secret&alias=Ann", "wss://itty.ws/c/room"),
+        ("ws://127.0.0.1:8080/c/myapp:chat?", "ws://127.0.0.1:8080/c/myapp:chat"),
+        ("ws://h/c/room", "ws://h/c/room"),
+        ("ws://h/path?x=1?sendKey=s", "ws://h/path"),
+    ],
+)
+def test_without_query_drops_everything_from_the_first_question_mark(url: str, shown: str) -> None:
+    assert without_query(url) == shown
+
+
+# -- RedactKeys -----------------------------------------------------------------
+
+
+def test_join_and_send_keys_in_a_message_are_masked() -> None:
+    assert redacted("GET /c/room?joinKey=abc&sendKey=def&as=Ann HTTP/1.1") == (
+        "GET /c/room?joinKey=***&sendKey=***&as=Ann HTTP/1.1"
+    )
+
+
+def test_keys_passed_as_percent_args_are_masked_after_formatting() -> None:
+    assert redacted("> GET %s HTTP/1.1", "/c/room?sendKey=s3cr3t") == (
+        "> GET /c/room?sendKey=*** HTTP/1.1"
+    )
+    assert redacted("%s connected with %s", "ws://h/c/r?joinKey=k", 42) == (
+        "ws://h/c/r?joinKey=*** connected with 42"
+    )
+
+
+def test_a_masked_record_no_longer_holds_the_key_anywhere() -> None:
+    entry = record("opening %s", "ws://h/c/room?joinKey=hunter2")
+    RedactKeys().filter(entry)
+    assert "hunter2" not in str(entry.msg)
+    assert entry.args is None
+
+
+def test_a_masked_message_containing_percent_signs_is_not_formatted_again() -> None:
+    assert redacted("%s at 100%%", "/c/a%20b?joinKey=k") == "/c/a%20b?joinKey=*** at 100%"
+
+
+def test_a_key_value_ends_at_an_ampersand_or_whitespace() -> None:
+    assert redacted("?joinKey=a b") == "?joinKey=*** b"
+    assert redacted("?joinKey=a&x=1") == "?joinKey=***&x=1"
+    assert redacted("?joinKey=") == "?joinKey=***"
+
+
+def test_records_without_keys_are_left_untouched() -> None:
+    entry = record("GET %s", "/c/room?alias=Ann")
+    assert RedactKeys().filter(entry) is True
+    assert (entry.msg, entry.args) == ("GET %s", ("/c/room?alias=Ann",))
+
+
+def test_the_filter_never_drops_a_record() -> None:
+    assert RedactKeys().filter(record("joinKey=x")) is True
+    assert RedactKeys().filter(record("nothing here")) is True
+
+
+# -- wire_logger -----------------------------------------------------------------------
+
+
+def test_wire_logger_installs_the_filter_once(logger_name: str) -> None:
+    first = wire_logger(logger_name)
+    second = wire_logger(logger_name)
+    assert first is second is logging.getLogger(logger_name)
+    assert sum(isinstance(f, RedactKeys) for f in first.filters) == 1
+
+
+def test_wire_logger_masks_keys_before_any_handler_sees_them(
+    logger_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = wire_logger(logger_name)
+    with caplog.at_level(logging.DEBUG, logger=logger_name):
+        logger.debug("> GET %s HTTP/1.1", "/c/room?joinKey=hunter2&sendKey=swordfish")
+    assert caplog.messages == ["> GET /c/room?joinKey=***&sendKey=*** HTTP/1.1"]
+    assert "hunter2" not in caplog.text
+    assert "swordfish" not in caplog.text
