@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from reactivex.testing import TestScheduler
 
 from rx_itty import (
+    Backoff,
+    ConnectionState,
     InvalidOptionError,
+    IttySocket,
+    SendQueueFull,
     connect,
 )
+from rx_itty.runtime import ImmediateRuntime
+from rx_itty.testing import MemoryRelay
 
 
 def test_channel_names_go_to_the_hosted_relay_with_options_in_wire_form() -> None:
@@ -53,3 +60,151 @@ def test_bad_options_fail_at_once_with_a_clear_message(
 ) -> None:
     with pytest.raises(InvalidOptionError, match=message.replace("?", r"\?")):
         connect("room", **kwargs)
+
+
+# -- reconnect= ---------------------------------------------------------------------
+
+
+def dropped_and_waited(reconnect: Any, wait: float) -> tuple[MemoryRelay, IttySocket]:
+    """A virtual-time socket that opened, lost its connection, then waited ``wait`` seconds."""
+    scheduler = TestScheduler()
+    relay = MemoryRelay()
+    ch = connect("room", transport=relay, scheduler=scheduler, reconnect=reconnect)
+    ch.open()
+    scheduler.advance_to(1.0)
+    assert relay.connections == 1
+    relay.disconnect_all()
+    scheduler.advance_to(1.0 + wait)
+    return relay, ch
+
+
+def test_reconnect_true_reconnects_after_an_unexpected_close() -> None:
+    relay, ch = dropped_and_waited(True, wait=60.0)
+    assert relay.connections == 1
+    assert ch.current_state is ConnectionState.OPEN
+
+
+def test_reconnect_false_stays_closed_after_an_unexpected_close() -> None:
+    relay, ch = dropped_and_waited(False, wait=60.0)
+    assert relay.connections == 0
+    assert ch.current_state is ConnectionState.CLOSED
+
+
+def test_reconnect_with_a_backoff_waits_its_delay() -> None:
+    backoff = Backoff(initial=5.0, maximum=5.0, jitter=False)
+    relay, ch = dropped_and_waited(backoff, wait=4.9)
+    assert relay.connections == 0
+    assert ch.current_state is ConnectionState.RECONNECTING
+    relay, ch = dropped_and_waited(backoff, wait=5.1)
+    assert relay.connections == 1
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "yes", 2.5])
+def test_reconnect_refuses_anything_but_a_bool_or_a_backoff(value: Any) -> None:
+    with pytest.raises(
+        InvalidOptionError, match=f"reconnect must be True, False or a Backoff, got {value!r}"
+    ):
+        connect("room", reconnect=value)
+
+
+# -- max_queue= ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 1.5, "10", None])
+def test_max_queue_must_be_a_positive_int(value: Any) -> None:
+    with pytest.raises(InvalidOptionError, match=r"max_queue must be a positive int, got "):
+        connect("room", max_queue=value)
+
+
+def test_max_queue_bounds_the_sends_waiting_for_the_connection() -> None:
+    ch = connect("room", transport=MemoryRelay(), scheduler=TestScheduler(), max_queue=1)
+    ch.send("first")  # queued: virtual time has not moved, so nothing is open
+    with pytest.raises(SendQueueFull):
+        ch.send("second")
+
+
+# -- params= ------------------------------------------------------------------------
+
+
+def test_params_come_after_the_options_and_drop_none_and_false() -> None:
+    ch = connect(
+        "room",
+        server="ws://h/c/",
+        alias="kev",
+        params={"x": 1, "flag": True, "off": False, "unset": None},
+    )
+    assert ch.url == "ws://h/c/room?as=kev&x=1&flag=true"
+
+
+def test_params_may_set_an_option_that_was_not_given() -> None:
+    assert connect("room", server="ws://h/c/", params={"echo": True}).url == (
+        "ws://h/c/room?echo=true"
+    )
+
+
+def test_params_values_are_url_encoded() -> None:
+    assert connect("room", server="ws://h/c/", params={"q": "a b&c"}).url == (
+        "ws://h/c/room?q=a+b%26c"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"alias": "kev", "params": {"as": "ann"}},
+        {"echo": True, "params": {"echo": False}},
+        {"joinKey": "j", "params": {"joinKey": "k"}},
+    ],
+    ids=["alias", "flag", "js-spelling"],
+)
+def test_params_repeating_a_given_option_is_refused(kwargs: dict[str, Any]) -> None:
+    (name,) = kwargs["params"]
+    with pytest.raises(
+        InvalidOptionError, match=rf"params\['{name}'\] repeats an option; pass it once"
+    ):
+        connect("room", **kwargs)
+
+
+# -- unknown options ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [("joinkey", "join_key"), ("send_keys", "send_key"), ("ech", "echo"), ("alais", "alias")],
+)
+def test_an_unknown_option_suggests_the_closest_known_one(name: str, hint: str) -> None:
+    options: dict[str, Any] = {name: "x"}
+    with pytest.raises(
+        InvalidOptionError, match=rf"unknown option '{name}'; did you mean '{hint}'\?"
+    ):
+        connect("room", **options)
+
+
+def test_an_unknown_option_with_nothing_close_points_at_params() -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        connect("room", zzz=1)
+    assert str(caught.value) == ("unknown option 'zzz' (free query parameters go in params={...})")
+
+
+# -- scheduler= and runtime= --------------------------------------------------------
+
+
+def test_a_scheduler_without_a_transport_is_refused() -> None:
+    with pytest.raises(InvalidOptionError, match=r"transport=rx_itty\.testing\.MemoryRelay\(\)"):
+        connect("room", scheduler=TestScheduler())
+
+
+def test_a_loopless_runtime_without_a_transport_is_refused() -> None:
+    with pytest.raises(InvalidOptionError, match="needs an in-memory transport"):
+        connect("room", runtime=ImmediateRuntime(TestScheduler()))
+
+
+def test_a_scheduler_with_an_in_memory_transport_runs_in_virtual_time() -> None:
+    scheduler = TestScheduler()
+    ch = connect("room", transport=MemoryRelay(), scheduler=scheduler)
+    ch.open()
+    states = [ch.current_state]
+    scheduler.advance_to(1.0)
+    states.append(ch.current_state)
+    assert states == [ConnectionState.CONNECTING, ConnectionState.OPEN]
+    assert ch.scheduler is scheduler
