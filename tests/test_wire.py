@@ -8,7 +8,15 @@ import pytest
 
 from rx_itty.events import BadFrame, Join, Leave, Message, ServerError, Signal, User
 from rx_itty.exceptions import InvalidOptionError, SerializationError
-from rx_itty.wire import build_url, decode_frame, encode_frame, encode_query
+from rx_itty.wire import (
+    DM_SEPARATOR,
+    CloseCode,
+    build_url,
+    decode_frame,
+    encode_frame,
+    encode_query,
+    split_direct,
+)
 
 # -- URLs (PROTOCOL §2.3, §2.4, §12.2 items 1-3) ----------------------------
 
@@ -208,3 +216,74 @@ def test_absurdly_deep_json_is_a_bad_frame_not_a_recursion_error() -> None:
 def test_a_server_base_without_a_trailing_slash_is_refused() -> None:
     with pytest.raises(InvalidOptionError, match="end with '/'"):
         build_url("room", base="ws://127.0.0.1:8080")
+
+
+# -- reading a client frame back: split_direct (§5.1, §5.2 step 4) -------------
+
+
+def test_split_direct_reads_a_broadcast_as_no_recipient() -> None:
+    assert split_direct('{"a":1}') == (None, '{"a":1}')
+    assert split_direct("undefined") == (None, "undefined")
+
+
+def test_split_direct_reads_the_recipient_of_a_direct_message() -> None:
+    assert split_direct('\x1fp0x7zq\x1f{"a":1}') == ("p0x7zq", '{"a":1}')
+
+
+def test_split_direct_keeps_separators_inside_the_json_text() -> None:
+    assert split_direct('\x1fu\x1f"a\x1fb"') == ("u", '"a\x1fb"')
+
+
+def test_split_direct_reads_an_empty_recipient_as_an_empty_uid_not_a_broadcast() -> None:
+    # The JS client never sends this; the relay answers it as an unknown recipient.
+    assert split_direct("\x1f\x1f1") == ("", "1")
+
+
+@pytest.mark.parametrize("frame", ["\x1fp0x7zq", "\x1f", '\x1fp0x7zq{"a":1}'])
+def test_split_direct_without_a_closing_separator_is_malformed(frame: str) -> None:
+    assert split_direct(frame) is None
+
+
+def test_split_direct_keeps_an_empty_json_text_for_the_parser_to_refuse() -> None:
+    assert split_direct("\x1fu\x1f") == ("u", "")
+    assert split_direct("") == (None, "")
+
+
+@pytest.mark.parametrize("to", [None, "", "p0x7zq", "uid with spaces", "é"])
+@pytest.mark.parametrize("message", [{"type": "chat", "text": "hi"}, "\x1f", [1, None], 0])
+def test_split_direct_undoes_encode_frame(message: Any, to: str | None) -> None:
+    recipient, text = split_direct(encode_frame(message, to)) or ("missing", "")
+    assert recipient == (to or None)
+    assert decode_frame(text) == decode_frame(encode_frame(message))
+
+
+def test_the_dm_separator_is_the_ascii_unit_separator() -> None:
+    assert DM_SEPARATOR == "\x1f" == chr(0x1F)
+
+
+# -- close codes ------------------------------------------------------------------
+
+
+def test_close_codes_have_their_rfc_6455_values() -> None:
+    assert {code.name: code.value for code in CloseCode} == {
+        "NORMAL": 1000,
+        "GOING_AWAY": 1001,
+        "ABNORMAL": 1006,
+        "POLICY_VIOLATION": 1008,
+        "INTERNAL_ERROR": 1011,
+    }
+
+
+def test_close_codes_compare_equal_to_plain_ints() -> None:
+    received: int = 1008  # as a close frame reports it
+    assert received == CloseCode.POLICY_VIOLATION
+    assert received != CloseCode.NORMAL
+    assert CloseCode(1000) is CloseCode.NORMAL
+    assert isinstance(CloseCode.NORMAL, int)
+    assert {1008: "policy"}[CloseCode.POLICY_VIOLATION] == "policy"
+    assert int(CloseCode.ABNORMAL) + 0 == 1006
+
+
+def test_an_unknown_close_code_is_not_a_close_code() -> None:
+    with pytest.raises(ValueError, match="4000"):
+        CloseCode(4000)
