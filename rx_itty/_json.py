@@ -2,9 +2,11 @@
 
 orjson is about 5x faster than the stdlib ``json`` at decoding an itty
 envelope, and JSON decoding dominates a receiver's per-message cost. Its
-compact output is byte-identical to JavaScript's ``JSON.stringify`` for the
-values both can express. The stdlib takes over for the rare value orjson
-refuses but JavaScript accepts (a lone surrogate, a number beyond 64 bits).
+compact output is what JavaScript's ``JSON.stringify`` writes for the same
+values, except that a float with an integral value keeps its ``.0`` (``1.0``;
+JavaScript writes ``1``), which every JSON reader decodes to the same number.
+The stdlib takes over for the rare value orjson refuses but JavaScript accepts
+(a lone surrogate, an integer beyond 64 bits); its output is ASCII with escapes.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import final
@@ -35,18 +36,31 @@ class Backoff:
     max_attempts: int | None = None
 
     def __post_init__(self) -> None:
-        if not (self.initial > 0 and self.maximum >= self.initial and self.factor >= 1):
+        numbers = {"initial": self.initial, "maximum": self.maximum, "factor": self.factor}
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidOptionError(f"Backoff.{name} must be a number, got {value!r}")
+        if not (0 < self.initial <= self.maximum < math.inf and 1 <= self.factor < math.inf):
             raise InvalidOptionError(
-                "Backoff needs initial > 0, maximum >= initial and factor >= 1, "
+                "Backoff needs 0 < initial <= maximum (finite) and a finite factor >= 1, "
                 f"got initial={self.initial}, maximum={self.maximum}, factor={self.factor}"
             )
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise InvalidOptionError(f"Backoff.max_attempts must be >= 1, got {self.max_attempts}")
+        attempts = self.max_attempts
+        if attempts is not None and (
+            isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1
+        ):
+            raise InvalidOptionError(
+                f"Backoff.max_attempts must be a whole number >= 1 or None, got {attempts!r}"
+            )
 
     def ceiling(self, attempt: int) -> float:
         """The largest delay for ``attempt`` (0-based)."""
-        if attempt > 64:  # avoid float overflow; the maximum was reached long ago
-            return self.maximum
+        if attempt <= 0 or self.factor == 1:
+            return float(self.initial)
+        # Compare exponents, not powers: initial * factor**attempt overflows a float
+        # long before a steep factor's attempt count looks large.
+        if attempt * math.log(self.factor) >= math.log(self.maximum / self.initial):
+            return float(self.maximum)
         return float(min(self.maximum, self.initial * self.factor**attempt))
 
     def delay(self, attempt: int, random: Callable[[], float]) -> float | None:

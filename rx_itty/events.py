@@ -18,7 +18,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Generic, Literal, NewType, TypeAlias, TypeVar, final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    NewType,
+    TypeAlias,
+    TypeVar,
+    final,
+)
 
 __all__ = [
     "BadFrame",
@@ -206,8 +216,11 @@ class BadFrame:
     reason: str
 
 
-Event: TypeAlias = Message[Any] | Join | Leave | ServerError | Signal
-"""Any protocol event a channel emits."""
+if TYPE_CHECKING:
+    Event: TypeAlias = Message[Any] | Join | Leave | ServerError | Signal
+else:  # unsubscripted at run time, so that isinstance(x, Event) works
+    Event = Message | Join | Leave | ServerError | Signal
+"""Any protocol event a channel emits (``isinstance(x, Event)`` works)."""
 
 
 @final

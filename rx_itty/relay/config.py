@@ -18,6 +18,7 @@ A configuration file is JSON::
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,22 @@ __all__ = [
 ]
 
 _BOUNDARIES = ":/"
+
+
+def _check_limit(name: str, declared: str, value: Any) -> None:
+    """Check one limit against its declared type: bool, whole number or seconds."""
+    if declared == "bool":
+        if not isinstance(value, bool):
+            raise RelayConfigError(f"limits.{name} must be true or false, got {value!r}")
+        return
+    if value is None and "None" in declared:
+        return
+    whole = declared.startswith("int")
+    number = int if whole else int | float
+    if isinstance(value, bool) or not isinstance(value, number) or not 0 <= value < math.inf:
+        kind = "a whole number" if whole else "a number of seconds"
+        off = " or null (no limit)" if "None" in declared else ""
+        raise RelayConfigError(f"limits.{name} must be {kind} >= 0{off}, got {value!r}")
 
 
 @final
@@ -71,16 +88,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "exempt_loopback":
-                if not isinstance(value, bool):
-                    raise RelayConfigError(f"limits.{f.name} must be true or false")
-            elif value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float) or value < 0
-            ):
-                raise RelayConfigError(
-                    f"limits.{f.name} must be a non-negative number or null, got {value!r}"
-                )
+            _check_limit(f.name, str(f.type), getattr(self, f.name))
         if self.window_seconds <= 0:
             raise RelayConfigError("limits.window_seconds must be greater than 0")
 
@@ -211,4 +219,7 @@ def load_config(path: str | Path) -> RelayConfig:
         raise RelayConfigError(f"relay config {str(path)!r} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise RelayConfigError(f"relay config {str(path)!r} must be a JSON object")
-    return config_from_dict(raw)
+    try:
+        return config_from_dict(raw)
+    except RelayConfigError as exc:
+        raise RelayConfigError(f"relay config {str(path)!r}: {exc}") from None

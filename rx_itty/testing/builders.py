@@ -11,14 +11,21 @@ from typing import Any
 
 from rx_itty import _json
 from rx_itty.events import BadFrame, Event, Join, Leave, Message, ServerError, User
-from rx_itty.exceptions import InvalidOptionError
+from rx_itty.exceptions import InvalidOptionError, SerializationError
 from rx_itty.wire import decode_frame
 
 __all__ = ["error", "frame", "join", "leave", "message"]
 
 
 def _decoded(raw: dict[str, Any]) -> Event | BadFrame:
-    return decode_frame(_json.dumps(raw))
+    try:
+        text = _json.dumps(raw)
+    except TypeError as exc:
+        raise SerializationError(
+            f"cannot build an event around a value that is not JSON ({exc}); "
+            "use dicts, lists, str, int, float, bool or None"
+        ) from exc
+    return decode_frame(text)
 
 
 def _identity(raw: dict[str, Any], uid: str | None, alias: str | None) -> None:
