@@ -71,6 +71,8 @@ class WebsocketsTransport:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, InvalidURI):  # its text quotes the whole URL, keys included
+        return f"{without_query(exc.uri)} isn't a valid URI: {exc.msg}"
     if isinstance(exc, TimeoutError):
         return "timed out opening the connection"
     if isinstance(exc, OSError) and exc.strerror:

@@ -53,11 +53,13 @@ def failure(exc: ConnectionFailed, url: str) -> str:
 
 def close_failure(close: Close, url: str) -> str:
     """A one-line description of a close the socket will not recover from."""
+    # A reason may quote the URL (a library's error text): never with its keys.
+    said = close.reason.replace(url, without_query(url))
     if close.rejected is not None:
-        return _rejected(url, close.rejected, close.reason)
+        return _rejected(url, close.rejected, said)
     if close.code is None:
-        return f"cannot connect to {without_query(url)}: {close.reason or 'no reason given'}"
-    reason = f": {close.reason}" if close.reason else ""
+        return f"cannot connect to {without_query(url)}: {said or 'no reason given'}"
+    reason = f": {said}" if said else ""
     return f"{without_query(url)} closed the connection (code {close.code}{reason})"
 
 

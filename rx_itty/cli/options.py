@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 from rx_itty.client import SERVER_ENV
-from rx_itty.wire import DEFAULT_BASE, is_raw_url
+from rx_itty.wire import DEFAULT_BASE
 
 __all__ = [
     "SERVER_HELP",
@@ -55,7 +55,7 @@ def text(value: str) -> str:
 
 def server(value: str) -> str:
     """A relay base URL: ``ws://`` or ``wss://``."""
-    if not is_raw_url(value):
+    if not value.startswith(("ws://", "wss://")):
         raise argparse.ArgumentTypeError(
             f"must start with ws:// or wss://, e.g. ws://127.0.0.1:8080/c/, got {value!r}"
         )

@@ -17,6 +17,7 @@ import threading
 from types import TracebackType
 from typing import Self, Unpack, final
 
+from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.server import Relay, RelayOptions
 
@@ -35,20 +36,30 @@ class RelayThread:
 
     def __init__(self, config: RelayConfig | None = None, **options: Unpack[RelayOptions]) -> None:
         self.relay = Relay(config, **options)
-        self._loop = asyncio.new_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None  # made by the thread, closed by it
         self._stopped: asyncio.Event | None = None
         self._started: concurrent.futures.Future[str] = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._run, name="rx_itty-relay", daemon=True)
 
     @property
     def url(self) -> str:
-        """Base URL for channels, e.g. ``ws://127.0.0.1:8080/c/``."""
+        """Base URL for channels, e.g. ``ws://127.0.0.1:8080/c/``.
+
+        Raises:
+            RelayNotStarted: :meth:`start` was never called.
+        """
+        if not self._started.done() and not self._thread.is_alive():
+            raise RelayNotStarted("the relay thread is not started: call start() first")
         return self._started.result()
 
     @property
     def port(self) -> int:
-        """The bound TCP port."""
-        self._started.result()
+        """The bound TCP port.
+
+        Raises:
+            RelayNotStarted: :meth:`start` was never called.
+        """
+        self.url  # noqa: B018 - waits for the start, or raises if there was none
         return self.relay.port
 
     def start(self) -> str:
@@ -69,8 +80,7 @@ class RelayThread:
         very loop the relay's clients need to finish closing. ``await astop()``
         waits without blocking.
         """
-        if self._thread.is_alive() and self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
+        self._signal_stop()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             if _loop_running_here():
                 return
@@ -78,16 +88,21 @@ class RelayThread:
 
     async def astop(self) -> None:
         """:meth:`stop`, awaited: the calling loop keeps running while clients close."""
-        if self._thread.is_alive() and self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
+        self._signal_stop()
         await asyncio.to_thread(self._thread.join)
 
+    def _signal_stop(self) -> None:
+        loop, stopped = self._loop, self._stopped
+        if self._thread.is_alive() and loop is not None and stopped is not None:
+            loop.call_soon_threadsafe(stopped.set)
+
     def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
+        loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         try:
-            self._loop.run_until_complete(self._main())
+            loop.run_until_complete(self._main())
         finally:
-            self._loop.close()
+            loop.close()
 
     async def _main(self) -> None:
         self._stopped = asyncio.Event()

@@ -293,9 +293,6 @@ async def test_a_silent_server_reports_the_open_timeout() -> None:
     assert listener.calls == [("close", Close(None, "timed out opening the connection"))]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: the close reason for an invalid URL quotes the URL with its keys"
-)
 @pytest.mark.asyncio
 async def test_an_invalid_url_reports_one_close_without_the_query() -> None:
     listener = Recorder()

@@ -106,10 +106,6 @@ def test_a_final_close_is_described_in_one_line_without_the_query(close: Close, 
     assert_safe(line)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a close reason quoting the URL (websockets' InvalidURI text) keeps the keys",
-)
 def test_a_close_reason_quoting_the_full_url_does_not_leak_its_query() -> None:
     # What the websockets transport reports for a URL with no host, e.g. `--server ws:///c/`.
     close = Close(None, f"{URL} isn't a valid URI: hostname isn't provided")

@@ -71,9 +71,6 @@ def test_server_refuses_anything_else_with_an_example(value: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: server() accepts 'ws:' without '//' (it only checks is_raw_url)"
-)
 def test_server_refuses_a_scheme_without_slashes() -> None:
     refusal(server, "ws:127.0.0.1:8080/c/")
 

@@ -105,7 +105,8 @@ async def test_invalid_config_file_is_reported_in_one_line(tmp_path: Path) -> No
     code, _, err = await run(["serve", "--port", "0", "--config", str(config)])
     assert code == 2
     assert err.strip() == (
-        "rx-itty: error: limits.max_frame_bytes must be a non-negative number or null, got 'big'"
+        f"rx-itty: error: relay config {str(config)!r}: limits.max_frame_bytes must be "
+        "a whole number >= 0 or null (no limit), got 'big'"
     )
 
 

@@ -80,10 +80,6 @@ def test_stop_before_start_does_nothing() -> None:
     relay.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a RelayThread that never starts never closes the event loop it made",
-)
 def test_a_relay_thread_that_never_started_leaves_no_unclosed_loop() -> None:
     relay = RelayThread()
     relay.stop()
@@ -148,9 +144,6 @@ def test_reading_a_relays_address_before_start_raises_relay_not_started(name: st
         getattr(Relay(), name)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: RelayThread().port before start() blocks forever instead of raising"
-)
 def test_reading_a_relay_threads_port_before_start_raises_relay_not_started() -> None:
     relay = RelayThread()
     answer: concurrent.futures.Future[int] = concurrent.futures.Future()
