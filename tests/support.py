@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -89,3 +91,16 @@ class Peer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.conn.close()
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter and return what it printed; fail on a non-zero exit."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+        check=False,
+    )
+    assert done.returncode == 0, f"python -c exited {done.returncode}:\n{done.stderr}"
+    return done

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import secrets
-import subprocess
 import sys
 import textwrap
 import types
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import run_python
 
 FACE = """\
 from rx_itty._lazy import lazy_exports
@@ -152,8 +153,5 @@ def test_rx_itty_iterate_stays_the_function_after_its_compat_module_is_imported(
         print("ok")
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_python(script)
     assert result.stdout.strip() == "ok"

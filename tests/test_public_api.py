@@ -5,13 +5,12 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import rx_itty
+from tests.support import run_python
 
 PACKAGE = Path(rx_itty.__file__).parent
 
@@ -154,9 +153,7 @@ def test_importing_a_pure_module_loads_no_io_stack(module: str) -> None:
         "heavy = sorted(m for m in ('websockets', 'asyncio', 'reactivex') if m in sys.modules)\n"
         "print(','.join(heavy))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
+    done = run_python(code)
     assert done.stdout.strip() == "", f"import {module} loaded {done.stdout.strip()}"
 
 

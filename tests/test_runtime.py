@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from datetime import timedelta
 from typing import Any
@@ -15,7 +13,7 @@ from reactivex.testing import TestScheduler
 import rx_itty.asyncio
 import rx_itty.runtime
 from rx_itty.runtime import ImmediateRuntime, Runtime
-from tests.support import scaled
+from tests.support import run_python, scaled
 
 
 def test_immediate_runtime_runs_calls_inline_in_call_order() -> None:
@@ -113,11 +111,5 @@ def test_importing_runtime_loads_neither_asyncio_runtimes_nor_websockets() -> No
         "print(sorted(m for m in sys.modules if m == 'websockets' or m.startswith("
         "('websockets.', 'rx_itty.asyncio'))))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        check=True,
-    )
+    result = run_python(code)
     assert result.stdout.strip() == "[]"

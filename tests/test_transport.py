@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,7 +17,7 @@ from rx_itty.events import Close
 from rx_itty.runtime import ImmediateRuntime
 from rx_itty.testing import MarbleSocket, MemoryRelay, marble_socket
 from rx_itty.transport import Link, Transport, TransportListener
-from tests.support import scaled
+from tests.support import run_python, scaled
 
 
 class Recorder:
@@ -149,12 +147,6 @@ def test_importing_the_seam_does_not_import_websockets() -> None:
         "rx_itty.transport.WebsocketsTransport\n"
         "print('websockets' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        check=True,
-    )
+    result = run_python(code)
     # Nothing I/O until the old name is used; then it loads on demand.
     assert result.stdout.splitlines() == ["[]", "True"]

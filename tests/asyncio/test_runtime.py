@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import subprocess
-import sys
 import threading
 from typing import Any
 
@@ -20,7 +18,7 @@ from rx_itty import (
 from rx_itty.asyncio import LoopRuntime, current_runtime, is_shared, shared_runtime
 from rx_itty.exceptions import SocketDisposed
 from rx_itty.relay import Relay
-from tests.support import scaled
+from tests.support import run_python, scaled
 
 
 @pytest.mark.asyncio
@@ -159,12 +157,6 @@ def test_at_exit_hooks_run_once_each_in_registration_order_at_interpreter_exit()
         "    at_exit(lambda name=name: print(name, flush=True))\n"
         "print('body', flush=True)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        check=True,
-    )
+    result = run_python(code)
     assert result.stdout.splitlines() == ["body", "first", "second", "third"]
     assert result.stderr == ""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 from typing import Any
 
@@ -22,7 +20,7 @@ from rx_itty import (
     start_relay_thread,
 )
 from rx_itty.relay import Relay
-from tests.support import first, scaled
+from tests.support import first, run_python, scaled
 
 
 def payload(message: Message[Any]) -> Any:
@@ -148,10 +146,7 @@ def test_a_script_that_sends_and_exits_without_closing_still_delivers() -> None:
         listener = connect("room", server=relay.url).wait_open(scaled(5))
         heard = listener.messages.iter(timeout=scaled(10))
         script = f"from rx_itty import connect; connect('room', server={relay.url!r}).send('bye')"
-        done = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, timeout=scaled(30), check=False
-        )
-        assert done.returncode == 0, done.stderr
+        run_python(script)
         assert next(heard).message == "bye"
         listener.dispose()
 
