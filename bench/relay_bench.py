@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/relay_bench.py            # default run, about 5 minutes
+    .venv/bin/python bench/relay_bench.py            # default run, about 2 minutes
     .venv/bin/python bench/relay_bench.py --quick    # smoke run, a few seconds
     .venv/bin/python bench/relay_bench.py --reps 9   # more repetitions on a noisy machine
 
