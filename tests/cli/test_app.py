@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.cli.support import run
@@ -21,6 +23,8 @@ from tests.cli.support import run
         (["send", "room", "x", "--as", ""], "argument --as: must not be empty"),
         (["demo", "--speed", "-1"], "must be a positive number"),
         (["demo", "--seed", "x"], "must be a whole number"),
+        (["--log-level", "loud", "demo"], "argument --log-level: must be one of debug, info"),
+        (["demo", "--log-level", "loud"], "argument --log-level: must be one of debug, info"),
     ],
 )
 @pytest.mark.asyncio
@@ -37,7 +41,10 @@ async def test_client_commands_reject_bad_arguments_in_one_line(
     ("command", "documented"),
     [
         ("listen", "TIME KIND WHO DETAIL"),
+        ("listen", "--record FILE"),
         ("send", "MESSAGE is sent as JSON if it is valid JSON, else as a string"),
+        ("send", "MESSAGE - reads stdin: one message per line"),
+        ("send", "$RX_ITTY_SEND_KEY"),
         ("demo", "--speed"),
         ("serve", "--port"),
     ],
@@ -47,3 +54,21 @@ async def test_every_command_documents_itself(command: str, documented: str) -> 
     code, out, _ = await run([command, "--help"])
     assert code == 0
     assert documented in out
+
+
+@pytest.mark.parametrize("command", ["listen", "send", "serve", "demo"])
+@pytest.mark.asyncio
+async def test_every_command_takes_the_output_options_after_its_name(command: str) -> None:
+    code, out, _ = await run([command, "--help"])
+    assert code == 0
+    for option in ("-v, --verbose", "-q, --quiet", "--log-level LEVEL"):
+        assert option in out
+
+
+@pytest.mark.asyncio
+async def test_version_prints_the_versions_and_exits_0() -> None:
+    code, out, err = await run(["--version"])
+    assert (code, err) == (0, "")
+    assert re.fullmatch(
+        r"rx-itty \d+\.\d+\.\d+\S* \(websockets \S+, reactivex \S+, Python 3\.\d+\.\d+\S*\)\n", out
+    )
