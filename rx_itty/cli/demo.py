@@ -34,7 +34,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rx_itty.cli.common import error, stop_on_signals
 from rx_itty.cli.demo_view import PIPELINES, Tally, View
-from rx_itty.cli.format import terminal_safe
+from rx_itty.cli.format import plural, terminal_safe
 from rx_itty.cli.options import Commands, positive, whole
 from rx_itty.client import connect
 from rx_itty.events import Message
@@ -96,26 +96,22 @@ class _Console:
         self.line(terminal_safe(f"{time.monotonic() - self._start:5.1f}s  {kind:<8} {text}"))
 
 
-def _plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
-
-
 def summary(tally: Tally) -> list[str]:
     """The closing lines for what the viewer saw."""
     people = [*tally.announced]
     if tally.unannounced:
         people.append(f"{tally.unannounced} unannounced")
-    replies = _plural(tally.count("pong"), "direct reply", "direct replies")
+    replies = plural(tally.count("pong"), "direct reply", "direct replies")
     lines = [
-        f"{tally.messages} messages seen: {_plural(tally.count('reading'), 'reading')}, "
-        f"{_plural(tally.count('chat'), 'chat')}, {replies}",
-        f"{_plural(len(tally.announced) + tally.unannounced, 'participant')}: "
+        f"{tally.messages} messages seen: {plural(tally.count('reading'), 'reading')}, "
+        f"{plural(tally.count('chat'), 'chat')}, {replies}",
+        f"{plural(len(tally.announced) + tally.unannounced, 'participant')}: "
         f"{', '.join(people)}; at most {tally.peak} at once",
     ]
     if tally.celsius:
         mean = sum(tally.celsius) / len(tally.celsius)
         lines.append(
-            f"temperature: average {mean:.2f} °C over {_plural(len(tally.celsius), 'reading')} "
+            f"temperature: average {mean:.2f} °C over {plural(len(tally.celsius), 'reading')} "
             f"(min {min(tally.celsius):.2f}, max {max(tally.celsius):.2f})"
         )
     return lines

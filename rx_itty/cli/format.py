@@ -41,6 +41,7 @@ __all__ = [
     "event_line",
     "event_record",
     "parse_message",
+    "plural",
     "record_line",
     "sender",
     "terminal_safe",
@@ -96,6 +97,11 @@ def parse_message(text: str, *, as_text: bool = False, line: int | None = None) 
             f"{where} is not valid JSON at line {lineno}, column {exc.colno}: {exc.msg}; "
             "fix it, or pass --text to send it as a string"
         ) from None
+
+
+def plural(n: int | None, word: str, words: str | None = None) -> str:
+    """``1 message``, ``3 messages``; ``words`` for an irregular plural (``replies``)."""
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
 
 
 def sender(uid: str | None, alias: str | None) -> str:

@@ -24,7 +24,7 @@ from reactivex import abc
 from reactivex import operators as ops
 
 from rx_itty.cli.common import close_failure, error, server_note, status, stop_on_signals
-from rx_itty.cli.format import DETAIL_CHARS, event_line, record_line, sender
+from rx_itty.cli.format import DETAIL_CHARS, event_line, plural, record_line, sender
 from rx_itty.cli.options import Commands, add_client_options, count, options_from, positive
 from rx_itty.client import connect
 from rx_itty.events import Close, Event, Join, Message
@@ -123,7 +123,7 @@ class _Tail:
         if not join.is_self:
             return
         self._seen_open = True
-        here = "1 connection" if join.total == 1 else f"{join.total} connections"
+        here = plural(join.total, "connection")
         status(f"open {self._url} as {sender(join.uid, join.alias)} ({here} here)")
 
     def _on_close(self, close: Close) -> None:

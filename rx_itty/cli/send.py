@@ -38,7 +38,7 @@ from rx_itty.cli.common import (
     status,
     stop_on_signals,
 )
-from rx_itty.cli.format import parse_message
+from rx_itty.cli.format import parse_message, plural
 from rx_itty.cli.options import (
     SEND_KEY_ENV,
     Commands,
@@ -278,7 +278,7 @@ class _Sender:
         elif self._options.to:
             status(f"{sent}to {self._options.to} in {self._url}")
         else:
-            here = "1 other connection" if others == 1 else f"{others} other connections"
+            here = plural(others, "other connection")
             status(f"{sent}to {self._url} ({here} here)")
         return 0
 
@@ -286,7 +286,7 @@ class _Sender:
         """``the message``, ``1 message``, ``3 messages``: what went out, for the report."""
         if not self._options.stdin:
             return "the message"
-        return "1 message" if self.sent == 1 else f"{self.sent} messages"
+        return plural(self.sent, "message")
 
 
 async def send(options: SendOptions) -> int:

@@ -12,6 +12,7 @@ from rx_itty.cli.format import (
     event_line,
     event_record,
     parse_message,
+    plural,
     record_line,
     terminal_safe,
 )
@@ -124,3 +125,8 @@ def test_event_records_have_fixed_keys_per_kind() -> None:
     }
     users = event_record(Join(total=1, users=(User(Uid("u"), "A", is_self=True),)))["users"]
     assert users == [{"uid": "u", "alias": "A", "self": True}]
+
+
+def test_counts_read_in_the_singular_for_one() -> None:
+    assert [plural(n, "message") for n in (0, 1, 2)] == ["0 messages", "1 message", "2 messages"]
+    assert plural(2, "direct reply", "direct replies") == "2 direct replies"
