@@ -25,6 +25,7 @@ from typing import NoReturn
 
 from rx_itty.cli import demo, listen, send, serve
 from rx_itty.cli.common import error, set_quiet
+from rx_itty.cli.format import terminal_safe
 from rx_itty.cli.options import LOG_LEVELS, level_name
 from rx_itty.exceptions import IttyError
 
@@ -36,6 +37,13 @@ _LEVELS = {name: logging.getLevelNamesMapping()[name.upper()] for name in LOG_LE
 # parser they get their own names, so its defaults never overwrite what was given
 # before the command; main() adds the two up.
 _SUB = "command_"
+
+
+class _TerminalSafeFormatter(logging.Formatter):
+    """Log lines with control characters escaped; a traceback keeps its line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().formatMessage(record))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,9 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A payload in a script the terminal cannot encode is escaped, not a crash.
         sys.stdout.reconfigure(errors="backslashreplace")
     set_quiet(_loudness(args) < 0)
-    logging.basicConfig(
-        level=log_level(args), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_TerminalSafeFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=log_level(args), handlers=[handler])
     try:
         code: int = args.run(args)
     except IttyError as exc:  # a value the parser cannot check: config, channel name, ...

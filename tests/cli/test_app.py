@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
 
 import pytest
 
+from rx_itty.cli.app import _TerminalSafeFormatter
 from tests.cli.support import run
 
 
@@ -72,3 +75,18 @@ async def test_version_prints_the_versions_and_exits_0() -> None:
     assert re.fullmatch(
         r"rx-itty \d+\.\d+\.\d+\S* \(websockets \S+, reactivex \S+, Python 3\.\d+\.\d+\S*\)\n", out
     )
+
+
+def test_log_lines_escape_control_characters_but_keep_a_tracebacks_lines() -> None:
+    formatter = _TerminalSafeFormatter("%(levelname)s %(message)s")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "rx_itty", logging.ERROR, __file__, 1, "channel %s: \x1b[2J\x9b", ("a\nb",), exc_info
+    )
+    lines = formatter.format(record).splitlines()
+    assert lines[0] == "ERROR channel a\\nb: \\x1b[2J\\x9b"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: boom"
