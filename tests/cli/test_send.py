@@ -271,3 +271,49 @@ async def test_send_dash_streams_lines_as_they_come_and_stops_cleanly_on_ctrl_c(
     assert err.splitlines()[-1] == (
         "rx-itty: error: interrupted before the relay confirmed what was sent"
     )
+
+
+@pytest.mark.asyncio
+async def test_send_dash_stops_at_a_line_that_is_not_utf8(relay: Relay) -> None:
+    code, _, err = await run(
+        ["send", "room", "-", "--server", relay.url], stdin=b'"fine"\n"caf\xe9"\n'
+    )
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: line 2 of stdin is not UTF-8 text (the 1 message before it went out)"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_to_an_unreachable_server_from_the_environment_says_where_it_came_from() -> None:
+    code, _, err = await run(["send", "room", "x"], env={"RX_ITTY_SERVER": "ws://127.0.0.1:9/c"})
+    assert code == 1
+    last = err.splitlines()[-1]
+    assert last.startswith("rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room")
+    assert last.endswith(" (server from $RX_ITTY_SERVER)")
+
+
+@pytest.mark.asyncio
+async def test_ctrl_c_while_the_handshake_hangs_is_a_one_line_error() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.read()  # accept, never answer the handshake
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        proc = await spawn(["send", "room", "x", "--server", f"ws://127.0.0.1:{port}/c/"])
+        try:
+            assert proc.stderr is not None
+            async with asyncio.timeout(scaled(20)):
+                assert (await proc.stderr.readline()).startswith(b"rx-itty: connecting to ")
+                proc.send_signal(signal.SIGINT)
+                err = (await proc.stderr.read()).decode()
+                assert await proc.wait() == 1
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert err == "rx-itty: error: interrupted before the connection opened\n"
