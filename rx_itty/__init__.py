@@ -95,6 +95,9 @@ if TYPE_CHECKING:
         PayloadMismatch as PayloadMismatch,
     )
     from rx_itty.exceptions import (
+        RecordingError as RecordingError,
+    )
+    from rx_itty.exceptions import (
         RelayConfigError as RelayConfigError,
     )
     from rx_itty.exceptions import (
@@ -169,6 +172,7 @@ __all__ = [
     "PayloadError",
     "PayloadMismatch",
     "Presence",
+    "RecordingError",
     "Relay",
     "RelayConfig",
     "RelayConfigError",
@@ -226,6 +230,7 @@ __getattr__, __dir__ = lazy_exports(
             "LoopThreadError",
             "MissingDependency",
             "PayloadMismatch",
+            "RecordingError",
             "RelayConfigError",
             "RelayNotStarted",
             "ReplyTimeout",

@@ -138,7 +138,8 @@ def build_url(
 
     The ``?`` is always appended, as the JS client does, so ``ws://h/path`` becomes
     ``ws://h/path?``. A raw URL is used verbatim; a channel name is percent-encoded
-    and appended to ``base``.
+    and appended to ``base``, completed with a final ``/`` if it lacks one
+    (``ws://h:8080/c`` is ``ws://h:8080/c/``).
 
     Args:
         target: A channel name (``"my-room"``, ``"myapp:chat"``) or a raw URL.
@@ -155,12 +156,12 @@ def build_url(
     if is_raw_url(target):
         url = target
     else:
-        if not is_raw_url(base) or not base.endswith("/"):
+        if not is_raw_url(base):
             raise InvalidOptionError(
-                f"server base {base!r} must start with ws:// or wss:// and end with '/', "
+                f"server base {base!r} must start with ws:// or wss://, "
                 "e.g. 'ws://127.0.0.1:8080/c/'"
             )
-        url = base + encode_channel(target)
+        url = (base if base.endswith("/") else base + "/") + encode_channel(target)
     return url + "?" + encode_query(params or {})
 
 

@@ -43,6 +43,27 @@ def test_the_default_server_comes_from_the_environment(monkeypatch: pytest.Monke
     assert connect("room").url == "wss://itty.ws/c/room?"
 
 
+def test_a_server_base_from_the_environment_is_completed_with_its_final_slash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RX_ITTY_SERVER", "ws://127.0.0.1:9/c")
+    assert connect("room").url == "ws://127.0.0.1:9/c/room?"
+
+
+def test_a_bad_server_base_in_the_environment_is_named_in_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RX_ITTY_SERVER", "127.0.0.1:9/c/")
+    with pytest.raises(InvalidOptionError) as caught:
+        connect("room")
+    assert str(caught.value) == (
+        "$RX_ITTY_SERVER is '127.0.0.1:9/c/', but a server base must start with ws:// or "
+        "wss://, e.g. ws://127.0.0.1:8080/c/; fix or unset $RX_ITTY_SERVER"
+    )
+    # A full URL needs no base, so the variable does not matter for it.
+    assert connect("ws://h/c/room").url == "ws://h/c/room?"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -213,9 +213,14 @@ def test_absurdly_deep_json_is_a_bad_frame_not_a_recursion_error() -> None:
     assert isinstance(decode_frame(deep), BadFrame)
 
 
-def test_a_server_base_without_a_trailing_slash_is_refused() -> None:
-    with pytest.raises(InvalidOptionError, match="end with '/'"):
-        build_url("room", base="ws://127.0.0.1:8080")
+def test_a_server_base_without_a_trailing_slash_is_completed() -> None:
+    assert build_url("room", base="ws://127.0.0.1:8080/c") == "ws://127.0.0.1:8080/c/room?"
+    assert build_url("room", base="ws://127.0.0.1:8080") == "ws://127.0.0.1:8080/room?"
+
+
+def test_a_server_base_that_is_not_a_websocket_url_is_refused_for_its_scheme() -> None:
+    with pytest.raises(InvalidOptionError, match=r"must start with ws:// or wss://, e\.g\."):
+        build_url("room", base="http://127.0.0.1:8080/c/")
 
 
 # -- reading a client frame back: split_direct (§5.1, §5.2 step 4) -------------

@@ -32,8 +32,9 @@ from reactivex.testing.recorded import Recorded
 
 from rx_itty import _json
 from rx_itty.client import connect
-from rx_itty.events import Close, Event
+from rx_itty.events import Close, Event, Join
 from rx_itty.exceptions import InvalidOptionError
+from rx_itty.recording import Recording
 from rx_itty.runtime import Runtime
 from rx_itty.socket import IttySocket
 from rx_itty.testing.builders import frame, join, message
@@ -156,6 +157,32 @@ class MarbleSocket:
                 link.listener.on_frame(text)
 
         return run
+
+    def replay(
+        self, recording: Recording, *, speed: float = 1.0, max_gap: float | None = None
+    ) -> None:
+        """Schedule a recording's events arriving at the socket at their recorded times.
+
+        Times are virtual seconds from tick 0, where the socket opens (this opens
+        it, as a subscription would). The recorder's own joins are left out: the
+        socket has its own, with :attr:`uid`. Everything else arrives exactly as
+        recorded, so ``fake.sent`` shows what the code under test answered to real
+        traffic, deterministically.
+
+        Args:
+            recording: What :func:`~rx_itty.recording.load_recording` read.
+            speed: Play this many times faster than recorded.
+            max_gap: Shorten every pause longer than this many seconds to it.
+
+        Raises:
+            InvalidOptionError: ``speed`` is not positive or ``max_gap`` is negative.
+        """
+        timeline = recording.timeline(speed=speed, max_gap=max_gap)
+        self.socket.open()  # its own join is scheduled first, so nothing arrives before it
+        for arrival in timeline:
+            event = arrival.event
+            if not (isinstance(event, Join) and event.is_self):
+                self.scheduler.schedule_absolute(arrival.t, self._arrive(frame(event)))
 
     def disconnect(
         self, at: float, code: int = CloseCode.ABNORMAL, reason: str = "connection lost"
