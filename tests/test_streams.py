@@ -117,10 +117,6 @@ async def test_aiterate_consumer_keeping_up_never_overflows() -> None:
     await iterator.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after an overflow AsyncStreamIterator queues one error per further value",
-)
 @pytest.mark.asyncio
 async def test_aiterate_queues_nothing_more_after_an_overflow() -> None:
     subject: Subject[int] = Subject()
@@ -146,10 +142,6 @@ async def test_aclose_unsubscribes_and_ends_the_iteration() -> None:
         await anext(iterator)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the subscription holds the iterator, so a dropped iterator stays subscribed",
-)
 @pytest.mark.asyncio
 async def test_a_dropped_async_iterator_unsubscribes() -> None:
     subject: Subject[int] = Subject()
@@ -256,10 +248,6 @@ def test_close_unsubscribes_and_ends_the_iteration() -> None:
         next(iterator)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the subscription holds the iterator, so a dropped iterator stays subscribed",
-)
 def test_a_dropped_blocking_iterator_unsubscribes() -> None:
     subject: Subject[int] = Subject()
     iterate(subject)
