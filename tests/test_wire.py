@@ -94,8 +94,15 @@ def test_direct_message_is_prefixed_with_unit_separators() -> None:
     assert encode_frame({"a": 1}, to="abc123") == '\x1fabc123\x1f{"a":1}'
 
 
-def test_empty_recipient_means_broadcast_as_in_js() -> None:
-    assert encode_frame(1, to="") == "1"
+def test_no_recipient_means_broadcast() -> None:
+    assert encode_frame(1, to=None) == encode_frame(1) == "1"
+
+
+@pytest.mark.parametrize("to", ["", 42, b"abc", ["u1"]], ids=["empty", "int", "bytes", "list"])
+def test_a_recipient_that_is_not_a_non_empty_str_is_refused_not_broadcast(to: Any) -> None:
+    # JS broadcasts on send(msg, ""): a typo'd uid must not reach the whole channel.
+    with pytest.raises(SerializationError, match=r"recipient's uid as a non-empty str.*to=None"):
+        encode_frame(1, to=to)
 
 
 def test_unserialisable_message_raises_at_the_call() -> None:
@@ -104,7 +111,7 @@ def test_unserialisable_message_raises_at_the_call() -> None:
 
 
 def test_recipient_containing_the_separator_is_rejected() -> None:
-    with pytest.raises(InvalidOptionError, match="recipient uid"):
+    with pytest.raises(SerializationError, match="recipient's uid"):
         encode_frame(1, to="a\x1fb")
 
 
@@ -249,11 +256,11 @@ def test_split_direct_keeps_an_empty_json_text_for_the_parser_to_refuse() -> Non
     assert split_direct("") == (None, "")
 
 
-@pytest.mark.parametrize("to", [None, "", "p0x7zq", "uid with spaces", "é"])
+@pytest.mark.parametrize("to", [None, "p0x7zq", "uid with spaces", "é"])
 @pytest.mark.parametrize("message", [{"type": "chat", "text": "hi"}, "\x1f", [1, None], 0])
 def test_split_direct_undoes_encode_frame(message: Any, to: str | None) -> None:
     recipient, text = split_direct(encode_frame(message, to)) or ("missing", "")
-    assert recipient == (to or None)
+    assert recipient == to
     assert decode_frame(text) == decode_frame(encode_frame(message))
 
 

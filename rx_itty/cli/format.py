@@ -68,7 +68,7 @@ def _clock(date: int | None) -> str:
 def event_line(event: Event) -> str:
     """One readable line for ``event``: ``TIME KIND WHO DETAIL`` (see the module docstring)."""
     if isinstance(event, Message):
-        detail = f"{sender(event.uid, event.alias)}  {_json.dumps(event.message)}"
+        detail = f"{sender(event.uid, event.alias)}  {_json.stringify(event.message)}"
         return f"{_clock(event.date)} message {detail}"
     if isinstance(event, Join):
         who = sender(event.uid, event.alias) + (" [you]" if event.is_self else "")
@@ -78,7 +78,7 @@ def event_line(event: Event) -> str:
         return f"{_clock(event.date)} leave   {who}  total={event.total}"
     if isinstance(event, ServerError):
         return f"{_clock(event.date)} error   {event.message}"
-    return f"{_clock(event.date)} signal  {event.type}  {_json.dumps(dict(event.raw))}"
+    return f"{_clock(event.date)} signal  {event.type}  {_json.stringify(dict(event.raw))}"
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -123,4 +123,4 @@ def event_record(event: Event) -> dict[str, Any]:
 
 def record_line(event: Event) -> str:
     """:func:`event_record` as one line of compact JSON."""
-    return _json.dumps(event_record(event))
+    return _json.stringify(event_record(event))

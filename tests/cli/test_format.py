@@ -6,6 +6,7 @@ from datetime import datetime
 
 from rx_itty.cli.format import event_line, event_record, parse_message
 from rx_itty.events import Join, Leave, Message, ServerError, Signal, Uid, User
+from rx_itty.wire import decode_frame
 
 
 def test_a_message_argument_is_json_when_it_parses_and_a_string_otherwise() -> None:
@@ -43,3 +44,10 @@ def test_event_records_have_fixed_keys_per_kind() -> None:
     }
     users = event_record(Join(total=1, users=(User(Uid("u"), "A", is_self=True),)))["users"]
     assert users == [{"uid": "u", "alias": "A", "self": True}]
+
+
+def test_a_peer_number_beyond_double_range_shows_as_null_instead_of_crashing() -> None:
+    # JSON.parse("1e400") is Infinity; the strict encoder refuses it, the display must not.
+    event = decode_frame('{"uid":"k3v9qa","date":1,"message":{"big":1e400}}')
+    assert isinstance(event, Message)
+    assert event_line(event).endswith('k3v9qa  {"big":null}')
