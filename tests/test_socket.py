@@ -125,7 +125,7 @@ def test_close_when_never_opened_is_a_no_op(world: World) -> None:
     ch.close()
     ch.open()
     world.run()
-    assert ch.current_state is ConnectionState.OPEN  # no close was armed for later
+    assert ch.current_state is ConnectionState.READY  # no close was armed for later
 
 
 def test_subscribing_to_any_event_stream_opens(world: World) -> None:
@@ -133,7 +133,7 @@ def test_subscribing_to_any_event_stream_opens(world: World) -> None:
         ch = world.socket(f"room-{stream}")
         getattr(ch, stream).subscribe()
         world.run()
-        assert ch.current_state is ConnectionState.OPEN, stream
+        assert ch.current_state is ConnectionState.READY, stream
 
 
 def test_observing_state_or_diagnostics_does_not_open(world: World) -> None:
@@ -389,7 +389,7 @@ def test_the_sink_sends_and_survives_upstream_completion_and_errors(world: World
     ch.send(4)
     world.run()
     assert [m.message for m in seen] == [1, 2, 3, 4]
-    assert ch.current_state is ConnectionState.OPEN
+    assert ch.current_state is ConnectionState.READY
     assert [type(p.error) for p in problems if isinstance(p, SendError)] == [
         RuntimeError,
         SerializationError,
@@ -498,7 +498,7 @@ def test_presence_tracks_the_roster_from_the_list_snapshot_and_joins(world: Worl
 def test_state_replays_the_current_state_to_late_subscribers(world: World) -> None:
     ch = world.socket().open()
     world.run()
-    assert record(ch.state) == [ConnectionState.OPEN]
+    assert record(ch.state) == [ConnectionState.READY]
 
 
 def test_dispose_flushes_closes_and_completes_every_stream(world: World) -> None:
@@ -580,4 +580,4 @@ def test_a_failed_push_does_not_close_the_next_connection(world: World) -> None:
     world.relay.start()
     ch.send("later")
     world.run()
-    assert ch.current_state is ConnectionState.OPEN
+    assert ch.current_state is ConnectionState.READY

@@ -33,6 +33,9 @@ class Recorder:
     def on_frame(self, data: str | bytes) -> None:
         self.calls.append(("frame", data))
 
+    def on_drain(self) -> None:
+        self.calls.append(("drain", None))
+
     def on_close(self, close: Close) -> None:
         self.calls.append(("close", close))
         if not self.closed.done():
@@ -104,14 +107,15 @@ def test_the_implementations_type_check_as_transports() -> None:
     assert isinstance(scripted, MarbleSocket)
 
 
-def test_the_listener_protocol_names_the_three_callbacks() -> None:
+def test_the_listener_protocol_names_the_four_callbacks() -> None:
     listener: TransportListener = Recorder()
     assert [name for name in vars(TransportListener) if name.startswith("on_")] == [
         "on_open",
         "on_frame",
+        "on_drain",
         "on_close",
     ]
-    for name in ("on_open", "on_frame", "on_close"):
+    for name in ("on_open", "on_frame", "on_drain", "on_close"):
         assert parameters(getattr(listener, name)) == protocol_parameters(TransportListener, name)
 
 

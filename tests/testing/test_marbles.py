@@ -87,11 +87,13 @@ def test_a_dropped_connection_reconnects_in_virtual_time() -> None:
             ConnectionState.IDLE,
             ConnectionState.CONNECTING,
             ConnectionState.OPEN,
+            ConnectionState.READY,
             ConnectionState.RECONNECTING,
             ConnectionState.CONNECTING,
             ConnectionState.OPEN,
+            ConnectionState.READY,
         ]
-        assert [r.time for r in states][-3:] == [3, 5, 5]
+        assert [r.time for r in states][-4:] == [3, 5, 5, 5]
         assert heard == fake.expect("------a", {"a": "after"})
 
 
