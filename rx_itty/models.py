@@ -120,4 +120,7 @@ def as_payload(instance: Any) -> Any:
         return msgspec.to_builtins(instance)
     if dataclasses.is_dataclass(instance) and not isinstance(instance, type):
         return dataclasses.asdict(instance)
-    raise SerializationError(f"{type(instance).__name__} is not a JSON value or a model")
+    raise SerializationError(
+        f"{type(instance).__name__} is not a plain JSON value or a model; convert it first "
+        "(str(...), .isoformat(), .tolist(), .value ...)"
+    )

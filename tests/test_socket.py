@@ -7,6 +7,7 @@ send queue, the sink, reconnect with backoff, presence and typed payloads.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -340,6 +341,47 @@ def test_typed_payloads_decode_into_models_and_misfits_are_reported(
     [problem] = problems
     assert isinstance(problem, PayloadError)
     assert problem.event.message == {"type": "chat", "text": 7}
+
+
+@pytest.mark.parametrize("model", [Chat, ChatModel, ChatStruct])
+def test_a_model_sent_arrives_as_what_on_with_that_model_decodes(world: World, model: Any) -> None:
+    # Sending encodes a model the way on(type, Model) decodes it, for each library.
+    ch = world.socket(echo=True)
+    raw, decoded = record(ch.messages), record(ch.on("message", model))
+    ch.send(model(text="hi", n=2))
+    ch.send({"nested": [model(text="deep")]})
+    world.run()
+    assert [m.message for m in raw] == [
+        {"text": "hi", "n": 2},
+        {"nested": [{"text": "deep", "n": 0}]},
+    ]
+    assert [m.message for m in decoded][:1] == [model(text="hi", n=2)]
+
+
+@dataclass
+class Stamped:
+    text: str
+    at: datetime.datetime
+
+
+class StampedModel(pydantic.BaseModel):
+    text: str
+    at: datetime.datetime
+
+
+def test_model_fields_are_encoded_by_their_library_or_refused_if_it_has_no_rule(
+    world: World,
+) -> None:
+    when = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+    ch = world.socket(echo=True)
+    raw = record(ch.messages)
+    ch.send(StampedModel(text="hi", at=when))  # pydantic writes ISO 8601
+    with pytest.raises(
+        SerializationError, match=r"datetime is not a plain JSON value or a model; convert it first"
+    ):
+        ch.send(Stamped(text="hi", at=when))  # a dataclass has no rule for it: convert first
+    world.run()
+    assert [m.message for m in raw] == [{"text": "hi", "at": "2024-05-01T12:00:00Z"}]
 
 
 def test_a_function_can_decode_every_message(world: World) -> None:

@@ -321,3 +321,37 @@ def test_a_runtime_without_a_loop_is_refused() -> None:
         WebsocketsTransport().open(
             "ws://127.0.0.1:9/c/room", Recorder(), ImmediateRuntime(TestScheduler())
         )
+
+
+@pytest.mark.asyncio
+async def test_a_stalled_reader_makes_send_refuse_then_on_drain_says_when_to_resume() -> None:
+    release = asyncio.Event()
+    received: list[str | bytes] = []
+    last = asyncio.Event()
+
+    async def stall_then_read(conn: ServerConnection) -> None:
+        await release.wait()
+        async for frame in conn:
+            received.append(frame)
+            if frame == "after the drain":
+                last.set()
+
+    frame = "x" * 100_000
+    listener = Recorder()
+    async with server(stall_then_read, max_queue=1) as url:
+        link, tasks = await open_link(WebsocketsTransport(write_limit=16_384), url, listener)
+        await listener.until(lambda: bool(listener.named("open")))
+        handed = 0
+        while link.send(frame):  # kernel buffers fill, then asyncio's passes the mark
+            handed += 1
+            assert handed < 2_000, "send never refused a frame"
+        assert link.send(frame) is False  # still backed up: refused again, nothing written
+        assert listener.named("drain") == []
+        release.set()
+        await listener.until(lambda: bool(listener.named("drain")), within=10)
+        assert link.send("after the drain") is True
+        await asyncio.wait_for(last.wait(), scaled(10))
+        assert len(received) == handed + 1  # every frame send() took, and only those
+        link.close()
+        await finish(tasks)
+    assert listener.named("drain") == [None]  # once per backed-up episode
