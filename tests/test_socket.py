@@ -40,6 +40,7 @@ from rx_itty import (
 from rx_itty.presence import Presence
 from rx_itty.relay import Limits, RelayConfig
 from rx_itty.testing import MemoryRelay
+from tests.support import attempt_times
 
 
 def payload(message: Message[Any]) -> Any:
@@ -581,12 +582,7 @@ def test_events_type_alias_is_usable_in_annotations() -> None:
 
 def test_sends_during_a_reconnect_queue_without_cutting_the_backoff_short(world: World) -> None:
     ch = world.socket(reconnect=Backoff(initial=1.0, jitter=False))
-    attempts: list[float] = []
-    ch.state.subscribe(
-        lambda s: (
-            attempts.append(world.scheduler.clock) if s is ConnectionState.CONNECTING else None
-        )
-    )
+    attempts = attempt_times(ch, world.scheduler)
     ch.open()
     world.run(1)
     world.relay.stop()

@@ -35,6 +35,7 @@ from rx_itty.testing import MemoryRelay
 from rx_itty.testing.builders import frame, join
 from rx_itty.transport import TransportListener
 from rx_itty.wire import CloseCode
+from tests.support import attempt_times
 
 Behaviour = Literal["accept-then-close", "join-then-close", "stay"]
 
@@ -231,12 +232,7 @@ def test_a_server_that_closes_at_once_sees_the_delays_grow_to_the_cap(behaviour:
 def test_the_delays_start_over_only_after_a_connection_stays_up(world: World) -> None:
     backoff = Backoff(initial=1.0, maximum=8.0, jitter=False, reset_after=5.0)
     ch = world.socket(reconnect=backoff)
-    attempts: list[float] = []
-    ch.state.subscribe(
-        lambda s: (
-            attempts.append(world.scheduler.clock) if s is ConnectionState.CONNECTING else None
-        )
-    )
+    attempts = attempt_times(ch, world.scheduler)
     ch.open()
     world.run(1)
     world.relay.disconnect_all()  # up 1 s: not steady, attempt 0 -> 1 s

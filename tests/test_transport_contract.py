@@ -18,67 +18,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
 import pytest_asyncio
 from reactivex.testing import TestScheduler
 
 from rx_itty.asyncio import LoopRuntime, WebsocketsTransport
-from rx_itty.events import Close, Join
+from rx_itty.events import Join
 from rx_itty.exceptions import InvalidOptionError
 from rx_itty.relay import Relay
 from rx_itty.runtime import ImmediateRuntime, Runtime
 from rx_itty.testing import MemoryRelay
 from rx_itty.transport import Link, Transport
-from rx_itty.wire import CloseCode, decode_frame, encode_frame
-from tests.support import scaled
-
-
-class Recorder:
-    """A transport listener that records each callback and tells its harness."""
-
-    def __init__(self, changed: Callable[[], None], explode_on_frame: bool = False) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self._changed = changed
-        self._explode = explode_on_frame
-
-    def on_open(self) -> None:
-        self._record("open", None)
-
-    def on_frame(self, data: str | bytes) -> None:
-        self._record("frame", data)
-        if self._explode:
-            raise RuntimeError("listener bug")
-
-    def on_drain(self) -> None:
-        self._record("drain", None)
-
-    def on_close(self, close: Close) -> None:
-        self._record("close", close)
-
-    def _record(self, name: str, value: Any) -> None:
-        self.calls.append((name, value))
-        self._changed()
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    def frames(self) -> list[Any]:
-        return [decode_frame(value) for name, value in self.calls if name == "frame"]
-
-    @property
-    def opened(self) -> bool:
-        return "open" in self.names()
-
-    @property
-    def closed(self) -> bool:
-        return "close" in self.names()
-
-    def close(self) -> Close:
-        (close,) = [value for name, value in self.calls if name == "close"]
-        assert isinstance(close, Close)
-        return close
+from rx_itty.wire import CloseCode, encode_frame
+from tests.support import Recorder, scaled
 
 
 class Harness(Protocol):

@@ -44,36 +44,34 @@ def _install_and_tell(sig, handler):
 signal.signal = _install_and_tell
 """
 
-SCRIPT = """
-import os, signal, sys, threading
-from rx_itty import connect, run_until_stopped
+BURST = """
+import asyncio, os, sys, threading
 
-ch = connect("room", server=sys.argv[1]).wait_open(10)
-
-def burst_then_signal():
+def burst_then_signal(ch):
+    # On another thread: the sends are queued for the loop thread to write.
     sys.stdin.readline()
     for n in range({count}):
         ch.send({{"n": n}})
     os.kill(os.getpid(), signal.{signal})
 
-threading.Thread(target=burst_then_signal, daemon=True).start()
+def in_background(ch):
+    threading.Thread(target=burst_then_signal, args=(ch,), daemon=True).start()
+"""
+
+SCRIPT = """
+from rx_itty import connect, run_until_stopped
+
+ch = connect("room", server=sys.argv[1]).wait_open(10)
+in_background(ch)
 print("stopped by", run_until_stopped(ch).name, flush=True)
 """
 
 ASYNC_SCRIPT = """
-import asyncio, os, signal, sys, threading
 from rx_itty import connect, until_stopped
 
 async def main():
     ch = await connect("room", server=sys.argv[1]).opened(10)
-
-    def burst_then_signal():
-        sys.stdin.readline()
-        for n in range({count}):
-            ch.send({{"n": n}})
-        os.kill(os.getpid(), signal.{signal})
-
-    threading.Thread(target=burst_then_signal, daemon=True).start()
+    in_background(ch)
     print("stopped by", (await until_stopped(ch)).name, flush=True)
 
 asyncio.run(main())
@@ -97,7 +95,7 @@ def read_line(proc: subprocess.Popen[str], within: float) -> str:
 def run_and_signal(relay: RelayThread, script: str, sig: str) -> tuple[list[Any], str, str]:
     listener = connect("room", server=relay.url).wait_open(scaled(5))
     heard = iterate(listener.messages, timeout=scaled(10))
-    code = TELL_WHEN_HANDLED + script.format(count=COUNT, signal=sig)
+    code = TELL_WHEN_HANDLED + BURST.format(count=COUNT, signal=sig) + script
     with subprocess.Popen(
         [sys.executable, "-c", code, relay.url],
         stdin=subprocess.PIPE,

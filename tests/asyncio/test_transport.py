@@ -24,7 +24,7 @@ from rx_itty.asyncio import LoopRuntime, WebsocketsTransport
 from rx_itty.relay import Relay
 from rx_itty.runtime import ImmediateRuntime
 from rx_itty.transport import Link
-from tests.support import first, scaled
+from tests.support import WaitingRecorder, first, scaled
 
 
 @pytest.mark.asyncio
@@ -61,42 +61,8 @@ async def test_opening_and_closing_in_the_same_tick_reports_the_close(relay: Rel
 # -- the transport driven directly ------------------------------------------------
 
 
-class Recorder:
+class Recorder(WaitingRecorder):
     """A transport listener recording each callback; waits are event waits."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self._changed = asyncio.Event()
-
-    def on_open(self) -> None:
-        self._record("open", None)
-
-    def on_frame(self, data: str | bytes) -> None:
-        self._record("frame", data)
-
-    def on_drain(self) -> None:
-        self._record("drain", None)
-
-    def on_close(self, close: Close) -> None:
-        self._record("close", close)
-
-    def _record(self, name: str, value: Any) -> None:
-        self.calls.append((name, value))
-        self._changed.set()
-
-    def named(self, name: str) -> list[Any]:
-        return [value for called, value in self.calls if called == name]
-
-    async def until(self, done: Callable[[], bool], within: float = 5) -> None:
-        async with asyncio.timeout(scaled(within)):
-            while not done():
-                self._changed.clear()
-                await self._changed.wait()
-
-    async def closed(self) -> Close:
-        await self.until(lambda: bool(self.named("close")))
-        close: Close = self.named("close")[0]
-        return close
 
 
 def runtime() -> LoopRuntime:
