@@ -12,10 +12,10 @@ The stdlib takes over for the rare value orjson refuses but JavaScript accepts
 (keys str, int, bool, None or finite float, written as strings like a JavaScript
 object's), lists, tuples, str, int, finite float, bool and None. Anything else
 raises :class:`~rx_itty.exceptions.SerializationError` (a ``TypeError``) unless a
-``default`` converts it: NaN and Infinity (which
-JSON cannot express and ``JSON.stringify`` would silently turn into ``null``),
-and ``datetime``, ``UUID``, ``Enum``, sets, bytes, numpy values, subclasses of
-the builtins... each of which orjson alone would encode in a way of its own.
+``default`` converts it: NaN and Infinity (which JSON cannot express and
+``JSON.stringify`` would silently turn into ``null``), and ``datetime``, ``UUID``,
+``Enum``, sets, bytes, numpy values, subclasses of the builtins... each of which
+orjson alone would encode in a way of its own.
 """
 
 from __future__ import annotations
@@ -59,10 +59,13 @@ def _key(key: Any) -> None:
     )
 
 
+_SCALARS = frozenset((str, int, bool, type(None)))
+
+
 def _plain(value: Any, default: Default | None) -> Any:
     """``value`` checked to be plain JSON: the same object, or a copy with models converted."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind in _SCALARS:
         return value
     if kind is float:
         if value - value == 0.0:  # false for NaN and +-Infinity
@@ -73,6 +76,8 @@ def _plain(value: Any, default: Default | None) -> Any:
         for key, item in value.items():
             if type(key) is not str:
                 _key(key)
+            if type(item) in _SCALARS:  # the common case, without a call
+                continue
             plain = _plain(item, default)
             if plain is not item:
                 if converted is None:
@@ -82,6 +87,8 @@ def _plain(value: Any, default: Default | None) -> Any:
     if kind is list or kind is tuple:
         converted = None
         for index, item in enumerate(value):
+            if type(item) in _SCALARS:
+                continue
             plain = _plain(item, default)
             if plain is not item:
                 if converted is None:
@@ -117,7 +124,8 @@ def dumps(value: Any, default: Default | None = None) -> str:
             ``TypeError`` (the socket passes :func:`rx_itty.models.as_payload`).
 
     Raises:
-        TypeError: ``value`` (or something inside it) is not a plain JSON value.
+        SerializationError: ``value`` (or something inside it) is not a plain JSON
+            value (a ``TypeError``, as ``json.dumps`` raises).
     """
     plain = _checked(value, default)
     try:

@@ -6,26 +6,25 @@ the pair up with :func:`step` and runs the :class:`Action` list it gets back, in
 order. A pair that is not in the table changes nothing and does nothing (for
 example ``open()`` while already open, or a retry while waiting for nothing).
 
-The table draws this diagram::
+The table draws this diagram (every change of state; a row that keeps the state
+only runs actions, such as flushing the queue while OPEN or READY)::
 
-                 open()/send                        retry due
-     IDLE ──────────────────► CONNECTING ◄───────────────────── RECONNECTING
-                                │  │   ▲                           ▲   ▲
-                     link opened│  │   │ open()/send               │   │ link closed,
-                                ▼  │   │                           │   │ may retry
-                              OPEN ┼───┼───────────────────────────┘   │
-                  our own join  │  │   │                               │
-                 (or 1 s grace) ▼  │   │                               │
-                             READY ┼───┼───────────────────────────────┘
-                                │  │   │
-             close() / push()   │  │ link closed, final
-                                ▼  ▼   │
-                            CLOSING ──► CLOSED
-                     link closed     (queued sends wait for the next open)
+    IDLE ───────────── open() / a send ──────────────► CONNECTING
+    CONNECTING ─────── link opened ──────────────────► OPEN
+    OPEN ───────────── our own join (or 1 s without) ─► READY
+    CONNECTING │
+    OPEN       ├────── link closed, may retry ────────► RECONNECTING ── retry due ──► CONNECTING
+    READY      │
+               ├────── link closed, final ────────────► CLOSED ── open() / a send ──► CONNECTING
+               └────── close() / push() ──────────────► CLOSING ── link closed ─────► CLOSED
+    RECONNECTING ┬──── close(), nothing queued ───────► CLOSED
+                 └──── close(), sends queued ─────────► CLOSING   (connects at once to deliver)
+    any state but DISPOSED ── dispose() ──────────────► DISPOSED
 
-    IDLE, CONNECTING, OPEN, READY, CLOSING, RECONNECTING, CLOSED
-        ── dispose() ──► DISPOSED: every stream completes; queued sends still go out
-                         (connecting once more if needed), then nothing connects again.
+    CLOSING stays CLOSING while it hands the queue over before closing the link, and
+    when a link it closed left sends behind it reconnects (after a backoff delay) to
+    deliver them, then closes again. DISPOSED completes every stream at once, then
+    still delivers what is queued (connecting once more if needed) before it rests.
 
 Rules the table encodes, row by row:
 

@@ -248,21 +248,26 @@ class IttySocket(ChannelStreams):
         def subscribe(
             observer: abc.ObserverBase[int], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            count = 0
+            count = 0  # values queued so far; -1 once one could not be
             upstream = SingleAssignmentDisposable()
             waiting = SingleAssignmentDisposable()
 
             def on_next(value: Any) -> None:
                 nonlocal count
+                if count < 0:
+                    return  # a synchronous source may emit on before it sees the dispose
                 try:
                     self.send(value, to)
                 except Exception as exc:
+                    count = -1
                     upstream.dispose()
                     observer.on_error(exc)
                     return
                 count += 1
 
             def on_completed() -> None:
+                if count < 0:
+                    return
                 future = self._flushed_future()
 
                 def stop_waiting() -> None:

@@ -10,8 +10,8 @@ exactly one ``on_close``. Implementations:
 - :class:`rx_itty.testing.MemoryRelay` and the marble socket's scripted transport,
   for tests in virtual time. Tests replace the transport, never ``websockets``.
 
-What every transport promises (``tests/test_transport_contract.py`` checks each
-one; a new transport joins that suite with one more parameter):
+What every transport promises (the project's contract tests check each
+implementation against these; a new transport joins them with one more parameter):
 
 1. ``open`` returns at once and never calls the listener itself; it raises
    :class:`~rx_itty.exceptions.InvalidOptionError` for a URL no server could

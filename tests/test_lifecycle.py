@@ -314,3 +314,26 @@ def test_the_docstring_draws_every_state_the_table_uses() -> None:
     doc = sys.modules["rx_itty.lifecycle"].__doc__ or ""
     for state in S:
         assert state.name in doc, state
+
+
+# The arrows of the module docstring's diagram, one pair per arrow (or per state
+# on the left of a shared arrow).
+DIAGRAM = {
+    (S.IDLE, S.CONNECTING),
+    (S.CONNECTING, S.OPEN),
+    (S.OPEN, S.READY),
+    *((s, S.RECONNECTING) for s in (S.CONNECTING, S.OPEN, S.READY)),
+    *((s, S.CLOSED) for s in (S.CONNECTING, S.OPEN, S.READY)),
+    *((s, S.CLOSING) for s in (S.CONNECTING, S.OPEN, S.READY)),
+    (S.RECONNECTING, S.CONNECTING),
+    (S.CLOSED, S.CONNECTING),
+    (S.CLOSING, S.CLOSED),
+    (S.RECONNECTING, S.CLOSED),
+    (S.RECONNECTING, S.CLOSING),
+    *((s, S.DISPOSED) for s in S if s is not S.DISPOSED),
+}
+
+
+def test_the_diagram_draws_exactly_the_changes_of_state_in_the_table() -> None:
+    changes = {(state, row.state) for (state, _), row in TABLE.items() if row.state is not state}
+    assert changes == DIAGRAM

@@ -482,7 +482,7 @@ def test_send_all_emits_the_count_once_every_value_was_handed_over(world: World)
 def test_send_all_is_cold_and_fails_on_the_first_value_that_cannot_be_sent(world: World) -> None:
     heard = world.listener()
     ch = world.socket()
-    sending = ch.send_all(reactivex.of(1, {"bad": object()}, 3))
+    sending = ch.send_all(reactivex.from_iterable([1, {"bad": object()}, 3]))
     world.run(1)
     assert heard == []  # nothing until subscribed
     errors: list[Exception] = []

@@ -152,7 +152,17 @@ class _WebsocketsLink:
         finally:
             self._drain = None
         if not self._reported and conn.protocol.state is State.OPEN:
-            self._listener.on_drain()
+            try:
+                self._listener.on_drain()
+            except Exception:
+                await self._listener_failed(conn)
+
+    async def _listener_failed(self, conn: ClientConnection) -> None:
+        # A listener that raises is a bug on our side of the seam: say so, and
+        # end the connection cleanly rather than leave it half-served.
+        url = without_query(self._url)
+        _logger.exception("a listener failed on %s; closing with 1011", url)
+        await conn.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if self._close_request is not None:
@@ -202,11 +212,7 @@ class _WebsocketsLink:
         except asyncio.CancelledError:
             conn.transport.abort()
         except Exception:
-            # A listener that raises is a bug on our side of the seam: say so, and
-            # end the connection cleanly rather than leave it half-served.
-            url = without_query(self._url)
-            _logger.exception("a listener failed on %s; closing with 1011", url)
-            await conn.close(CloseCode.INTERNAL_ERROR, "internal error")
+            await self._listener_failed(conn)
         finally:
             if self._drain is not None:
                 self._drain.cancel()
