@@ -59,6 +59,8 @@ async def test_blocking_helpers_refuse_to_run_on_the_sockets_loop(relay: Relay) 
             ch.wait_open(1)
         with pytest.raises(LoopThreadError, match="aiter"):
             next(ch.messages.iter())
+        with pytest.raises(LoopThreadError, match=r"await ch\.flushed"):
+            ch.wait_flushed(1)
 
 
 @pytest.mark.asyncio
@@ -299,3 +301,16 @@ async def relay_listener(relay: Relay) -> AsyncIterator[AsyncStreamIterator[Mess
         heard = listener.messages.aiter()
         yield heard
         await heard.aclose()
+
+
+def test_wait_flushed_returns_once_what_was_sent_has_been_handed_over() -> None:
+    with start_relay_thread() as relay:
+        listener = connect("room", server=relay.url).wait_open(scaled(5))
+        heard = iterate(listener.messages.pipe(ops.map(payload)), timeout=scaled(5))
+        ch = connect("room", server=relay.url)
+        for n in range(100):
+            ch.send(n)
+        assert ch.wait_flushed(scaled(5)) is ch  # opened, and all 100 handed over
+        assert [next(heard) for _ in range(100)] == list(range(100))
+        ch.dispose()
+        listener.dispose()
