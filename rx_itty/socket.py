@@ -525,7 +525,10 @@ class IttySocket(ChannelStreams):
                 waiter.set_exception(error)
 
     def _fail_flushed(self, event: Input, close: Close | None) -> None:
-        self._settle_flushed(self._failure(event, close))
+        reason = close.reason if close is not None and close.reason else "closed by close()"
+        self._settle_flushed(
+            ConnectionFailed(f"{self.display_url} closed for good with frames queued: {reason}")
+        )
 
     def _drop_unsent(self, event: Input, close: Close | None) -> None:
         with self._lock:
@@ -553,6 +556,7 @@ class IttySocket(ChannelStreams):
                 waiter.set_result(None)
 
     def _failure(self, event: Input, close: Close | None) -> ConnectionFailed | SocketDisposed:
+        """Why ``opened()`` waiters fail."""
         if event is Input.DISPOSE or event is Input.DISPOSE_AFTER_SENDS:
             return SocketDisposed("the socket was disposed before it opened")
         url = self.display_url
@@ -671,9 +675,7 @@ class IttySocket(ChannelStreams):
         try:
             await _wait(self._flushed_future(), timeout)
         except TimeoutError:
-            raise ConnectionFailed(
-                f"queued frames were not handed to {self.display_url} within {timeout} s"
-            ) from None
+            raise self._flush_timeout(timeout) from None
         return self
 
     def wait_flushed(self, timeout: float | None = None) -> Self:
@@ -687,10 +689,14 @@ class IttySocket(ChannelStreams):
         try:
             self._flushed_future().result(timeout)
         except concurrent.futures.TimeoutError:
-            raise ConnectionFailed(
-                f"queued frames were not handed to {self.display_url} within {timeout} s"
-            ) from None
+            raise self._flush_timeout(timeout) from None
         return self
+
+    def _flush_timeout(self, timeout: float | None) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"queued frames were not handed to {self.display_url} within {timeout} s; "
+            "check that it is reachable, or wait longer"
+        )
 
     def _forbid_loop_thread(self, what: str, instead: str) -> None:
         if self._runtime.on_thread() and self._runtime.loop is not None:
