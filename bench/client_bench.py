@@ -461,8 +461,9 @@ class MemoryTransport:
         self.listener = listener
         return self
 
-    def send(self, frame: str) -> None:
+    def send(self, frame: str) -> bool:
         self.sent.append(frame)
+        return True
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self.listener is not None:

@@ -42,6 +42,7 @@ from typing import Any, Final, TextIO, final
 from reactivex import Observable, abc
 
 from rx_itty import _json
+from rx_itty._logging import without_query
 from rx_itty.events import BadFrame, Event, Message
 from rx_itty.exceptions import InvalidOptionError, RecordingError
 from rx_itty.wire import decode_frame
@@ -137,14 +138,14 @@ class _Writer:
         self._file = file
         header: dict[str, Any] = {_VERSION_KEY: RECORDING_VERSION, "started": started}
         if url is not None:
-            header["url"] = url.split("?", 1)[0]  # the query may hold keys
+            header["url"] = without_query(url)  # the query may hold keys
         self._put(header)
 
     def write(self, event: Event, t: float) -> None:
         self._put({"t": round(t, 6), "frame": _frame_of(event)})
 
     def _put(self, line: dict[str, Any]) -> None:
-        self._file.write(_json.dumps(line) + "\n")
+        self._file.write(_json.stringify(line) + "\n")
         self._file.flush()
 
 
@@ -190,7 +191,7 @@ def _arrivals(lines: Iterator[tuple[int, str]], source: str) -> Iterator[Arrival
             ) from None
         if isinstance(t, bool) or not isinstance(t, int | float) or t < previous:
             raise RecordingError(f"{where}: 't' must be a number of seconds, in order, got {t!r}")
-        event = decode_frame(_json.dumps(frame))
+        event = decode_frame(_json.stringify(frame))
         if isinstance(event, BadFrame):  # e.g. nested too deep for the decoder
             raise RecordingError(f"{where}: the frame does not decode ({event.reason})")
         previous = float(t)

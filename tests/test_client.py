@@ -102,7 +102,7 @@ def dropped_and_waited(reconnect: Any, wait: float) -> tuple[MemoryRelay, IttySo
 def test_reconnect_true_reconnects_after_an_unexpected_close() -> None:
     relay, ch = dropped_and_waited(True, wait=60.0)
     assert relay.connections == 1
-    assert ch.current_state is ConnectionState.OPEN
+    assert ch.current_state is ConnectionState.READY
 
 
 def test_reconnect_false_stays_closed_after_an_unexpected_close() -> None:
@@ -227,5 +227,5 @@ def test_a_scheduler_with_an_in_memory_transport_runs_in_virtual_time() -> None:
     states = [ch.current_state]
     scheduler.advance_to(1.0)
     states.append(ch.current_state)
-    assert states == [ConnectionState.CONNECTING, ConnectionState.OPEN]
+    assert states == [ConnectionState.CONNECTING, ConnectionState.READY]
     assert ch.scheduler is scheduler

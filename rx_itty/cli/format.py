@@ -125,7 +125,7 @@ def _cut(text: str) -> str:
 
 def _line(event: Event) -> str:
     if isinstance(event, Message):
-        detail = f"{sender(event.uid, event.alias)}  {_cut(_json.dumps(event.message))}"
+        detail = f"{sender(event.uid, event.alias)}  {_cut(_json.stringify(event.message))}"
         return f"{_clock(event.date)} message {detail}"
     if isinstance(event, Join):
         who = sender(event.uid, event.alias) + (" [you]" if event.is_self else "")
@@ -135,7 +135,7 @@ def _line(event: Event) -> str:
         return f"{_clock(event.date)} leave   {who}  total={event.total}"
     if isinstance(event, ServerError):
         return f"{_clock(event.date)} error   {_cut(event.message)}"
-    return f"{_clock(event.date)} signal  {event.type}  {_cut(_json.dumps(dict(event.raw)))}"
+    return f"{_clock(event.date)} signal  {event.type}  {_cut(_json.stringify(dict(event.raw)))}"
 
 
 def event_line(event: Event) -> str:
@@ -189,4 +189,4 @@ def event_record(event: Event) -> dict[str, Any]:
 
 def record_line(event: Event) -> str:
     """:func:`event_record` as one line of compact JSON."""
-    return _json.dumps(event_record(event))
+    return _json.stringify(event_record(event))

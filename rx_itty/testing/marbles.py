@@ -17,11 +17,12 @@ counted from 0; the socket opens at 0 and its own join arrives first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast, final
+from typing import Any, Literal, cast, final
 
 from reactivex import Observable, abc
 from reactivex.notification import Notification, OnCompleted, OnError, OnNext
@@ -42,6 +43,8 @@ from rx_itty.transport import TransportListener
 from rx_itty.wire import CloseCode, split_direct
 
 __all__ = ["MarbleSocket", "Outgoing", "marble_socket"]
+
+_logger = logging.getLogger("rx_itty.testing")
 
 
 @final
@@ -78,18 +81,42 @@ def _outgoing(text: str) -> Outgoing:
 
 @final
 class _ScriptedLink:
+    """One scripted connection: connecting, then open, then closed (``state``)."""
+
     def __init__(self, owner: MarbleSocket, listener: TransportListener) -> None:
         self._owner = owner
         self.listener = listener
-        self.open = False
+        self.state: Literal["connecting", "open", "closed"] = "connecting"
 
-    def send(self, text: str) -> None:
+    def send(self, text: str) -> bool:
+        if self.state != "open":
+            return False
         self._owner._record(text)
+        return True
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        if self.open:
-            self.open = False
-            self.listener.on_close(Close(code, reason))
+        if self.state == "closed":
+            return
+        opened, self.state = self.state == "open", "closed"
+        close = Close(code, reason) if opened else Close(None, "closed before it opened")
+
+        def report(scheduler: abc.SchedulerBase, state: Any = None) -> None:
+            try:
+                self.listener.on_close(close)
+            except Exception:
+                _logger.exception("a listener failed handling the close of a marble connection")
+
+        self._owner.scheduler.schedule(report)
+
+    def call(self, callback: Callable[..., None], *args: Any) -> None:
+        """Call the listener while open; one that raises is logged and closed with 1011."""
+        if self.state != "open":
+            return
+        try:
+            callback(*args)
+        except Exception:
+            _logger.exception("a listener failed on a marble connection; closing with 1011")
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
 
 @final
@@ -117,9 +144,11 @@ class MarbleSocket:
         link = self._link = _ScriptedLink(self, listener)
 
         def accept(scheduler: abc.SchedulerBase, state: Any = None) -> None:
-            link.open = True
-            listener.on_open()
-            listener.on_frame(frame(join(self.uid, is_self=True, total=1)))
+            if link.state == "closed":
+                return  # abandoned while connecting; its close is reported
+            link.state = "open"
+            link.call(listener.on_open)
+            link.call(listener.on_frame, frame(join(self.uid, is_self=True, total=1)))
 
         self.scheduler.schedule(accept)
         return link
@@ -153,8 +182,8 @@ class MarbleSocket:
     def _arrive(self, text: str) -> Any:
         def run(scheduler: abc.SchedulerBase, state: Any = None) -> None:
             link = self._link
-            if link is not None and link.open:
-                link.listener.on_frame(text)
+            if link is not None:
+                link.call(link.listener.on_frame, text)
 
         return run
 

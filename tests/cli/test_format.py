@@ -18,6 +18,7 @@ from rx_itty.cli.format import (
 )
 from rx_itty.events import Join, Leave, Message, ServerError, Signal, Uid, User
 from rx_itty.exceptions import InvalidOptionError
+from rx_itty.wire import decode_frame
 
 
 def test_a_message_argument_is_json_when_it_parses_and_a_string_otherwise() -> None:
@@ -130,3 +131,10 @@ def test_event_records_have_fixed_keys_per_kind() -> None:
 def test_counts_read_in_the_singular_for_one() -> None:
     assert [plural(n, "message") for n in (0, 1, 2)] == ["0 messages", "1 message", "2 messages"]
     assert plural(2, "direct reply", "direct replies") == "2 direct replies"
+
+
+def test_a_peer_number_beyond_double_range_shows_as_null_instead_of_crashing() -> None:
+    # JSON.parse("1e400") is Infinity; the strict encoder refuses it, the display must not.
+    event = decode_frame('{"uid":"k3v9qa","date":1,"message":{"big":1e400}}')
+    assert isinstance(event, Message)
+    assert event_line(event).endswith('k3v9qa  {"big":null}')
