@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 __all__ = ["RedactKeys", "wire_logger", "without_credentials", "without_query"]
 
@@ -19,9 +19,12 @@ def without_query(url: str) -> str:
 def without_credentials(url: str) -> str:
     """``url`` without a user name, password or ``password=`` parameter: the form to print."""
     parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k != "password"]
+    if "@" not in parts.netloc and len(kept) == len(pairs):
+        return url
+    query = f"?{urlencode(kept)}" if kept else ""
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}{query}"
 
 
 class RedactKeys(logging.Filter):

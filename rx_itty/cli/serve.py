@@ -1,7 +1,11 @@
 """``rx-itty serve``: run a wire-compatible relay until SIGINT or SIGTERM.
 
 It prints the URL clients connect to, then serves; a signal closes every client
-with a normal close (1000) and exits 0. A port that cannot be bound exits 1.
+with a normal close (1000) and exits 0. A port that cannot be bound, or a
+backplane (Redis) that cannot be reached, exits 1 with a one-line error.
+
+With ``--backplane redis://HOST:PORT/DB`` several ``serve`` processes, on one
+machine or many, act as one relay; each prints its node id after its URL.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import contextlib
 import dataclasses
 import signal
 
+from rx_itty._logging import without_credentials
 from rx_itty.cli.common import error
-from rx_itty.cli.options import Commands, port
-from rx_itty.relay.config import RelayConfig, load_config
+from rx_itty.cli.options import Commands, port, positive
+from rx_itty.exceptions import BackplaneUnavailable, RelayConfigError
+from rx_itty.relay.config import BackplaneConfig, RelayConfig, load_config
 from rx_itty.relay.server import Relay
 
 __all__ = ["register", "run", "serve_config"]
@@ -44,6 +50,19 @@ def register(commands: Commands) -> None:
         metavar="PORT",
         help="also accept HTTP pushes (POST /c/CHANNEL, x-send-key header) on this port",
     )
+    serve.add_argument(
+        "--backplane",
+        metavar="URL",
+        help="share channels with the other relays on this Redis: redis://HOST:PORT/DB, "
+        "rediss://..., unix:///PATH?db=N (needs rx_itty[redis])",
+    )
+    serve.add_argument(
+        "--node-ttl",
+        type=positive,
+        metavar="SECONDS",
+        help="with --backplane: after this long without a heartbeat a node counts as dead "
+        "and its members leave (default 5)",
+    )
     serve.set_defaults(run=run)
 
 
@@ -51,7 +70,8 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
     """The relay configuration: the ``--config`` file, then the flags on top.
 
     Raises:
-        RelayConfigError: the file is missing, not JSON, or not a valid configuration.
+        RelayConfigError: the file is missing, not JSON, or not a valid configuration,
+            or ``--node-ttl`` was given without a backplane.
     """
     config = load_config(args.config) if args.config else RelayConfig()
     limits = config.limits
@@ -59,10 +79,22 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
         limits = dataclasses.replace(
             limits, messages_per_window=None, connections_per_second=None, ban_seconds=0
         )
+    backplane = config.backplane
+    if args.backplane:
+        backplane = (
+            BackplaneConfig(args.backplane)
+            if backplane is None
+            else dataclasses.replace(backplane, url=args.backplane)
+        )
+    if args.node_ttl is not None:
+        if backplane is None:
+            raise RelayConfigError("--node-ttl needs a backplane: add --backplane URL")
+        backplane = dataclasses.replace(backplane, node_ttl=args.node_ttl)
     return RelayConfig(
         limits=limits,
         namespaces=config.namespaces,
         compression=config.compression or args.compression,
+        backplane=backplane,
     )
 
 
@@ -74,6 +106,10 @@ async def _serve(relay: Relay) -> None:
         loop.add_signal_handler(sig, task.cancel)
     url = await relay.start()
     print(f"rx_itty relay listening on {url}  (Ctrl-C to stop)", flush=True)
+    backplane = relay.config.backplane
+    if relay.node_id is not None and backplane is not None:
+        where = without_credentials(backplane.url)
+        print(f"node {relay.node_id} sharing channels through {where}", flush=True)
     if relay.http_url is not None:
         print(f"HTTP push: POST {relay.http_url}<channel> with an x-send-key header", flush=True)
     print(f"connect with: rx_itty.connect('{url}my-room')", flush=True)
@@ -83,11 +119,14 @@ async def _serve(relay: Relay) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until a signal; 0 then, 1 if the address cannot be bound."""
+    """Serve until a signal; 0 then, 1 if the address cannot be bound or Redis reached."""
     config = serve_config(args)
     relay = Relay(config, host=args.host, port=args.port, http_port=args.http_port)
     try:
         asyncio.run(_serve(relay))
+    except BackplaneUnavailable as exc:
+        error(f"{exc}; start Redis there or fix --backplane")
+        return 1
     except OSError as exc:
         error(
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "

@@ -39,7 +39,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Final, Generic, NamedTuple, TypeVar, final
 
 from rx_itty import _json
@@ -128,6 +128,8 @@ class RedisBackplane(Generic[C]):
 
     Args:
         config: The Redis URL, the node TTL and the key prefix.
+        uid_factory: Makes candidate uids (6 random ``[0-9a-z]`` characters by default);
+            the join script takes the first one no member of the channel has.
 
     Raises:
         MissingDependency: the ``redis`` package is missing: ``pip install 'rx_itty[redis]'``.
@@ -135,12 +137,15 @@ class RedisBackplane(Generic[C]):
 
     clustered = True
 
-    def __init__(self, config: BackplaneConfig) -> None:
+    def __init__(
+        self, config: BackplaneConfig, *, uid_factory: Callable[[], str] = random_uid
+    ) -> None:
         if not _HAVE_REDIS:
             raise MissingDependency(
                 "a Redis backplane needs the redis package: pip install 'rx_itty[redis]'"
             )
         self.config = config
+        self._uid_factory = uid_factory
         self.node_id = secrets.token_hex(NODE_ID_LENGTH // 2)
         self._node = self.node_id.encode()
         self._url = without_credentials(config.url)
@@ -334,7 +339,7 @@ class RedisBackplane(Generic[C]):
                 ticket.alias or "",
                 int(now * 1000),
                 token,
-                *(random_uid() for _ in range(_CANDIDATE_UIDS)),
+                *(self._uid_factory() for _ in range(_CANDIDATE_UIDS)),
             )
             status = reply[0]
             if status == b"gone":
@@ -499,8 +504,11 @@ class RedisBackplane(Generic[C]):
         pool = aioredis.ConnectionPool.from_url(
             self.config.url,
             retry=Retry(NoBackoff(), 0),
+            protocol=2,  # pub/sub messages as plain replies, read in order with the rest
             socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_keepalive=True,
+            # Reads wait as long as it takes (a quiet channel is not a failure); a Redis
+            # that stops answering is caught by the heartbeat's own deadline.
+            socket_timeout=None,
         )
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT * 2):
@@ -519,7 +527,7 @@ class RedisBackplane(Generic[C]):
                 await sub.read_response()
         except (RedisError, OSError, TimeoutError) as exc:
             await pool.disconnect()
-            reason = " ".join(str(exc).split()) or type(exc).__name__
+            reason = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
             raise BackplaneUnavailable(
                 f"cannot reach the Redis backplane at {self._url}: {reason}"
             ) from exc
