@@ -37,7 +37,7 @@ class Node:
     @classmethod
     async def start(cls, backplane: str, *args: str) -> Node:
         """Start a node and return once it printed its URL and node id."""
-        errors = tempfile.TemporaryFile()
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - the Node owns it; running_nodes closes it
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -54,7 +54,7 @@ class Node:
             stderr=errors,
         )
         assert proc.stdout is not None
-        lines = []
+        lines: list[str] = []
         try:
             async with asyncio.timeout(scaled(20)):
                 while not (lines and lines[-1].startswith("connect with:")):
