@@ -21,6 +21,13 @@ from tests.redis_server import RedisServer, redis_or_skip
 BACKPLANE_ENV = "RX_ITTY_TEST_BACKPLANE"
 
 
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh, empty ``redis-server`` for one test (skips without one: see redis_or_skip)."""
+    with RedisServer.running(redis_or_skip()) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def test_backplane() -> Iterator[str | None]:
     """The backplane URL the ``relay`` fixture uses: ``None`` unless ``BACKPLANE_ENV=redis``."""

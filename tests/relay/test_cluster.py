@@ -11,11 +11,10 @@ skip, saying how to install it (``RX_ITTY_REQUIRE_REDIS=1`` makes that a failure
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import secrets
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rx_itty import Backoff, connect
-from rx_itty.relay import BackplaneConfig, Relay
-from rx_itty.relay.redis import RedisBackplane
-from tests.redis_server import RedisServer, redis_or_skip
+from tests.redis_server import RedisServer
 from tests.relay.cluster import Node, running_nodes
 from tests.relay.test_http_push import post
 from tests.support import Peer, first, scaled
@@ -45,12 +42,6 @@ async def sentinel(sender: Peer, *receivers: Peer) -> None:
     for peer in receivers:
         frame = await peer.recv()
         assert frame["message"] == {"sentinel": marker}, f"unexpected frame {frame}"
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer.running(redis_or_skip()) as server:
-        yield server
 
 
 @pytest_asyncio.fixture
@@ -237,24 +228,6 @@ async def test_each_frame_crosses_redis_once_and_is_delivered_once(
     assert after["publish"] - before["publish"] == count + 1  # the messages and the sentinel
     for peer in (a, b):
         await peer.close()
-
-
-async def test_uids_are_unique_across_the_cluster(redis_server: RedisServer) -> None:
-    def same_uids() -> Any:
-        return itertools.cycle(["aaaaaa", "bbbbbb", "cccccc", "dddddd"]).__next__
-
-    config = BackplaneConfig(redis_server.url)
-    name = channel()
-    async with (
-        Relay(backplane=RedisBackplane(config, uid_factory=same_uids())) as one,
-        Relay(backplane=RedisBackplane(config, uid_factory=same_uids())) as other,
-    ):
-        a = await Peer.connect(one.url + name)
-        b = await Peer.connect(other.url + name)
-        uids = {(await a.joined())["uid"], (await b.joined())["uid"]}
-        assert uids == {"aaaaaa", "bbbbbb"}  # the other node's first candidate was taken
-        await a.close()
-        await b.close()
 
 
 # -- keys and HTTP push ------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""RedisBackplane in this process, on a real redis-server: uids, registry, self-healing."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Callable
+
+import pytest
+from redis import asyncio as aioredis
+from websockets.exceptions import ConnectionClosed
+
+from rx_itty import Backoff, connect
+from rx_itty.exceptions import BackplaneUnavailable
+from rx_itty.relay import BackplaneConfig, Relay
+from rx_itty.relay.redis import RedisBackplane
+from tests.redis_server import RedisServer
+from tests.support import Peer, scaled
+
+pytestmark = pytest.mark.asyncio
+
+
+def same_uids() -> Callable[[], str]:
+    """A uid factory every node shares, so every candidate collides at least once."""
+    return itertools.cycle(["aaaaaa", "bbbbbb", "cccccc", "dddddd"]).__next__
+
+
+async def test_uids_are_unique_across_the_cluster(redis_server: RedisServer) -> None:
+    config = BackplaneConfig(redis_server.url)
+    name = f"room-{secrets.token_hex(4)}"
+    async with (
+        Relay(backplane=RedisBackplane(config, uid_factory=same_uids())) as one,
+        Relay(backplane=RedisBackplane(config, uid_factory=same_uids())) as other,
+    ):
+        a = await Peer.connect(one.url + name)
+        b = await Peer.connect(other.url + name)
+        uids = {(await a.joined())["uid"], (await b.joined())["uid"]}
+        assert uids == {"aaaaaa", "bbbbbb"}  # the other node's first candidate was taken
+        await a.close()
+        await b.close()
+
+
+async def test_a_stopped_node_leaves_the_registry_and_its_members_leave(
+    redis_server: RedisServer,
+) -> None:
+    config = BackplaneConfig(redis_server.url)
+    name = f"room-{secrets.token_hex(4)}"
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        async with Relay(backplane=RedisBackplane(config)) as staying:
+            a = await Peer.connect(staying.url + name)
+            await a.joined()
+            leaving = Relay(backplane=RedisBackplane(config))
+            await leaving.start()
+            assert await client.zscore("rxi:nodes", leaving.node_id or "") is not None
+            b = await Peer.connect(leaving.url + name + "?announce=true")
+            uid = (await b.joined())["uid"]
+            assert (await a.recv())["uid"] == uid
+            await leaving.aclose()
+            leave = await a.recv()
+            assert (leave["type"], leave["uid"], leave["total"]) == ("leave", uid, 1)
+            assert await client.zscore("rxi:nodes", leaving.node_id or "") is None
+            assert await client.hkeys(f"rxi:m:{name}") != []  # a is still there
+            await a.close()
+    finally:
+        await client.aclose()
+
+
+async def test_a_node_declared_dead_while_alive_drops_its_connections_and_rejoins(
+    redis_server: RedisServer,
+) -> None:
+    config = BackplaneConfig(redis_server.url, node_ttl=0.5)
+    name = f"room-{secrets.token_hex(4)}"
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        async with Relay(backplane=RedisBackplane(config)) as relay:
+            peer = await Peer.connect(relay.url + name)
+            await peer.joined()
+            # What another node's sweep does to a node that stalled past its TTL.
+            await client.eval(
+                "redis.call('ZREM', KEYS[1], ARGV[1])", 1, "rxi:nodes", relay.node_id or ""
+            )
+            with pytest.raises(ConnectionClosed) as closed:
+                await peer.recv(within=10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1012
+            # It re-registers by itself and serves again; nothing of the old member stays.
+            async with connect(relay.url + name, reconnect=Backoff(0.05, 0.5)) as again:
+                await again.opened(timeout=scaled(20))
+                assert again.current_presence.total == 1
+    finally:
+        await client.aclose()
+
+
+async def test_starting_without_a_reachable_redis_names_the_url_without_credentials() -> None:
+    relay = Relay(backplane="redis://someone:hunter2@127.0.0.1:1/0")
+    with pytest.raises(BackplaneUnavailable) as caught:
+        await relay.start()
+    message = str(caught.value)
+    assert message.startswith("cannot reach the Redis backplane at redis://127.0.0.1:1/0: ")
+    assert "hunter2" not in message
+    assert "\n" not in message
