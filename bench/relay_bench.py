@@ -146,11 +146,22 @@ async def serve_relay(kind: RelayKind, profile_path: str | None) -> None:
 
 @dataclass
 class RelayProcess:
-    """A relay subprocess that listens on ``port``; ``pid`` is for its CPU and memory."""
+    """A relay subprocess that listens on ``port``; ``pid`` is for its CPU and memory.
 
-    kind: RelayKind
+    A relay of several processes (nodes of a cluster) gives the port its flow's
+    sender connects to in ``sender_port``, and the other processes whose CPU counts
+    as the relay's in ``more_pids``.
+    """
+
+    kind: str
     pid: int
     port: int
+    sender_port: int | None = None
+    more_pids: tuple[int, ...] = ()
+
+    def cpu(self) -> float:
+        """CPU seconds used so far by every process of this relay."""
+        return sum(cpu_seconds(pid) for pid in (self.pid, *self.more_pids))
 
 
 @contextlib.asynccontextmanager
@@ -230,8 +241,9 @@ class Flow:
         path = f"/c/bench-{secrets.token_hex(4)}"
         clients: list[RawClient] = []
         try:
-            for _ in range(receivers + 1):
+            for _ in range(receivers):
                 clients.append(await RawClient.connect(relay.port, path))
+            clients.append(await RawClient.connect(relay.sender_port or relay.port, path))
             members = receivers + 1
             await until(lambda: all(c.total == members for c in clients), SETUP_TIMEOUT, "joins")
         except BaseException:
@@ -282,7 +294,7 @@ class Flow:
 
 async def measure_flows(
     relays: Sequence[RelayProcess], receivers: int, messages: int, rounds: int
-) -> dict[RelayKind, FlowResult]:
+) -> dict[str, FlowResult]:
     """1 sender -> ``receivers`` in one channel of each relay, ``messages`` messages each.
 
     The messages go out in ``rounds`` rounds that alternate between the relays
@@ -297,12 +309,12 @@ async def measure_flows(
     try:
         for relay in relays:
             flows.append(await Flow.open(relay, receivers))
-        cpu_before = [cpu_seconds(relay.pid) for relay in relays]
+        cpu_before = [relay.cpu() for relay in relays]
         for i, blob in enumerate(blobs):
             for flow in flows if i % 2 == 0 else flows[::-1]:
                 await flow.run_round(blob, bounds[i], bounds[i + 1] - bounds[i])
         for flow, before in zip(flows, cpu_before, strict=True):
-            flow.result.relay_cpu = cpu_seconds(flow.relay.pid) - before
+            flow.result.relay_cpu = flow.relay.cpu() - before
         return {flow.relay.kind: flow.result for flow in flows}
     finally:
         for flow in flows:
@@ -368,7 +380,7 @@ class Results:
             "fan_client": Row(f"{fan} bench client CPU", "us/delivery", 2),
         }
 
-    def add(self, key: str, kind: RelayKind, value: float) -> None:
+    def add(self, key: str, kind: str, value: float) -> None:
         self.rows[key].values(kind).append(value)
 
 

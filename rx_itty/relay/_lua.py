@@ -17,7 +17,8 @@ Keys, with ``P`` the configured prefix (``rxi`` by default) and ``ch`` a channel
 ==================  =========================================================
 
 Event payloads start with one letter and the 12-character node id of the node
-that caused them: ``M`` a frame to deliver as is; ``J``/``L`` a JSON array
+that caused them: ``M`` a frame to deliver as is; ``B`` several frames, each as
+``<length in characters>:<frame>``; ``J``/``L`` a JSON array
 ``[uid, seq, total, date, announce, alias, ...]``; ``D`` a JSON
 ``[channel, uid]`` line, then the frame.
 """

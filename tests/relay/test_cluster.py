@@ -225,7 +225,9 @@ async def test_each_frame_crosses_redis_once_and_is_delivered_once(
         assert [(await peer.recv())["message"] for _ in range(count)] == list(range(count))
     await sentinel(a, a, b)  # and no second copy of anything
     after = await commandstats(redis_server)
-    assert after["publish"] - before["publish"] == count + 1  # the messages and the sentinel
+    # The messages and the sentinel, one PUBLISH each at most (a node publishes the
+    # frames it has queued for one channel together), never one per node or receiver.
+    assert 1 <= after["publish"] - before["publish"] <= count + 1
     for peer in (a, b):
         await peer.close()
 

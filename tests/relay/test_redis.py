@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from redis import asyncio as aioredis
@@ -13,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from rx_itty import Backoff, connect
 from rx_itty.exceptions import BackplaneUnavailable
 from rx_itty.relay import BackplaneConfig, Relay
+from rx_itty.relay.core import Relayed
 from rx_itty.relay.redis import RedisBackplane
 from tests.redis_server import RedisServer
 from tests.support import Peer, scaled
@@ -100,3 +103,31 @@ async def test_starting_without_a_reachable_redis_names_the_url_without_credenti
     assert message.startswith("cannot reach the Redis backplane at redis://127.0.0.1:1/0: ")
     assert "hunter2" not in message
     assert "\n" not in message
+
+
+async def test_frames_queued_together_for_a_channel_cross_as_one_publish_in_order(
+    redis_server: RedisServer,
+) -> None:
+    config = BackplaneConfig(redis_server.url)
+    name = f"room-{secrets.token_hex(4)}"
+    sender: RedisBackplane[Any] = RedisBackplane(config)
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        async with Relay(backplane=sender) as one, Relay(backplane=config.url) as other:
+            here = await Peer.connect(one.url + name)
+            there = await Peer.connect(other.url + name)
+            await here.joined()
+            await there.joined()
+            await here.recv()
+            before = (await client.info("commandstats"))["cmdstat_publish"]["calls"]
+            frames = [f'{{"message":{n},"note":"a\\nb:{n}"}}' for n in range(20)]
+            for frame in frames:  # no await in between: one batch for the writer
+                sender.relay(Relayed(name, frame))
+            got = [await there.recv() for _ in frames]
+            assert got == [json.loads(frame) for frame in frames]
+            after = (await client.info("commandstats"))["cmdstat_publish"]["calls"]
+            assert after - before == 1
+            await here.close()
+            await there.close()
+    finally:
+        await client.aclose()
