@@ -165,7 +165,6 @@ def _p(values: list[float], q: int) -> float:
 
 async def run_rep(settings: Settings, rep: int, results: Results, redis: RedisServer) -> None:
     async with running_relays(redis) as relays:
-        cluster = relays[1]
         redis_pid = redis.proc.pid if redis.proc is not None else None
         assert redis_pid is not None
         for scenario in settings.scenarios:
@@ -203,7 +202,6 @@ async def run_rep(settings: Settings, rep: int, results: Results, redis: RedisSe
                     f"  {where} {kind:<8} {flow.rate:9,.0f}/s  relay {flow.relay_us:6.2f} us",
                     flush=True,
                 )
-        del cluster
 
 
 def redis_notes(results: Results, receivers: int) -> list[str]:
