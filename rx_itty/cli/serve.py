@@ -20,7 +20,7 @@ from rx_itty._logging import without_credentials
 from rx_itty.cli.common import error
 from rx_itty.cli.options import Commands, port, positive
 from rx_itty.exceptions import BackplaneUnavailable, RelayConfigError
-from rx_itty.relay.config import BackplaneConfig, RelayConfig, load_config
+from rx_itty.relay.config import RelayConfig, backplane_at, load_config
 from rx_itty.relay.server import Relay
 
 __all__ = ["register", "run", "serve_config"]
@@ -81,11 +81,7 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
         )
     backplane = config.backplane
     if args.backplane:
-        backplane = (
-            BackplaneConfig(args.backplane)
-            if backplane is None
-            else dataclasses.replace(backplane, url=args.backplane)
-        )
+        backplane = backplane_at(args.backplane, backplane)
     if args.node_ttl is not None:
         if backplane is None:
             raise RelayConfigError("--node-ttl needs a backplane: add --backplane URL")

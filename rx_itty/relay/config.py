@@ -36,6 +36,7 @@ __all__ = [
     "Limits",
     "NamespaceKeys",
     "RelayConfig",
+    "backplane_at",
     "config_from_dict",
     "load_config",
     "match_namespace",
@@ -161,6 +162,11 @@ class BackplaneConfig:
             f"BackplaneConfig(url={without_credentials(self.url)!r}, "
             f"node_ttl={self.node_ttl!r}, prefix={self.prefix!r})"
         )
+
+
+def backplane_at(url: str, settings: BackplaneConfig | None = None) -> BackplaneConfig:
+    """A backplane at ``url``, with the other settings of ``settings`` (or the defaults)."""
+    return BackplaneConfig(url) if settings is None else dataclasses.replace(settings, url=url)
 
 
 @final

@@ -282,7 +282,7 @@ class RedisBackplane(Generic[C]):
     async def push(self, relayed: Relayed) -> int:
         """Publish an HTTP push to every node; returns its channel's members, cluster-wide."""
         if not self._up:
-            raise BackplaneUnavailable(f"the Redis backplane at {self._url} is unreachable")
+            raise self._outage()
         return int(await self._call("push", relayed.channel, self._message_head + relayed.frame))
 
     # -- joining -----------------------------------------------------------------------
@@ -308,8 +308,9 @@ class RedisBackplane(Generic[C]):
                 del self._channels[channel.name]
                 del self._by_key[channel.key]
             return
-        if self._channels.get(channel.name) is not channel:
-            return  # the backplane went down meanwhile
+        if self._channels.get(channel.name) is not channel:  # went down meanwhile
+            _fail(channel.ready, self._outage())
+            return
         entries = []
         for uid, record in zip(flat[::2], flat[1::2], strict=True):
             node, joined, announce, alias = _json.loads(record)
@@ -443,7 +444,7 @@ class RedisBackplane(Generic[C]):
         if self._up:
             self._enqueue(("EVALSHA", self._shas[script], 0, self._prefix, *args), future)
         else:
-            _fail(future, BackplaneUnavailable(f"the Redis backplane at {self._url} is down"))
+            _fail(future, self._outage())
         return future
 
     def _send(self, script: str, *args: Any) -> None:
@@ -454,7 +455,7 @@ class RedisBackplane(Generic[C]):
     async def _subscription(self, verb: str, key: bytes) -> None:
         async with self._sub_lock:  # a fair lock: SUBSCRIBE/UNSUBSCRIBE go out in call order
             if self._sub is None:
-                raise BackplaneUnavailable(f"the Redis backplane at {self._url} is down")
+                raise self._outage()
             await self._sub.send_command(verb, key, check_health=False)
 
     async def _write_loop(self, conn: AbstractConnection) -> None:
@@ -616,7 +617,7 @@ class RedisBackplane(Generic[C]):
             self._url,
             " ".join(str(why).split()) or type(why).__name__,
         )
-        down = BackplaneUnavailable(f"the Redis backplane at {self._url} is down")
+        down = self._outage()
         for _, future in self._in_flight + self._outbox:
             if future is not None:
                 _fail(future, down)
@@ -659,6 +660,9 @@ class RedisBackplane(Generic[C]):
         if not task.cancelled() and task.exception() is not None:
             # An (UN)SUBSCRIBE that met the outage: the supervisor resets this node anyway.
             logger.debug("backplane task failed: %s", task.exception())
+
+    def _outage(self) -> BackplaneUnavailable:
+        return BackplaneUnavailable(f"the Redis backplane at {self._url} is unreachable")
 
     def _started(self) -> BackplaneHost[C]:
         assert self._host is not None, "start() the backplane first"

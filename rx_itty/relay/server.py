@@ -19,7 +19,6 @@ on other nodes must see are handed to it as the core produces them.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import weakref
@@ -40,7 +39,7 @@ from rx_itty.relay.backplane import (
     LocalBackplane,
     open_backplane,
 )
-from rx_itty.relay.config import BackplaneConfig, RelayConfig
+from rx_itty.relay.config import RelayConfig, backplane_at
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket, delivered
 from rx_itty.relay.http_push import HttpPushListener
 from rx_itty.wire import CloseCode
@@ -85,8 +84,7 @@ def _format_host(host: str) -> str:
 
 
 class RelayOptions(TypedDict, total=False):
-    """Where a :class:`Relay` listens and whom it shares channels with: the keywords after
-    its ``config``."""
+    """Where a :class:`Relay` listens, and its backplane: the keywords after its ``config``."""
 
     host: str
     port: int
@@ -125,12 +123,7 @@ class Relay:
     ) -> None:
         self.config = config or RelayConfig()
         if isinstance(backplane, str):
-            settings = self.config.backplane
-            backplane = open_backplane(
-                BackplaneConfig(backplane)
-                if settings is None
-                else dataclasses.replace(settings, url=backplane)
-            )
+            backplane = open_backplane(backplane_at(backplane, self.config.backplane))
         elif backplane is None and self.config.backplane is not None:
             backplane = open_backplane(self.config.backplane)
         self._backplane: Backplane[_Connection] = backplane or LocalBackplane()

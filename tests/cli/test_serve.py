@@ -86,6 +86,9 @@ async def test_serve_reads_namespace_keys_from_a_config_file(tmp_path: Path) -> 
         (["bogus"], "invalid choice"),
         ([], "required"),
         (["serve", "--config", "/nonexistent/relay.json"], "cannot read relay config"),
+        (["serve", "--node-ttl", "1"], "--node-ttl needs a backplane: add --backplane URL"),
+        (["serve", "--backplane", "http://h:1"], "backplane URL must look like redis://"),
+        (["serve", "--backplane", "redis://h", "--node-ttl", "0"], "must be a positive number"),
     ],
 )
 @pytest.mark.asyncio
