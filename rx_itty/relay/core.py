@@ -83,12 +83,16 @@ def delivered(count: int) -> str:
     return f"Delivered to {count} connections."
 
 
+def _digests(join_key: str | None, send_key: str | None) -> tuple[str | None, str | None]:
+    return (
+        None if join_key is None else key_digest(join_key),
+        None if send_key is None else key_digest(send_key),
+    )
+
+
 def ticket_digests(ticket: Ticket) -> tuple[str | None, str | None]:
     """Digests of the join and send keys a handshake presented (``None`` for an absent key)."""
-    return (
-        None if ticket.join_key is None else key_digest(ticket.join_key),
-        None if ticket.send_key is None else key_digest(ticket.send_key),
-    )
+    return _digests(ticket.join_key, ticket.send_key)
 
 
 def _flag(params: dict[str, str], name: str) -> bool:
@@ -183,8 +187,23 @@ class PushResult(NamedTuple, Generic[C]):
     relay: Relayed | None = None
 
 
+class _Identified:
+    """What members of either kind show of themselves."""
+
+    __slots__ = ()
+    uid: str
+    alias: str | None
+
+    def identity(self) -> dict[str, Any]:
+        """``{"uid", "alias"?}`` as it appears in join/leave frames and user lists."""
+        fields: dict[str, Any] = {"uid": self.uid}
+        if self.alias:
+            fields["alias"] = self.alias
+        return fields
+
+
 @final
-class RemoteMember:
+class RemoteMember(_Identified):
     """A member connected to another node of the cluster: what its join said about it."""
 
     __slots__ = ("alias", "announce", "node", "uid")
@@ -196,13 +215,6 @@ class RemoteMember:
         self.alias = alias
         self.announce = announce
         self.node = node
-
-    def identity(self) -> dict[str, Any]:
-        """``{"uid", "alias"?}`` as it appears in join/leave frames and user lists."""
-        fields: dict[str, Any] = {"uid": self.uid}
-        if self.alias:
-            fields["alias"] = self.alias
-        return fields
 
     def __repr__(self) -> str:
         return f"RemoteMember(uid={self.uid!r}, node={self.node!r})"
@@ -237,7 +249,7 @@ class _Channel(Generic[C]):
 
 
 @final
-class Member(Generic[C]):
+class Member(_Identified, Generic[C]):
     """One connection in a channel. The I/O layer keeps it and passes it back in."""
 
     __slots__ = (
@@ -279,13 +291,6 @@ class Member(Generic[C]):
         self.window_start = 0.0
         self.window_count = 0
 
-    def identity(self) -> dict[str, Any]:
-        """``{"uid", "alias"?}`` as it appears in join/leave frames and user lists."""
-        fields: dict[str, Any] = {"uid": self.uid}
-        if self.alias:
-            fields["alias"] = self.alias
-        return fields
-
     def __repr__(self) -> str:
         return f"Member(uid={self.uid!r}, channel={self.channel.name!r})"
 
@@ -313,10 +318,7 @@ class RelayCore(Generic[C]):
         self._uid_factory = uid_factory
         self._channels: dict[str, _Channel[C]] = {}
         self._namespace_digests = {
-            name: (
-                None if keys.join_key is None else key_digest(keys.join_key),
-                None if keys.send_key is None else key_digest(keys.send_key),
-            )
+            name: _digests(keys.join_key, keys.send_key)
             for name, keys in self.config.namespaces.items()
         }
         self._handshakes: dict[str, tuple[float, int]] = {}
