@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.cli.support import run
+from tests.cli.support import run, start_serve
 from tests.support import Peer, scaled
 
 _URL = re.compile(r"ws://\S+/c/")
@@ -23,21 +22,8 @@ _URL = re.compile(r"ws://\S+/c/")
 @asynccontextmanager
 async def serving(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """Run ``python -m rx_itty serve --port 0 ARGS`` and yield it with its URL."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rx_itty",
-        "serve",
-        "--port",
-        "0",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc, line = await start_serve(*args)
     try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(scaled(20)):
-            line = (await proc.stdout.readline()).decode()
         found = _URL.search(line)
         assert found, f"no URL in {line!r}"
         yield proc, found.group(0)

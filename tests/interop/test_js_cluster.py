@@ -11,9 +11,10 @@ import pytest_asyncio
 
 from rx_itty import connect
 from tests.interop.jspeer import SpawnJs
+from tests.interop.test_js_rx_client import exchange_typed_broadcasts
 from tests.redis_server import RedisServer
 from tests.relay.cluster import Node, running_nodes
-from tests.support import first, scaled
+from tests.support import first
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,20 +31,8 @@ async def test_js_on_one_node_and_rx_on_another_exchange_broadcasts_dms_and_leav
     name = f"itty:interop:cluster-{secrets.token_hex(4)}"
     async with connect(two[1].url + name, alias="Py", announce=True) as ch:
         peer = await js()
-        own = await peer.joined(two[0].url + name, {"as": "Js", "announce": True})
+        own = await exchange_typed_broadcasts(ch, peer, two[0].url + name)
         assert own["total"] == 2
-        seen = await first(ch.presence, lambda p: p.total == 2)
-        assert [(u.uid, u.alias) for u in seen.users] == [(own["uid"], "Js")]
-
-        chats = ch.on("chat").aiter()
-        await peer.send({"type": "chat", "text": "from js"})
-        message = await asyncio.wait_for(chats.__anext__(), scaled(5))
-        assert (message["text"], message.uid, message.alias) == ("from js", own["uid"], "Js")
-        await chats.aclose()
-
-        ch.send({"type": "chat", "text": "from rx"})
-        event = await peer.event("message")
-        assert (event["text"], event["uid"], event["alias"]) == ("from rx", ch.uid, "Py")
 
         assert ch.uid is not None
         dm = asyncio.ensure_future(first(ch.messages))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import sys
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO
 
+from tests.cli.support import start_serve
 from tests.support import scaled
 
 __all__ = ["NODE_TTL", "Node", "running_nodes"]
@@ -38,36 +38,19 @@ class Node:
     async def start(cls, backplane: str, *args: str) -> Node:
         """Start a node and return once it printed its URL and node id."""
         errors = tempfile.TemporaryFile()  # noqa: SIM115 - the Node owns it; running_nodes closes it
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "rx_itty",
-            "serve",
-            "--port",
-            "0",
-            "--backplane",
-            backplane,
-            "--node-ttl",
-            str(NODE_TTL),
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=errors,
-        )
-        assert proc.stdout is not None
-        lines: list[str] = []
         try:
-            async with asyncio.timeout(scaled(20)):
-                while not (lines and lines[-1].startswith("connect with:")):
-                    line = (await proc.stdout.readline()).decode()
-                    if not line:
-                        break
-                    lines.append(line)
-        finally:
-            if not (lines and lines[-1].startswith("connect with:")):
-                proc.kill()
-                await proc.wait()
-                errors.seek(0)
-                raise AssertionError(f"node did not start: {lines}\n{errors.read().decode()}")
+            proc, line = await start_serve(
+                *("--backplane", backplane, "--node-ttl", str(NODE_TTL)), *args, stderr=errors
+            )
+        except AssertionError as failed:
+            errors.seek(0)
+            raise AssertionError(f"{failed}\n{errors.read().decode()}") from None
+        assert proc.stdout is not None
+        lines = [line]
+        async with asyncio.timeout(scaled(20)):
+            while not lines[-1].startswith("connect with:"):
+                lines.append((await proc.stdout.readline()).decode())
+                assert lines[-1], f"the node exited after printing {lines}"
         text = "".join(lines)
         url, node = _URL.search(text), _NODE.search(lines[1])
         assert url is not None, text

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,11 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rx_itty import Backoff, connect
+from tests.cli.support import run
 from tests.redis_server import RedisServer
 from tests.relay.cluster import Node, running_nodes
-from tests.relay.test_http_push import post
+from tests.relay.test_http_push import http_at, post
+from tests.relay.test_server import sentinel
 from tests.support import Peer, first, scaled
 
 pytestmark = pytest.mark.asyncio
@@ -34,14 +35,6 @@ pytestmark = pytest.mark.asyncio
 
 def channel() -> str:
     return f"itty:cluster:test-{secrets.token_hex(4)}"
-
-
-async def sentinel(sender: Peer, *receivers: Peer) -> None:
-    marker = secrets.token_hex(4)
-    await sender.send({"sentinel": marker})
-    for peer in receivers:
-        frame = await peer.recv()
-        assert frame["message"] == {"sentinel": marker}, f"unexpected frame {frame}"
 
 
 @pytest_asyncio.fixture
@@ -83,27 +76,16 @@ async def test_every_node_prints_its_own_node_id(redis_server: RedisServer) -> N
 
 
 async def test_a_node_that_cannot_reach_redis_fails_with_one_line_naming_the_url() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rx_itty",
-        "serve",
-        "--port",
-        "0",
-        "--backplane",
-        "redis://admin:hunter2@127.0.0.1:1/3",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    code, out, err = await run(
+        ["serve", "--port", "0", "--backplane", "redis://admin:hunter2@127.0.0.1:1/3"]
     )
-    async with asyncio.timeout(scaled(30)):
-        out, err = await proc.communicate()
-    assert proc.returncode == 1
-    lines = err.decode().strip().splitlines()
+    assert code == 1
+    lines = err.strip().splitlines()
     assert len(lines) == 1, lines
     assert "cannot reach the Redis backplane at redis://127.0.0.1:1/3" in lines[0]
     assert "hunter2" not in lines[0]
     assert "admin" not in lines[0]
-    assert b"listening" not in out
+    assert "listening" not in out
 
 
 # -- one relay over two nodes ------------------------------------------------------------
@@ -280,7 +262,7 @@ async def test_namespaces_and_http_push_work_across_nodes(
         b, _ = await join(other, "app:alerts", "joinKey=J")
         await a.recv()
         assert other.http_url is not None
-        status, answer = await http_post(
+        status, answer = await http_at(
             other.http_url, post("/c/app:alerts", b'{"level":1}', key="S")
         )
         assert (status, answer["message"]) == (200, "Delivered to 2 connections.")
@@ -291,17 +273,6 @@ async def test_namespaces_and_http_push_work_across_nodes(
         await sentinel(a, b)  # one copy each
         await a.close()
         await b.close()
-
-
-async def http_post(base: str, request: bytes) -> tuple[int, dict[str, Any]]:
-    port = int(base.split(":")[2].split("/")[0])
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request)
-    async with asyncio.timeout(scaled(5)):
-        response = await reader.read()
-    writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
 
 
 async def test_per_connection_limits_stay_with_the_connection(
