@@ -50,7 +50,7 @@ from _proc import (
 )
 from _rawws import client_frame
 from _report import Row, header, report
-from relay_bench import Flow, RelayProcess, measure_flows
+from relay_bench import Flow, RelayProcess, add_flow_options, measure_flows
 
 SCRIPT: Final = Path(__file__).resolve()
 # The repository root, for the throwaway redis-server the tests use too.
@@ -232,16 +232,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Two relay nodes on Redis against one relay process (ratios, same run)."
     )
-    parser.add_argument("--quick", action="store_true", help="fast smoke run (small counts)")
-    parser.add_argument("--reps", type=int, help="repetitions (default 5, quick 1)")
-    parser.add_argument("--messages", type=int, help="1->1 messages (default 30000)")
-    parser.add_argument("--fanout-messages", type=int, help="fan-out messages (default 10000)")
-    parser.add_argument("--receivers", type=int, default=10, help="fan-out receivers (10)")
+    add_flow_options(parser, SCENARIOS, reps=5, messages=30_000, fanout=10_000)
     parser.add_argument("--samples", type=int, help="latency samples per relay (default 2000)")
-    parser.add_argument("--rounds", type=int, default=20, help="alternating rounds per flow (20)")
-    parser.add_argument(
-        "--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)"
-    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--backplane", help=argparse.SUPPRESS)
     return parser
@@ -267,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounds=args.rounds,
         scenarios=tuple(s for s in SCENARIOS if not args.only or s in args.only),
     )
+    for name in ("reps", "messages", "fanout_messages", "receivers", "samples", "rounds"):
+        if getattr(settings, name) < 1:
+            raise SystemExit(f"cluster_bench: --{name.replace('_', '-')} must be at least 1")
     raise_nofile(4096)
     print(
         f"{header('cluster_bench')}\n"

@@ -435,17 +435,15 @@ async def run_bench(settings: Settings) -> Results:
     return results
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Compare our relay with a minimal websockets relay (ratios, same run)."
-    )
+def add_flow_options(
+    parser: argparse.ArgumentParser, scenarios: Sequence[str], reps: int, messages: int, fanout: int
+) -> None:
+    """The options of a bench that measures flows (shared with cluster_bench.py)."""
     parser.add_argument("--quick", action="store_true", help="fast smoke run (small counts)")
-    parser.add_argument("--reps", type=int, help="repetitions per relay (default 6, quick 1)")
-    parser.add_argument("--messages", type=int, help="1->1 messages (default 50000)")
-    parser.add_argument("--fanout-messages", type=int, help="fan-out messages (default 20000)")
+    parser.add_argument("--reps", type=int, help=f"repetitions per relay (default {reps}, quick 1)")
+    parser.add_argument("--messages", type=int, help=f"1->1 messages (default {messages})")
+    parser.add_argument("--fanout-messages", type=int, help=f"fan-out messages (default {fanout})")
     parser.add_argument("--receivers", type=int, default=10, help="fan-out receivers (10)")
-    parser.add_argument("--connections", type=int, help="idle connections (default 1000)")
-    parser.add_argument("--channels", type=int, default=10, help="channels for idle conns (10)")
     parser.add_argument(
         "--rounds",
         type=int,
@@ -453,8 +451,17 @@ def _parser() -> argparse.ArgumentParser:
         help="alternating rounds the messages of a flow are split into (20; 1 = one burst)",
     )
     parser.add_argument(
-        "--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)"
+        "--only", choices=scenarios, action="append", help="run only this scenario (repeatable)"
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Compare our relay with a minimal websockets relay (ratios, same run)."
+    )
+    add_flow_options(parser, SCENARIOS, reps=6, messages=50_000, fanout=20_000)
+    parser.add_argument("--connections", type=int, help="idle connections (default 1000)")
+    parser.add_argument("--channels", type=int, default=10, help="channels for idle conns (10)")
     parser.add_argument(
         "--profile-dir",
         type=Path,
