@@ -12,6 +12,7 @@ Keys, with ``P`` the configured prefix (``rxi`` by default) and ``ch`` a channel
 ``P:seq``           counter giving every join and leave its place
 ``P:nodes``         sorted set node -> heartbeat deadline (ms, Redis clock)
 ``P:u:node``        set of ``uid NUL channel``: a node's members, for sweeping it
+``P:config``        hash node -> digest of its reserved namespaces (all must agree)
 ``P:c:ch``          pub/sub: messages, joins and leaves of a channel
 ``P:n:node``        pub/sub: direct messages for members on that node
 ==================  =========================================================
@@ -71,6 +72,7 @@ local function purge(node, date)
   end
   redis.call('DEL', index)
   redis.call('ZREM', P .. ':nodes', node)
+  redis.call('HDEL', P .. ':config', node)
   return #entries
 end
 """
@@ -157,6 +159,25 @@ _PURGE = r"""
 return purge(ARGV[2], now_ms())
 """
 
+# ARGV: prefix, node, digest of its namespaces. Records it, unless a live node has
+# another: then returns that node's id (and records nothing).
+_CONFIG = r"""
+local now = now_ms()
+local config = P .. ':config'
+local entries = redis.call('HGETALL', config)
+for i = 1, #entries, 2 do
+  local other, digest = entries[i], entries[i + 1]
+  local deadline = redis.call('ZSCORE', P .. ':nodes', other)
+  if not deadline then
+    redis.call('HDEL', config, other)
+  elseif other ~= ARGV[2] and tonumber(deadline) > now and digest ~= ARGV[3] then
+    return other
+  end
+end
+redis.call('HSET', config, ARGV[2], ARGV[3])
+return ''
+"""
+
 # ARGV: prefix, channel, payload. Publishes an HTTP push; returns the channel's members.
 _PUSH = r"""
 redis.call('PUBLISH', P .. ':c:' .. ARGV[2], ARGV[3])
@@ -173,6 +194,7 @@ SCRIPTS: dict[str, str] = {
         "beat": _BEAT,
         "sweep": _SWEEP,
         "purge": _PURGE,
+        "config": _CONFIG,
         "push": _PUSH,
     }.items()
 }

@@ -181,7 +181,7 @@ class RelayConfig:
             per delivered message and 3x memory per connection.
         backplane: Share channels with other relay nodes through Redis; ``None``
             (the default) keeps the relay to this process. Every node of a
-            cluster needs the same namespaces.
+            cluster needs the same namespaces (a node with others cannot join).
     """
 
     limits: Limits = field(default_factory=Limits)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import itertools
 import logging
@@ -45,10 +46,10 @@ from typing import Any, Final, Generic, NamedTuple, TypeVar, final
 from rx_itty import _json
 from rx_itty._logging import without_credentials
 from rx_itty.backoff import Backoff
-from rx_itty.exceptions import BackplaneUnavailable, MissingDependency
+from rx_itty.exceptions import BackplaneUnavailable, MissingDependency, RelayConfigError
 from rx_itty.relay._lua import SCRIPTS
 from rx_itty.relay.backplane import UNAVAILABLE, BackplaneHost
-from rx_itty.relay.config import BackplaneConfig
+from rx_itty.relay.config import BackplaneConfig, RelayConfig
 from rx_itty.relay.core import (
     KEY_REFUSED,
     Member,
@@ -56,6 +57,7 @@ from rx_itty.relay.core import (
     Relayed,
     RemoteMember,
     Ticket,
+    key_digest,
     random_uid,
     ticket_digests,
 )
@@ -115,6 +117,15 @@ class _Joiner(NamedTuple, Generic[C]):
     waiter: asyncio.Future[Member[C]]
 
 
+def namespaces_digest(config: RelayConfig) -> str:
+    """What every node of a cluster must agree on: its reserved namespaces and their keys."""
+    table = sorted(
+        (name, key_digest(keys.join_key or ""), key_digest(keys.send_key or ""))
+        for name, keys in config.namespaces.items()
+    )
+    return hashlib.sha256(_json.dumps(table).encode()).hexdigest()
+
+
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
@@ -163,6 +174,7 @@ class RedisBackplane(Generic[C]):
         self._sub: AbstractConnection | None = None
         self._sub_lock = asyncio.Lock()
         self._shas: dict[str, str] = {}
+        self._namespaces = ""
         self._outbox: list[tuple[tuple[Any, ...], asyncio.Future[Any] | None]] = []
         self._in_flight: list[tuple[tuple[Any, ...], asyncio.Future[Any] | None]] = []
         self._wake = asyncio.Event()
@@ -187,8 +199,11 @@ class RedisBackplane(Generic[C]):
         Raises:
             BackplaneUnavailable: Redis cannot be reached (the message names the URL,
                 without credentials).
+            RelayConfigError: another live node has other reserved namespaces (a node
+                missing a reservation would let anyone in without its keys).
         """
         self._host = host
+        self._namespaces = namespaces_digest(host.core.config)
         await self._connect()
         self._supervisor = asyncio.create_task(self._supervise(), name="rx_itty-backplane")
 
@@ -571,9 +586,14 @@ class RedisBackplane(Generic[C]):
                     shas[name] = (await cmd.read_response()).decode()
                 ttl = int(self.config.node_ttl * 1000)
                 # Whatever this node left in Redis before an outage goes first, with leaves.
-                for args in (("purge", self.node_id), ("beat", self.node_id, ttl, "1")):
+                replies = []
+                for args in (
+                    ("purge", self.node_id),
+                    ("beat", self.node_id, ttl, "1"),
+                    ("config", self.node_id, self._namespaces),
+                ):
                     await cmd.send_command("EVALSHA", shas[args[0]], 0, self._prefix, *args[1:])
-                    await cmd.read_response()
+                    replies.append(await cmd.read_response())
                 await sub.send_command("SUBSCRIBE", self._node_key)
                 await sub.read_response()
         except (RedisError, OSError, TimeoutError) as exc:
@@ -582,6 +602,14 @@ class RedisBackplane(Generic[C]):
             raise BackplaneUnavailable(
                 f"cannot reach the Redis backplane at {self._url}: {reason}"
             ) from exc
+        if replies[-1]:
+            await cmd.send_command("EVALSHA", shas["purge"], 0, self._prefix, self.node_id)
+            await cmd.read_response()
+            await pool.disconnect()
+            raise RelayConfigError(
+                f"cannot join the cluster at {self._url}: node {replies[-1].decode()} has other "
+                "reserved namespaces; give every node the same namespaces in its config"
+            )
         self._pool, self._cmd, self._sub, self._shas = pool, cmd, sub, shas
         self._up = True
         logger.info("relay node %s joined the cluster at %s", self.node_id, self._url)
@@ -638,7 +666,7 @@ class RedisBackplane(Generic[C]):
             await asyncio.sleep(_RECONNECT.delay(attempt, random.random) or _RECONNECT.maximum)
             try:
                 await self._connect()
-            except BackplaneUnavailable as exc:
+            except (BackplaneUnavailable, RelayConfigError) as exc:
                 if attempt == 0 or attempt % 10 == 0:
                     logger.warning("relay node %s: %s; retrying", self.node_id, exc)
                 continue

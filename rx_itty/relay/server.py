@@ -148,6 +148,7 @@ class Relay:
 
         Raises:
             BackplaneUnavailable: the backplane (Redis) cannot be reached.
+            RelayConfigError: the cluster's other nodes have other reserved namespaces.
             OSError: the address cannot be bound.
         """
         if self._server is None:

@@ -14,8 +14,8 @@ from redis import asyncio as aioredis
 from websockets.exceptions import ConnectionClosed
 
 from rx_itty import Backoff, connect
-from rx_itty.exceptions import BackplaneUnavailable
-from rx_itty.relay import BackplaneConfig, Relay
+from rx_itty.exceptions import BackplaneUnavailable, RelayConfigError
+from rx_itty.relay import BackplaneConfig, NamespaceKeys, Relay, RelayConfig
 from rx_itty.relay._lua import SCRIPTS
 from rx_itty.relay.core import Relayed
 from rx_itty.relay.redis import RedisBackplane
@@ -128,3 +128,17 @@ async def test_frames_queued_together_for_a_channel_cross_as_one_publish_in_orde
         assert after - before == 1
         await here.close()
         await there.close()
+
+
+async def test_a_node_with_other_namespaces_cannot_join_the_cluster(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    keys = RelayConfig(namespaces={"app": NamespaceKeys(join_key="J")})
+    other = RelayConfig(namespaces={"app": NamespaceKeys(join_key="changed")})
+    async with Relay(keys, backplane=redis_server.url) as first:
+        late = Relay(other, backplane=redis_server.url)
+        with pytest.raises(RelayConfigError, match=f"node {first.node_id} has other reserved"):
+            await late.start()
+        assert await client.zscore("rxi:nodes", late.node_id or "") is None
+        async with Relay(keys, backplane=redis_server.url) as same:  # the same namespaces: fine
+            assert same.node_id != first.node_id
