@@ -117,7 +117,7 @@ class _Joiner(NamedTuple, Generic[C]):
     waiter: asyncio.Future[Member[C]]
 
 
-def namespaces_digest(config: RelayConfig) -> str:
+def _namespaces_digest(config: RelayConfig) -> str:
     """What every node of a cluster must agree on: its reserved namespaces and their keys."""
     table = sorted(
         (name, key_digest(keys.join_key or ""), key_digest(keys.send_key or ""))
@@ -203,7 +203,7 @@ class RedisBackplane(Generic[C]):
                 missing a reservation would let anyone in without its keys).
         """
         self._host = host
-        self._namespaces = namespaces_digest(host.core.config)
+        self._namespaces = _namespaces_digest(host.core.config)
         await self._connect()
         self._supervisor = asyncio.create_task(self._supervise(), name="rx_itty-backplane")
 
@@ -539,7 +539,12 @@ class RedisBackplane(Generic[C]):
             response = await read()
             kind = response[0]
             if kind == b"message":
-                self._on_message(response[1], response[2])
+                try:
+                    self._on_message(response[1], response[2])
+                except Exception:
+                    # A payload this node cannot read (another cluster sharing the prefix,
+                    # a newer version) must cost that event, not every connection here.
+                    logger.exception("backplane: ignored an unreadable event on %r", response[1])
             elif kind == b"subscribe":
                 channel = self._by_key.get(response[1])
                 if channel is not None and not channel.subscribed.done():

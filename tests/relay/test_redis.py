@@ -142,3 +142,21 @@ async def test_a_node_with_other_namespaces_cannot_join_the_cluster(
         assert await client.zscore("rxi:nodes", late.node_id or "") is None
         async with Relay(keys, backplane=redis_server.url) as same:  # the same namespaces: fine
             assert same.node_id != first.node_id
+
+
+async def test_an_unreadable_event_on_redis_costs_that_event_only(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    name = f"room-{secrets.token_hex(4)}"
+    async with Relay(backplane=redis_server.url) as one, Relay(backplane=redis_server.url) as other:
+        here = await Peer.connect(one.url + name)
+        there = await Peer.connect(other.url + name)
+        await here.joined()
+        await there.joined()
+        await here.recv()
+        for junk in (b"", b"?", b"J" + b"0" * 12 + b"not json", b"B" + b"0" * 12 + b"9:x"):
+            await client.publish(f"rxi:c:{name}", junk)
+        await here.send("still fine")
+        assert (await there.recv())["message"] == "still fine"
+        await here.close()
+        await there.close()
