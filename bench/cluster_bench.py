@@ -17,8 +17,9 @@ alternate between the two, ABBA):
   p99 of send-to-arrival in the bench process, alternating between the two.
 
 The notes under the table give Redis commands per delivered message (``INFO
-commandstats`` before and after the cluster's flows: every command, including
-those the Lua scripts run, and the heartbeats) and Redis CPU per message.
+commandstats`` before and after each scenario: every command, including those
+the Lua scripts run, and the heartbeats) and Redis CPU per delivered message,
+under load (the flows) and one message at a time (the latency scenario).
 Ratios are ours/baseline; none has a target: the cost of crossing Redis is
 reported, not judged. Needs ``redis-server`` and the ``redis`` package.
 """
@@ -83,8 +84,13 @@ class Results:
             "p50": Row("latency p50", "ms", 3),
             "p99": Row("latency p99", "ms", 3),
         }
-        # Per repetition, for the cluster only: (Redis commands, PUBLISHes, Redis CPU s, messages).
-        self.redis: dict[str, list[tuple[int, int, float, int]]] = {"tput": [], "fan": []}
+        # Per repetition, for the cluster only:
+        # (Redis commands, PUBLISHes, Redis CPU seconds, messages delivered).
+        self.redis: dict[str, list[tuple[int, int, float, int]]] = {
+            "tput": [],
+            "fan": [],
+            "latency": [],
+        }
 
     def add(self, key: str, kind: str, value: float) -> None:
         self.rows[key].values(kind).append(value)
@@ -126,6 +132,16 @@ async def redis_calls(redis: RedisServer) -> tuple[int, int]:
         await client.aclose()
     calls = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
     return sum(calls.values()), calls.get("publish", 0)
+
+
+async def redis_use(
+    redis: RedisServer, pid: int, before: tuple[tuple[int, int], float], deliveries: int
+) -> tuple[int, int, float, int]:
+    """Redis commands, PUBLISHes and CPU seconds since ``before``, with ``deliveries``."""
+    (calls, publishes), cpu = before
+    calls_now, publishes_now = await redis_calls(redis)
+    # Less the INFO that read ``before``: the rest is the relays' doing.
+    return calls_now - calls - 1, publishes_now - publishes, cpu_seconds(pid) - cpu, deliveries
 
 
 # --------------------------------------------------------------------------
@@ -170,7 +186,11 @@ async def run_rep(settings: Settings, rep: int, results: Results, redis: RedisSe
         for scenario in settings.scenarios:
             where = f"rep {rep + 1}/{settings.reps}  {scenario:<10}"
             if scenario == "latency":
+                before = await redis_calls(redis), cpu_seconds(redis_pid)
                 latencies = await measure_latency(relays, settings.samples)
+                results.redis["latency"].append(
+                    await redis_use(redis, redis_pid, before, settings.samples)
+                )
                 for kind, values in latencies.items():
                     p50, p99 = _p(values, 50) * 1e3, _p(values, 99) * 1e3
                     results.add("p50", kind, p50)
@@ -182,18 +202,10 @@ async def run_rep(settings: Settings, rep: int, results: Results, redis: RedisSe
                 if scenario == "throughput"
                 else ("fan", settings.receivers, settings.fanout_messages)
             )
-            calls_before, publish_before = await redis_calls(redis)
-            redis_cpu = cpu_seconds(redis_pid)
+            before = await redis_calls(redis), cpu_seconds(redis_pid)
             flows = await measure_flows(relays, receivers, messages, settings.rounds)
-            redis_cpu = cpu_seconds(redis_pid) - redis_cpu
-            calls_after, publish_after = await redis_calls(redis)
             results.redis[key].append(
-                (
-                    calls_after - calls_before - 1,
-                    publish_after - publish_before,
-                    redis_cpu,
-                    messages,
-                )
+                await redis_use(redis, redis_pid, before, messages * receivers)
             )
             for kind, flow in flows.items():
                 results.add(key, kind, flow.rate)
@@ -206,16 +218,17 @@ async def run_rep(settings: Settings, rep: int, results: Results, redis: RedisSe
 
 def redis_notes(results: Results, receivers: int) -> list[str]:
     notes = []
-    for key, label in (("tput", "1->1"), ("fan", f"1->{receivers}")):
+    labels = {"tput": "1->1", "fan": f"1->{receivers}", "latency": "one message at a time"}
+    for key, label in labels.items():
         runs = results.redis[key]
         if not runs:
             continue
-        commands = statistics.median(c / m for c, _, _, m in runs)
-        publishes = statistics.median(p / m for _, p, _, m in runs)
-        cpu = statistics.median(s / m * 1e6 for _, _, s, m in runs)
+        commands = statistics.median(c / d for c, _, _, d in runs)
+        publishes = statistics.median(p / d for _, p, _, d in runs)
+        cpu = statistics.median(s / d * 1e6 for _, _, s, d in runs)
         notes.append(
-            f"Redis, {label}: {commands:.3f} commands per message sent ({publishes:.3f} PUBLISH), "
-            f"Redis CPU {cpu:.2f} us per message"
+            f"Redis, {label}: {commands:.4f} commands per delivered message "
+            f"({publishes:.4f} PUBLISH), Redis CPU {cpu:.2f} us per delivered message"
         )
     return notes
 
