@@ -416,6 +416,8 @@ class RedisBackplane(Generic[C]):
             colon = body.index(":", pos)
             start = colon + 1
             pos = start + int(body[pos:colon])
+            if pos > end:
+                raise ValueError(f"a batch of frames for {name!r} is cut short")
             host.deliver(relay_in(name, body[start:pos]))
 
     def _on_join(self, channel: _Channel, data: bytes) -> None:
