@@ -11,7 +11,8 @@ its core (one snapshot when it subscribes, then those events), so ``total``,
 
 Ordering. A node delivers its own members' messages locally at once and
 publishes them; other nodes deliver what they receive and skip their own, so a
-frame crosses Redis once. A joiner is added, and gets its own join, at the
+frame crosses Redis once (the frames queued for one channel while a batch was
+out go as one PUBLISH). A joiner is added, and gets its own join, at the
 moment its join event comes back on the node's subscription: it receives
 exactly what was published after its join, and anyone who saw that join can
 already reach it with a direct message (which Redis delivers after the join).
@@ -20,6 +21,9 @@ Liveness. Each node refreshes its heartbeat every ``node_ttl / 3`` and sweeps
 nodes whose heartbeat is older than ``node_ttl``, publishing their members'
 leaves; a node killed with ``kill -9`` thus disappears from every channel
 between ``node_ttl`` and ``4/3 node_ttl`` later.
+
+Agreement. Reserved namespaces are checked by each node from its own config, so
+a node whose namespaces differ from a live node's refuses to join the cluster.
 
 Outages. While Redis is unreachable a node cannot keep its channels consistent
 with the others, so it closes every connection with code 1012 (service
