@@ -429,16 +429,17 @@ def announce_url(url: str) -> None:
     print(f"URL {url}", flush=True)
 
 
-async def serve_our_relay(profile_path: str | None = None) -> None:
+async def serve_our_relay(profile_path: str | None = None, backplane: str | None = None) -> None:
     """Run our relay on HOST with no rate, connection or ban limits until stopped.
 
+    With ``backplane`` (a Redis URL) the relay is one node of a cluster.
     ``rx_itty`` is imported here, not at module level, so that a baseline relay
     process never loads it.
     """
     from rx_itty.relay import Limits, Relay, RelayConfig
 
     limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
-    relay = Relay(RelayConfig(limits=limits), host=HOST, port=0)
+    relay = Relay(RelayConfig(limits=limits), host=HOST, port=0, backplane=backplane)
     announce_url(await relay.start())
     try:
         with profiled(profile_path):

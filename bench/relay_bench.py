@@ -167,15 +167,29 @@ async def serve_relay(kind: PythonRelay, profile_path: str | None) -> None:
 
 @dataclass
 class RelayProcess:
-    """A relay subprocess that listens on ``port``; ``pid`` is for its CPU and memory."""
+    """A relay subprocess that listens on ``port``; ``pid`` is for its CPU and memory.
+
+    A relay of several processes (nodes of a cluster, see cluster_bench.py) gives
+    the port its flow's sender connects to in ``sender_port``, and the other
+    processes whose CPU counts as the relay's in ``more_pids``.
+    """
 
     kind: RelayKind
-    child: Child
+    pid: int
     port: int
+    child: Child | None = None
+    sender_port: int | None = None
+    more_pids: tuple[int, ...] = ()
 
-    @property
-    def pid(self) -> int:
-        return self.child.pid
+    def cpu(self) -> float:
+        """CPU seconds used so far by every process of this relay."""
+        return sum(cpu_seconds(pid) for pid in (self.pid, *self.more_pids))
+
+    async def collect(self) -> None:
+        """A full garbage collection in the relay, before its memory is read."""
+        if self.child is None:
+            raise BenchError(f"{self.kind} relay: not a child of this bench, cannot collect")
+        await self.child.collect()
 
 
 @contextlib.asynccontextmanager
@@ -192,7 +206,7 @@ async def running_relay(kind: RelayKind, profile_path: str | None) -> AsyncItera
             argv += ["--profile-out", profile_path]
     async with running_child(f"{kind} relay", argv) as child:
         url = await child.read_url()
-        yield RelayProcess(kind, child, port_of(url))
+        yield RelayProcess(kind, child.pid, port_of(url), child=child)
 
 
 # --------------------------------------------------------------------------
@@ -261,8 +275,9 @@ class Flow:
         path = f"/c/bench-{secrets.token_hex(4)}"
         clients: list[RawClient] = []
         try:
-            for _ in range(receivers + 1):
+            for _ in range(receivers):
                 clients.append(await RawClient.connect(relay.port, path))
+            clients.append(await RawClient.connect(relay.sender_port or relay.port, path))
             members = receivers + 1
             await until(lambda: all(c.total == members for c in clients), SETUP_TIMEOUT, "joins")
         except BaseException:
@@ -337,12 +352,12 @@ async def measure_flows(
             # buffer growth) stay out of the figures.
             await flow.run_round(blobs[0], bounds[0], bounds[1])
             flow.result = FlowResult()
-        cpu_before = [cpu_seconds(relay.pid) for relay in relays]
+        cpu_before = [relay.cpu() for relay in relays]
         for i, blob in enumerate(blobs):
             for flow in round_order(flows, i):
                 await flow.run_round(blob, bounds[i], bounds[i + 1] - bounds[i])
         for flow, before in zip(flows, cpu_before, strict=True):
-            flow.result.relay_cpu = cpu_seconds(flow.relay.pid) - before
+            flow.result.relay_cpu = flow.relay.cpu() - before
         return {flow.relay.kind: flow.result for flow in flows}
     finally:
         for flow in flows:
@@ -420,7 +435,7 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
         warm = [f"/c/warm-{run}"] * WARM_CONNECTIONS
         clients += await _connect_many(relay.port, warm)
         await asyncio.sleep(MEMORY_SETTLE)
-        await relay.child.collect()
+        await relay.collect()
         before = rss_bytes(relay.pid)
         paths = [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
         clients += await _connect_many(relay.port, paths)
@@ -431,7 +446,7 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
             "join announcements",
         )
         await asyncio.sleep(MEMORY_SETTLE)
-        await relay.child.collect()
+        await relay.collect()
         after = rss_bytes(relay.pid)
         return (after - before) / connections
     finally:
@@ -589,14 +604,30 @@ async def run_bench(settings: Settings) -> Results:
     return results
 
 
+def add_flow_options(
+    parser: argparse.ArgumentParser, scenarios: Sequence[str], reps: int, messages: int
+) -> None:
+    """The options of a bench that measures flows (shared with cluster_bench.py)."""
+    parser.add_argument("--quick", action="store_true", help="fast smoke run (small counts)")
+    parser.add_argument("--reps", type=int, help=f"repetitions per relay (default {reps}, quick 1)")
+    parser.add_argument("--messages", type=int, help=f"1->1 messages (default {messages})")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=20,
+        help="alternating rounds the messages of a flow are split into (20; 1 = one burst)",
+    )
+    parser.add_argument(
+        "--only", choices=scenarios, action="append", help="run only this scenario (repeatable)"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Compare our relay with a minimal websockets relay and a Node ws relay "
         "(ratios, same run)."
     )
-    parser.add_argument("--quick", action="store_true", help="fast smoke run (small counts)")
-    parser.add_argument("--reps", type=int, help="repetitions per relay (default 5, quick 1)")
-    parser.add_argument("--messages", type=int, help="1->1 messages (default 50000)")
+    add_flow_options(parser, SCENARIOS, reps=5, messages=50_000)
     parser.add_argument(
         "--receivers",
         type=int,
@@ -611,15 +642,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pings", type=int, help="round trips per relay (default 2000)")
     parser.add_argument("--connections", type=int, help="idle connections (default 1000)")
     parser.add_argument("--channels", type=int, default=10, help="channels for idle conns (10)")
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=20,
-        help="alternating rounds the messages of a flow are split into (20; 1 = one burst)",
-    )
-    parser.add_argument(
-        "--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)"
-    )
     parser.add_argument(
         "--profile-dir",
         type=Path,

@@ -18,6 +18,7 @@ catches anything the library raises on purpose::
     ├── SocketDisposed           (also a RuntimeError) the socket was disposed; connect() anew
     ├── LoopThreadError          (also a RuntimeError) a blocking call made on the socket's loop
     ├── RelayNotStarted          (also a RuntimeError) a relay's address read before it listens
+    ├── BackplaneUnavailable     (also a ConnectionError)  a relay node cannot reach its Redis
     └── MissingDependency        (also an ImportError) an optional extra is not installed
 
 Messages say what happened and what to do about it, in one line.
@@ -26,6 +27,7 @@ Messages say what happened and what to do about it, in one line.
 from __future__ import annotations
 
 __all__ = [
+    "BackplaneUnavailable",
     "ConnectionFailed",
     "HandshakeRejected",
     "InvalidOptionError",
@@ -119,6 +121,10 @@ class LoopThreadError(IttyError, RuntimeError):
 
 class RelayNotStarted(IttyError, RuntimeError):
     """A relay's port or URL was read before it started listening."""
+
+
+class BackplaneUnavailable(IttyError, ConnectionError):
+    """A relay node cannot reach the backplane (Redis) its cluster shares; the message names it."""
 
 
 class MissingDependency(IttyError, ImportError):

@@ -70,6 +70,10 @@ class CloseCode(enum.IntEnum):
     """The relay closed a connection that broke its limits; reconnecting will not help."""
     INTERNAL_ERROR = 1011
     """The relay hit an unexpected error on this connection."""
+    SERVICE_RESTART = 1012
+    """The relay lost its backplane and dropped every connection: reconnect (to any node)."""
+    TRY_AGAIN_LATER = 1013
+    """The relay could not complete the join just now (backplane down): reconnect later."""
 
 
 _RAW_URL = re.compile(r"^wss?:")

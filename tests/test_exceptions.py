@@ -22,6 +22,7 @@ import pytest
 import rx_itty
 from rx_itty import exceptions
 from rx_itty.exceptions import (
+    BackplaneUnavailable,
     ConnectionFailed,
     HandshakeRejected,
     InvalidOptionError,
@@ -56,6 +57,7 @@ STDLIB_BASE: dict[type[IttyError], type[BaseException]] = {
     SocketDisposed: RuntimeError,
     LoopThreadError: RuntimeError,
     RelayNotStarted: RuntimeError,
+    BackplaneUnavailable: ConnectionError,
     MissingDependency: ImportError,
 }
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rx_itty._logging import RedactKeys, wire_logger, without_query
+from rx_itty._logging import RedactKeys, wire_logger, without_credentials, without_query
 
 
 def record(msg: str, *args: Any) -> logging.LogRecord:
@@ -24,6 +24,25 @@ def redacted(msg: str, *args: Any) -> str:
 def logger_name(request: pytest.FixtureRequest) -> str:
     """A logger name no other test uses, so filters never leak between tests."""
     return f"tests.test_logging.{request.node.name}"
+
+
+# -- without_credentials -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://h:6379/0", "redis://h:6379/0"),
+        ("redis://user:pw@h:6379/0", "redis://h:6379/0"),
+        ("rediss://:pw@h/1", "rediss://h/1"),
+        ("unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=0"),
+        ("unix://u:pw@/run/redis.sock?db=1&password=pw", "unix:///run/redis.sock?db=1"),
+    ],
+)
+def test_without_credentials_drops_user_password_and_password_parameter(
+    url: str, shown: str
+) -> None:
+    assert without_credentials(url) == shown
 
 
 # -- without_query -----------------------------------------------------------

@@ -42,7 +42,7 @@ PUBLISHED: dict[str, list[str]] = {
     "rx_itty.exceptions": [
         *("ConnectionFailed", "HandshakeRejected", "InvalidOptionError", "IttyError"),
         *("LoopThreadError", "RelayConfigError", "SendQueueFull", "SerializationError"),
-        *("SocketDisposed", "StreamOverflow"),
+        *("SocketDisposed", "StreamOverflow", "BackplaneUnavailable"),
     ],
     "rx_itty.iterate": ["AsyncStreamIterator", "Stream", "StreamIterator", "aiterate", "iterate"],
     "rx_itty.models": ["decoder_for"],
@@ -55,13 +55,19 @@ PUBLISHED: dict[str, list[str]] = {
     "rx_itty.relay": [
         *("Limits", "NamespaceKeys", "Relay", "RelayConfig", "RelayCore", "RelayThread"),
         *("load_config", "start_relay_thread"),
+        *("Backplane", "BackplaneConfig", "LocalBackplane", "open_backplane"),
     ],
+    "rx_itty.relay.backplane": [
+        *("Backplane", "BackplaneHost", "LocalBackplane", "UNAVAILABLE", "open_backplane"),
+    ],
+    "rx_itty.relay.redis": ["RedisBackplane"],
     "rx_itty.relay.config": [
         *("Limits", "NamespaceKeys", "RelayConfig", "config_from_dict", "load_config"),
         "match_namespace",
     ],
     "rx_itty.relay.core": [
         *("Delivery", "Member", "Outcome", "PushResult", "Refusal", "RelayCore", "Ticket"),
+        *("Relayed", "RemoteMember"),
     ],
     "rx_itty.relay.embed": ["RelayThread", "start_relay_thread"],
     "rx_itty.relay.http_push": ["HttpPushListener"],

@@ -2,7 +2,11 @@
 
 It prints the URL clients connect to, then serves; a signal closes every client
 with a normal close (1000) and exits 0. An address that cannot be bound exits 1,
-with a hint naming the option to change (``--host``, ``--port``, ``--http-port``).
+with a hint naming the option to change (``--host``, ``--port``, ``--http-port``);
+so does a backplane (Redis) that cannot be reached.
+
+With ``--backplane redis://HOST:PORT/DB`` several ``serve`` processes, on one
+machine or many, act as one relay; each prints its node id after its URL.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import contextlib
 import dataclasses
 import signal
 
+from rx_itty._logging import without_credentials
 from rx_itty.cli.common import bind_failure, error
-from rx_itty.cli.options import Commands, port
-from rx_itty.relay.config import RelayConfig, load_config
+from rx_itty.cli.options import Commands, port, positive
+from rx_itty.exceptions import BackplaneUnavailable, RelayConfigError
+from rx_itty.relay.config import RelayConfig, backplane_at, load_config
 from rx_itty.relay.server import Relay
 
 __all__ = ["register", "run", "serve_config"]
@@ -45,6 +51,19 @@ def register(commands: Commands) -> None:
         metavar="PORT",
         help="also accept HTTP pushes (POST /c/CHANNEL, x-send-key header) on this port",
     )
+    serve.add_argument(
+        "--backplane",
+        metavar="URL",
+        help="share channels with the other relays on this Redis: redis://HOST:PORT/DB, "
+        "rediss://..., unix:///PATH?db=N (needs rx_itty[redis])",
+    )
+    serve.add_argument(
+        "--node-ttl",
+        type=positive,
+        metavar="SECONDS",
+        help="with --backplane: after this long without a heartbeat a node counts as dead "
+        "and its members leave (default 5)",
+    )
     serve.set_defaults(run=run)
 
 
@@ -52,7 +71,8 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
     """The relay configuration: the ``--config`` file, then the flags on top.
 
     Raises:
-        RelayConfigError: the file is missing, not JSON, or not a valid configuration.
+        RelayConfigError: the file is missing, not JSON, or not a valid configuration,
+            or ``--node-ttl`` was given without a backplane.
     """
     config = load_config(args.config) if args.config else RelayConfig()
     limits = config.limits
@@ -60,10 +80,18 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
         limits = dataclasses.replace(
             limits, messages_per_window=None, connections_per_second=None, ban_seconds=0
         )
+    backplane = config.backplane
+    if args.backplane:
+        backplane = backplane_at(args.backplane, backplane)
+    if args.node_ttl is not None:
+        if backplane is None:
+            raise RelayConfigError("--node-ttl needs a backplane: add --backplane URL")
+        backplane = dataclasses.replace(backplane, node_ttl=args.node_ttl)
     return RelayConfig(
         limits=limits,
         namespaces=config.namespaces,
         compression=config.compression or args.compression,
+        backplane=backplane,
     )
 
 
@@ -75,11 +103,19 @@ async def _serve(relay: Relay, args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, task.cancel)
     try:
         url = await relay.start()
+    except BackplaneUnavailable as exc:  # a ConnectionError, but not the address's fault
+        await relay.aclose()
+        error(f"{exc}; start Redis there or fix --backplane")
+        return 1
     except OSError as exc:  # only binding: a failure later is not the address's fault
         await relay.aclose()  # the WebSocket port may be bound when the HTTP one failed
         error(bind_failure(exc, args.host, args.port, args.http_port))
         return 1
     print(f"rx_itty relay listening on {url}  (Ctrl-C to stop)", flush=True)
+    backplane = relay.config.backplane
+    if relay.node_id is not None and backplane is not None:
+        where = without_credentials(backplane.url)
+        print(f"node {relay.node_id} sharing channels through {where}", flush=True)
     if relay.http_url is not None:
         print(f"HTTP push: POST {relay.http_url}<channel> with an x-send-key header", flush=True)
     print(f"connect with: rx_itty.connect('{url}my-room')", flush=True)
@@ -90,7 +126,7 @@ async def _serve(relay: Relay, args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until a signal; 0 then, 1 if the address cannot be bound."""
+    """Serve until a signal; 0 then, 1 if the address cannot be bound or Redis reached."""
     config = serve_config(args)
     relay = Relay(config, host=args.host, port=args.port, http_port=args.http_port)
     return asyncio.run(_serve(relay, args))

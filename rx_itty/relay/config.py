@@ -11,8 +11,11 @@ A configuration file is JSON::
     {
       "namespaces": {"myapp": {"joinKey": "...", "sendKey": "..."}, "public": {}},
       "limits": {"max_frame_bytes": 102400, "messages_per_window": 40,
-                 "window_seconds": 0.005, "exempt_loopback": false}
+                 "window_seconds": 0.005, "exempt_loopback": false},
+      "backplane": {"url": "redis://127.0.0.1:6379/0", "node_ttl": 5}
     }
+
+``"backplane"`` may also be just the URL; without it the relay is one process.
 """
 
 from __future__ import annotations
@@ -25,12 +28,15 @@ from pathlib import Path
 from typing import Any, final
 
 from rx_itty import _json
+from rx_itty._logging import without_credentials
 from rx_itty.exceptions import RelayConfigError
 
 __all__ = [
+    "BackplaneConfig",
     "Limits",
     "NamespaceKeys",
     "RelayConfig",
+    "backplane_at",
     "config_from_dict",
     "load_config",
     "match_namespace",
@@ -112,6 +118,57 @@ class NamespaceKeys:
         )
 
 
+_BACKPLANE_SCHEMES = ("redis", "rediss", "unix")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class BackplaneConfig:
+    """Where a relay node meets the other nodes of its cluster.
+
+    Attributes:
+        url: The Redis server: ``redis://[user:password@]HOST:PORT/DB``, ``rediss://``
+            for TLS, or ``unix:///path/to/redis.sock?db=0``.
+        node_ttl: Seconds after which a node that stopped refreshing its heartbeat
+            (killed, frozen, cut off) is declared dead and its members leave on
+            every other node. Nodes refresh every third of it.
+        prefix: Prefix of every Redis key and pub/sub channel; clusters sharing one
+            Redis database need different prefixes.
+    """
+
+    url: str
+    node_ttl: float = 5.0
+    prefix: str = "rxi"
+
+    def __post_init__(self) -> None:
+        scheme = self.url.partition("://")[0].lower() if "://" in self.url else ""
+        if scheme not in _BACKPLANE_SCHEMES:
+            raise RelayConfigError(
+                f"backplane URL must look like redis://HOST:PORT/DB, rediss://... or "
+                f"unix:///path?db=0, got {without_credentials(self.url)!r}"
+            )
+        ttl = self.node_ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < math.inf:
+            raise RelayConfigError(
+                f"backplane.node_ttl must be a number of seconds > 0, got {ttl!r}"
+            )
+        if not isinstance(self.prefix, str) or not self.prefix or not self.prefix.isprintable():
+            raise RelayConfigError(
+                f"backplane.prefix must be a non-empty printable string, got {self.prefix!r}"
+            )
+
+    def __repr__(self) -> str:  # credentials never appear in logs or tracebacks
+        return (
+            f"BackplaneConfig(url={without_credentials(self.url)!r}, "
+            f"node_ttl={self.node_ttl!r}, prefix={self.prefix!r})"
+        )
+
+
+def backplane_at(url: str, settings: BackplaneConfig | None = None) -> BackplaneConfig:
+    """A backplane at ``url``, with the other settings of ``settings`` (or the defaults)."""
+    return BackplaneConfig(url) if settings is None else dataclasses.replace(settings, url=url)
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class RelayConfig:
@@ -122,11 +179,15 @@ class RelayConfig:
         namespaces: Reserved namespaces (``"myapp"``, ``"myapp/private"``) and their keys.
         compression: Offer permessage-deflate. Off by default: it costs about 2x CPU
             per delivered message and 3x memory per connection.
+        backplane: Share channels with other relay nodes through Redis; ``None``
+            (the default) keeps the relay to this process. Every node of a
+            cluster needs the same namespaces (a node with others cannot join).
     """
 
     limits: Limits = field(default_factory=Limits)
     namespaces: Mapping[str, NamespaceKeys] = field(default_factory=dict)
     compression: bool = False
+    backplane: BackplaneConfig | None = None
 
     def __post_init__(self) -> None:
         for name in self.namespaces:
@@ -180,16 +241,28 @@ def _namespaces(raw: Any) -> dict[str, NamespaceKeys]:
     return result
 
 
+def _backplane(raw: Any) -> BackplaneConfig | None:
+    if raw is None or isinstance(raw, str):
+        return None if raw is None else BackplaneConfig(raw)
+    known = {f.name for f in dataclasses.fields(BackplaneConfig)}
+    if not isinstance(raw, dict) or "url" not in raw or set(raw) - known:
+        raise RelayConfigError(
+            '"backplane" must be a URL or an object {"url", "node_ttl"?, "prefix"?}'
+        )
+    return BackplaneConfig(**raw)
+
+
 def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
     """Build a :class:`RelayConfig` from the JSON shape shown in the module docstring.
 
     Raises:
         RelayConfigError: unknown sections or fields, or values of the wrong type.
     """
-    unknown = set(raw) - {"namespaces", "limits", "compression"}
+    unknown = set(raw) - {"namespaces", "limits", "compression", "backplane"}
     if unknown:
         raise RelayConfigError(
-            f"unknown config sections {sorted(unknown)}; expected namespaces, limits, compression"
+            f"unknown config sections {sorted(unknown)}; "
+            "expected namespaces, limits, compression, backplane"
         )
     limits_raw = raw.get("limits", {})
     known = {f.name for f in dataclasses.fields(Limits)}
@@ -202,6 +275,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
         limits=Limits(**limits_raw),
         namespaces=_namespaces(raw.get("namespaces", {})),
         compression=compression,
+        backplane=_backplane(raw.get("backplane")),
     )
 
 

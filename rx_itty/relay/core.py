@@ -12,15 +12,25 @@ Typical use by a server::
     member, deliveries = core.join(ticket, conn, now)  # own join first
     outcome = core.receive(member, text, now)          # for each inbound frame
     deliveries = core.leave(member, now)               # on close
+
+In a cluster (``clustered=True``) the roster of each channel is cluster-wide:
+members on other nodes are :class:`RemoteMember` records, and joins and leaves
+are applied in the order the cluster saw them, with :meth:`RelayCore.load`,
+:meth:`RelayCore.arrive` and :meth:`RelayCore.depart`. The core still decides
+everything; an :class:`Outcome` whose frame must also reach other nodes carries
+a :class:`Relayed` value for the I/O layer's backplane to publish, and frames
+from other nodes come back in through :meth:`RelayCore.relay_in` and
+:meth:`RelayCore.direct_in`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar, final
 from urllib.parse import parse_qsl, unquote
@@ -30,13 +40,20 @@ from rx_itty.relay.config import RelayConfig, match_namespace
 from rx_itty.wire import CloseCode, split_direct
 
 __all__ = [
+    "KEY_REFUSED",
     "Delivery",
     "Member",
     "Outcome",
     "PushResult",
     "Refusal",
     "RelayCore",
+    "Relayed",
+    "RemoteMember",
     "Ticket",
+    "delivered",
+    "key_digest",
+    "random_uid",
+    "ticket_digests",
 ]
 
 C = TypeVar("C")
@@ -46,13 +63,36 @@ _FALSE_FLAGS = frozenset(("false", "0", "undefined", "null"))
 _RECIPIENT_CACHE = 64  # senders whose recipient tuple is kept per channel
 
 
-def _random_uid() -> str:
+def random_uid() -> str:
+    """A fresh uid: 6 random ``[0-9a-z]`` characters."""
     return "".join(secrets.choice(_UID_ALPHABET) for _ in range(6))
 
 
-def _keys_match(presented: str | None, expected: str) -> bool:
-    # compare_digest only takes ASCII str; bytes keep it constant-time for any key.
-    return hmac.compare_digest((presented or "").encode(), expected.encode())
+def key_digest(key: str) -> str:
+    """The form a channel key is kept in: a SHA-256 hex digest, never the key itself."""
+    return hashlib.sha256(b"rx_itty channel key\0" + key.encode()).hexdigest()
+
+
+def _keys_match(presented: str | None, expected_digest: str) -> bool:
+    # Digests of equal length, compared in constant time: nothing about the key leaks.
+    return hmac.compare_digest(key_digest(presented or ""), expected_digest)
+
+
+def delivered(count: int) -> str:
+    """The reason a successful HTTP push answers with: ``Delivered to 3 connections.``"""
+    return f"Delivered to {count} connection{'' if count == 1 else 's'}."
+
+
+def _digests(join_key: str | None, send_key: str | None) -> tuple[str | None, str | None]:
+    return (
+        None if join_key is None else key_digest(join_key),
+        None if send_key is None else key_digest(send_key),
+    )
+
+
+def ticket_digests(ticket: Ticket) -> tuple[str | None, str | None]:
+    """Digests of the join and send keys a handshake presented (``None`` for an absent key)."""
+    return _digests(ticket.join_key, ticket.send_key)
 
 
 def _flag(params: dict[str, str], name: str) -> bool:
@@ -100,6 +140,10 @@ class Ticket:
         return f"Ticket(channel={self.channel!r}, alias={self.alias!r})"
 
 
+KEY_REFUSED = Refusal(403, "A valid joinKey is required to join this channel.")
+"""The answer to a handshake with a missing or wrong join key."""
+
+
 # NamedTuples, not frozen dataclasses: one of each is built per relayed message,
 # and a frozen dataclass's __init__ costs about twice as much.
 class Delivery(NamedTuple, Generic[C]):
@@ -109,36 +153,103 @@ class Delivery(NamedTuple, Generic[C]):
     to: Sequence[C]
 
 
+class Relayed(NamedTuple):
+    """A frame the other nodes of a cluster must deliver too.
+
+    Attributes:
+        channel: The channel it belongs to.
+        frame: The frame exactly as clients receive it.
+        node: For a direct message, the node its recipient is on; ``None`` for a
+            broadcast to every member of ``channel`` on other nodes.
+        uid: For a direct message, its recipient.
+    """
+
+    channel: str
+    frame: str
+    node: str | None = None
+    uid: str | None = None
+
+
 class Outcome(NamedTuple, Generic[C]):
-    """What handling one inbound frame produced: deliveries, and maybe a close."""
+    """What handling one inbound frame produced: deliveries, maybe a close, maybe a relay."""
 
     deliveries: list[Delivery[C]]
     close: tuple[int, str] | None = None
+    relay: Relayed | None = None
 
 
 class PushResult(NamedTuple, Generic[C]):
-    """The answer to an HTTP push: status, a one-line reason, and what to deliver."""
+    """The answer to an HTTP push: status, a one-line reason, what to deliver and relay."""
 
     status: int
     reason: str
     deliveries: Sequence[Delivery[C]] = ()
+    relay: Relayed | None = None
 
 
-class _Channel(Generic[C]):
-    __slots__ = ("join_key", "members", "name", "recipients", "send_key")
+class _Identified:
+    """What members of either kind show of themselves."""
 
-    def __init__(self, name: str, join_key: str | None, send_key: str | None) -> None:
-        self.name = name
-        self.join_key = join_key
-        self.send_key = send_key
-        # Insertion order is join order, used for `users` snapshots.
-        self.members: dict[str, Member[C]] = {}
-        # uid -> who a broadcast from that member reaches; rebuilt after a join or leave.
-        self.recipients: dict[str, tuple[C, ...]] = {}
+    __slots__ = ()
+    uid: str
+    alias: str | None
+
+    def identity(self) -> dict[str, Any]:
+        """``{"uid", "alias"?}`` as it appears in join/leave frames and user lists."""
+        fields: dict[str, Any] = {"uid": self.uid}
+        if self.alias:
+            fields["alias"] = self.alias
+        return fields
 
 
 @final
-class Member(Generic[C]):
+class RemoteMember(_Identified):
+    """A member connected to another node of the cluster: what its join said about it."""
+
+    __slots__ = ("alias", "announce", "node", "uid")
+
+    conn = None  # no connection here: frames for it go through its node
+
+    def __init__(self, uid: str, alias: str | None, announce: bool, node: str) -> None:
+        self.uid = uid
+        self.alias = alias
+        self.announce = announce
+        self.node = node
+
+    def __repr__(self) -> str:
+        return f"RemoteMember(uid={self.uid!r}, node={self.node!r})"
+
+
+class _Channel(Generic[C]):
+    __slots__ = ("everyone", "join_key", "members", "name", "recipients", "remote", "send_key")
+
+    def __init__(self, name: str, join_key: str | None, send_key: str | None) -> None:
+        self.name = name
+        # Digests (see key_digest), never the keys.
+        self.join_key = join_key
+        self.send_key = send_key
+        # Insertion order is join order, used for `users` snapshots. In a cluster
+        # this is the whole channel's roster, members of other nodes included.
+        self.members: dict[str, Member[C] | RemoteMember] = {}
+        # Members on other nodes: while there are any, broadcasts are relayed.
+        self.remote = 0
+        # uid -> who a broadcast from that member reaches; rebuilt after a join or leave.
+        self.recipients: dict[str, tuple[C, ...]] = {}
+        # Every local connection, for frames relayed from other nodes; rebuilt likewise.
+        self.everyone: tuple[C, ...] | None = None
+
+    def changed(self) -> None:
+        self.recipients.clear()
+        self.everyone = None
+
+    def local(self) -> tuple[C, ...]:
+        if self.everyone is None:
+            self.everyone = tuple(m.conn for m in self.members.values() if m.conn is not None)
+        return self.everyone
+
+
+@final
+class Member(_Identified, Generic[C]):
     """One connection in a channel. The I/O layer keeps it and passes it back in."""
 
     __slots__ = (
@@ -153,15 +264,19 @@ class Member(Generic[C]):
         "ip",
         "uid",
         "violations",
+        "wants_list",
         "window_count",
         "window_start",
     )
+
+    node = None  # on this node
 
     def __init__(self, uid: str, ticket: Ticket, channel: _Channel[C], conn: C) -> None:
         self.uid = uid
         self.alias = ticket.alias
         self.echo = ticket.echo
         self.announce = ticket.announce
+        self.wants_list = ticket.list
         self.ip = ticket.ip
         self.exempt = ticket.exempt
         self.channel = channel
@@ -176,13 +291,6 @@ class Member(Generic[C]):
         self.window_start = 0.0
         self.window_count = 0
 
-    def identity(self) -> dict[str, Any]:
-        """``{"uid", "alias"?}`` as it appears in join/leave frames and user lists."""
-        fields: dict[str, Any] = {"uid": self.uid}
-        if self.alias:
-            fields["alias"] = self.alias
-        return fields
-
     def __repr__(self) -> str:
         return f"Member(uid={self.uid!r}, channel={self.channel.name!r})"
 
@@ -193,17 +301,26 @@ class RelayCore(Generic[C]):
     Args:
         config: Limits and reserved namespaces.
         uid_factory: Makes candidate uids; 6 random ``[0-9a-z]`` characters by default.
+        clustered: This node is one of several sharing channels through a backplane:
+            channels it has no members in may live on other nodes, so HTTP pushes
+            to them are relayed, and joins come in through :meth:`arrive`.
     """
 
     def __init__(
         self,
         config: RelayConfig | None = None,
         *,
-        uid_factory: Callable[[], str] = _random_uid,
+        uid_factory: Callable[[], str] = random_uid,
+        clustered: bool = False,
     ) -> None:
         self.config = config or RelayConfig()
+        self.clustered = clustered
         self._uid_factory = uid_factory
         self._channels: dict[str, _Channel[C]] = {}
+        self._namespace_digests = {
+            name: _digests(keys.join_key, keys.send_key)
+            for name, keys in self.config.namespaces.items()
+        }
         self._handshakes: dict[str, tuple[float, int]] = {}
         self._bans: dict[str, float] = {}
         limits = self.config.limits
@@ -218,9 +335,18 @@ class RelayCore(Generic[C]):
         return list(self._channels)
 
     def member_count(self, channel: str) -> int:
-        """Connections in ``channel`` (0 if it does not exist)."""
+        """Connections in ``channel`` (0 if it does not exist); in a cluster, on every node."""
         live = self._channels.get(channel)
         return len(live.members) if live else 0
+
+    def channel_keys(self, channel: str) -> tuple[str | None, str | None] | None:
+        """Digests of a live channel's join and send keys, or ``None`` if it is not live here."""
+        live = self._channels.get(channel)
+        return None if live is None else (live.join_key, live.send_key)
+
+    def reserved(self, channel: str) -> bool:
+        """Whether ``channel`` is under a reserved namespace (its keys come from the config)."""
+        return match_namespace(channel, self.config.namespaces) is not None
 
     # -- handshake -----------------------------------------------------------
 
@@ -268,7 +394,7 @@ class RelayCore(Generic[C]):
         )
         join_key, _ = self._effective_keys(ticket)
         if join_key is not None and not _keys_match(ticket.join_key, join_key):
-            return Refusal(403, "A valid joinKey is required to join this channel.")
+            return KEY_REFUSED
         return ticket
 
     def _check_ip(self, ip: str, now: float) -> Refusal | None:
@@ -291,16 +417,16 @@ class RelayCore(Generic[C]):
         return None
 
     def _effective_keys(self, ticket: Ticket) -> tuple[str | None, str | None]:
-        namespaces = self.config.namespaces
-        reserved = match_namespace(ticket.channel, namespaces)
+        """Digests of the keys that gate ``ticket``'s channel."""
+        reserved = match_namespace(ticket.channel, self.config.namespaces)
         if reserved is not None:
-            keys = namespaces[reserved]
-            return keys.join_key, keys.send_key
+            return self._namespace_digests[reserved]
         live = self._channels.get(ticket.channel)
         if live is not None:
             return live.join_key, live.send_key
         # This connection will create the channel: its keys become the channel's.
-        return ticket.join_key, ticket.send_key
+        # (In a cluster the channel may live on other nodes: the backplane checks.)
+        return ticket_digests(ticket)
 
     # -- join / leave --------------------------------------------------------
 
@@ -318,7 +444,7 @@ class RelayCore(Generic[C]):
         """
         join_key, send_key = self._effective_keys(ticket)
         if join_key is not None and not _keys_match(ticket.join_key, join_key):
-            return Refusal(403, "A valid joinKey is required to join this channel.")
+            return KEY_REFUSED
         channel = self._channels.get(ticket.channel)
         if channel is None:
             channel = self._channels[ticket.channel] = _Channel(ticket.channel, join_key, send_key)
@@ -326,44 +452,158 @@ class RelayCore(Generic[C]):
         while uid in channel.members:
             uid = self._uid_factory()
         member = Member(uid, ticket, channel, conn)
-        others = [m.conn for m in channel.members.values()]
         channel.members[uid] = member
-        channel.recipients.clear()
-        date = int(now * 1000)
-        total = len(channel.members)
-
-        own: dict[str, Any] = {"type": "join", "self": True, **member.identity(), "total": total}
-        if ticket.list:
-            own["users"] = [
-                {**m.identity(), "self": True} if m is member else m.identity()
-                for m in channel.members.values()
-                if m.announce
-            ]
-        own["date"] = date
-        deliveries = [Delivery(_json.dumps(own), [conn])]
-        if others:
-            theirs: dict[str, Any] = {"type": "join", "total": total}
-            if member.announce:
-                theirs.update(member.identity())
-            theirs["date"] = date
-            deliveries.append(Delivery(_json.dumps(theirs), others))
-        return member, deliveries
+        channel.changed()
+        return member, self._joined(channel, member, len(channel.members), int(now * 1000))
 
     def leave(self, member: Member[C], now: float) -> list[Delivery[C]]:
         """Remove a member; tell the rest, or destroy the channel (and its keys) if empty."""
         channel = member.channel
-        if channel.members.pop(member.uid, None) is None:
+        if channel.members.get(member.uid) is not member:
             return []
-        channel.recipients.clear()
+        return self._left(channel, member, int(now * 1000))
+
+    def _joined(
+        self, channel: _Channel[C], joiner: Member[C] | RemoteMember, total: int, date: int
+    ) -> list[Delivery[C]]:
+        """The own join (for a local joiner) and the others' join, for a member just added."""
+        deliveries = []
+        if isinstance(joiner, Member):
+            own: dict[str, Any] = {
+                "type": "join",
+                "self": True,
+                **joiner.identity(),
+                "total": total,
+            }
+            if joiner.wants_list:
+                own["users"] = [
+                    {**m.identity(), "self": True} if m is joiner else m.identity()
+                    for m in channel.members.values()
+                    if m.announce
+                ]
+            own["date"] = date
+            deliveries.append(Delivery(_json.dumps(own), [joiner.conn]))
+        others = [m for m in channel.local() if m is not joiner.conn]
+        if others:
+            theirs: dict[str, Any] = {"type": "join", "total": total}
+            if joiner.announce:
+                theirs.update(joiner.identity())
+            theirs["date"] = date
+            deliveries.append(Delivery(_json.dumps(theirs), others))
+        return deliveries
+
+    def _left(
+        self,
+        channel: _Channel[C],
+        leaver: Member[C] | RemoteMember,
+        date: int,
+        total: int | None = None,
+    ) -> list[Delivery[C]]:
+        """Remove ``leaver``: a leave frame for the local members, or the channel's end."""
+        del channel.members[leaver.uid]
+        if leaver.conn is None:
+            channel.remote -= 1
+        channel.changed()
         if not channel.members:
             if self._channels.get(channel.name) is channel:
                 del self._channels[channel.name]
             return []
-        frame: dict[str, Any] = {"type": "leave", "total": len(channel.members)}
-        if member.announce:
-            frame.update(member.identity())
-        frame["date"] = int(now * 1000)
-        return [Delivery(_json.dumps(frame), [m.conn for m in channel.members.values()])]
+        recipients = channel.local()
+        if not recipients:
+            return []
+        frame: dict[str, Any] = {
+            "type": "leave",
+            "total": len(channel.members) if total is None else total,
+        }
+        if leaver.announce:
+            frame.update(leaver.identity())
+        frame["date"] = date
+        return [Delivery(_json.dumps(frame), recipients)]
+
+    # -- cluster -------------------------------------------------------------------
+
+    def load(
+        self,
+        channel: str,
+        keys: tuple[str | None, str | None],
+        roster: Iterable[RemoteMember],
+    ) -> None:
+        """Install a channel's cluster-wide state before this node's first member joins it.
+
+        Args:
+            channel: Its name.
+            keys: Digests of its join and send keys (see :func:`key_digest`).
+            roster: Its members on other nodes, in join order.
+        """
+        live = self._channels[channel] = _Channel(channel, *keys)
+        for entry in roster:
+            live.members[entry.uid] = entry
+        live.remote = len(live.members)
+
+    def forget(self, channel: str) -> None:
+        """Drop a channel's cluster-wide state: this node has no members in it any more."""
+        self._channels.pop(channel, None)
+
+    def arrive(
+        self,
+        channel: str,
+        joiner: RemoteMember | tuple[str, Ticket, C],
+        total: int,
+        date: int,
+        keys: tuple[str | None, str | None] | None = None,
+    ) -> tuple[Member[C] | None, list[Delivery[C]]]:
+        """Apply a join, in the order the cluster saw it.
+
+        Args:
+            channel: The channel joined (installed with :meth:`load`).
+            joiner: A member of another node, or ``(uid, ticket, conn)`` for this
+                node's own joiner, which gets its own join now.
+            total: The channel's member count after the join, cluster-wide.
+            date: The join's timestamp, in epoch milliseconds.
+            keys: The channel's key digests, when this join created the channel.
+
+        Returns:
+            This node's new member (``None`` for a remote joiner) and the deliveries.
+        """
+        live = self._channels.get(channel)
+        if live is None:
+            return None, []
+        if keys is not None:
+            live.join_key, live.send_key = keys
+        if isinstance(joiner, RemoteMember):
+            entry: Member[C] | RemoteMember = joiner
+            if joiner.uid in live.members:
+                return None, []
+            live.remote += 1
+            member = None
+        else:
+            uid, ticket, conn = joiner
+            entry = member = Member(uid, ticket, live, conn)
+        live.members[entry.uid] = entry
+        live.changed()
+        return member, self._joined(live, entry, total, date)
+
+    def depart(self, channel: str, uid: str, total: int, date: int) -> list[Delivery[C]]:
+        """Apply a leave, in the order the cluster saw it; ``total`` is the count after it."""
+        live = self._channels.get(channel)
+        leaver = None if live is None else live.members.get(uid)
+        if live is None or leaver is None:
+            return []
+        return self._left(live, leaver, date, total)
+
+    def relay_in(self, channel: str, frame: str) -> list[Delivery[C]]:
+        """A broadcast relayed from another node: every member here gets it."""
+        live = self._channels.get(channel)
+        recipients = () if live is None else live.local()
+        return [Delivery(frame, recipients)] if recipients else []
+
+    def direct_in(self, channel: str, uid: str, frame: str) -> list[Delivery[C]]:
+        """A direct message relayed from another node to member ``uid`` here."""
+        live = self._channels.get(channel)
+        recipient = None if live is None else live.members.get(uid)
+        if recipient is None or recipient.conn is None:
+            return []  # it left while the message was on its way
+        return [Delivery(frame, (recipient.conn,))]
 
     # -- frames --------------------------------------------------------------
 
@@ -417,6 +657,8 @@ class RelayCore(Generic[C]):
                 return self._error(
                     member, f"Recipient {_json.dumps(to)} is not in this channel.", now
                 )
+            if recipient.conn is None:
+                return Outcome([], relay=Relayed(channel.name, envelope, recipient.node, to))
             return Outcome([Delivery(envelope, (recipient.conn,))])
         targets = channel.recipients.get(member.uid)
         if targets is None:
@@ -425,9 +667,14 @@ class RelayCore(Generic[C]):
                 # of active senders would cost O(members^2) memory.
                 channel.recipients.clear()
             targets = channel.recipients[member.uid] = tuple(
-                m.conn for m in members.values() if member.echo or m is not member
+                m.conn
+                for m in members.values()
+                if m.conn is not None and (member.echo or m is not member)
             )
-        return Outcome([Delivery(envelope, targets)] if targets else [])
+        deliveries = [Delivery(envelope, targets)] if targets else []
+        if channel.remote:
+            return Outcome(deliveries, relay=Relayed(channel.name, envelope))
+        return Outcome(deliveries)
 
     # -- HTTP push ---------------------------------------------------------------
 
@@ -451,7 +698,7 @@ class RelayCore(Generic[C]):
         if cap is not None and len(body) > cap:
             return PushResult(413, f"Message exceeds {cap} bytes.")
         reserved = match_namespace(channel, self.config.namespaces)
-        key = None if reserved is None else self.config.namespaces[reserved].send_key
+        key = None if reserved is None else self._namespace_digests[reserved][1]
         if key is None:
             return PushResult(403, "HTTP push needs a channel under a namespace with a sendKey.")
         if not _keys_match(send_key, key):
@@ -463,12 +710,16 @@ class RelayCore(Generic[C]):
         if not _json.is_json(text):
             return PushResult(400, "Body is not valid JSON.")
         live = self._channels.get(channel)
-        if live is None or not live.members:
-            return PushResult(200, "Delivered to 0 connections.")
         envelope = f'{{"date":{int(now * 1000)},"message":{text}}}'
-        targets = tuple(m.conn for m in live.members.values())
-        delivered = "1 connection" if len(targets) == 1 else f"{len(targets)} connections"
-        return PushResult(200, f"Delivered to {delivered}.", [Delivery(envelope, targets)])
+        # In a cluster, a channel with no members here may have some elsewhere.
+        relay = Relayed(channel, envelope) if live is None and self.clustered else None
+        if live is None:
+            return PushResult(200, delivered(0), relay=relay)
+        if live.remote:
+            relay = Relayed(channel, envelope)
+        targets = live.local()
+        deliveries = [Delivery(envelope, targets)] if targets else []
+        return PushResult(200, delivered(len(live.members)), deliveries, relay)
 
     def _error(self, member: Member[C], text: str, now: float) -> Outcome[C]:
         frame = _json.dumps({"type": "error", "message": text, "date": int(now * 1000)})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import final
 
@@ -25,7 +25,7 @@ logger = logging.getLogger("rx_itty.relay")
 _MAX_HEAD = 16 * 1024
 _DEADLINE_SECONDS = 10.0
 
-PushHandler = Callable[[str, bytes, str | None, float], tuple[int, str]]
+PushHandler = Callable[[str, bytes, str | None, float], Awaitable[tuple[int, str]]]
 """``(path, body, send_key, now) -> (status, reason)``; the relay delivers as it answers."""
 
 
@@ -129,4 +129,4 @@ class HttpPushListener:
         if int(length) > self._max_body:
             raise _BadRequest(413, f"Message exceeds {self._max_body} bytes.")
         body = await reader.readexactly(int(length))
-        return self._handle(path, body, headers.get("x-send-key"), time.time())
+        return await self._handle(path, body, headers.get("x-send-key"), time.time())

@@ -10,6 +10,10 @@ with no await in between::
     async with Relay() as relay:            # 127.0.0.1, a free port
         print(relay.url)                     # ws://127.0.0.1:PORT/c/
         ...
+
+With a backplane (``Relay(backplane="redis://HOST:6379/0")``) several relays share
+their channels: joins and leaves go through the backplane, and frames that members
+on other nodes must see are handed to it as the core produces them.
 """
 
 from __future__ import annotations
@@ -20,16 +24,23 @@ import time
 import weakref
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Self, TypedDict, final
+from typing import Any, Self, TypedDict, final
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rx_itty._logging import wire_logger
-from rx_itty.exceptions import RelayNotStarted
-from rx_itty.relay.config import RelayConfig
-from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
+from rx_itty.exceptions import BackplaneUnavailable, RelayNotStarted
+from rx_itty.relay.backplane import (
+    UNAVAILABLE,
+    Backplane,
+    BackplaneHost,
+    LocalBackplane,
+    open_backplane,
+)
+from rx_itty.relay.config import RelayConfig, backplane_at
+from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket, delivered
 from rx_itty.relay.http_push import HttpPushListener
 from rx_itty.wire import CloseCode
 
@@ -73,11 +84,12 @@ def _format_host(host: str) -> str:
 
 
 class RelayOptions(TypedDict, total=False):
-    """Where a :class:`Relay` listens; the keyword arguments after its ``config``."""
+    """Where a :class:`Relay` listens, and its backplane: the keywords after its ``config``."""
 
     host: str
     port: int
     http_port: int | None
+    backplane: str | Backplane[Any] | None
 
 
 @final
@@ -91,6 +103,13 @@ class Relay:
         port: TCP port; 0 picks a free one (read it back from :attr:`port` / :attr:`url`).
         http_port: Also accept HTTP pushes (``POST /c/<channel>``) on this port (0: a free one);
             ``None`` (the default) leaves HTTP push off.
+        backplane: Share channels with the other relays on the same Redis:
+            ``"redis://HOST:PORT/DB"`` (or ``rediss://``, ``unix:///path?db=N``), or a
+            backplane object; overrides ``config.backplane``. ``None``: this process only.
+
+    Raises:
+        MissingDependency: a Redis backplane without the ``redis`` package (``rx_itty[redis]``).
+        RelayConfigError: a backplane URL with an unknown scheme.
     """
 
     def __init__(
@@ -100,9 +119,17 @@ class Relay:
         host: str = "127.0.0.1",
         port: int = 0,
         http_port: int | None = None,
+        backplane: str | Backplane[Any] | None = None,
     ) -> None:
         self.config = config or RelayConfig()
-        self.core: RelayCore[_Connection] = RelayCore(self.config)
+        if isinstance(backplane, str):
+            backplane = open_backplane(backplane_at(backplane, self.config.backplane))
+        elif backplane is None and self.config.backplane is not None:
+            backplane = open_backplane(self.config.backplane)
+        self._backplane: Backplane[_Connection] = backplane or LocalBackplane()
+        self.core: RelayCore[_Connection] = RelayCore(
+            self.config, clustered=self._backplane.clustered
+        )
         self.host = host
         self._requested_port = port
         self._requested_http_port = http_port
@@ -112,29 +139,46 @@ class Relay:
         self._tickets: weakref.WeakKeyDictionary[ServerConnection, Ticket] = (
             weakref.WeakKeyDictionary()
         )
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> str:
-        """Start listening; returns :attr:`url`. Idempotent."""
+        """Start listening; returns :attr:`url`. Idempotent.
+
+        Raises:
+            BackplaneUnavailable: the backplane (Redis) cannot be reached.
+            RelayConfigError: the cluster's other nodes have other reserved namespaces.
+            OSError: the address cannot be bound.
+        """
         if self._server is None:
-            self._server = await serve(
-                self._handle,
-                self.host,
-                self._requested_port,
-                process_request=self._process_request,
-                compression="deflate" if self.config.compression else None,
-                max_size=_library_max_size(self.config.limits.max_frame_bytes),
-                server_header="rx_itty relay",
-                logger=_wire_logger,
-                create_connection=_Connection,
+            await self._backplane.start(
+                BackplaneHost(self.core, self._deliver, self._disconnect_all)
             )
+            try:
+                self._server = await self._listen()
+            except BaseException:
+                await self._backplane.aclose()
+                raise
             if self._requested_http_port is not None:
                 self._http = HttpPushListener(self._push, self.config.limits.max_frame_bytes)
                 self._http_port = await self._http.start(self.host, self._requested_http_port)
                 logger.info("relay accepting HTTP pushes on %s", self.http_url)
             logger.info("relay listening on %s", self.url)
         return self.url
+
+    async def _listen(self) -> Server:
+        return await serve(
+            self._handle,
+            self.host,
+            self._requested_port,
+            process_request=self._process_request,
+            compression="deflate" if self.config.compression else None,
+            max_size=_library_max_size(self.config.limits.max_frame_bytes),
+            server_header="rx_itty relay",
+            logger=_wire_logger,
+            create_connection=_Connection,
+        )
 
     @property
     def port(self) -> int:
@@ -149,6 +193,11 @@ class Relay:
     def url(self) -> str:
         """Base URL for channels, e.g. ``ws://127.0.0.1:8080/c/``; append a channel name."""
         return f"ws://{_format_host(self.host)}:{self.port}/c/"
+
+    @property
+    def node_id(self) -> str | None:
+        """This relay's id in its cluster; ``None`` without a backplane."""
+        return self._backplane.node_id
 
     @property
     def http_url(self) -> str | None:
@@ -171,6 +220,7 @@ class Relay:
             return_exceptions=True,
         )
         await server.wait_closed()
+        await self._backplane.aclose()  # after every member's leave was handed over
         logger.info("relay stopped")
 
     async def serve_forever(self) -> None:
@@ -195,9 +245,11 @@ class Relay:
 
     # -- connections ---------------------------------------------------------
 
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         ip = conn.remote_address[0] if conn.remote_address else None
         verdict = self.core.admit(request.path, ip, time.time())
+        if not isinstance(verdict, Refusal):
+            verdict = await self._backplane.admit(verdict) or verdict
         if isinstance(verdict, Refusal):
             return conn.respond(verdict.status, verdict.reason + "\n")
         self._tickets[conn] = verdict
@@ -206,21 +258,31 @@ class Relay:
     async def _handle(self, conn: ServerConnection) -> None:
         assert isinstance(conn, _Connection)
         ticket = self._tickets.pop(conn)
-        joined = self.core.join(ticket, conn, time.time())
+        joined = await self._backplane.join(ticket, conn, time.time())
         if isinstance(joined, Refusal):
-            await conn.close(CloseCode.POLICY_VIOLATION, joined.reason)
+            code = (
+                CloseCode.TRY_AGAIN_LATER if joined is UNAVAILABLE else CloseCode.POLICY_VIOLATION
+            )
+            await conn.close(code, joined.reason)
             return
-        member, deliveries = joined
-        self._deliver(deliveries)
         try:
-            await self._read(conn, member)
+            await self._read(conn, joined)
         finally:
-            self._deliver(self.core.leave(member, time.time()))
+            self._backplane.leave(joined, time.time())
 
-    def _push(self, path: str, body: bytes, send_key: str | None, now: float) -> tuple[int, str]:
+    async def _push(
+        self, path: str, body: bytes, send_key: str | None, now: float
+    ) -> tuple[int, str]:
+        if not self._backplane.available:
+            return UNAVAILABLE.status, UNAVAILABLE.reason
         result = self.core.push(path, body, send_key, now)
         self._deliver(result.deliveries)
-        return result.status, result.reason
+        if result.relay is None:
+            return result.status, result.reason
+        try:
+            return result.status, delivered(await self._backplane.push(result.relay))
+        except BackplaneUnavailable:
+            return UNAVAILABLE.status, UNAVAILABLE.reason
 
     def _deliver(self, deliveries: Iterable[Delivery[_Connection]]) -> None:
         # Synchronous on purpose: frames reach every transport in the order the
@@ -237,6 +299,15 @@ class Relay:
                     logger.warning("disconnecting a reader more than %d bytes behind", cap)
                     conn.transport.abort()
 
+    def _disconnect_all(self, code: int, reason: str) -> None:
+        """Close every connection (the backplane went down: they must reconnect)."""
+        if self._server is None:
+            return
+        for conn in list(self._server.connections):
+            task = asyncio.ensure_future(conn.close(code, reason))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     async def _read(self, conn: _Connection, member: Member[_Connection]) -> None:
         # recv() in a loop, not `async for`: the async iterator costs ~2 us a message.
         recv = conn.recv
@@ -251,6 +322,8 @@ class Relay:
                     await conn.close(CloseCode.INTERNAL_ERROR, "relay error")
                     return
                 self._deliver(outcome.deliveries)
+                if outcome.relay is not None:
+                    self._backplane.relay(outcome.relay)
                 if outcome.close is not None:
                     await conn.close(*outcome.close)
                     return

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import IO
 
 from tests.support import scaled
 
@@ -46,3 +48,31 @@ async def run(
         out, err = await proc.communicate(stdin)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+async def start_serve(
+    *args: str, before: Sequence[str] = (), stderr: int | IO[bytes] = asyncio.subprocess.PIPE
+) -> tuple[asyncio.subprocess.Process, str]:
+    """Start ``python -m rx_itty [BEFORE] serve --port 0 ARGS``; return it and its first line.
+
+    The first line is the URL. A process that exits or stalls before printing is
+    killed, and the test fails.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "rx_itty", *before, "serve", "--port", "0"),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        env=cli_env(),
+    )
+    assert proc.stdout is not None
+    line = ""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(scaled(20)):
+            line = (await proc.stdout.readline()).decode()
+    if not line:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError("rx-itty serve printed nothing: it did not start")
+    return proc, line

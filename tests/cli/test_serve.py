@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.cli.support import run, spawn
+from tests.cli.support import run, start_serve
 from tests.support import Peer, scaled
 
 _URL = re.compile(r"ws://\S+/c/")
@@ -24,11 +24,8 @@ async def serving(
     *args: str, before: tuple[str, ...] = ()
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """Run ``python -m rx_itty [BEFORE] serve --port 0 ARGS`` and yield it with its URL."""
-    proc = await spawn([*before, "serve", "--port", "0", *args])
+    proc, line = await start_serve(*args, before=before)
     try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(scaled(20)):
-            line = (await proc.stdout.readline()).decode()
         found = _URL.search(line)
         assert found, f"no URL in {line!r}"
         yield proc, found.group(0)
@@ -77,6 +74,9 @@ async def test_serve_reads_namespace_keys_from_a_config_file(tmp_path: Path) -> 
         (["bogus"], "invalid choice"),
         ([], "required"),
         (["serve", "--config", "/nonexistent/relay.json"], "cannot read relay config"),
+        (["serve", "--node-ttl", "1"], "--node-ttl needs a backplane: add --backplane URL"),
+        (["serve", "--backplane", "http://h:1"], "backplane URL must look like redis://"),
+        (["serve", "--backplane", "redis://h", "--node-ttl", "0"], "must be a positive number"),
     ],
 )
 @pytest.mark.asyncio

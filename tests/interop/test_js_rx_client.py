@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rx_itty import Message, connect
-from tests.interop.jspeer import SpawnJs
+from rx_itty import IttySocket, Message, connect
+from tests.interop.jspeer import JsPeer, SpawnJs
 from tests.support import first, scaled
 
 pytestmark = pytest.mark.asyncio
@@ -16,21 +16,29 @@ pytestmark = pytest.mark.asyncio
 
 async def test_js_and_rx_clients_exchange_typed_broadcasts_both_ways(js: SpawnJs, url: str) -> None:
     async with connect(url, alias="Py", announce=True) as ch:
-        chats = ch.on("chat").aiter()
-        peer = await js()
-        own = await peer.joined(url, {"as": "Js", "announce": True})
-        seen = await first(ch.presence, lambda p: p.total == 2)
-        assert [(u.uid, u.alias) for u in seen.users] == [(own["uid"], "Js")]
+        await exchange_typed_broadcasts(ch, await js(), url)
 
-        await peer.send({"type": "chat", "text": "from js"})
-        message = await asyncio.wait_for(chats.__anext__(), scaled(5))
-        assert (message["text"], message.uid, message.alias) == ("from js", own["uid"], "Js")
-        await chats.aclose()
 
-        ch.send({"type": "chat", "text": "from rx"})
-        event = await peer.event("message")
-        assert (event["text"], event["uid"], event["alias"]) == ("from rx", ch.uid, "Py")
-        assert event["message"] == {"type": "chat", "text": "from rx"}
+async def exchange_typed_broadcasts(ch: IttySocket, peer: JsPeer, url: str) -> dict[str, Any]:
+    """The JS peer joins at ``url`` (announced, as "Js"), sees ``ch`` ("Py"), and they chat.
+
+    Returns the JS peer's own join.
+    """
+    chats = ch.on("chat").aiter()
+    own = await peer.joined(url, {"as": "Js", "announce": True})
+    seen = await first(ch.presence, lambda p: p.total == 2)
+    assert [(u.uid, u.alias) for u in seen.users] == [(own["uid"], "Js")]
+
+    await peer.send({"type": "chat", "text": "from js"})
+    message = await asyncio.wait_for(chats.__anext__(), scaled(5))
+    assert (message["text"], message.uid, message.alias) == ("from js", own["uid"], "Js")
+    await chats.aclose()
+
+    ch.send({"type": "chat", "text": "from rx"})
+    event = await peer.event("message")
+    assert (event["text"], event["uid"], event["alias"]) == ("from rx", ch.uid, "Py")
+    assert event["message"] == {"type": "chat", "text": "from rx"}
+    return own
 
 
 async def test_direct_messages_flow_between_js_and_rx_clients(js: SpawnJs, url: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from rx_itty.exceptions import RelayConfigError
 from rx_itty.relay.config import (
+    BackplaneConfig,
     Limits,
     NamespaceKeys,
     RelayConfig,
@@ -230,11 +231,37 @@ def test_compression_can_be_turned_on() -> None:
         ({"namespaces": {"myapp": {"joinKey": ""}}}, "'joinKey' must be a non-empty string"),
         ({"namespaces": {"myapp": {"sendKey": 5}}}, "'sendKey' must be a non-empty string"),
         ({"namespaces": {"myapp:": {}}}, "must be non-empty and not end with"),
+        ({"backplane": "http://h:1"}, "backplane URL must look like redis://"),
+        ({"backplane": {"node_ttl": 1}}, '"backplane" must be a URL or an object'),
+        ({"backplane": {"url": "redis://h", "ttl": 1}}, '"backplane" must be a URL or an object'),
+        ({"backplane": {"url": "redis://h", "node_ttl": 0}}, "node_ttl must be a number"),
+        ({"backplane": {"url": "redis://h", "node_ttl": True}}, "node_ttl must be a number"),
+        ({"backplane": {"url": "redis://h", "prefix": ""}}, "prefix must be a non-empty"),
     ],
 )
 def test_bad_configurations_say_what_is_wrong(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(RelayConfigError, match=message):
         config_from_dict(raw)
+
+
+def test_a_backplane_is_a_url_or_an_object_and_off_by_default() -> None:
+    assert config_from_dict({}).backplane is None
+    assert config_from_dict({"backplane": "redis://h:6379/1"}).backplane == BackplaneConfig(
+        "redis://h:6379/1"
+    )
+    full = {"url": "unix:///run/redis.sock?db=2", "node_ttl": 2.5, "prefix": "team"}
+    assert config_from_dict({"backplane": full}).backplane == BackplaneConfig(
+        "unix:///run/redis.sock?db=2", node_ttl=2.5, prefix="team"
+    )
+
+
+def test_a_backplane_url_never_shows_its_credentials() -> None:
+    config = BackplaneConfig("rediss://admin:hunter2@h:6380/0")
+    assert "hunter2" not in repr(config)
+    assert "admin" not in repr(config)
+    with pytest.raises(RelayConfigError) as caught:
+        BackplaneConfig("http://admin:hunter2@h")
+    assert "hunter2" not in str(caught.value)
 
 
 # -- load_config ------------------------------------------------------------------------------

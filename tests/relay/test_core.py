@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 
 from rx_itty.relay.config import Limits, NamespaceKeys, RelayConfig
-from rx_itty.relay.core import Delivery, Member, Outcome, Refusal, RelayCore, Ticket
+from rx_itty.relay.core import (
+    Delivery,
+    Member,
+    Outcome,
+    Refusal,
+    RelayCore,
+    RemoteMember,
+    Ticket,
+    key_digest,
+)
 
 LOCAL = "127.0.0.1"
 REMOTE = "203.0.113.7"
@@ -471,3 +480,121 @@ def test_the_recipient_cache_stays_bounded_in_a_big_busy_room() -> None:
     for member in members:
         assert len(only(core.receive(member, "1", 2.0))[1]) == 199
     assert len(members[0].channel.recipients) <= 64
+
+
+# -- cluster: a roster shared with other nodes ---------------------------------------
+
+
+def cluster_core() -> RelayCore[str]:
+    core: RelayCore[str] = RelayCore(clustered=True)
+    core.load("room", (None, None), [RemoteMember("far1", "Far", True, "nodeB")])
+    return core
+
+
+def arrive_local(core: RelayCore[str], uid: str, conn: str, query: str = "") -> Member[str]:
+    member, _ = core.arrive("room", (uid, ticket(core, f"/c/room?{query}"), conn), 2, 5)
+    assert member is not None
+    return member
+
+
+def test_a_local_joiner_gets_its_own_join_with_the_cluster_roster_and_total() -> None:
+    core = cluster_core()
+    member, deliveries = core.arrive(
+        "room", ("me0001", ticket(core, "/c/room?announce=true&list=true"), "A"), 2, 1000
+    )
+    assert member is not None
+    assert member.uid == "me0001"
+    assert frames(deliveries) == [
+        (
+            {
+                "type": "join",
+                "self": True,
+                "uid": "me0001",
+                "total": 2,
+                "users": [{"uid": "far1", "alias": "Far"}, {"uid": "me0001", "self": True}],
+                "date": 1000,
+            },
+            ["A"],
+        )
+    ]
+    assert core.member_count("room") == 2
+
+
+def test_a_remote_join_tells_the_local_members_and_a_repeat_is_ignored() -> None:
+    core = cluster_core()
+    arrive_local(core, "me0001", "A")
+    joiner = RemoteMember("far2", None, False, "nodeC")
+    _, deliveries = core.arrive("room", joiner, 3, 7)
+    assert frames(deliveries) == [({"type": "join", "total": 3, "date": 7}, ["A"])]
+    assert core.arrive("room", joiner, 3, 7) == (None, [])
+
+
+def test_depart_tells_the_local_members_with_the_total_the_cluster_gave() -> None:
+    core = cluster_core()
+    arrive_local(core, "me0001", "A")
+    assert frames(core.depart("room", "far1", 1, 9)) == [
+        ({"type": "leave", "total": 1, "uid": "far1", "alias": "Far", "date": 9}, ["A"])
+    ]
+    assert core.depart("room", "far1", 1, 9) == []  # already gone
+
+
+def test_broadcasts_are_relayed_while_members_on_other_nodes_exist() -> None:
+    core = cluster_core()
+    a = arrive_local(core, "me0001", "A", "echo=true")
+    outcome = core.receive(a, '"hi"', 2.0)
+    assert [list(d.to) for d in outcome.deliveries] == [["A"]]
+    assert outcome.relay is not None
+    assert (outcome.relay.channel, outcome.relay.node, outcome.relay.uid) == ("room", None, None)
+    assert json.loads(outcome.relay.frame)["message"] == "hi"
+    core.depart("room", "far1", 1, 9)
+    assert core.receive(a, '"alone"', 3.0).relay is None
+
+
+def test_a_direct_message_to_a_member_on_another_node_goes_to_that_node() -> None:
+    core = cluster_core()
+    a = arrive_local(core, "me0001", "A")
+    outcome = core.receive(a, '\x1ffar1\x1f"psst"', 2.0)
+    assert outcome.deliveries == []
+    assert outcome.relay is not None
+    assert (outcome.relay.node, outcome.relay.uid) == ("nodeB", "far1")
+    assert json.loads(outcome.relay.frame) == {"date": 2000, "uid": "me0001", "message": "psst"}
+
+
+def test_frames_from_other_nodes_reach_the_local_members_only() -> None:
+    core = cluster_core()
+    arrive_local(core, "me0001", "A")
+    arrive_local(core, "me0002", "B")
+    assert frames(core.relay_in("room", '{"message":1}')) == [({"message": 1}, ["A", "B"])]
+    assert frames(core.direct_in("room", "me0002", '{"message":2}')) == [({"message": 2}, ["B"])]
+    assert core.direct_in("room", "far1", "{}") == []  # not here
+    assert core.direct_in("room", "gone01", "{}") == []  # left meanwhile
+    assert core.relay_in("elsewhere", "{}") == []
+
+
+def test_keys_a_join_created_are_kept_as_digests_and_gate_local_senders() -> None:
+    core: RelayCore[str] = RelayCore(clustered=True)
+    core.load("room", (None, None), [])
+    keys = (key_digest("J"), key_digest("S"))
+    member, _ = core.arrive("room", ("me0001", ticket(core, "/c/room"), "A"), 1, 1, keys)
+    assert core.channel_keys("room") == keys
+    assert "J" not in keys
+    assert member is not None
+    assert not member.can_send
+    assert isinstance(core.admit("/c/room?joinKey=wrong"), Refusal)
+
+
+def test_a_push_in_a_cluster_is_relayed_to_channels_not_live_here() -> None:
+    config = RelayConfig(namespaces={"app": NamespaceKeys(send_key="S")})
+    core: RelayCore[str] = RelayCore(config, clustered=True)
+    result = core.push("/c/app:x", b"1", "S", 2.0)
+    assert (result.status, list(result.deliveries)) == (200, [])
+    assert result.relay is not None
+    assert json.loads(result.relay.frame) == {"date": 2000, "message": 1}
+    assert make_core(config).push("/c/app:x", b"1", "S", 2.0).relay is None  # one process
+
+
+def test_forget_drops_a_channels_state() -> None:
+    core = cluster_core()
+    core.forget("room")
+    assert core.channel_names() == []
+    assert core.channel_keys("room") is None

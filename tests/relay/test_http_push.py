@@ -25,7 +25,12 @@ async def pushing_relay() -> AsyncIterator[Relay]:
 
 async def http(relay: Relay, request: bytes) -> tuple[int, dict[str, Any]]:
     assert relay.http_url is not None
-    port = int(relay.http_url.split(":")[2].split("/")[0])
+    return await http_at(relay.http_url, request)
+
+
+async def http_at(base: str, request: bytes) -> tuple[int, dict[str, Any]]:
+    """Send one raw HTTP request to the push listener at ``base``; the status and JSON answer."""
+    port = int(base.split(":")[2].split("/")[0])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(request)
     async with asyncio.timeout(scaled(5)):

@@ -1,0 +1,362 @@
+"""One relay over several processes: real ``rx-itty serve --backplane`` nodes on a real Redis.
+
+Every test starts its own ``redis-server`` (a temp dir, a unix socket, no
+persistence) and two or three node processes, and talks to them with raw
+``websockets`` peers. "Nothing else arrived" is proved with a sentinel: frames
+from one sender keep their order for every receiver, so if a peer's next frame
+is the sentinel, nothing came before it. Without ``redis-server`` these tests
+skip, saying how to install it (``RX_ITTY_REQUIRE_REDIS=1`` makes that a failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from rx_itty import Backoff, connect
+from tests.cli.support import run
+from tests.redis_server import RedisServer
+from tests.relay.cluster import Node, running_nodes
+from tests.relay.test_http_push import http_at, post
+from tests.relay.test_server import sentinel
+from tests.support import Peer, first, scaled
+
+pytestmark = pytest.mark.asyncio
+
+
+def channel() -> str:
+    return f"itty:cluster:test-{secrets.token_hex(4)}"
+
+
+@pytest_asyncio.fixture
+async def two(redis_server: RedisServer) -> AsyncIterator[list[Node]]:
+    async with running_nodes(redis_server.url, 2) as nodes:
+        yield nodes
+
+
+async def join(node: Node, name: str, query: str = "") -> tuple[Peer, dict[str, Any]]:
+    peer = await Peer.connect(f"{node.url}{name}?{query}")
+    return peer, await peer.joined()
+
+
+async def expect_status(url: str, status: int) -> None:
+    with pytest.raises(InvalidStatus) as caught:
+        await ws_connect(url, open_timeout=scaled(5))
+    assert caught.value.response.status_code == status
+
+
+async def commandstats(server: RedisServer) -> dict[str, int]:
+    """Calls per command since the server started (``INFO commandstats``)."""
+    from redis import asyncio as aioredis
+
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        info = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return {name.removeprefix("cmdstat_"): int(stats["calls"]) for name, stats in info.items()}
+
+
+# -- start -------------------------------------------------------------------------
+
+
+async def test_every_node_prints_its_own_node_id(redis_server: RedisServer) -> None:
+    async with running_nodes(redis_server.url, 3) as nodes:
+        assert len({node.node_id for node in nodes}) == 3
+        assert {node.backplane for node in nodes} == {redis_server.url}
+
+
+async def test_a_node_that_cannot_reach_redis_fails_with_one_line_naming_the_url() -> None:
+    code, out, err = await run(
+        ["serve", "--port", "0", "--backplane", "redis://admin:hunter2@127.0.0.1:1/3"]
+    )
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "cannot reach the Redis backplane at redis://127.0.0.1:1/3" in lines[0]
+    assert "hunter2" not in lines[0]
+    assert "admin" not in lines[0]
+    assert "listening" not in out
+
+
+# -- one relay over two nodes ------------------------------------------------------------
+
+
+async def test_broadcast_echo_and_cluster_wide_totals_across_nodes(two: list[Node]) -> None:
+    name = channel()
+    a, own_a = await join(two[0], name, "announce=true&as=A&echo=true")
+    b, own_b = await join(two[1], name, "announce=true&as=B")
+    assert own_a["total"] == 1
+    assert own_b["total"] == 2
+    seen = await a.recv()
+    assert (seen["type"], seen["uid"], seen["alias"], seen["total"]) == (
+        "join",
+        own_b["uid"],
+        "B",
+        2,
+    )
+
+    await a.send({"text": "hi"})
+    for peer in (a, b):
+        envelope = await peer.recv()
+        assert envelope["message"] == {"text": "hi"}
+        assert (envelope["uid"], envelope["alias"]) == (own_a["uid"], "A")
+    await b.send("from b")
+    assert (await a.recv())["message"] == "from b"
+    await sentinel(a, a, b)  # each got exactly one copy of everything
+
+    await b.close()
+    leave = await a.recv()
+    assert (leave["type"], leave["uid"], leave["total"]) == ("leave", own_b["uid"], 1)
+    await a.close()
+
+
+async def test_list_gives_the_cluster_wide_roster_in_join_order(two: list[Node]) -> None:
+    name = channel()
+    peers = []
+    expected = []
+    for i, node in enumerate([two[0], two[1], two[0], two[1]]):
+        announced = i != 2
+        peer, own = await join(node, name, f"announce=true&as=P{i}" if announced else "")
+        peers.append(peer)
+        if announced:
+            expected.append({"uid": own["uid"], "alias": f"P{i}"})
+    last, own = await join(two[0], name, "announce=true&list=true")
+    assert own["total"] == 5
+    assert own["users"] == [*expected, {"uid": own["uid"], "self": True}]
+    for peer in [*peers, last]:
+        await peer.close()
+
+
+async def test_direct_messages_reach_a_uid_on_another_node_and_only_it(two: list[Node]) -> None:
+    name = channel()
+    a, _ = await join(two[0], name, "as=Al")
+    bystander, _ = await join(two[0], name)
+    b, own_b = await join(two[1], name)
+    for peer in (a, a, bystander):
+        await peer.recv()  # the joins of bystander (a only) and b
+    await a.send("psst", to=own_b["uid"])
+    dm = await b.recv()
+    assert (dm["message"], dm["alias"]) == ("psst", "Al")
+    await sentinel(b, a, bystander)  # neither the sender nor the bystander got it
+
+    await a.send("anyone?", to="non-existent-user")
+    error = await a.recv()
+    assert error["type"] == "error"
+    assert "non-existent-user" in error["message"]
+    for peer in (a, bystander, b):
+        await peer.close()
+
+
+async def test_a_newcomer_on_another_node_is_dm_addressable_once_its_join_is_seen(
+    two: list[Node],
+) -> None:
+    name = channel()
+    a, _ = await join(two[0], name)
+    for _ in range(5):
+        newcomer, own = await join(two[1], name, "announce=true")
+        seen = await a.recv()
+        assert seen["uid"] == own["uid"]
+        await a.send("welcome", to=seen["uid"])  # at once: no chance to settle
+        assert (await newcomer.recv())["message"] == "welcome"
+        await newcomer.close()
+        assert (await a.recv())["type"] == "leave"
+    await a.close()
+
+
+async def test_frames_from_one_sender_keep_their_order_on_every_other_node(
+    two: list[Node],
+) -> None:
+    name = channel()
+    receivers = [(await join(node, name))[0] for node in (two[1], two[1])]
+    sender, _ = await join(two[0], name, "echo=true")
+    for peer in receivers:
+        for _ in range(2 if peer is receivers[0] else 1):
+            await peer.recv()  # later joins
+    count = 300
+    for n in range(count):
+        await sender.send(n)
+    for peer in [sender, *receivers]:
+        assert [(await peer.recv())["message"] for _ in range(count)] == list(range(count))
+    for peer in [sender, *receivers]:
+        await peer.close()
+
+
+async def test_each_frame_crosses_redis_once_and_is_delivered_once(
+    redis_server: RedisServer, two: list[Node]
+) -> None:
+    name = channel()
+    a, _ = await join(two[0], name, "echo=true")
+    b, _ = await join(two[1], name)
+    await a.recv()
+    await sentinel(a, a, b)  # everything about the joins is settled
+    before = await commandstats(redis_server)
+    count = 50
+    for n in range(count):
+        await a.send(n)
+    for peer in (a, b):
+        assert [(await peer.recv())["message"] for _ in range(count)] == list(range(count))
+    await sentinel(a, a, b)  # and no second copy of anything
+    after = await commandstats(redis_server)
+    # The messages and the sentinel, one PUBLISH each at most (a node publishes the
+    # frames it has queued for one channel together), never one per node or receiver.
+    assert 1 <= after["publish"] - before["publish"] <= count + 1
+    for peer in (a, b):
+        await peer.close()
+
+
+# -- keys and HTTP push ------------------------------------------------------------------
+
+
+async def test_a_join_key_set_on_one_node_is_enforced_on_every_node_and_dies_with_the_channel(
+    two: list[Node],
+) -> None:
+    name = channel()
+    a, _ = await join(two[0], name, "joinKey=first")
+    await expect_status(f"{two[1].url}{name}?", 403)
+    await expect_status(f"{two[1].url}{name}?joinKey=wrong", 403)
+    b, own = await join(two[1], name, "joinKey=first")
+    assert own["total"] == 2
+    await a.close()
+    assert (await b.recv())["total"] == 1
+    await b.close()
+    # The channel ended with its last member: a new first joiner sets a new key.
+    c, own = await join(two[1], name, "joinKey=second")
+    assert own["total"] == 1
+    await expect_status(f"{two[0].url}{name}?joinKey=first", 403)
+    await c.close()
+
+
+async def test_a_send_key_set_on_one_node_gates_senders_on_every_node(two: list[Node]) -> None:
+    name = channel()
+    owner, _ = await join(two[0], name, "sendKey=s&echo=true")
+    other, _ = await join(two[1], name)
+    await owner.recv()
+    await other.send("spam")
+    error = await other.recv()
+    assert error["type"] == "error"
+    assert "sendKey" in error["message"]
+    await sentinel(owner, owner, other)  # the spam reached nobody
+    await owner.close()
+    await other.close()
+
+
+async def test_namespaces_and_http_push_work_across_nodes(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"namespaces": {"app": {"joinKey": "J", "sendKey": "S"}}}))
+    args = ("--config", str(config), "--http-port", "0")
+    async with running_nodes(redis_server.url, 2, *args) as (one, other):
+        await expect_status(f"{other.url}app:alerts?", 403)
+        a, _ = await join(one, "app:alerts", "joinKey=J")
+        b, _ = await join(other, "app:alerts", "joinKey=J")
+        await a.recv()
+        assert other.http_url is not None
+        status, answer = await http_at(
+            other.http_url, post("/c/app:alerts", b'{"level":1}', key="S")
+        )
+        assert (status, answer["message"]) == (200, "Delivered to 2 connections.")
+        for peer in (a, b):
+            envelope = await peer.recv()
+            assert envelope["message"] == {"level": 1}
+            assert set(envelope) == {"date", "message"}
+        await sentinel(a, b)  # one copy each
+        await a.close()
+        await b.close()
+
+
+async def test_per_connection_limits_stay_with_the_connection(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "relay.json"
+    limits = {"messages_per_window": 2, "window_seconds": 60, "exempt_loopback": False}
+    config.write_text(json.dumps({"limits": limits}))
+    async with running_nodes(redis_server.url, 2, "--config", str(config)) as (one, other):
+        name = channel()
+        a, _ = await join(one, name, "echo=true")
+        b, _ = await join(other, name, "echo=true")
+        await a.recv()
+        for n in range(3):
+            await a.send(n)
+        assert [(await a.recv()).get("type") for _ in range(3)] == [None, None, "error"]
+        assert [(await b.recv())["message"] for _ in range(2)] == [0, 1]
+        for n in range(2):  # b's budget is its own, on its own node
+            await b.send(n)
+        assert [(await b.recv())["message"] for _ in range(2)] == [0, 1]
+        await a.close()
+        await b.close()
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+async def test_a_killed_nodes_members_leave_with_corrected_totals(
+    redis_server: RedisServer,
+) -> None:
+    name = channel()
+    async with running_nodes(redis_server.url, 3) as (one, doomed, other):
+        a, _ = await join(one, name)
+        _, own_b = await join(doomed, name, "announce=true&as=B")
+        await join(doomed, name)
+        c, _ = await join(other, name)
+        for _ in range(3):
+            await a.recv()
+        await doomed.kill()
+        leaves = [await a.recv(within=10), await a.recv(within=10)]
+        assert [leave["type"] for leave in leaves] == ["leave", "leave"]
+        assert [leave["total"] for leave in leaves] == [3, 2]
+        assert [leave.get("uid") for leave in leaves].count(own_b["uid"]) == 1
+        assert [(await c.recv(within=10))["total"] for _ in range(2)] == [3, 2]
+        await sentinel(c, a)  # nothing else: no duplicated leave
+        await a.close()
+        await c.close()
+
+
+async def test_a_redis_restart_closes_with_1012_refuses_with_503_then_recovers_without_ghosts(
+    redis_server: RedisServer, two: list[Node]
+) -> None:
+    name = channel()
+    a, _ = await join(two[0], name, "announce=true")
+    b, _ = await join(two[1], name, "announce=true")
+    await a.recv()
+    redis_server.kill()
+    for peer in (a, b):
+        with pytest.raises(ConnectionClosed) as closed:
+            await peer.recv(within=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012  # service restart: reconnect
+    await expect_status(f"{two[0].url}{name}?", 503)
+
+    # Clients that reconnect by themselves (rx_itty does on 1012 and 503) get back in.
+    retry = Backoff(initial=0.05, maximum=0.5)
+    x = connect(two[0].url + name, announce=True, list=True, reconnect=retry).open()
+    y = connect(two[1].url + name, announce=True, reconnect=retry).open()
+    try:
+        refused = await first(x.closes, lambda close: close.rejected == 503, within=10)
+        assert refused.reconnecting
+        redis_server.start()
+        await x.opened(timeout=scaled(20))
+        await y.opened(timeout=scaled(20))
+        roster = await first(x.presence, lambda p: p.total == 2, within=10)
+        assert {u.uid for u in roster.users} == {x.uid, y.uid}  # the old members are gone
+        got = asyncio.ensure_future(first(y.messages))
+        x.send("after the restart")
+        assert (await got).message == "after the restart"
+        # A newcomer's snapshot holds exactly the two reconnected members.
+        c, own = await join(two[1], name, "list=true")
+        assert own["total"] == 3
+        assert {user["uid"] for user in own["users"]} == {x.uid, y.uid}
+        await c.close()
+    finally:
+        x.dispose()
+        y.dispose()

@@ -1,0 +1,162 @@
+"""RedisBackplane in this process, on a real redis-server: uids, registry, self-healing."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from redis import asyncio as aioredis
+from websockets.exceptions import ConnectionClosed
+
+from rx_itty import Backoff, connect
+from rx_itty.exceptions import BackplaneUnavailable, RelayConfigError
+from rx_itty.relay import BackplaneConfig, NamespaceKeys, Relay, RelayConfig
+from rx_itty.relay._lua import SCRIPTS
+from rx_itty.relay.core import Relayed
+from rx_itty.relay.redis import RedisBackplane
+from tests.redis_server import RedisServer
+from tests.support import Peer, scaled
+
+pytestmark = pytest.mark.asyncio
+
+
+def same_uids() -> Callable[[], str]:
+    """A uid factory every node shares, so every candidate collides at least once."""
+    return itertools.cycle(["aaaaaa", "bbbbbb", "cccccc", "dddddd"]).__next__
+
+
+async def test_uids_are_unique_across_the_cluster(redis_server: RedisServer) -> None:
+    config = BackplaneConfig(redis_server.url)
+    name = f"room-{secrets.token_hex(4)}"
+    async with (
+        Relay(backplane=RedisBackplane(config, uid_factory=same_uids())) as one,
+        Relay(backplane=RedisBackplane(config, uid_factory=same_uids())) as other,
+    ):
+        a = await Peer.connect(one.url + name)
+        b = await Peer.connect(other.url + name)
+        uids = {(await a.joined())["uid"], (await b.joined())["uid"]}
+        assert uids == {"aaaaaa", "bbbbbb"}  # the other node's first candidate was taken
+        await a.close()
+        await b.close()
+
+
+@pytest_asyncio.fixture
+async def client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    """A plain redis-py client of the test's Redis, to look at (or poke) the shared state."""
+    redis = aioredis.Redis.from_url(redis_server.url)
+    yield redis
+    await redis.aclose()
+
+
+async def test_a_stopped_node_leaves_the_registry_and_its_members_leave(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    config = BackplaneConfig(redis_server.url)
+    name = f"room-{secrets.token_hex(4)}"
+    async with Relay(backplane=RedisBackplane(config)) as staying:
+        a = await Peer.connect(staying.url + name)
+        await a.joined()
+        leaving = Relay(backplane=RedisBackplane(config))
+        await leaving.start()
+        assert await client.zscore("rxi:nodes", leaving.node_id or "") is not None
+        b = await Peer.connect(leaving.url + name + "?announce=true")
+        uid = (await b.joined())["uid"]
+        assert (await a.recv())["uid"] == uid
+        await leaving.aclose()
+        leave = await a.recv()
+        assert (leave["type"], leave["uid"], leave["total"]) == ("leave", uid, 1)
+        assert await client.zscore("rxi:nodes", leaving.node_id or "") is None
+        assert await client.hkeys(f"rxi:m:{name}") != []  # a is still there
+        await a.close()
+
+
+async def test_a_node_declared_dead_while_alive_drops_its_connections_and_rejoins(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    config = BackplaneConfig(redis_server.url, node_ttl=0.5)
+    name = f"room-{secrets.token_hex(4)}"
+    async with Relay(backplane=RedisBackplane(config)) as relay:
+        peer = await Peer.connect(relay.url + name)
+        await peer.joined()
+        # What another node's sweep does to a node that stalled past its TTL.
+        await client.eval(SCRIPTS["purge"], 0, "rxi", relay.node_id or "")
+        assert await client.hkeys(f"rxi:m:{name}") == []
+        with pytest.raises(ConnectionClosed) as closed:
+            await peer.recv(within=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012
+        # It re-registers by itself and serves again; nothing of the old member stays.
+        async with connect(relay.url + name, reconnect=Backoff(0.05, 0.5)) as again:
+            await again.opened(timeout=scaled(20))
+            assert again.current_presence.total == 1
+
+
+async def test_starting_without_a_reachable_redis_names_the_url_without_credentials() -> None:
+    relay = Relay(backplane="redis://someone:hunter2@127.0.0.1:1/0")
+    with pytest.raises(BackplaneUnavailable) as caught:
+        await relay.start()
+    message = str(caught.value)
+    assert message.startswith("cannot reach the Redis backplane at redis://127.0.0.1:1/0: ")
+    assert "hunter2" not in message
+    assert "\n" not in message
+
+
+async def test_frames_queued_together_for_a_channel_cross_as_one_publish_in_order(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    config = BackplaneConfig(redis_server.url)
+    name = f"room-{secrets.token_hex(4)}"
+    sender: RedisBackplane[Any] = RedisBackplane(config)
+    async with Relay(backplane=sender) as one, Relay(backplane=config.url) as other:
+        here = await Peer.connect(one.url + name)
+        there = await Peer.connect(other.url + name)
+        await here.joined()
+        await there.joined()
+        await here.recv()
+        before = (await client.info("commandstats"))["cmdstat_publish"]["calls"]
+        frames = [f'{{"message":{n},"note":"a\\nb:{n}"}}' for n in range(20)]
+        for frame in frames:  # no await in between: one batch for the writer
+            sender.relay(Relayed(name, frame))
+        got = [await there.recv() for _ in frames]
+        assert got == [json.loads(frame) for frame in frames]
+        after = (await client.info("commandstats"))["cmdstat_publish"]["calls"]
+        assert after - before == 1
+        await here.close()
+        await there.close()
+
+
+async def test_a_node_with_other_namespaces_cannot_join_the_cluster(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    keys = RelayConfig(namespaces={"app": NamespaceKeys(join_key="J")})
+    other = RelayConfig(namespaces={"app": NamespaceKeys(join_key="changed")})
+    async with Relay(keys, backplane=redis_server.url) as first:
+        late = Relay(other, backplane=redis_server.url)
+        with pytest.raises(RelayConfigError, match=f"node {first.node_id} has other reserved"):
+            await late.start()
+        assert await client.zscore("rxi:nodes", late.node_id or "") is None
+        async with Relay(keys, backplane=redis_server.url) as same:  # the same namespaces: fine
+            assert same.node_id != first.node_id
+
+
+async def test_an_unreadable_event_on_redis_costs_that_event_only(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    name = f"room-{secrets.token_hex(4)}"
+    async with Relay(backplane=redis_server.url) as one, Relay(backplane=redis_server.url) as other:
+        here = await Peer.connect(one.url + name)
+        there = await Peer.connect(other.url + name)
+        await here.joined()
+        await there.joined()
+        await here.recv()
+        for junk in (b"", b"?", b"J" + b"0" * 12 + b"not json", b"B" + b"0" * 12 + b"9:x"):
+            await client.publish(f"rxi:c:{name}", junk)
+        await here.send("still fine")
+        assert (await there.recv())["message"] == "still fine"  # and nothing before it
+        await here.close()
+        await there.close()
