@@ -23,9 +23,10 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar, final
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from rx_itty import _json
+from rx_itty._logging import KEY_PARAMS, query_params
 from rx_itty.relay.config import RelayConfig, match_namespace
 from rx_itty.wire import CloseCode, split_direct
 
@@ -245,7 +246,11 @@ class RelayCore(Generic[C]):
         if limits.max_channel_length is not None and len(channel) > limits.max_channel_length:
             return Refusal(400, f"Channel name exceeds {limits.max_channel_length} characters.")
         params: dict[str, str] = {}
-        for key, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+        for key, value in query_params(query):
+            if key in params and key in KEY_PARAMS:
+                # Whichever copy won, the other would be silently ignored: an empty
+                # first joinKey would create an open channel.
+                return Refusal(400, f"{key} is given more than once: pass each key once.")
             params.setdefault(key, value)
         alias = params.get("as") or params.get("alias") or None
         if alias and limits.max_alias_length is not None and len(alias) > limits.max_alias_length:

@@ -261,6 +261,29 @@ def test_later_joiners_cannot_change_the_keys() -> None:
     assert only(core.receive(b, "1", 2.0))[1] == ["A", "C"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "joinKey=&join%4Bey=K",  # the empty first copy would have made an open channel
+        "joinKey=K&joinKey=K",
+        "sendKey=a&send%4bey=b",
+        "%6A%6F%69%6E%4B%65%79=x&joinKey=y",
+    ],
+)
+def test_a_key_given_twice_in_any_spelling_is_refused_with_400(query: str) -> None:
+    verdict = make_core().admit(f"/c/r?{query}", LOCAL, 0)
+    assert isinstance(verdict, Refusal)
+    assert verdict.status == 400
+    assert "more than once" in verdict.reason
+
+
+def test_percent_encoded_key_names_are_keys() -> None:
+    core = make_core()
+    join(core, "A", "/c/r?join%4Bey=K")
+    assert isinstance(core.admit("/c/r", LOCAL, 1.0), Refusal)
+    assert isinstance(core.admit("/c/r?joinKey=K", LOCAL, 1.0), Ticket)
+
+
 def test_send_key_gate_applies_to_direct_messages_too() -> None:
     core = make_core()
     join(core, "A", "/c/r?sendKey=s")
