@@ -45,6 +45,9 @@ C = TypeVar("C")
 _UID_ALPHABET = string.digits + string.ascii_lowercase
 _FALSE_FLAGS = frozenset(("false", "0", "undefined", "null"))
 _RECIPIENT_CACHE = 64  # senders whose recipient tuple is kept per channel
+# The envelope wraps a payload in one more level: deeper payloads would be
+# relayed to clients that cannot decode them.
+_PAYLOAD_DEPTH = _json.MAX_DEPTH - 1
 
 
 def _random_uid() -> str:
@@ -376,7 +379,9 @@ class RelayCore(Generic[C]):
         """Handle one inbound frame: type, size, rate, DM prefix, JSON, send key, in that order.
 
         Each check that fails answers the sender alone with an ``error`` event and
-        relays nothing; size and rate failures also count as violations.
+        relays nothing; size and rate failures also count as violations. The JSON
+        check includes depth: a payload nested more than ``MAX_DEPTH - 1`` levels
+        (its envelope adds one) is refused, since no rx_itty client could decode it.
 
         Returns:
             Deliveries (relayed envelope, or an error to the sender) and, after too
@@ -407,8 +412,9 @@ class RelayCore(Generic[C]):
                 member, "Malformed direct message: expected \\x1f<uid>\\x1f<json>.", now
             )
         to, payload = parts
-        if not _json.is_json(payload):
-            return self._error(member, "Message is not valid JSON.", now)
+        problem = _json.json_error(payload, _PAYLOAD_DEPTH)
+        if problem is not None:
+            return self._error(member, f"Message is {problem}.", now)
         if not member.can_send:
             return self._error(member, "A valid sendKey is required to send on this channel.", now)
 
@@ -465,8 +471,9 @@ class RelayCore(Generic[C]):
             text = body.decode()
         except UnicodeDecodeError:
             return PushResult(400, "Body is not valid JSON.")
-        if not _json.is_json(text):
-            return PushResult(400, "Body is not valid JSON.")
+        problem = _json.json_error(text, _PAYLOAD_DEPTH)
+        if problem is not None:
+            return PushResult(400, f"Body is {problem}.")
         live = self._channels.get(channel)
         if live is None or not live.members:
             return PushResult(200, "Delivered to 0 connections.")

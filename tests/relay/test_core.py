@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from rx_itty._json import MAX_DEPTH
+from rx_itty.events import Message
 from rx_itty.relay.config import Limits, NamespaceKeys, RelayConfig
 from rx_itty.relay.core import Delivery, Member, Outcome, Refusal, RelayCore, Ticket
+from rx_itty.wire import decode_frame
 
 LOCAL = "127.0.0.1"
 REMOTE = "203.0.113.7"
@@ -476,6 +479,27 @@ def test_http_push_refusals(path: str, body: bytes, key: str | None, status: int
     result = pushing_core().push(path, body, key, 2.0)
     assert result.status == status
     assert list(result.deliveries) == []
+
+
+def test_payloads_nested_deeper_than_clients_decode_are_refused_to_the_sender() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r?echo=true")
+    deepest = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    [relayed] = core.receive(a, deepest, 2.0).deliveries
+    assert list(relayed.to) == ["A"]
+    assert isinstance(decode_frame(relayed.frame), Message)  # what the relay passes, clients decode
+    too_deep = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    error, to = only(core.receive(a, too_deep, 2.0))
+    assert (error["type"], to) == ("error", ["A"])
+    assert error["message"] == f"Message is nested more than {MAX_DEPTH - 1} levels deep."
+
+
+def test_http_push_refuses_payloads_nested_too_deep() -> None:
+    body = ("[" * MAX_DEPTH + "]" * MAX_DEPTH).encode()
+    core = make_core(RelayConfig(namespaces={"app": NamespaceKeys(send_key="S")}))
+    result = core.push("/c/app:x", body, "S", 2.0)
+    assert (result.status, list(result.deliveries)) == (400, [])
+    assert "nested more than" in result.reason
 
 
 def test_the_recipient_cache_stays_bounded_in_a_big_busy_room() -> None:
