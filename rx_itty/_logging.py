@@ -105,9 +105,32 @@ class RedactKeys(logging.Filter):
         return True
 
 
-def wire_logger(name: str) -> logging.Logger:
-    """A logger for ``websockets`` to use, with key redaction installed once."""
+class _InfoToDebug(logging.Filter):
+    """Turns INFO records into DEBUG ones, shown only where DEBUG is enabled."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self._logger = logger
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self._logger.isEnabledFor(logging.DEBUG)
+
+
+def wire_logger(name: str, *, quiet: bool = False) -> logging.Logger:
+    """A logger for ``websockets`` to use, with key redaction installed once.
+
+    Args:
+        name: The logger's name.
+        quiet: Also demote the library's INFO lines (one per connection opened,
+            closed or refused) to DEBUG, for a server whose own INFO lines say
+            what matters.
+    """
     logger = logging.getLogger(name)
     if not any(isinstance(f, RedactKeys) for f in logger.filters):
         logger.addFilter(RedactKeys())
+    if quiet and not any(isinstance(f, _InfoToDebug) for f in logger.filters):
+        logger.addFilter(_InfoToDebug(logger))
     return logger

@@ -65,6 +65,8 @@ class CloseCode(enum.IntEnum):
     """The relay closed a connection that broke its limits; reconnecting will not help."""
     INTERNAL_ERROR = 1011
     """The relay hit an unexpected error on this connection."""
+    TRY_AGAIN_LATER = 1013
+    """The relay dropped a member that fell too far behind reading; reconnecting is fine."""
 
 
 _RAW_URL = re.compile(r"^wss?:")

@@ -271,6 +271,7 @@ def test_close_codes_have_their_rfc_6455_values() -> None:
         "ABNORMAL": 1006,
         "POLICY_VIOLATION": 1008,
         "INTERNAL_ERROR": 1011,
+        "TRY_AGAIN_LATER": 1013,
     }
 
 

@@ -71,8 +71,17 @@ class Limits:
         exempt_loopback: Exempt 127.0.0.0/8 and ::1 from rate, connection and ban limits.
         max_alias_length: Longest accepted alias, in characters (HTTP 400 above it).
         max_channel_length: Longest accepted channel name, in characters (HTTP 400 above it).
-        max_buffered_bytes: Outbound bytes a slow reader may leave unread before it
-            is disconnected (code 1008), so one stalled client cannot exhaust memory.
+        max_buffered_bytes: High-water mark of one member's unread output, in bytes.
+            Above it the member has ``slow_reader_seconds`` to catch up, or it is
+            dropped with close code 1013 (try again later).
+        slow_reader_seconds: That grace period (and how long a dropped member gets
+            to read its close frame before the TCP connection is cut).
+        max_total_buffered_bytes: Relay-wide budget for the unread output of members
+            above their mark; past it they are cut off at once, most behind first.
+        max_request_line_bytes: Longest handshake request line (HTTP 414 above it).
+        max_header_count: Most handshake request headers (HTTP 431 above it).
+        max_header_bytes: Largest handshake request head, request line and headers
+            together (HTTP 431 above it).
     """
 
     max_frame_bytes: int | None = 102_400
@@ -84,7 +93,12 @@ class Limits:
     exempt_loopback: bool = True
     max_alias_length: int | None = 256
     max_channel_length: int | None = 1024
-    max_buffered_bytes: int | None = 16 * 1024 * 1024
+    max_buffered_bytes: int | None = 1024 * 1024
+    slow_reader_seconds: float = 2.0
+    max_total_buffered_bytes: int | None = 64 * 1024 * 1024
+    max_request_line_bytes: int | None = 8 * 1024
+    max_header_count: int | None = 100
+    max_header_bytes: int | None = 32 * 1024
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -26,9 +26,11 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rx_itty._logging import wire_logger
+from rx_itty._logging import wire_logger, without_query
 from rx_itty.exceptions import RelayNotStarted
+from rx_itty.relay.backlog import Backlog, Buffered
 from rx_itty.relay.config import RelayConfig
+from rx_itty.relay.connection import RelayConnection, connection_type
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
 from rx_itty.relay.http_push import HttpPushListener
 from rx_itty.wire import CloseCode
@@ -37,25 +39,14 @@ __all__ = ["Relay", "RelayOptions"]
 
 logger = logging.getLogger("rx_itty.relay")
 
-_wire_logger = wire_logger("rx_itty.relay.websockets")
+# websockets' own INFO lines (one per connection opened or closed) become DEBUG:
+# the relay logs one line per notable event itself.
+_wire_logger = wire_logger("rx_itty.relay.websockets", quiet=True)
 
-
-class _Connection(ServerConnection):
-    """A server connection that knows when its transport's write buffer is backed up.
-
-    asyncio calls ``pause_writing`` when the buffer passes its high-water mark;
-    only then is the (cheap) size check in ``Relay._deliver`` worth doing.
-    """
-
-    backlogged = False
-
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self.backlogged = True
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        self.backlogged = False
+# websockets' defaults, named: a member whose output has not drained for their
+# sum could not even be sent a keepalive ping, so it is dropped as a dead one.
+_PING_INTERVAL = 20.0
+_PING_TIMEOUT = 20.0
 
 
 def _library_max_size(frame_cap: int | None) -> int:
@@ -102,7 +93,8 @@ class Relay:
         http_port: int | None = None,
     ) -> None:
         self.config = config or RelayConfig()
-        self.core: RelayCore[_Connection] = RelayCore(self.config)
+        self.core: RelayCore[RelayConnection] = RelayCore(self.config)
+        self._backlog = Backlog(self.config.limits, _PING_INTERVAL + _PING_TIMEOUT, self._drop)
         self.host = host
         self._requested_port = port
         self._requested_http_port = http_port
@@ -127,7 +119,9 @@ class Relay:
                 max_size=_library_max_size(self.config.limits.max_frame_bytes),
                 server_header="rx_itty relay",
                 logger=_wire_logger,
-                create_connection=_Connection,
+                create_connection=connection_type(self.config.limits),
+                ping_interval=_PING_INTERVAL,
+                ping_timeout=_PING_TIMEOUT,
             )
             if self._requested_http_port is not None:
                 self._http = HttpPushListener(self._push, self.config.limits.max_frame_bytes)
@@ -199,18 +193,23 @@ class Relay:
         ip = conn.remote_address[0] if conn.remote_address else None
         verdict = self.core.admit(request.path, ip, time.time())
         if isinstance(verdict, Refusal):
+            logger.info(
+                "refused %s: %d %s", without_query(request.path), verdict.status, verdict.reason
+            )
             return conn.respond(verdict.status, verdict.reason + "\n")
         self._tickets[conn] = verdict
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
-        assert isinstance(conn, _Connection)
+        assert isinstance(conn, RelayConnection)
         ticket = self._tickets.pop(conn)
         joined = self.core.join(ticket, conn, time.time())
         if isinstance(joined, Refusal):
             await conn.close(CloseCode.POLICY_VIOLATION, joined.reason)
             return
         member, deliveries = joined
+        conn.member = member
+        conn.backlog = self._backlog
         self._deliver(deliveries)
         try:
             await self._read(conn, member)
@@ -222,27 +221,32 @@ class Relay:
         self._deliver(result.deliveries)
         return result.status, result.reason
 
-    def _deliver(self, deliveries: Iterable[Delivery[_Connection]]) -> None:
+    def _deliver(self, deliveries: Iterable[Delivery[RelayConnection]]) -> None:
         # Synchronous on purpose: frames reach every transport in the order the
         # core produced them, with no await in between: no other frame can slip in.
-        cap = self.config.limits.max_buffered_bytes
         for delivery in deliveries:
             broadcast(delivery.to, delivery.frame)
-            if cap is None:
-                continue
-            for conn in delivery.to:
-                if conn.backlogged and conn.transport.get_write_buffer_size() > cap:
-                    # A reader that stopped reading must not make the relay buffer
-                    # without bound; dropping it is what its peers would want too.
-                    logger.warning("disconnecting a reader more than %d bytes behind", cap)
-                    conn.transport.abort()
+        if self._backlog:  # only while some member is behind
+            self._backlog.check()
 
-    async def _read(self, conn: _Connection, member: Member[_Connection]) -> None:
+    def _drop(self, conn: Buffered, why: str, at_once: bool) -> None:
+        assert isinstance(conn, RelayConnection)
+        member = conn.member
+        if not conn.dropped:  # one line per member; its peers see it leave now
+            logger.warning("dropped %r, too slow a reader: %s", member, why)
+            for delivery in self.core.leave(member, time.time()):
+                broadcast(delivery.to, delivery.frame)
+        limits = self.config.limits
+        conn.drop(f"too slow a reader: {why}", None if at_once else limits.slow_reader_seconds)
+
+    async def _read(self, conn: RelayConnection, member: Member[RelayConnection]) -> None:
         # recv() in a loop, not `async for`: the async iterator costs ~2 us a message.
         recv = conn.recv
         try:
             while True:
                 data = await recv()
+                if conn.dropped:
+                    return
                 try:
                     outcome = self.core.receive(member, data, time.time())
                 except Exception:
@@ -252,6 +256,7 @@ class Relay:
                     return
                 self._deliver(outcome.deliveries)
                 if outcome.close is not None:
+                    logger.warning("closed %r: %s", member, outcome.close[1])
                     await conn.close(*outcome.close)
                     return
         except ConnectionClosed:
