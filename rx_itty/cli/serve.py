@@ -44,6 +44,14 @@ def register(commands: Commands) -> None:
         metavar="PORT",
         help="also accept HTTP pushes (POST /c/CHANNEL, x-send-key header) on this port",
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy (address or CIDR, '*' for any) whose X-Forwarded-For names "
+        "the client for limits and bans; repeatable",
+    )
     serve.set_defaults(run=run)
 
 
@@ -59,10 +67,11 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
         limits = dataclasses.replace(
             limits, messages_per_window=None, connections_per_second=None, ban_seconds=0
         )
-    return RelayConfig(
+    return dataclasses.replace(
+        config,
         limits=limits,
-        namespaces=config.namespaces,
         compression=config.compression or args.compression,
+        trusted_proxies=(*config.trusted_proxies, *args.trusted_proxy),
     )
 
 

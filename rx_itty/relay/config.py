@@ -11,7 +11,8 @@ A configuration file is JSON::
     {
       "namespaces": {"myapp": {"joinKey": "...", "sendKey": "..."}, "public": {}},
       "limits": {"max_frame_bytes": 102400, "messages_per_window": 40,
-                 "window_seconds": 0.005, "exempt_loopback": false}
+                 "window_seconds": 0.005, "exempt_loopback": false},
+      "trusted_proxies": ["127.0.0.1"]
     }
 """
 
@@ -26,6 +27,7 @@ from typing import Any, final
 
 from rx_itty import _json
 from rx_itty.exceptions import RelayConfigError
+from rx_itty.relay.proxy import TrustedProxies
 
 __all__ = [
     "Limits",
@@ -136,13 +138,25 @@ class RelayConfig:
         namespaces: Reserved namespaces (``"myapp"``, ``"myapp/private"``) and their keys.
         compression: Offer permessage-deflate. Off by default: it costs about 2x CPU
             per delivered message and 3x memory per connection.
+        trusted_proxies: Addresses and networks of reverse proxies (``"127.0.0.1"``,
+            ``"10.0.0.0/8"``, ``"*"`` for any) whose ``proxy_header`` names the client;
+            limits, bans and the loopback exemption then apply to that client address.
+            Empty by default: the header is never trusted.
+        proxy_header: ``"X-Forwarded-For"`` (the default) or ``"Forwarded"``.
     """
 
     limits: Limits = field(default_factory=Limits)
     namespaces: Mapping[str, NamespaceKeys] = field(default_factory=dict)
     compression: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_header: str = "X-Forwarded-For"
 
     def __post_init__(self) -> None:
+        if isinstance(self.trusted_proxies, str) or not all(
+            isinstance(entry, str) for entry in self.trusted_proxies
+        ):
+            raise RelayConfigError('"trusted_proxies" must be a list of addresses or networks')
+        TrustedProxies(self.trusted_proxies, self.proxy_header)  # raises if either is invalid
         for name in self.namespaces:
             if not name or name[-1] in _BOUNDARIES:
                 raise RelayConfigError(
@@ -200,10 +214,11 @@ def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
     Raises:
         RelayConfigError: unknown sections or fields, or values of the wrong type.
     """
-    unknown = set(raw) - {"namespaces", "limits", "compression"}
+    sections = {"namespaces", "limits", "compression", "trusted_proxies", "proxy_header"}
+    unknown = set(raw) - sections
     if unknown:
         raise RelayConfigError(
-            f"unknown config sections {sorted(unknown)}; expected namespaces, limits, compression"
+            f"unknown config sections {sorted(unknown)}; expected {', '.join(sorted(sections))}"
         )
     limits_raw = raw.get("limits", {})
     known = {f.name for f in dataclasses.fields(Limits)}
@@ -212,10 +227,18 @@ def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
     compression = raw.get("compression", False)
     if not isinstance(compression, bool):
         raise RelayConfigError('"compression" must be true or false')
+    proxies = raw.get("trusted_proxies", [])
+    header = raw.get("proxy_header", "X-Forwarded-For")
+    if not isinstance(proxies, list) or not isinstance(header, str):
+        raise RelayConfigError(
+            '"trusted_proxies" must be a list of addresses or networks, "proxy_header" a string'
+        )
     return RelayConfig(
         limits=Limits(**limits_raw),
         namespaces=_namespaces(raw.get("namespaces", {})),
         compression=compression,
+        trusted_proxies=tuple(proxies),
+        proxy_header=header,
     )
 
 

@@ -31,8 +31,9 @@ from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay.backlog import Backlog, Buffered
 from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.connection import RelayConnection, connection_type
-from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket
+from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket, is_loopback
 from rx_itty.relay.http_push import HttpPushListener
+from rx_itty.relay.proxy import TrustedProxies
 from rx_itty.wire import CloseCode
 
 __all__ = ["Relay", "RelayOptions"]
@@ -95,6 +96,8 @@ class Relay:
         self.config = config or RelayConfig()
         self.core: RelayCore[RelayConnection] = RelayCore(self.config)
         self._backlog = Backlog(self.config.limits, _PING_INTERVAL + _PING_TIMEOUT, self._drop)
+        self._proxies = TrustedProxies(self.config.trusted_proxies, self.config.proxy_header)
+        self._warned_proxy = False
         self.host = host
         self._requested_port = port
         self._requested_http_port = http_port
@@ -190,15 +193,36 @@ class Relay:
     # -- connections ---------------------------------------------------------
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        ip = conn.remote_address[0] if conn.remote_address else None
+        peer = conn.remote_address[0] if conn.remote_address else None
+        forwarded = request.headers.get_all(self._proxies.header)
+        ip = self._proxies.client_address(peer, forwarded)
+        if forwarded and not self._warned_proxy and self._same_host_proxy(peer):
+            self._warned_proxy = True
+            logger.warning(
+                "handshakes from %s carry %s, but %s is not a trusted proxy: every client "
+                "behind it shares the proxy's address%s; set trusted_proxies (--trusted-proxy)",
+                peer,
+                self._proxies.header,
+                peer,
+                ", exempt from limits" if self.config.limits.exempt_loopback else "",
+            )
         verdict = self.core.admit(request.path, ip, time.time())
         if isinstance(verdict, Refusal):
             logger.info(
-                "refused %s: %d %s", without_query(request.path), verdict.status, verdict.reason
+                "refused %s %s: %d %s",
+                ip,
+                without_query(request.path),
+                verdict.status,
+                verdict.reason,
             )
             return conn.respond(verdict.status, verdict.reason + "\n")
         self._tickets[conn] = verdict
         return None
+
+    def _same_host_proxy(self, peer: str | None) -> bool:
+        # A loopback peer naming a client is a proxy on this host; one elsewhere
+        # could as well be a client making the header up, so it gets no warning.
+        return is_loopback(peer) and not self._proxies.trusts(peer)
 
     async def _handle(self, conn: ServerConnection) -> None:
         assert isinstance(conn, RelayConnection)
