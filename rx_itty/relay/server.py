@@ -127,7 +127,10 @@ class Relay:
                 ping_timeout=_PING_TIMEOUT,
             )
             if self._requested_http_port is not None:
-                self._http = HttpPushListener(self._push, self.config.limits.max_frame_bytes)
+                limits = self.config.limits
+                self._http = HttpPushListener(
+                    self._push, limits.max_frame_bytes, limits.max_header_bytes or 16384
+                )
                 self._http_port = await self._http.start(self.host, self._requested_http_port)
                 logger.info("relay accepting HTTP pushes on %s", self.http_url)
             logger.info("relay listening on %s", self.url)

@@ -135,7 +135,8 @@ async def test_serve_can_accept_http_pushes_on_a_second_port(tmp_path: Path) -> 
             await peer.joined()
             reader, writer = await asyncio.open_connection(host, int(port))
             writer.write(
-                b"POST /c/app:alerts HTTP/1.1\r\nContent-Length: 2\r\nx-send-key: K\r\n\r\n42"
+                b"POST /c/app:alerts HTTP/1.1\r\nHost: relay\r\nContent-Length: 2\r\n"
+                b"x-send-key: K\r\nConnection: close\r\n\r\n42"
             )
             async with asyncio.timeout(scaled(5)):
                 assert (await reader.read()).startswith(b"HTTP/1.1 200 OK")
