@@ -5,7 +5,8 @@
 - :class:`Counter` is a raw member that records every numbered message it gets.
 - :func:`tally` turns what a member got into delivered / lost / duplicated / out of order.
 - :func:`print_figures` prints a two-column table; :func:`common_parser` has the
-  options every script shares (``--quick``, and the hidden ``--serve``/``--port``).
+  options every script shares (``--quick``, and the hidden ``--serve``/``--port``),
+  and :func:`script_main` is every script's ``main()``.
 """
 
 from __future__ import annotations
@@ -18,12 +19,23 @@ import socket
 import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
-from _proc import HOST, Child, port_of, raise_nofile, rss_bytes, running_child, serve_our_relay
+from _proc import (
+    HOST,
+    Child,
+    guarded,
+    port_of,
+    raise_nofile,
+    rss_bytes,
+    run_async,
+    running_child,
+    serve_our_relay,
+)
 from _rawws import RawClient
 
 __all__ = [
@@ -35,7 +47,7 @@ __all__ = [
     "mib",
     "print_figures",
     "relay_child",
-    "serve_if_asked",
+    "script_main",
     "stalled_member",
     "tally",
 ]
@@ -76,14 +88,30 @@ def common_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def serve_if_asked(args: argparse.Namespace) -> bool:
-    """In the relay subprocess: serve until stopped and return True."""
-    if not args.serve:
-        return False
-    raise_nofile(65_536)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_our_relay(port=args.port))
-    return True
+def script_main(
+    name: str,
+    parser: argparse.ArgumentParser,
+    quick: Mapping[str, object],
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, bool]],
+) -> int:
+    """A reliability script's ``main()``: 0 if ``run(args)`` says all went well, else 1.
+
+    Re-run with ``--serve``, it is the relay subprocess instead; ``--quick`` sets
+    the options in ``quick``.
+    """
+    args = parser.parse_args()
+    if args.serve:
+        raise_nofile(65_536)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_our_relay(port=args.port))
+        return 0
+    if args.quick:
+        for option, value in quick.items():
+            setattr(args, option, value)
+    raise_nofile(getattr(args, "connections", 0) + 4096)
+    with guarded(name):
+        ok = run_async(run(args))
+    return 0 if ok else 1
 
 
 class Counter(RawClient):

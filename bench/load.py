@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from _proc import SETUP_TIMEOUT, guarded, raise_nofile, run_async
+from _proc import SETUP_TIMEOUT
 from _rawws import text_frames, until
 from _reliability import (
     common_parser,
@@ -27,7 +27,7 @@ from _reliability import (
     mib,
     print_figures,
     relay_child,
-    serve_if_asked,
+    script_main,
     tally,
 )
 
@@ -89,15 +89,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--channels", type=int, default=10)
     parser.add_argument("--messages", type=int, default=200)
-    args = parser.parse_args()
-    if serve_if_asked(args):
-        return 0
-    if args.quick:
-        args.connections, args.channels, args.messages = 200, 4, 50
-    raise_nofile(args.connections + 256)
-    with guarded("load"):
-        ok = run_async(run(args.connections, args.channels, args.messages))
-    return 0 if ok else 1
+    return script_main(
+        "load",
+        parser,
+        {"connections": 200, "channels": 4, "messages": 50},
+        lambda a: run(a.connections, a.channels, a.messages),
+    )
 
 
 if __name__ == "__main__":

@@ -24,9 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from _proc import guarded, run_async
 from _rawws import until
-from _reliability import common_parser, mib, print_figures, relay_child, serve_if_asked, tally
+from _reliability import common_parser, mib, print_figures, relay_child, script_main, tally
 
 from rx_itty import Backoff, ConnectionState, IttySocket, connect
 
@@ -98,14 +97,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--downtime", type=float, default=0.5)
     parser.add_argument("--traffic", type=float, default=2.0, help="seconds between restarts")
-    args = parser.parse_args()
-    if serve_if_asked(args):
-        return 0
-    if args.quick:
-        args.restarts, args.traffic = 1, 1.0
-    with guarded("restart"):
-        ok = run_async(run(args.restarts, args.rate, args.downtime, args.traffic))
-    return 0 if ok else 1
+    return script_main(
+        "restart",
+        parser,
+        {"restarts": 1, "traffic": 1.0},
+        lambda a: run(a.restarts, a.rate, a.downtime, a.traffic),
+    )
 
 
 if __name__ == "__main__":

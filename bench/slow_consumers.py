@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import orjson
-from _proc import SETUP_TIMEOUT, guarded, raise_nofile, run_async
+from _proc import SETUP_TIMEOUT
 from _rawws import client_frame, until
 from _reliability import (
     common_parser,
@@ -31,7 +31,7 @@ from _reliability import (
     mib,
     print_figures,
     relay_child,
-    serve_if_asked,
+    script_main,
     stalled_member,
     tally,
 )
@@ -93,15 +93,12 @@ def main() -> int:
     parser.add_argument("--stalled", type=int, default=20)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--pad", type=int, default=200)
-    args = parser.parse_args()
-    if serve_if_asked(args):
-        return 0
-    if args.quick:
-        args.stalled, args.messages, args.pad = 5, 10_000, 1000
-    raise_nofile(4096)
-    with guarded("slow_consumers"):
-        ok = run_async(run(args.stalled, args.messages, args.pad))
-    return 0 if ok else 1
+    return script_main(
+        "slow_consumers",
+        parser,
+        {"stalled": 5, "messages": 10_000, "pad": 1000},
+        lambda a: run(a.stalled, a.messages, a.pad),
+    )
 
 
 if __name__ == "__main__":

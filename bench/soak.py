@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import orjson
-from _proc import SETUP_TIMEOUT, guarded, raise_nofile, run_async
+from _proc import SETUP_TIMEOUT
 from _rawws import client_frame, until
 from _reliability import (
     common_parser,
@@ -32,7 +32,7 @@ from _reliability import (
     mib,
     print_figures,
     relay_child,
-    serve_if_asked,
+    script_main,
     tally,
 )
 
@@ -107,15 +107,12 @@ def main() -> int:
     parser.add_argument("--churners", type=int, default=8)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--churn", type=float, default=0.5)
-    args = parser.parse_args()
-    if serve_if_asked(args):
-        return 0
-    if args.quick:
-        args.seconds = 6.0
-    raise_nofile(4096)
-    with guarded("soak"):
-        ok = run_async(run(args.seconds, args.channels, args.churners, args.rate, args.churn))
-    return 0 if ok else 1
+    return script_main(
+        "soak",
+        parser,
+        {"seconds": 6.0},
+        lambda a: run(a.seconds, a.channels, a.churners, a.rate, a.churn),
+    )
 
 
 if __name__ == "__main__":
