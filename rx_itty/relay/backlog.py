@@ -8,8 +8,9 @@ piles up in its write buffer instead. :class:`Backlog` bounds that pile:
   to get back under the mark;
 - still above it when that grace ends, it is dropped: close 1013, and the TCP
   connection cut ``slow_reader_seconds`` later unless it reads the close frame;
-- when the unread output of all members past their mark exceeds
-  ``max_total_buffered_bytes``, they are cut off at once, most behind first;
+- when the unread output of all watched members exceeds
+  ``max_total_buffered_bytes``, those past their mark are cut off at once, most
+  behind first, until it fits again;
 - a member whose buffer has not drained for ``stall_seconds`` (the keepalive's
   ping interval plus timeout: not even its ping could be sent) is dropped too.
 
@@ -29,6 +30,10 @@ from rx_itty.relay.config import Limits
 __all__ = ["Backlog", "Buffered"]
 
 _MIB = 1024 * 1024
+
+
+def _size(n: int) -> str:
+    return f"{n / _MIB:.1f} MiB" if n >= _MIB else f"{n:,} bytes"
 
 
 class Buffered(Protocol):
@@ -61,7 +66,9 @@ class Backlog:
         limits: ``max_buffered_bytes``, ``slow_reader_seconds`` and
             ``max_total_buffered_bytes`` are used.
         stall_seconds: How long a buffer may stay backed up at all.
-        drop: Called (once per member) to drop one.
+        drop: Called to drop a member: once with ``at_once`` false when its grace
+            or the stall deadline ends, and (again) with ``at_once`` true when the
+            budget demands it.
     """
 
     def __init__(self, limits: Limits, stall_seconds: float, drop: Drop) -> None:
@@ -106,7 +113,7 @@ class Backlog:
         if budget is not None and total > budget:
             over.sort(key=lambda item: item[0], reverse=True)
             for size, conn in over:
-                self._drop_now(conn, f"relay output budget of {budget / _MIB:g} MiB exceeded")
+                self._drop_now(conn, f"relay output budget of {_size(budget)} exceeded")
                 total -= size
                 if total <= budget:
                     break
@@ -125,7 +132,7 @@ class Backlog:
         size = conn.buffered()
         mark = self._mark
         if watch.grace_ends is not None and mark is not None and size > mark:
-            why = f"{size / _MIB:.1f} MiB unread after {self._grace:g} s"
+            why = f"{_size(size)} unread after {self._grace:g} s"
         elif asyncio.get_running_loop().time() >= watch.stall_ends:
             why = f"nothing read for {self._stall:g} s"
         else:  # back under the mark in time: only the stall deadline is left

@@ -60,12 +60,13 @@ class _BoundedReader(StreamReader):
         try:
             line = yield from super().read_line(max(limit, 0), too_long_exc_type)
         except too_long_exc_type:
-            if first:
+            # Say which of our limits it was; websockets' own message counts bytes read.
+            if budget is not None and limit == budget:
+                raise HeaderLineTooLong(f"request head exceeds {self._max_bytes} bytes") from None
+            if first and self._max_line is not None and limit == self._max_line + 2:
                 raise RequestLineTooLong(
                     f"request line exceeds {self._max_line} bytes; use a shorter URL"
                 ) from None
-            if budget is not None and budget == limit:
-                raise HeaderLineTooLong(f"request headers exceed {self._max_bytes} bytes") from None
             raise
         self._lines += 1
         self._bytes += len(line)

@@ -494,7 +494,9 @@ class RelayCore(Generic[C]):
             return self._error(
                 member, f"{text} (warning {member.violations} of {limits.warnings}).", now
             )
+        reason = "too many limit violations"
         if limits.ban_seconds and member.ip is not None and not member.exempt:
             self._bans[member.ip] = now + limits.ban_seconds
+            reason += f"; address banned for {limits.ban_seconds:g} s"
         outcome = self._error(member, f"{text}: too many violations, disconnecting.", now)
-        return outcome._replace(close=(CloseCode.POLICY_VIOLATION, "too many limit violations"))
+        return outcome._replace(close=(CloseCode.POLICY_VIOLATION, reason))

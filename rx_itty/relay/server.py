@@ -283,7 +283,7 @@ class Relay:
                     return
                 self._deliver(outcome.deliveries)
                 if outcome.close is not None:
-                    logger.warning("closed %r: %s", member, outcome.close[1])
+                    logger.warning("closed %r from %s: %s", member, member.ip, outcome.close[1])
                     await conn.close(*outcome.close)
                     return
         except ConnectionClosed:

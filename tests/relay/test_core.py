@@ -398,7 +398,10 @@ def test_message_rate_limit_warns_then_closes_and_bans_the_address() -> None:
         assert frame["message"] == f"Rate limit exceeded (warning {n} of 3)."
     assert only(core.receive(a, "1", 11.0))[1] == ["B"]  # new window
     core.receive(a, "1", 11.1)
-    assert core.receive(a, "1", 11.2).close == (1008, "too many limit violations")
+    assert core.receive(a, "1", 11.2).close == (
+        1008,
+        "too many limit violations; address banned for 60 s",
+    )
     assert core.admit("/c/r", REMOTE, 20.0) == Refusal(429, "Too many violations: try again later.")
     assert isinstance(core.admit("/c/r", REMOTE, 71.2), Ticket)
 

@@ -427,3 +427,17 @@ async def test_keys_are_never_logged_even_at_debug_level(
     relay_records = [r for r in caplog.records if r.name.startswith("rx_itty")]
     assert any("GET /c/" in r.getMessage() for r in relay_records)  # request lines were logged
     assert not [r for r in relay_records if "TOPSECRET" in r.getMessage()]
+
+
+async def test_a_payload_nested_deeper_than_clients_decode_is_refused_not_relayed(
+    url: str,
+) -> None:
+    async with await Peer.connect(url + "?") as sender, await Peer.connect(url + "?") as other:
+        await sender.joined()
+        await other.joined()
+        await sender.recv()
+        await sender.conn.send("[" * 1024 + "]" * 1024)  # every rx_itty client would fail on it
+        error = await sender.recv()
+        assert error["type"] == "error"
+        assert "nested more than 511 levels deep" in error["message"]
+        await sentinel(sender, other)  # the other member got nothing before the sentinel
