@@ -112,10 +112,8 @@ def _depth(value: Any) -> int:
 
 def _shallow(text: str | bytes, max_depth: int) -> bool:
     """True if ``text``, which orjson decoded, nests at most ``max_depth`` levels."""
-    # Nesting d levels deep takes at least d openers and d closers, so short text and
-    # text with few brackets (the usual case) need no further look.
-    if len(text) <= 2 * max_depth + 1:
-        return True
+    # Nesting d levels deep takes at least d openers: text with few brackets (the
+    # usual case) needs no further look.
     pad = _ORJSON_DEPTH - max_depth
     wrapped: str | bytes
     if isinstance(text, str):
@@ -154,7 +152,8 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
                 return value
             raise _TooDeep(max_depth) from None
         raise
-    if not _shallow(text, max_depth):
+    # Nesting d levels deep takes at least 2d characters: most text needs no look.
+    if len(text) > 2 * max_depth + 1 and not _shallow(text, max_depth):
         raise _TooDeep(max_depth)
     return value
 
