@@ -6,11 +6,14 @@ it: stdin closed, then SIGTERM, then SIGKILL, a grace apart. Its stderr goes to
 a temporary file whose tail is added to errors. :func:`guarded` and
 :func:`run_async` make Ctrl-C and SIGTERM stop a run cleanly, and
 :func:`kill_leftovers` kills whatever a skipped cleanup left running.
-:func:`cpu_seconds` and :func:`rss_bytes` read a child's CPU time and memory
-from ``/proc``, so this is Linux only.
+:func:`node_argv` is the argv of one of the Node anchors' programs in
+``bench/node/``. :func:`round_order` interleaves the measured variants round by
+round. :func:`cpu_seconds` and :func:`rss_bytes` read a child's CPU time and
+memory from ``/proc``, so this is Linux only.
 
 Child side: :func:`until_stopped` returns on SIGTERM, SIGINT or EOF on stdin (the
-bench closed it, or died); :func:`announce_url` and :meth:`Child.read_url` are the
+bench closed it, or died), and collects garbage when asked (:meth:`Child.collect`,
+so memory is read without it); :func:`announce_url` and :meth:`Child.read_url` are the
 two ends of a relay's ``URL <url>`` line; :func:`serve_our_relay` runs our relay
 the way both benches measure it.
 """
@@ -20,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import gc
 import importlib.util
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +41,7 @@ from typing import IO, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
+    "CONNECT_CONCURRENCY",
     "HOST",
     "SETUP_TIMEOUT",
     "START_TIMEOUT",
@@ -46,9 +52,12 @@ __all__ = [
     "cpu_seconds",
     "guarded",
     "kill_leftovers",
+    "node_argv",
+    "node_versions",
     "port_of",
     "profiled",
     "raise_nofile",
+    "round_order",
     "rss_bytes",
     "run_async",
     "running_child",
@@ -60,10 +69,15 @@ __all__ = [
 T = TypeVar("T")
 
 HOST: Final = "127.0.0.1"
+# The Node anchors' programs, and the npm packages they load (the interop tests install them).
+NODE_DIR: Final = Path(__file__).resolve().parent / "node"
+NODE_MODULES: Final = NODE_DIR.parents[1] / "tests" / "interop" / "js" / "node_modules"
 # How long a child may take to print its first line (a relay's URL, a receiver's ready).
 START_TIMEOUT: Final = 30.0
 # How long connecting and joining may take.
 SETUP_TIMEOUT: Final = 30.0
+# Connections opened at once while filling a relay (asyncio's default listen backlog is 100).
+CONNECT_CONCURRENCY: Final = 50
 # How long a child gets after its stdin closes, and again after SIGTERM and SIGKILL.
 STOP_GRACE: Final = 5.0
 STDERR_TAIL: Final = 3000
@@ -123,6 +137,16 @@ class Child:
             raise BenchError(f"{self.name} did not start: {line!r}{self.tail()}")
         return line.split()[1]
 
+    async def collect(self) -> None:
+        """Have the child run a full garbage collection; return when it has.
+
+        For children that serve :func:`until_stopped`, or speak its ``gc`` line.
+        """
+        self.send_line("gc")
+        line = await self.read_line(START_TIMEOUT)
+        if line != "GC":
+            raise BenchError(f"{self.name}: unexpected answer to gc: {line[:200]!r}")
+
     def send_line(self, text: str) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(text.encode() + b"\n")
@@ -179,6 +203,56 @@ async def running_child(name: str, argv: Sequence[str]) -> AsyncIterator[Child]:
             raise BenchError(f"{exc}{tail}") from exc
         finally:
             await child.stop()
+
+
+def node_argv(script: str, *args: str) -> list[str]:
+    """The argv that runs ``bench/node/<script>`` with ``args``, after checking Node is set up.
+
+    The Node programs load ``ws`` and ``itty-sockets`` from the interop tests' install.
+    """
+    node = shutil.which("node")
+    if node is None:
+        raise BenchError("the Node anchors need `node` (version 20 or later) on PATH")
+    if not (NODE_MODULES / "itty-sockets").is_dir() or not (NODE_MODULES / "ws").is_dir():
+        raise BenchError(
+            f"the Node anchors need ws and itty-sockets in {NODE_MODULES}: "
+            "run `npm ci --prefix tests/interop/js`"
+        )
+    # --expose-gc: they collect garbage when asked, as the Python children do.
+    return [node, "--expose-gc", str(NODE_DIR / script), *args]
+
+
+def node_versions() -> str:
+    """``node X, ws Y, itty-sockets Z``: what the Node anchors run on (best effort)."""
+    try:
+        done = subprocess.run(
+            [shutil.which("node") or "node", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        parts = [f"node {done.stdout.strip().lstrip('v') or '?'}"]
+    except (OSError, subprocess.SubprocessError):
+        parts = ["node not found"]
+    for package in ("ws", "itty-sockets"):
+        try:
+            meta = json.loads((NODE_MODULES / package / "package.json").read_text())
+            parts.append(f"{package} {meta['version']}")
+        except (OSError, ValueError, KeyError):
+            parts.append(f"{package} not installed")
+    return ", ".join(parts)
+
+
+def round_order(items: Sequence[T], index: int) -> list[T]:
+    """The order of ``items`` in round ``index``: rotated by one per round, every other reversed.
+
+    Over the rounds each item takes every position, and the pairs alternate (ABBA),
+    so slow drifts in the machine's speed fall on every item alike.
+    """
+    shift = index % len(items)
+    order = [*items[shift:], *items[:shift]]
+    return order if index % 2 == 0 else order[::-1]
 
 
 def kill_leftovers() -> None:
@@ -316,21 +390,32 @@ def profiled(path: str | None) -> Iterator[None]:
 
 
 async def until_stopped() -> None:
-    """Return on SIGTERM or SIGINT, or at EOF on stdin.
+    """Return on SIGTERM or SIGINT, or at EOF on stdin; answer ``gc`` lines meanwhile.
 
     The bench holds a child's stdin pipe open, so EOF means that it is done with
-    the child or that it died. Run from a terminal, only the signals count.
+    the child or that it died. Run from a terminal, only the signals count. A
+    ``gc`` line runs a full garbage collection and is answered with a ``GC``
+    line (the other end is :meth:`Child.collect`).
     """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if not sys.stdin.isatty():
+        pending = b""
 
         def on_stdin() -> None:
-            if not os.read(0, 4096):
+            nonlocal pending
+            data = os.read(0, 4096)
+            if not data:
                 loop.remove_reader(0)
                 stop.set()
+                return
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                if line.strip() == b"gc":
+                    gc.collect()
+                    print("GC", flush=True)
 
         loop.add_reader(0, on_stdin)
     try:

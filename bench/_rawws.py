@@ -68,6 +68,7 @@ class RawClient(asyncio.Protocol):
         self.last = b""
         self.error: str | None = None
         self.batching = False
+        self.pause = READ_PAUSE
         self.joined = asyncio.Event()
         self.done = asyncio.Event()
 
@@ -92,10 +93,12 @@ class RawClient(asyncio.Protocol):
                 raise
         return client
 
-    def arm(self, frames: int, *, batch: bool = True) -> None:
+    def arm(self, frames: int, *, batch: bool = True, pause: float = READ_PAUSE) -> None:
         """Stop decoding; set :attr:`done` when ``frames`` more text frames have arrived.
 
-        With ``batch``, reads pause for :data:`READ_PAUSE` so one read carries many frames.
+        With ``batch``, reads pause for ``pause`` seconds so that one read carries
+        many frames, until the last few frames are near: those are read as they
+        come, so :attr:`done_at` stays exact.
         """
         self.decoding = False
         self.count = 0
@@ -103,6 +106,7 @@ class RawClient(asyncio.Protocol):
         self.done_at = None
         self.done.clear()
         self.batching = batch and frames > 0
+        self.pause = pause
 
     def send_raw(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -139,13 +143,16 @@ class RawClient(asyncio.Protocol):
                 return
             self.handshaken = True
             buffer = rest
+        before = self.count
         self.pending = buffer[self._parse(buffer) :]
-        if self.batching and self.done_at is None and self.transport is not None:
+        read = self.count - before
+        if self.batching and self.target - self.count > 2 * read and self.transport is not None:
             # Let frames pile up in the socket for a moment: one read then carries
             # dozens of frames, so counting costs the bench far less CPU than the
-            # relay spends producing them (the end time is late by <= READ_PAUSE).
+            # relay spends producing them. Once at most two such reads are left,
+            # read every frame as it comes, so that the end time is not late.
             self.transport.pause_reading()
-            asyncio.get_running_loop().call_later(READ_PAUSE, self._resume)
+            asyncio.get_running_loop().call_later(self.pause, self._resume)
 
     def _resume(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -4,7 +4,9 @@ A :class:`Row` holds one metric's value per repetition for ``baseline`` and
 ``ours`` (and for any further named figures in ``extra``, shown in columns of
 their own); :func:`report` prints the median of each, the median of the
 per-repetition ratios ours/baseline with their range, and the verdict against
-the row's :class:`Target`.
+the row's :class:`Target`. A row may also name one of its ``extra`` figures as
+its ``anchor`` (the program users would otherwise run, such as a Node relay):
+then the ratios ours/anchor get columns, and a verdict, of their own.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class Row:
 
     ``extra`` carries further named figures per repetition (say, another
     implementation measured for reference); each name gets a column of medians.
+    ``anchor`` names the ``extra`` figure that ours is also compared with, against
+    ``anchor_target`` (None: the ratio is shown for information).
     """
 
     name: str
@@ -61,6 +65,8 @@ class Row:
     ours: list[float] = field(default_factory=list)
     target: Target | None = None
     extra: dict[str, list[float]] = field(default_factory=dict)
+    anchor: str | None = None
+    anchor_target: Target | None = None
 
     def values(self, side: str) -> list[float]:
         """The list to append to for ``side``: "baseline", "ours" or an ``extra`` name."""
@@ -70,72 +76,104 @@ class Row:
             return self.ours
         return self.extra.setdefault(side, [])
 
-    def ratios(self) -> list[float]:
-        """ours/baseline per repetition (repetitions with a zero baseline left out)."""
-        return [o / b for b, o in zip(self.baseline, self.ours, strict=True) if b > 0]
+    def ratios(self, against: str = "baseline") -> list[float]:
+        """ours/``against`` per repetition (repetitions where it is zero left out).
+
+        Empty when ``against`` was not measured at all.
+        """
+        others = self.baseline if against == "baseline" else self.extra.get(against, [])
+        if not others:
+            return []
+        return [o / b for b, o in zip(others, self.ours, strict=True) if b > 0]
 
     def median(self, values: Sequence[float]) -> str:
         return f"{statistics.median(values):,.{self.digits}f}" if values else ""
 
 
-def header(script: str) -> str:
-    """The first line of a run: versions, cpus, load; and which ``rx_itty`` is measured."""
+def header(script: str, anchors: str = "") -> str:
+    """The first line of a run: versions (``anchors``' too), cpus, load; which ``rx_itty``."""
     return (
         f"{script}: python {platform.python_version()}, reactivex {version('reactivex')}, "
         f"websockets {version('websockets')}, orjson {version('orjson')}, "
         f"{os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}\n"
-        f"  ours: {tree_version()}"
+        + (f"  anchors: {anchors}\n" if anchors else "")
+        + f"  ours: {tree_version()}"
     )
 
 
+def _comparison(ratios: Sequence[float], target: Target | None) -> tuple[list[str], bool]:
+    """The ratio, range, target and result cells for one comparison, and whether it passed.
+
+    No ratios at all (nothing valid was measured) counts as a miss.
+    """
+    if not ratios:
+        return ["", "", "", "(no valid measurement)"], False
+    ratio = statistics.median(ratios)
+    cells = [f"{ratio:.2f}", f"{min(ratios):.2f}-{max(ratios):.2f}", "", "info"]
+    if target is None:
+        return cells, True
+    ok, cells[3] = target.verdict(ratio)
+    cells[2] = str(target)
+    return cells, ok
+
+
 def report(title: str, rows: Sequence[Row], notes: Sequence[str] = ()) -> bool:
-    """Print ``title``, the table and ``notes``; True when every row meets its target.
+    """Print ``title``, the table, ``notes`` and the load; True when every row meets its targets.
 
     Rows without any values (a scenario that did not run) are left out; a row
-    whose ratios cannot be computed counts as a miss.
+    whose ratios cannot be computed counts as a miss. When some row has an
+    anchor, the table gains a second group of ratio columns, ours/anchor.
     """
     rows = [row for row in rows if row.baseline or row.ours]
     extras = list(dict.fromkeys(name for row in rows for name in row.extra))
+    anchors = list(dict.fromkeys(row.anchor for row in rows if row.anchor is not None))
     cells: list[list[str]] = []
     all_pass = True
     for row in rows:
-        figures = [
+        texts = [
+            row.name,
+            row.unit,
             row.median(row.baseline),
             row.median(row.ours),
             *(row.median(row.extra.get(name, ())) for name in extras),
         ]
-        ratios = row.ratios()
-        if not ratios:
-            all_pass = False
-            cells.append([row.name, row.unit, *figures, "", "", "", "(no valid measurement)"])
-            continue
-        ratio = statistics.median(ratios)
-        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-        target, result = "", "info"
-        if row.target is not None:
-            ok, result = row.target.verdict(ratio)
+        compared, ok = _comparison(row.ratios(), row.target)
+        texts += compared
+        all_pass &= ok
+        if row.anchor is not None:
+            compared, ok = _comparison(row.ratios(row.anchor), row.anchor_target)
+            texts += compared
             all_pass &= ok
-            target = str(row.target)
-        cells.append([row.name, row.unit, *figures, f"{ratio:.2f}", spread, target, result])
+        cells.append(texts)
 
-    titles = ["metric", "unit", "baseline", "ours", *extras, "ratio", "ratio range", "target"]
-    widths = [max(len(t), *(len(c[i]) for c in cells)) for i, t in enumerate(titles)]
+    titles = ["metric", "unit", "baseline", "ours", *extras]
+    titles += ["ours/baseline", "range", "target", "result"]
+    if anchors:
+        anchor = anchors[0] if len(anchors) == 1 else "anchor"
+        titles += [f"ours/{anchor}", "range", "target", "result"]
+    # Every column but the last is padded to its widest cell.
+    widths = [max(len(t), *(len(c[i]) for c in cells if i < len(c))) for i, t in enumerate(titles)]
+    texts_left = {0, 1, len(titles) - 1}
+    if anchors:
+        texts_left.add(len(titles) - 5)
 
     def line(texts: Sequence[str]) -> str:
-        # Text columns left-aligned, figures right-aligned; the result column runs free.
+        # Names and results left-aligned, figures right-aligned; the last column runs free.
         aligned = [
-            text.ljust(width) if i < 2 else text.rjust(width)
-            for i, (text, width) in enumerate(zip(texts, widths, strict=False))
+            text.ljust(width) if i in texts_left else text.rjust(width)
+            for i, (text, width) in enumerate(zip(texts, widths[:-1], strict=False))
         ]
-        return "  ".join(aligned) + "  " + " ".join(texts[len(widths) :])
+        return "  ".join([*aligned, *texts[len(aligned) :]])
 
     print()
     print(title)
-    head = line([*titles, "result"])
+    head = line(titles)
     print(head)
     print("-" * len(head))
     for texts in cells:
         print(line(texts).rstrip())
     for note in notes:
         print(note)
+    # The machine may be shared: how busy it was says how far to trust the figures.
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return all_pass

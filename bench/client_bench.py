@@ -1,4 +1,4 @@
-"""Benchmark the rx_itty client against raw receive loops measured in the same run.
+"""Benchmark the rx_itty client against raw receive loops and the itty-sockets client.
 
 Usage::
 
@@ -6,14 +6,18 @@ Usage::
     .venv/bin/python bench/client_bench.py --quick    # smoke run, a few seconds
     .venv/bin/python bench/client_bench.py --reps 9   # more repetitions on a noisy machine
 
-Two measurements, each printed as a ratio ours/baseline with PASS/MISS:
+Three measurements, each printed as a ratio ours/baseline with PASS/MISS, and
+where the Node anchor ``itty`` (the official itty-sockets client, run by Node
+with the ``ws`` package's WebSocket; ``bench/node/``) was measured too, as a
+ratio ours/itty:
 
 ``throughput`` -- receiver-limited messages/s through a real relay. The relay
 runs in its own subprocess (this script re-run with ``--role relay``), and so
-does each receiver (``--role receiver``): ``baseline`` is a raw
-``websockets`` + stdlib ``json`` receive loop, ``orjson`` the same loop with
-orjson, and ``ours`` is ``connect(...).on("chat").pipe(ops.map(...))``. All
-three sit in one channel with a *canary* and a *sender* (raw clients in this
+does each receiver (``--role receiver``, or ``bench/node/receiver.mjs``):
+``baseline`` is a raw ``websockets`` + stdlib ``json`` receive loop, ``orjson``
+the same loop with orjson, ``ours`` is ``connect(...).on("chat").pipe(ops.map(...))``
+and ``itty`` is ``connect(url).on('chat', (m) => sink(m.n))`` in Node. All
+four sit in one channel with a *canary* and a *sender* (raw clients in this
 process). Each round, the receivers' event loops are blocked (on a read of
 their stdin), the sender writes a burst of pre-encoded ``{"type":"chat","n":i}``
 frames in one go, and the relay fans it out; once the canary has the whole
@@ -29,7 +33,15 @@ frames are fed through an in-memory transport (``listener.on_frame(text)``)
 into a socket with one subscriber on ``on("chat").pipe(ops.map(...))``; the
 baseline is a bare ``reactivex.Subject`` -> ``ops.filter(chat message)`` ->
 ``ops.map(...)`` fed ``decode_frame(text)``. ``decode_frame`` alone is shown
-for context. Blocks of frames alternate between the variants.
+for context. Blocks of frames alternate between the variants. (No anchor: the
+itty client has no transport seam to feed.)
+
+``memory`` -- process RSS growth per idle client connection, 1,000 connections
+in one process, read after a full garbage collection: ``baseline`` holds raw
+``websockets`` connections with a receive loop each, ``ours`` rx_itty sockets
+with one ``on("chat")`` subscriber each, ``itty`` itty-sockets clients with one
+``.on('chat', fn)`` each (``bench/node/idle_clients.mjs``). Each connection is
+alone in its channel, so it receives only its own join.
 
 The machine is shared and noisy, so both measurements interleave their
 variants in small rounds/blocks and report the median of per-repetition ratios
@@ -58,12 +70,18 @@ from typing import Any, Final, Literal, get_args
 
 import orjson
 from _proc import (
+    CONNECT_CONCURRENCY,
     SETUP_TIMEOUT,
     START_TIMEOUT,
     BenchError,
     Child,
     guarded,
+    node_argv,
+    node_versions,
     port_of,
+    raise_nofile,
+    round_order,
+    rss_bytes,
     run_async,
     running_child,
     serve_our_relay,
@@ -82,15 +100,25 @@ from rx_itty.wire import decode_frame
 
 SCRIPT: Final = Path(__file__).resolve()
 
-ReceiverKind = Literal["baseline", "orjson", "ours"]
-RECEIVERS: Final[tuple[ReceiverKind, ...]] = get_args(ReceiverKind)
+# "itty" is the Node anchor: the official itty-sockets client (bench/node/).
+PythonReceiver = Literal["baseline", "orjson", "ours"]
+ReceiverKind = PythonReceiver | Literal["itty"]
+RECEIVERS: Final[tuple[ReceiverKind, ...]] = ("baseline", "orjson", "ours", "itty")
 DispatchKind = Literal["baseline", "ours", "decode"]
 DISPATCHERS: Final[tuple[DispatchKind, ...]] = get_args(DispatchKind)
-SCENARIOS: Final = ("throughput", "dispatch")
+PythonIdle = Literal["baseline", "ours"]
+IdleKind = PythonIdle | Literal["itty"]
+IDLERS: Final[tuple[IdleKind, ...]] = ("baseline", "ours", "itty")
+SCENARIOS: Final = ("throughput", "dispatch", "memory")
 
 THROUGHPUT_TARGET: Final = 0.5
 THROUGHPUT_STRETCH: Final = 0.65
 DISPATCH_TARGET: Final = 1.25
+# Targets for ours/itty, the Node itty-sockets client.
+ITTY_THROUGHPUT_TARGET: Final = 0.8
+ITTY_MEMORY_TARGET: Final = 1.2
+# Idle connections opened, untimed, before the first memory reading.
+WARM_CONNECTIONS: Final = 10
 
 MAX_FRAME: Final = 16 * 1024 * 1024
 # The relay drops a reader more than 16 MiB behind; a blocked receiver holds a
@@ -196,7 +224,7 @@ async def _raw_receive_loop(
                 sink(payload["n"])
 
 
-async def run_receiver(kind: ReceiverKind, url: str, channel: str, profile: str | None) -> None:
+async def run_receiver(kind: PythonReceiver, url: str, channel: str, profile: str | None) -> None:
     """Join ``channel``; then, per ``go N`` line on stdin, drain N chat messages and report.
 
     Between rounds the event loop is blocked on a read of stdin, so frames pile
@@ -264,6 +292,18 @@ async def run_receiver(kind: ReceiverKind, url: str, channel: str, profile: str 
 def _script(*args: str) -> list[str]:
     """The argv that runs this script again with ``args``."""
     return [sys.executable, str(SCRIPT), *args]
+
+
+def _receiver_argv(
+    kind: ReceiverKind, url: str, channel: str, profile_dir: Path | None
+) -> list[str]:
+    """The argv of a receiver subprocess: this script again, or the Node itty receiver."""
+    if kind == "itty":
+        return node_argv("receiver.mjs", url, channel)
+    argv = _script("--role", "receiver", "--kind", kind, "--url", url, "--channel", channel)
+    if profile_dir is not None:
+        argv += ["--profile-out", str(profile_dir / f"receiver-{kind}.prof")]
+    return argv
 
 
 # --------------------------------------------------------------------------
@@ -359,13 +399,6 @@ class Room:
             rep.feed_seconds += fed
 
 
-def _round_order(index: int) -> tuple[ReceiverKind, ...]:
-    """Rotate, and reverse every other round, so each receiver takes each position."""
-    shift = index % len(RECEIVERS)
-    order = RECEIVERS[shift:] + RECEIVERS[:shift]
-    return order if index % 2 == 0 else order[::-1]
-
-
 async def measure_throughput(settings: Settings) -> list[ThroughputRep]:
     channel = f"bench-{secrets.token_hex(4)}"
     reps: list[ThroughputRep] = []
@@ -376,9 +409,7 @@ async def measure_throughput(settings: Settings) -> list[ThroughputRep]:
 
         children: dict[ReceiverKind, Child] = {}
         for kind in RECEIVERS:
-            argv = _script("--role", "receiver", "--kind", kind, "--url", url, "--channel", channel)
-            if settings.profile_dir is not None:
-                argv += ["--profile-out", str(settings.profile_dir / f"receiver-{kind}.prof")]
+            argv = _receiver_argv(kind, url, channel, settings.profile_dir)
             children[kind] = await stack.enter_async_context(running_child(kind, argv))
         for child in children.values():
             await child.read_record(START_TIMEOUT)  # {"ready": true}
@@ -391,13 +422,14 @@ async def measure_throughput(settings: Settings) -> list[ThroughputRep]:
         await until(lambda: canary.total == members, SETUP_TIMEOUT, "every member's join")
 
         room = Room(children, sender, canary)
-        # Warm-up: first-use costs (imports, caches, buffer growth) stay out of the figures.
-        await room.round(min(settings.messages, 2_000), RECEIVERS, None)
+        # Warm-up, one untimed round: first-use costs (imports, caches, buffer growth,
+        # a JIT compiling the hot path) stay out of the figures.
+        await room.round(settings.messages, RECEIVERS, None)
         index = 0
         for rep_index in range(settings.reps):
             rep = ThroughputRep()
             for _ in range(settings.rounds):
-                await room.round(settings.messages, _round_order(index), rep)
+                await room.round(settings.messages, round_order(RECEIVERS, index), rep)
                 index += 1
             reps.append(rep)
             rates = "  ".join(
@@ -429,8 +461,9 @@ class MemoryTransport:
         self.listener = listener
         return self
 
-    def send(self, frame: str) -> None:
+    def send(self, frame: str) -> bool:
         self.sent.append(frame)
+        return True
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self.listener is not None:
@@ -575,6 +608,127 @@ def profile_dispatch(setup: DispatchSetup, frames: Sequence[str], directory: Pat
 
 
 # --------------------------------------------------------------------------
+# Scenario 3: memory per idle connection
+# --------------------------------------------------------------------------
+
+
+def _ignore(value: Any) -> None:
+    """The idle clients' listener: a program waiting for messages would have one."""
+
+
+async def _open_idle(kind: PythonIdle, url: str, channel: str) -> Callable[[], Any]:
+    """One idle client in ``channel``, joined and listening; returns how to close it."""
+    if kind == "ours":
+        socket = connect(channel, server=url)
+        subscription = socket.on("chat").subscribe(_ignore)
+        await socket.opened(SETUP_TIMEOUT)
+
+        def close() -> None:
+            subscription.dispose()
+            socket.dispose()
+
+        return close
+    from websockets.asyncio.client import connect as ws_connect
+
+    ws = await ws_connect(
+        f"{url}{channel}?", compression=None, max_size=MAX_FRAME, open_timeout=SETUP_TIMEOUT
+    )
+    await asyncio.wait_for(ws.recv(), SETUP_TIMEOUT)  # our own join
+    task = asyncio.get_running_loop().create_task(_raw_receive_loop(ws, json.loads, _ignore))
+
+    def abort() -> None:
+        task.cancel()
+        ws.transport.abort()
+
+    return abort
+
+
+async def run_idle(kind: PythonIdle, url: str, prefix: str) -> None:
+    """Per ``open N`` line on stdin, open N more idle clients and answer ``{"open": total}``.
+
+    Each client gets a channel of its own (``<prefix>-<i>``), so it receives
+    nothing but its own join. A full garbage collection precedes each answer,
+    so the bench reads RSS without garbage. EOF on stdin ends it.
+    """
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    closers: list[Callable[[], Any]] = []
+
+    async def open_one(index: int) -> None:
+        async with gate:
+            closers.append(await _open_idle(kind, url, f"{prefix}-{index}"))
+
+    _emit({"ready": True})
+    try:
+        while words := (await reader.readline()).split():
+            if words[0] != b"open":
+                _emit({"error": f"{kind}: unknown command {words!r}"})
+                return
+            first, count = len(closers), int(words[1])
+            try:
+                async with asyncio.timeout(_timeout_for(count)), asyncio.TaskGroup() as group:
+                    for index in range(first, first + count):
+                        group.create_task(open_one(index))
+            except TimeoutError:
+                _emit({"error": f"{kind}: only {len(closers) - first} of {count} clients joined"})
+                return
+            gc.collect()
+            _emit({"open": len(closers)})
+    finally:
+        for close in closers:
+            close()
+
+
+def _idle_argv(kind: IdleKind, url: str, prefix: str) -> list[str]:
+    if kind == "itty":
+        return node_argv("idle_clients.mjs", url, prefix)
+    return _script("--role", "idle", "--kind", kind, "--url", url, "--channel", prefix)
+
+
+async def _idle_memory(kind: IdleKind, url: str, connections: int) -> float:
+    """A fresh process of ``kind``'s idle clients: its RSS growth per connection, in bytes."""
+    prefix = f"idle-{kind}-{secrets.token_hex(4)}"
+    async with running_child(f"{kind} idle clients", _idle_argv(kind, url, prefix)) as child:
+        await child.read_record(START_TIMEOUT)  # {"ready": true}
+
+        async def open_more(count: int, total: int) -> None:
+            child.send_line(f"open {count}")
+            record = await child.read_record(_timeout_for(count) + 5)
+            if record.get("open") != total:
+                raise BenchError(f"{kind}: unexpected answer {record}")
+
+        # Warm the code paths (and lazily created objects) before the first reading.
+        await open_more(WARM_CONNECTIONS, WARM_CONNECTIONS)
+        before = rss_bytes(child.pid)
+        await open_more(connections, WARM_CONNECTIONS + connections)
+        return (rss_bytes(child.pid) - before) / connections
+
+
+async def measure_memory(settings: Settings) -> list[dict[IdleKind, float]]:
+    """KiB per idle client connection for each kind, one dict per repetition.
+
+    Each repetition starts a fresh process per kind, one after the other, all
+    connecting to one relay (ours, in a subprocess of its own).
+    """
+    reps: list[dict[IdleKind, float]] = []
+    async with running_child("relay", _script("--role", "relay")) as relay:
+        url = await relay.read_url()
+        for rep_index in range(settings.reps):
+            rep: dict[IdleKind, float] = {}
+            for kind in round_order(IDLERS, rep_index):
+                rep[kind] = await _idle_memory(kind, url, settings.connections) / 1024
+            reps.append(rep)
+            print(
+                f"  memory rep {rep_index + 1}/{settings.reps}: "
+                + "  ".join(f"{kind} {rep[kind]:5.1f} KiB/conn" for kind in IDLERS),
+                flush=True,
+            )
+    return reps
+
+
+# --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
 
@@ -585,6 +739,7 @@ class Settings:
     rounds: int
     messages: int
     events: int
+    connections: int
     scenarios: tuple[str, ...]
     profile_dir: Path | None
 
@@ -607,9 +762,20 @@ def throughput_rows(reps: Sequence[ThroughputRep]) -> tuple[list[Row], list[str]
             rates("baseline"),
             rates("ours"),
             Target(">=", THROUGHPUT_TARGET, THROUGHPUT_STRETCH),
+            {"itty": rates("itty")},
+            "itty",
+            Target(">=", ITTY_THROUGHPUT_TARGET),
         ),
         Row("receiver msg/s vs websockets+orjson", "msg/s", 0, rates("orjson"), rates("ours")),
-        Row("receiver CPU vs websockets+json", "us/msg", 2, cpu("baseline"), cpu("ours")),
+        Row(
+            "receiver CPU vs websockets+json",
+            "us/msg",
+            2,
+            cpu("baseline"),
+            cpu("ours"),
+            extra={"itty": cpu("itty")},
+            anchor="itty",
+        ),
         Row("receiver CPU vs websockets+orjson", "us/msg", 2, cpu("orjson"), cpu("ours")),
     ]
     busy = "  ".join(
@@ -622,7 +788,8 @@ def throughput_rows(reps: Sequence[ThroughputRep]) -> tuple[list[Row], list[str]
     notes = [
         f"receiver busy (CPU/wall while draining; ~100% = the receiver is the limit): {busy}",
         f"receiver waits per rep (voluntary context switches while draining; few = it never "
-        f"ran out of data, so a busy below 100% means it was preempted): {waits}",
+        f"ran out of data, so a busy below 100% means it was preempted; itty's also count "
+        f"waits for Node's parallel garbage collector): {waits}",
         f"relay feed (sender -> relay -> {len(RECEIVERS)} blocked receivers + canary, before "
         f"the drains; not in the timed windows): {feed:,.0f} msg/s",
     ]
@@ -643,6 +810,27 @@ def dispatch_rows(reps: Sequence[dict[DispatchKind, float]]) -> tuple[list[Row],
         f"socket+on('chat')+map {overhead_ours:.3f} us/event"
     ]
     return rows, notes
+
+
+def memory_rows(reps: Sequence[dict[IdleKind, float]]) -> tuple[list[Row], list[str]]:
+    def kib(kind: IdleKind) -> list[float]:
+        return [rep[kind] for rep in reps]
+
+    row = Row(
+        "idle client memory vs websockets",
+        "KiB/conn",
+        1,
+        kib("baseline"),
+        kib("ours"),
+        extra={"itty": kib("itty")},
+        anchor="itty",
+        anchor_target=Target("<=", ITTY_MEMORY_TARGET),
+    )
+    notes = [
+        "idle client memory: process RSS growth per idle connection, read after a full "
+        "garbage collection; lower is better"
+    ]
+    return [row], notes
 
 
 def print_profiles(directory: Path) -> None:
@@ -675,6 +863,11 @@ def _parser() -> argparse.ArgumentParser:
         "--events", type=int, help="frames per dispatch repetition (default 200000, quick 20000)"
     )
     parser.add_argument(
+        "--connections",
+        type=int,
+        help="idle client connections per process (default 1000, quick 100)",
+    )
+    parser.add_argument(
         "--only", choices=SCENARIOS, action="append", help="run only this scenario (repeatable)"
     )
     parser.add_argument(
@@ -684,8 +877,8 @@ def _parser() -> argparse.ArgumentParser:
         "and print the top of ours (profiling slows things down: ignore that run's ratios)",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
-    parser.add_argument("--role", choices=("relay", "receiver"), help=argparse.SUPPRESS)
-    parser.add_argument("--kind", choices=RECEIVERS, help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=("relay", "receiver", "idle"), help=argparse.SUPPRESS)
+    parser.add_argument("--kind", choices=get_args(PythonReceiver), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--channel", help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
@@ -699,10 +892,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         rounds=args.rounds or (1 if quick else 6),
         messages=args.messages or (3_000 if quick else 10_000),
         events=args.events or (20_000 if quick else 200_000),
+        connections=args.connections or (100 if quick else 1_000),
         scenarios=tuple(s for s in SCENARIOS if not args.only or s in args.only),
         profile_dir=args.profile_dir,
     )
-    for name in ("reps", "rounds", "messages", "events"):
+    for name in ("reps", "rounds", "messages", "events", "connections"):
         if getattr(settings, name) < 1:
             raise SystemExit(f"client_bench: --{name} must be at least 1")
     if not 100 <= settings.messages <= MAX_ROUND:
@@ -714,9 +908,14 @@ def run_role(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         if args.role == "relay":
             asyncio.run(serve_our_relay())
+            return 0
+        if not (args.kind and args.url and args.channel):
+            raise SystemExit(f"client_bench: --role {args.role} needs --kind, --url, --channel")
+        if args.role == "idle":
+            if args.kind not in get_args(PythonIdle):
+                raise SystemExit(f"client_bench: no idle clients of kind {args.kind!r}")
+            asyncio.run(run_idle(args.kind, args.url, args.channel))
         else:
-            if not (args.kind and args.url and args.channel):
-                raise SystemExit("client_bench: --role receiver needs --kind, --url, --channel")
             asyncio.run(run_receiver(args.kind, args.url, args.channel, args.profile_out))
     return 0
 
@@ -727,13 +926,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_role(args)
 
     settings = _settings(args)
+    # Inherited by the relay and the idle clients' processes, which hold every connection.
+    needed = WARM_CONNECTIONS + settings.connections + 256
+    have = raise_nofile(max(needed, 4096))
+    if "memory" in settings.scenarios and have < needed:
+        raise SystemExit(
+            f"client_bench: RLIMIT_NOFILE is {have}, need {needed}; lower --connections"
+        )
     if settings.profile_dir is not None:
         settings.profile_dir.mkdir(parents=True, exist_ok=True)
         print("profiling: everything runs slower, so ignore the ratios of this run")
     print(
-        f"{header('client_bench')}\n"
+        f"{header('client_bench', node_versions())}\n"
         f"  throughput: {settings.rounds} round(s) x {settings.messages:,} msgs per rep; "
-        f"dispatch: {settings.events:,} frames per rep; {settings.reps} rep(s)",
+        f"dispatch: {settings.events:,} frames per rep; "
+        f"memory: {settings.connections:,} idle conns per process; {settings.reps} rep(s)",
         flush=True,
     )
     started = time.monotonic()
@@ -748,8 +955,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             new_rows, new_notes = dispatch_rows(measure_dispatch(settings))
             rows += new_rows
             notes += new_notes
+        if "memory" in settings.scenarios:
+            new_rows, new_notes = memory_rows(run_async(measure_memory(settings)))
+            rows += new_rows
+            notes += new_notes
     all_pass = report(
-        "client_bench: medians over the repetitions; ratio = median of per-rep ours/baseline",
+        "client_bench: medians over the repetitions; ratios = median of per-rep ours/baseline "
+        "and ours/itty (the itty-sockets client on Node)",
         rows,
         notes,
     )

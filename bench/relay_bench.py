@@ -1,4 +1,4 @@
-"""Benchmark our relay against a minimal ``websockets`` relay measured in the same run.
+"""Benchmark our relay against a minimal ``websockets`` relay and a Node ``ws`` relay.
 
 Usage::
 
@@ -6,28 +6,35 @@ Usage::
     .venv/bin/python bench/relay_bench.py --quick    # smoke run, a few seconds
     .venv/bin/python bench/relay_bench.py --reps 9   # more repetitions on a noisy machine
 
-Each repetition of each scenario starts one fresh subprocess per relay (this
-script re-run with ``--serve ours|baseline``), so a relay's CPU time and memory
-are its own and are read from ``/proc/<pid>``. The clients live in this process
-and are as cheap as a WebSocket client can be: a hand-written handshake,
-pre-encoded masked frames written in one go, and a receiver that walks frame
-headers, counts, and reads in batches.
+Three relays are measured in the same run: ``ours``; the ``baseline``, the
+smallest relay that can be written with ``websockets`` (:class:`BaselineRelay`);
+and the ``node`` anchor, the same relay written with Node's ``ws`` package
+(``bench/node/relay.mjs``), which is what users would otherwise run. Each
+repetition of each scenario starts one fresh subprocess per relay (this script
+re-run with ``--serve ours|baseline``, or Node), so a relay's CPU time and
+memory are its own and are read from ``/proc/<pid>``. The clients live in this
+process and are as cheap as a WebSocket client can be: a hand-written
+handshake, pre-encoded masked frames written in one go, and a receiver that
+walks frame headers, counts, and reads in batches.
 
 Scenarios:
 
 - ``throughput``: 1 sender -> 1 receiver, 50,000 small messages per relay; msg/s
   and relay CPU (utime+stime) per message.
-- ``fanout``: 1 sender -> 10 receivers in one channel, 20,000 messages per relay;
-  deliveries/s and relay CPU per delivery.
+- ``fanout``: 1 sender -> 10 receivers, and 1 sender -> 100 receivers, in one
+  channel, 200,000 deliveries per relay each; deliveries/s and relay CPU per delivery.
+- ``rtt``: one client with ``echo=true`` sends a message and waits for its own
+  copy, 2,000 times per relay; the round trip's median and 99th percentile.
 - ``memory``: 1,000 idle connections over 10 channels; relay VmRSS growth per connection.
 
 The machine is shared and its speed drifts by tens of percent within seconds, so
 a flow's messages go out in rounds (20 by default) that alternate between the
-two relays, ABBA: each round is timed from its first write until every receiver
-has all of it, and a relay's figure is its messages over the sum of its rounds.
-The table shows the median of each side over the repetitions and the median of
-the per-repetition ratios ours/baseline, with PASS/MISS against the targets
-(throughput ratio >= 0.9, CPU ratio <= 1/0.9, memory ratio <= 1.2). Linux only.
+relays (rotating, every other round reversed; ABBA for two): each round is
+timed from its first write until every receiver has all of it, and a relay's
+figure is its messages over the sum of its rounds. The round trips alternate
+likewise, one by one. The table shows the median of each relay over the
+repetitions and the medians of the per-repetition ratios ours/baseline and
+ours/node, with PASS/MISS against the targets (see ``Results``). Linux only.
 """
 
 from __future__ import annotations
@@ -36,51 +43,65 @@ import argparse
 import asyncio
 import contextlib
 import secrets
+import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 from urllib.parse import parse_qsl, unquote
 
 import orjson
 from _proc import (
+    CONNECT_CONCURRENCY,
     HOST,
     SETUP_TIMEOUT,
     BenchError,
+    Child,
     announce_url,
     cpu_seconds,
     guarded,
+    node_argv,
+    node_versions,
     port_of,
     profiled,
     raise_nofile,
+    round_order,
     rss_bytes,
     run_async,
     running_child,
     serve_our_relay,
     until_stopped,
 )
-from _rawws import RawClient, text_frames, until
+from _rawws import READ_PAUSE, RawClient, client_frame, text_frames, until
 from _report import Row, Target, header, report
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 SCRIPT: Final = Path(__file__).resolve()
-RelayKind = Literal["baseline", "ours"]
-KINDS: Final[tuple[RelayKind, RelayKind]] = ("baseline", "ours")
-SCENARIOS: Final = ("throughput", "fanout", "memory")
+PythonRelay = Literal["baseline", "ours"]
+RelayKind = PythonRelay | Literal["node"]
+KINDS: Final[tuple[RelayKind, ...]] = ("baseline", "ours", "node")
+SCENARIOS: Final = ("throughput", "fanout", "rtt", "memory")
 
 # Same library max_size as our relay with its default 100 KiB frame cap (1 MiB).
 BASELINE_MAX_SIZE: Final = 1 << 20
-# Connections opened at once while filling the relay (its listen backlog is 100).
-CONNECT_CONCURRENCY: Final = 50
 MEMORY_SETTLE: Final = 0.5
 WARM_CONNECTIONS: Final = 10
+WARM_PINGS: Final = 50
+# Up to this many receivers, each reads every READ_PAUSE at most; beyond, less often.
+PAUSE_RECEIVERS: Final = 10
 
+# Targets for ours/baseline; the CPU ones are the throughput ones as work per message.
 THROUGHPUT_TARGET: Final = 0.9
 CPU_TARGET: Final = 1 / THROUGHPUT_TARGET
 MEMORY_TARGET: Final = 1.2
+# Targets for ours/node (the Node ws relay), likewise.
+NODE_TPUT_TARGET: Final = 0.75
+NODE_FANOUT_TARGET: Final = 1.0
+NODE_MEMORY_TARGET: Final = 1.2
+NODE_RTT_P99_TARGET: Final = 1.5
 
 
 # --------------------------------------------------------------------------
@@ -130,7 +151,7 @@ class BaselineRelay:
                 del self.channels[channel]
 
 
-async def serve_relay(kind: RelayKind, profile_path: str | None) -> None:
+async def serve_relay(kind: PythonRelay, profile_path: str | None) -> None:
     """Run one relay on 127.0.0.1, print ``URL <url>``, serve until SIGTERM/SIGINT or stdin EOF."""
     if kind == "ours":
         await serve_our_relay(profile_path)
@@ -149,19 +170,29 @@ class RelayProcess:
     """A relay subprocess that listens on ``port``; ``pid`` is for its CPU and memory."""
 
     kind: RelayKind
-    pid: int
+    child: Child
     port: int
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
 
 
 @contextlib.asynccontextmanager
 async def running_relay(kind: RelayKind, profile_path: str | None) -> AsyncIterator[RelayProcess]:
-    """Start a relay subprocess, yield it once it listens, always stop it afterwards."""
-    argv = [sys.executable, str(SCRIPT), "--serve", kind]
-    if profile_path:
-        argv += ["--profile-out", profile_path]
+    """Start a relay subprocess, yield it once it listens, always stop it afterwards.
+
+    ``profile_path`` applies to the Python relays only.
+    """
+    if kind == "node":
+        argv = node_argv("relay.mjs")
+    else:
+        argv = [sys.executable, str(SCRIPT), "--serve", kind]
+        if profile_path:
+            argv += ["--profile-out", profile_path]
     async with running_child(f"{kind} relay", argv) as child:
         url = await child.read_url()
-        yield RelayProcess(kind, child.pid, port_of(url))
+        yield RelayProcess(kind, child, port_of(url))
 
 
 # --------------------------------------------------------------------------
@@ -247,8 +278,11 @@ class Flow:
     async def run_round(self, blob: bytes, first: int, count: int) -> None:
         """Send ``count`` pre-encoded ticks (``first``...) and wait until every sink has them."""
         kind = self.relay.kind
+        # Each receiver reads at most once per pause; the pause grows with the
+        # receivers, so the bench's reads per second stay as few as at 1 -> 10.
+        pause = READ_PAUSE * max(1.0, len(self.sinks) / PAUSE_RECEIVERS)
         for sink in self.sinks:
-            sink.arm(count)
+            sink.arm(count, pause=pause)
         self.sender.arm(0)
         deliveries = count * len(self.sinks)
         timeout = 30.0 + deliveries / 2_000
@@ -286,9 +320,10 @@ async def measure_flows(
     """1 sender -> ``receivers`` in one channel of each relay, ``messages`` messages each.
 
     The messages go out in ``rounds`` rounds that alternate between the relays
-    (ABBA), so both see the same machine: a round is timed from its first write
-    until every receiver has every message of it, and the relay's CPU time is
-    read before the first round and after the last.
+    (:func:`round_order`), so all see the same machine: a round is timed from its
+    first write until every receiver has every message of it, and the relay's CPU
+    time is read before the first round and after the last. One untimed round
+    through each relay comes first.
     """
     rounds = min(rounds, messages)
     bounds = [messages * i // rounds for i in range(rounds + 1)]
@@ -297,9 +332,14 @@ async def measure_flows(
     try:
         for relay in relays:
             flows.append(await Flow.open(relay, receivers))
+        for flow in flows:
+            # Warm-up, untimed: first-use costs (a JIT compiling the hot path, caches,
+            # buffer growth) stay out of the figures.
+            await flow.run_round(blobs[0], bounds[0], bounds[1])
+            flow.result = FlowResult()
         cpu_before = [cpu_seconds(relay.pid) for relay in relays]
         for i, blob in enumerate(blobs):
-            for flow in flows if i % 2 == 0 else flows[::-1]:
+            for flow in round_order(flows, i):
                 await flow.run_round(blob, bounds[i], bounds[i + 1] - bounds[i])
         for flow, before in zip(flows, cpu_before, strict=True):
             flow.result.relay_cpu = cpu_seconds(flow.relay.pid) - before
@@ -309,8 +349,70 @@ async def measure_flows(
             flow.close()
 
 
+@dataclass
+class Pinger:
+    """A client with ``echo=true`` that times messages to itself through one relay."""
+
+    relay: RelayProcess
+    client: RawClient
+    seconds: list[float] = field(default_factory=list)
+
+    async def ping(self, n: int, frame: bytes) -> float:
+        """Send ``frame`` (message ``n``); the time until its echo has arrived, in seconds."""
+        client = self.client
+        client.arm(1, batch=False)
+        started = time.perf_counter()
+        client.send_raw(frame)
+        try:
+            await asyncio.wait_for(client.done.wait(), SETUP_TIMEOUT)
+        except TimeoutError:
+            raise BenchError(f"{self.relay.kind}: no echo of message {n}") from None
+        if client.count != 1 or client.done_at is None:
+            raise BenchError(f"{self.relay.kind}: no echo of message {n}: {client.error}")
+        echo = orjson.loads(client.last)
+        if echo.get("uid") != client.uid or echo.get("message") != {"type": "ping", "n": n}:
+            raise BenchError(f"{self.relay.kind}: unexpected echo {client.last[:200]!r}")
+        return client.done_at - started
+
+
+async def measure_rtt(relays: Sequence[RelayProcess], pings: int) -> dict[RelayKind, list[float]]:
+    """Round trips through each relay, in seconds: ``pings`` each, alternating relays per ping.
+
+    The client sends one message and waits for the relay's echo of it before
+    the next; the time runs from the write until the echo has been read.
+    """
+    path = f"/c/rtt-{secrets.token_hex(4)}?echo=true"
+    mask = secrets.token_bytes(4)
+    frames = [
+        client_frame(orjson.dumps({"type": "ping", "n": n}), mask=mask)
+        for n in range(WARM_PINGS + pings)
+    ]
+    pingers: list[Pinger] = []
+    try:
+        for relay in relays:
+            pingers.append(Pinger(relay, await RawClient.connect(relay.port, path)))
+        for n, frame in enumerate(frames):
+            for pinger in round_order(pingers, n):
+                seconds = await pinger.ping(n, frame)
+                if n >= WARM_PINGS:
+                    pinger.seconds.append(seconds)
+        return {pinger.relay.kind: pinger.seconds for pinger in pingers}
+    finally:
+        for pinger in pingers:
+            pinger.client.abort()
+
+
+def percentile(values: Sequence[float], percent: int) -> float:
+    """The ``percent``-th percentile of ``values`` (inclusive method: within their range)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
 async def measure_memory(relay: RelayProcess, connections: int, channels: int) -> float:
-    """Relay RSS growth, in bytes per connection, for ``connections`` idle connections."""
+    """Relay RSS growth, in bytes per connection, for ``connections`` idle connections.
+
+    RSS is read after a full garbage collection in the relay (:meth:`Child.collect`),
+    so that it counts what the connections hold, not garbage not yet collected.
+    """
     run = secrets.token_hex(4)
     clients: list[RawClient] = []
     try:
@@ -318,6 +420,7 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
         warm = [f"/c/warm-{run}"] * WARM_CONNECTIONS
         clients += await _connect_many(relay.port, warm)
         await asyncio.sleep(MEMORY_SETTLE)
+        await relay.child.collect()
         before = rss_bytes(relay.pid)
         paths = [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
         clients += await _connect_many(relay.port, paths)
@@ -328,6 +431,7 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
             "join announcements",
         )
         await asyncio.sleep(MEMORY_SETTLE)
+        await relay.child.collect()
         after = rss_bytes(relay.pid)
         return (after - before) / connections
     finally:
@@ -344,29 +448,73 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
 class Settings:
     reps: int
     messages: int
-    fanout_messages: int
-    receivers: int
+    fanouts: tuple[int, ...]
+    fanout_deliveries: int
+    pings: int
     connections: int
     channels: int
     rounds: int
     scenarios: tuple[str, ...]
     profile_dir: Path | None
 
+    def fanout_messages(self, receivers: int) -> int:
+        """Messages for a 1 -> ``receivers`` fan-out: the same deliveries for every size."""
+        return max(1, self.fanout_deliveries // receivers)
+
 
 class Results:
+    """The table's rows by key; each relay's figure goes in its own column (``add``)."""
+
     def __init__(self, settings: Settings) -> None:
-        fan = f"1->{settings.receivers}"
         faster = Target(">=", THROUGHPUT_TARGET)
         cheaper = Target("<=", CPU_TARGET)
-        self.rows: dict[str, Row] = {
-            "tput": Row("1->1 throughput", "msg/s", 0, target=faster),
-            "tput_cpu": Row("1->1 relay CPU", "us/msg", 2, target=cheaper),
-            "fan": Row(f"{fan} fan-out", "deliveries/s", 0, target=faster),
-            "fan_cpu": Row(f"{fan} relay CPU", "us/delivery", 2, target=cheaper),
-            "mem": Row("idle memory", "KiB/conn", 1, target=Target("<=", MEMORY_TARGET)),
-            "tput_client": Row("1->1 bench client CPU", "us/msg", 2),
-            "fan_client": Row(f"{fan} bench client CPU", "us/delivery", 2),
+
+        def row(
+            name: str,
+            unit: str,
+            digits: int,
+            target: Target | None = None,
+            node: Target | None = None,
+            anchored: bool = True,
+        ) -> Row:
+            return Row(
+                name,
+                unit,
+                digits,
+                target=target,
+                anchor="node" if anchored else None,
+                anchor_target=node,
+            )
+
+        rows = {
+            "tput": row("1->1 throughput", "msg/s", 0, faster, Target(">=", NODE_TPUT_TARGET)),
+            "tput_cpu": row(
+                "1->1 relay CPU", "us/msg", 2, cheaper, Target("<=", 1 / NODE_TPUT_TARGET)
+            ),
         }
+        for n in settings.fanouts:
+            rows[f"fan{n}"] = row(
+                f"1->{n} fan-out", "deliveries/s", 0, faster, Target(">=", NODE_FANOUT_TARGET)
+            )
+            rows[f"fan{n}_cpu"] = row(
+                f"1->{n} relay CPU", "us/delivery", 2, cheaper, Target("<=", 1 / NODE_FANOUT_TARGET)
+            )
+        rows["rtt50"] = row("RTT p50", "us", 0)
+        rows["rtt99"] = row("RTT p99", "us", 0, node=Target("<=", NODE_RTT_P99_TARGET))
+        rows["mem"] = row(
+            "idle memory",
+            "KiB/conn",
+            1,
+            Target("<=", MEMORY_TARGET),
+            Target("<=", NODE_MEMORY_TARGET),
+        )
+        # The bench's own cost, to show that the relays are what is being measured.
+        rows["tput_client"] = row("1->1 bench client CPU", "us/msg", 2, anchored=False)
+        for n in settings.fanouts:
+            rows[f"fan{n}_client"] = row(
+                f"1->{n} bench client CPU", "us/delivery", 2, anchored=False
+            )
+        self.rows: dict[str, Row] = rows
 
     def add(self, key: str, kind: RelayKind, value: float) -> None:
         self.rows[key].values(kind).append(value)
@@ -378,41 +526,59 @@ def _profile_path(settings: Settings, kind: RelayKind, scenario: str, rep: int) 
     return str(settings.profile_dir / f"{kind}-{scenario}-{rep + 1}.prof")
 
 
+async def run_flows(
+    settings: Settings,
+    relays: Sequence[RelayProcess],
+    receivers: int,
+    key: str,
+    where: str,
+    results: Results,
+) -> None:
+    """Measure 1 -> ``receivers`` into the rows ``key``, ``key_cpu`` and ``key_client``."""
+    messages = settings.messages if receivers == 1 else settings.fanout_messages(receivers)
+    flows = await measure_flows(relays, receivers, messages, settings.rounds)
+    for kind in KINDS:
+        flow = flows[kind]
+        results.add(key, kind, flow.rate)
+        results.add(f"{key}_cpu", kind, flow.relay_us)
+        results.add(f"{key}_client", kind, flow.client_us)
+        print(
+            f"  {where} 1->{receivers:<4} {kind:<8} {flow.rate:9,.0f}/s"
+            f"  relay {flow.relay_us:6.2f} us  client {flow.client_us:5.2f} us",
+            flush=True,
+        )
+
+
 async def run_scenario(settings: Settings, scenario: str, rep: int, results: Results) -> None:
-    """One repetition of one scenario: a fresh subprocess per relay, both measured."""
-    order: tuple[RelayKind, ...] = KINDS if rep % 2 == 0 else KINDS[::-1]
+    """One repetition of one scenario: a fresh subprocess per relay, all measured."""
     where = f"rep {rep + 1}/{settings.reps}  {scenario:<10}"
     async with contextlib.AsyncExitStack() as stack:
         relays = [
             await stack.enter_async_context(
                 running_relay(kind, _profile_path(settings, kind, scenario, rep))
             )
-            for kind in order
+            for kind in round_order(KINDS, rep)
         ]
         if scenario == "memory":
             for relay in relays:
                 per_conn = await measure_memory(relay, settings.connections, settings.channels)
                 results.add("mem", relay.kind, per_conn / 1024)
                 print(f"  {where} {relay.kind:<8} {per_conn / 1024:9.1f} KiB/conn", flush=True)
-            return
-        if scenario == "throughput":
-            flows = await measure_flows(relays, 1, settings.messages, settings.rounds)
-            keys = ("tput", "tput_cpu", "tput_client")
+        elif scenario == "rtt":
+            samples = await measure_rtt(relays, settings.pings)
+            for kind in KINDS:
+                p50, p99 = (
+                    statistics.median(samples[kind]) * 1e6,
+                    percentile(samples[kind], 99) * 1e6,
+                )
+                results.add("rtt50", kind, p50)
+                results.add("rtt99", kind, p99)
+                print(f"  {where} {kind:<8} p50 {p50:6.0f} us  p99 {p99:6.0f} us", flush=True)
+        elif scenario == "throughput":
+            await run_flows(settings, relays, 1, "tput", where, results)
         else:
-            flows = await measure_flows(
-                relays, settings.receivers, settings.fanout_messages, settings.rounds
-            )
-            keys = ("fan", "fan_cpu", "fan_client")
-        for kind in KINDS:
-            flow = flows[kind]
-            results.add(keys[0], kind, flow.rate)
-            results.add(keys[1], kind, flow.relay_us)
-            results.add(keys[2], kind, flow.client_us)
-            print(
-                f"  {where} {kind:<8} {flow.rate:9,.0f}/s  relay {flow.relay_us:6.2f} us"
-                f"  client {flow.client_us:5.2f} us",
-                flush=True,
-            )
+            for receivers in settings.fanouts:
+                await run_flows(settings, relays, receivers, f"fan{receivers}", where, results)
 
 
 async def run_bench(settings: Settings) -> Results:
@@ -425,13 +591,24 @@ async def run_bench(settings: Settings) -> Results:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Compare our relay with a minimal websockets relay (ratios, same run)."
+        description="Compare our relay with a minimal websockets relay and a Node ws relay "
+        "(ratios, same run)."
     )
     parser.add_argument("--quick", action="store_true", help="fast smoke run (small counts)")
-    parser.add_argument("--reps", type=int, help="repetitions per relay (default 6, quick 1)")
+    parser.add_argument("--reps", type=int, help="repetitions per relay (default 5, quick 1)")
     parser.add_argument("--messages", type=int, help="1->1 messages (default 50000)")
-    parser.add_argument("--fanout-messages", type=int, help="fan-out messages (default 20000)")
-    parser.add_argument("--receivers", type=int, default=10, help="fan-out receivers (10)")
+    parser.add_argument(
+        "--receivers",
+        type=int,
+        action="append",
+        help="fan-out receivers (repeatable; default 10 and 100)",
+    )
+    parser.add_argument(
+        "--fanout-deliveries",
+        type=int,
+        help="deliveries per fan-out, messages x receivers (default 200000)",
+    )
+    parser.add_argument("--pings", type=int, help="round trips per relay (default 2000)")
     parser.add_argument("--connections", type=int, help="idle connections (default 1000)")
     parser.add_argument("--channels", type=int, default=10, help="channels for idle conns (10)")
     parser.add_argument(
@@ -446,11 +623,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--profile-dir",
         type=Path,
-        help="cProfile each relay subprocess into DIR/<relay>-<scenario>-<rep>.prof "
+        help="cProfile each Python relay subprocess into DIR/<relay>-<scenario>-<rep>.prof "
         "(profiling slows the relays: ignore the ratios of such a run)",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if any target is missed")
-    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=get_args(PythonRelay), help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
     return parser
 
@@ -458,10 +635,11 @@ def _parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> Settings:
     quick = bool(args.quick)
     settings = Settings(
-        reps=args.reps or (1 if quick else 6),
+        reps=args.reps or (1 if quick else 5),
         messages=args.messages or (5_000 if quick else 50_000),
-        fanout_messages=args.fanout_messages or (2_000 if quick else 20_000),
-        receivers=args.receivers,
+        fanouts=tuple(dict.fromkeys(args.receivers or (10, 100))),
+        fanout_deliveries=args.fanout_deliveries or (20_000 if quick else 200_000),
+        pings=args.pings or (200 if quick else 2_000),
         connections=args.connections or (200 if quick else 1_000),
         channels=args.channels,
         rounds=args.rounds,
@@ -471,14 +649,16 @@ def _settings(args: argparse.Namespace) -> Settings:
     for name in (
         "reps",
         "messages",
-        "fanout_messages",
-        "receivers",
+        "fanout_deliveries",
+        "pings",
         "connections",
         "channels",
         "rounds",
     ):
         if getattr(settings, name) < 1:
             raise SystemExit(f"relay_bench: --{name.replace('_', '-')} must be at least 1")
+    if min(settings.fanouts) < 1:
+        raise SystemExit("relay_bench: --receivers must be at least 1")
     return settings
 
 
@@ -491,7 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     settings = _settings(args)
-    needed = settings.connections + WARM_CONNECTIONS + settings.receivers + 256
+    needed = settings.connections + WARM_CONNECTIONS + max(settings.fanouts) + 256
     have = raise_nofile(max(needed, 4096))
     if have < needed:
         raise SystemExit(
@@ -499,23 +679,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if settings.profile_dir is not None:
         settings.profile_dir.mkdir(parents=True, exist_ok=True)
-        print("profiling: the relays run slower, so ignore the ratios of this run")
+        print("profiling: the Python relays run slower, so ignore the ratios of this run")
+    fanouts = ", ".join(f"{settings.fanout_messages(n):,} msgs 1->{n}" for n in settings.fanouts)
     print(
-        f"{header('relay_bench')}\n"
-        f"  {settings.messages:,} msgs 1->1, {settings.fanout_messages:,} msgs "
-        f"1->{settings.receivers}, {settings.rounds} rounds each; "
-        f"{settings.connections:,} idle conns; {settings.reps} rep(s)",
+        f"{header('relay_bench', node_versions())}\n"
+        f"  {settings.messages:,} msgs 1->1, {fanouts}, {settings.rounds} rounds each; "
+        f"{settings.pings:,} round trips; {settings.connections:,} idle conns; "
+        f"{settings.reps} rep(s)",
         flush=True,
     )
     started = time.monotonic()
     with guarded("relay_bench"):
         results = run_async(run_bench(settings))
     all_pass = report(
-        f"relay_bench: median of {settings.reps} rep(s); ratio = median of per-rep ours/baseline",
+        f"relay_bench: median of {settings.reps} rep(s); ratios = median of per-rep ours/baseline "
+        "and ours/node (the Node ws relay)",
         list(results.rows.values()),
         [
-            "throughput rows: higher is better; CPU and memory rows: lower is better "
-            f"(CPU target {CPU_TARGET:.2f} = 1/{THROUGHPUT_TARGET})."
+            "throughput rows: higher is better; CPU, RTT and memory rows: lower is better "
+            f"(a CPU target is the throughput target as work per message: {CPU_TARGET:.2f} = "
+            f"1/{THROUGHPUT_TARGET}, {1 / NODE_TPUT_TARGET:.2f} = 1/{NODE_TPUT_TARGET}).",
         ],
     )
     print(f"({time.monotonic() - started:.0f} s)")

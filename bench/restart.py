@@ -9,8 +9,9 @@ A sender and a receiver (``rx_itty.connect``, fast reconnect backoff) share a
 channel on our relay, in a subprocess. The sender sends numbered messages at
 ``--rate``; ``--restarts`` times the relay is killed (SIGKILL: no close frames)
 and started again on the same port ``--downtime`` seconds later. Printed: how
-long each client took to be open again after each restart, and what the
-receiver got: sent / delivered / lost / duplicated / out of order. Messages sent
+long the clients took to be ready again (own join received) after each
+restart, and what the receiver got: sent / delivered / lost / duplicated / out
+of order. Messages sent
 while the receiver was away are lost by design (a channel has no history);
 sends queued by the sender while it was away are flushed when it is back.
 Exits 1 on any duplicate or reordering.
@@ -49,7 +50,7 @@ async def run(restarts: int, rate: float, downtime: float, traffic: float) -> bo
             await asyncio.sleep(1 / rate)
 
     def all_open() -> bool:
-        return all(s.current_state is ConnectionState.OPEN for s in clients)
+        return all(s.current_state is ConnectionState.READY for s in clients)
 
     port = 0
     rss = 0
@@ -81,8 +82,8 @@ async def run(restarts: int, rate: float, downtime: float, traffic: float) -> bo
     print_figures(
         f"restart: {restarts} relay crash(es), {downtime:g} s down each, {rate:g} msgs/s",
         [
-            ("open again after a restart (median)", f"{statistics.median(reopen):.2f} s"),
-            ("open again after a restart (max)", f"{max(reopen):.2f} s"),
+            ("ready again after a restart (median)", f"{statistics.median(reopen):.2f} s"),
+            ("ready again after a restart (max)", f"{max(reopen):.2f} s"),
             ("sent", f"{sent:,}"),
             *result.rows()[1:],
             ("relay RSS at the end", mib(rss)),

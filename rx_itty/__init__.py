@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 from rx_itty._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from rx_itty.asyncio.lifetime import run_until_stopped as run_until_stopped
+    from rx_itty.asyncio.lifetime import until_stopped as until_stopped
     from rx_itty.backoff import Backoff as Backoff
     from rx_itty.client import connect as connect
     from rx_itty.events import (
@@ -93,6 +95,9 @@ if TYPE_CHECKING:
     )
     from rx_itty.exceptions import (
         PayloadMismatch as PayloadMismatch,
+    )
+    from rx_itty.exceptions import (
+        RecordingError as RecordingError,
     )
     from rx_itty.exceptions import (
         RelayConfigError as RelayConfigError,
@@ -169,6 +174,7 @@ __all__ = [
     "PayloadError",
     "PayloadMismatch",
     "Presence",
+    "RecordingError",
     "Relay",
     "RelayConfig",
     "RelayConfigError",
@@ -191,7 +197,9 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "iterate",
+    "run_until_stopped",
     "start_relay_thread",
+    "until_stopped",
 ]
 
 __version__ = "0.1.0"
@@ -199,6 +207,7 @@ __version__ = "0.1.0"
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "rx_itty.asyncio.lifetime": ["run_until_stopped", "until_stopped"],
         "rx_itty.backoff": ["Backoff"],
         "rx_itty.client": ["connect"],
         "rx_itty.events": [
@@ -226,6 +235,7 @@ __getattr__, __dir__ = lazy_exports(
             "LoopThreadError",
             "MissingDependency",
             "PayloadMismatch",
+            "RecordingError",
             "RelayConfigError",
             "RelayNotStarted",
             "ReplyTimeout",

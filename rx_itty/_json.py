@@ -8,6 +8,15 @@ JavaScript writes ``1``), which every JSON reader decodes to the same number.
 The stdlib takes over for the rare value orjson refuses but JavaScript accepts
 (a lone surrogate, an integer beyond 64 bits); its output is ASCII with escapes.
 
+:func:`dumps` takes plain JSON values only, whichever codec writes them: dicts
+(keys str, int, bool, None or finite float, written as strings like a JavaScript
+object's), lists, tuples, str, int, finite float, bool and None. Anything else
+raises :class:`~rx_itty.exceptions.SerializationError` (a ``TypeError``) unless a
+``default`` converts it: NaN and Infinity (which JSON cannot express and
+``JSON.stringify`` would silently turn into ``null``), and ``datetime``, ``UUID``,
+``Enum``, sets, bytes, numpy values, subclasses of the builtins... each of which
+orjson alone would encode in a way of its own.
+
 Decoding refuses text nested deeper than :data:`MAX_DEPTH` levels, on either
 path; the relay refuses payloads that its envelope would push past that depth,
 so whatever it relays decodes on every rx_itty client.
@@ -16,9 +25,13 @@ so whatever it relays decodes on every rx_itty client.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 import orjson
+
+from rx_itty.exceptions import SerializationError
 
 __all__ = [
     "MAX_DEPTH",
@@ -28,6 +41,7 @@ __all__ = [
     "is_json",
     "json_error",
     "loads",
+    "stringify",
 ]
 
 JSONDecodeError = orjson.JSONDecodeError
@@ -47,39 +61,141 @@ class _TooDeep(JSONDecodeError):
         super().__init__(f"nested more than {max_depth} levels deep", "", 0)
 
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+Default = Callable[[Any], Any]
+
+
+def _not_json(value: Any) -> NoReturn:
+    kind = type(value).__name__
+    if isinstance(value, float):
+        raise SerializationError(f"{value!r} is not a JSON number (JSON has no NaN or Infinity)")
+    raise SerializationError(
+        f"{kind} is not a plain JSON value; convert it first (str(...), .isoformat(), "
+        ".tolist(), .value ...)"
+    )
+
+
+def _key(key: Any) -> None:
+    kind = type(key)
+    if kind is str or kind is int or kind is bool or key is None:
+        return
+    if kind is float and math.isfinite(key):
+        return
+    raise SerializationError(
+        f"an object key must be a str (or int, float, bool, None), not {kind.__name__}"
+    )
+
+
+_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def _plain(value: Any, default: Default | None) -> Any:
+    """``value`` checked to be plain JSON: the same object, or a copy with models converted."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is float:
+        if value - value == 0.0:  # false for NaN and +-Infinity
+            return value
+        _not_json(value)
+    if kind is dict:
+        converted: Any = None
+        for key, item in value.items():
+            if type(key) is not str:
+                _key(key)
+            if type(item) in _SCALARS:  # the common case, without a call
+                continue
+            plain = _plain(item, default)
+            if plain is not item:
+                if converted is None:
+                    converted = dict(value)
+                converted[key] = plain
+        return value if converted is None else converted
+    if kind is list or kind is tuple:
+        converted = None
+        for index, item in enumerate(value):
+            if type(item) in _SCALARS:
+                continue
+            plain = _plain(item, default)
+            if plain is not item:
+                if converted is None:
+                    converted = list(value)
+                converted[index] = plain
+        return value if converted is None else converted
+    if default is None:
+        _not_json(value)
+    return _plain(default(value), default)
+
+
+def _checked(value: Any, default: Default | None) -> Any:
+    try:
+        return _plain(value, default)
+    except RecursionError:
+        raise SerializationError("value is nested too deeply to encode as JSON") from None
 
 
 def _stdlib_dumps(value: Any, error: TypeError) -> str:
     # ASCII output: a lone surrogate becomes an escape, as JSON.stringify writes it.
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise error from None
 
 
-def dumps(value: Any) -> str:
-    """Encode ``value`` as compact JSON text.
+def dumps(value: Any, default: Default | None = None) -> str:
+    """Encode a plain JSON value as compact JSON text.
+
+    Args:
+        value: Plain JSON values (see the module docstring).
+        default: Converts any other object into plain JSON values, or raises
+            ``TypeError`` (the socket passes :func:`rx_itty.models.as_payload`).
 
     Raises:
-        TypeError: ``value`` (or something inside it) is not JSON-serialisable.
+        SerializationError: ``value`` (or something inside it) is not a plain JSON
+            value (a ``TypeError``, as ``json.dumps`` raises).
     """
+    plain = _checked(value, default)
     try:
-        return orjson.dumps(value, option=_OPTIONS).decode()
+        return orjson.dumps(plain, option=_OPTIONS).decode()
     except TypeError as exc:
-        return _stdlib_dumps(value, exc)
+        return _stdlib_dumps(plain, exc)
 
 
-def dumps_bytes(value: Any) -> bytes:
-    """Encode ``value`` as compact UTF-8 JSON bytes (no str round trip).
+def dumps_bytes(value: Any, default: Default | None = None) -> bytes:
+    """Encode a plain JSON value as compact UTF-8 JSON bytes (no str round trip).
 
     Raises:
-        TypeError: ``value`` (or something inside it) is not JSON-serialisable.
+        TypeError: as :func:`dumps`.
+    """
+    plain = _checked(value, default)
+    try:
+        return orjson.dumps(plain, option=_OPTIONS)
+    except TypeError as exc:
+        return _stdlib_dumps(plain, exc).encode()
+
+
+def _finite(value: Any) -> Any:
+    if type(value) is float and not math.isfinite(value):
+        return None
+    if type(value) is dict:
+        return {key: _finite(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_finite(item) for item in value]
+    return value
+
+
+def stringify(value: Any) -> str:
+    """JSON text for a value :func:`loads` produced, as ``JSON.stringify`` would write it.
+
+    Decoding a number beyond double range (``1e400``) gives Infinity, which
+    :func:`dumps` refuses; here it becomes ``null``, so re-encoding what a peer
+    sent (to show it, or to quote it in an event) never raises.
     """
     try:
-        return orjson.dumps(value, option=_OPTIONS)
-    except TypeError as exc:
-        return _stdlib_dumps(value, exc).encode()
+        return dumps(value)
+    except TypeError:
+        return dumps(_finite(value))
 
 
 def _reject_constant(name: str) -> NoReturn:

@@ -18,7 +18,7 @@ from rx_itty.exceptions import InvalidOptionError
 from rx_itty.runtime import ImmediateRuntime, Runtime
 from rx_itty.socket import IttySocket
 from rx_itty.transport import Transport
-from rx_itty.wire import DEFAULT_BASE, QueryValue, build_url
+from rx_itty.wire import DEFAULT_BASE, QueryValue, build_url, is_raw_url
 
 __all__ = ["SERVER_ENV", "connect"]
 
@@ -61,6 +61,21 @@ def _check_text(name: str, value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         raise InvalidOptionError(f"{name} must be a non-empty str, got {value!r}")
     return value
+
+
+def _server_base(server: str | None, channel: str) -> str:
+    """The base for a channel name: ``server``, else ``$RX_ITTY_SERVER``, else the hosted relay."""
+    if server is not None:
+        return server
+    base = os.environ.get(SERVER_ENV)
+    if not base:
+        return DEFAULT_BASE
+    if not is_raw_url(base) and not is_raw_url(channel):
+        raise InvalidOptionError(
+            f"${SERVER_ENV} is {base!r}, but a server base must start with ws:// or wss://, "
+            f"e.g. ws://127.0.0.1:8080/c/; fix or unset ${SERVER_ENV}"
+        )
+    return base
 
 
 def _merge_js_options(options: Mapping[str, Any], given: dict[str, Any]) -> None:
@@ -143,8 +158,7 @@ def connect(
         if name in query and query[name] not in (None, False):
             raise InvalidOptionError(f"params[{name!r}] repeats an option; pass it once")
         query[name] = value
-    base = server if server is not None else os.environ.get(SERVER_ENV) or DEFAULT_BASE
-    url = build_url(channel, query, base=base)
+    url = build_url(channel, query, base=_server_base(server, channel))
 
     if reconnect is True:
         backoff: Backoff | None = Backoff()

@@ -8,6 +8,7 @@ catches anything the library raises on purpose::
     ├── SerializationError       (also a TypeError)    a message that is not JSON-serialisable
     ├── PayloadMismatch          (also a TypeError)    a payload that does not fit a dataclass model
     ├── RelayConfigError         (also a ValueError)   a bad relay configuration file or value
+    ├── RecordingError           (also a ValueError)   a recording file that cannot be read
     ├── ConnectionFailed         (also a ConnectionError)  the socket could not open
     │   └── HandshakeRejected                          the server refused (e.g. 403 join key)
     ├── SendQueueFull            (also a BufferError)  too many sends queued while not open
@@ -32,6 +33,7 @@ __all__ = [
     "LoopThreadError",
     "MissingDependency",
     "PayloadMismatch",
+    "RecordingError",
     "RelayConfigError",
     "RelayNotStarted",
     "ReplyTimeout",
@@ -61,6 +63,10 @@ class PayloadMismatch(IttyError, TypeError):
 
 class RelayConfigError(IttyError, ValueError):
     """The relay configuration is invalid."""
+
+
+class RecordingError(IttyError, ValueError):
+    """A recording of a channel's traffic cannot be read: not a recording, or a bad line."""
 
 
 class ConnectionFailed(IttyError, ConnectionError):

@@ -1,8 +1,10 @@
-"""Decoding payloads into user models: dataclasses, pydantic models, msgspec Structs.
+"""User models as payloads: dataclasses, pydantic models, msgspec Structs, both ways.
 
 :func:`decoder_for` turns a model into a function ``payload -> instance`` that
 raises on a payload that does not fit; the socket and the operators catch that
-and report it, so one bad payload never ends a stream.
+and report it, so one bad payload never ends a stream. :func:`as_payload` is the
+way back, used when such an instance is sent: each kind of model is encoded by
+its own library, so ``ch.send(Chat(...))`` and ``ch.on("chat", Chat)`` agree.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rx_itty.exceptions import InvalidOptionError, PayloadMismatch
+from rx_itty.exceptions import InvalidOptionError, PayloadMismatch, SerializationError
 
-__all__ = ["decoder_for"]
+__all__ = ["as_payload", "decoder_for"]
 
 M = TypeVar("M")
 
@@ -94,4 +96,31 @@ def decoder_for(model: type[M] | Callable[[Any], M]) -> Callable[[Any], M]:
     raise InvalidOptionError(
         f"cannot decode payloads into {model!r}; pass a dataclass, a pydantic model, "
         "a msgspec Struct or a function"
+    )
+
+
+def as_payload(instance: Any) -> Any:
+    """The plain JSON value to send for a model instance (the inverse of :func:`decoder_for`).
+
+    - a pydantic model: ``model_dump(mode="json")`` (dates become ISO strings, etc.);
+    - a msgspec Struct: ``msgspec.to_builtins`` (likewise);
+    - a dataclass instance: its fields, as ``dataclasses.asdict`` gives them
+      (nested dataclasses included); a field that is not itself a JSON value,
+      such as a ``datetime``, is refused when the result is encoded.
+
+    Raises:
+        SerializationError: ``instance`` is none of these (a ``TypeError``, as a
+            ``default`` hook for a JSON encoder should raise).
+    """
+    dump = getattr(instance, "model_dump", None)
+    if callable(dump) and callable(getattr(type(instance), "model_validate", None)):
+        return dump(mode="json")
+    msgspec = sys.modules.get("msgspec")
+    if msgspec is not None and isinstance(instance, msgspec.Struct):
+        return msgspec.to_builtins(instance)
+    if dataclasses.is_dataclass(instance) and not isinstance(instance, type):
+        return dataclasses.asdict(instance)
+    raise SerializationError(
+        f"{type(instance).__name__} is not a plain JSON value or a model; convert it first "
+        "(str(...), .isoformat(), .tolist(), .value ...)"
     )

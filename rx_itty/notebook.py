@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import html
+import itertools
 import threading
 import time
 from collections import deque
@@ -29,10 +30,11 @@ from typing import Any, Generic, TypeVar, final
 import reactivex
 from reactivex import abc
 
+from rx_itty._png import Canvas
 from rx_itty.exceptions import InvalidOptionError, MissingDependency
 from rx_itty.presence import Presence
 
-__all__ = ["LiveView", "live", "roster", "sparkline"]
+__all__ = ["LiveView", "Sparkline", "live", "roster", "sparkline"]
 
 T = TypeVar("T")
 
@@ -176,51 +178,102 @@ def live(
     return LiveView(source, render, max_fps=max_fps, initial=initial)
 
 
+@final
+class Sparkline:
+    """A small line chart of numbers that Jupyter shows as SVG, or as PNG where SVG is dropped.
+
+    Both pictures are drawn only when displayed (``_repr_svg_``, ``_repr_png_``),
+    so making one per value, as :func:`sparkline` does, costs a copy of the values.
+    The PNG is drawn in pure Python: no imaging library is needed.
+
+    Args:
+        values: The numbers, oldest first (at least one).
+        width: Width in pixels.
+        height: Height of the plot in pixels; the caption adds 18 below it.
+        label: Text before the caption's numbers (a unit, a name).
+
+    Raises:
+        InvalidOptionError: ``values`` is empty.
+    """
+
+    def __init__(
+        self, values: Iterable[float], *, width: int = 360, height: int = 80, label: str = ""
+    ) -> None:
+        self.values = tuple(float(v) for v in values)
+        if not self.values:
+            raise InvalidOptionError("a sparkline needs at least one value")
+        self.width = width
+        self.height = height
+        self.label = label
+
+    @property
+    def caption(self) -> str:
+        """``label last  (min low, max high)``, numbers to three significant digits."""
+        low, high, last = min(self.values), max(self.values), self.values[-1]
+        return f"{self.label} {last:.3g}  (min {low:.3g}, max {high:.3g})".strip()
+
+    def _points(self) -> list[tuple[float, float]]:
+        low, high = min(self.values), max(self.values)
+        span = (high - low) or 1.0
+        step = self.width / max(len(self.values) - 1, 1)
+        usable = self.height - 8  # 4 px free above and below the line
+        return [
+            (i * step, self.height - 4 - (v - low) / span * usable)
+            for i, v in enumerate(self.values)
+        ]
+
+    def _repr_svg_(self) -> str:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in self._points())
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width}" '
+            f'height="{self.height + 18}">'
+            f'<polyline fill="none" stroke="#3572a5" stroke-width="2" points="{path}"/>'
+            f'<text x="0" y="{self.height + 14}" font-family="sans-serif" font-size="12">'
+            f"{html.escape(self.caption)}</text></svg>"
+        )
+
+    def _repr_png_(self) -> bytes:
+        canvas = Canvas(self.width, self.height + 18)
+        points = self._points()
+        for a, b in itertools.pairwise(points):
+            canvas.line(a, b, _LINE_RGB, 2)
+        if len(points) == 1:
+            canvas.dot(round(points[0][0]), round(points[0][1]) - 1, _LINE_RGB, 2)
+        canvas.text(0, self.height + 5, self.caption, _TEXT_RGB)
+        return canvas.png()
+
+    def __repr__(self) -> str:  # what a plain-text viewer shows
+        return f"<Sparkline {self.caption}>"
+
+
+_LINE_RGB = (0x35, 0x72, 0xA5)
+_TEXT_RGB = (0x22, 0x22, 0x22)
+
+
 def sparkline(
     maxlen: int = 60, *, width: int = 360, height: int = 80, label: str = ""
-) -> Callable[[float], Any]:
-    """A ``render`` for :func:`live` drawing the last ``maxlen`` numbers as an SVG line chart."""
-    values: deque[float] = deque(maxlen=maxlen)
-    display = _ipython()
+) -> Callable[[float], Sparkline]:
+    """A ``render`` for :func:`live` drawing the last ``maxlen`` numbers as a line chart.
 
-    def render(value: float) -> Any:
+    Each value gives a :class:`Sparkline` (SVG, with a PNG alongside for viewers
+    that do not show SVG, and a text caption).
+    """
+    values: deque[float] = deque(maxlen=maxlen)
+
+    def render(value: float) -> Sparkline:
         values.append(float(value))
-        return display.SVG(_svg(values, width, height, label))
+        return Sparkline(values, width=width, height=height, label=label)
 
     return render
 
 
-def _svg(values: Iterable[float], width: int, height: int, label: str) -> str:
-    points = list(values)
-    low, high = min(points), max(points)
-    span = (high - low) or 1.0
-    step = width / max(len(points) - 1, 1)
-    path = " ".join(
-        f"{i * step:.1f},{height - 4 - (v - low) / span * (height - 8):.1f}"
-        for i, v in enumerate(points)
-    )
-    caption = html.escape(f"{label} {points[-1]:.3g}  (min {low:.3g}, max {high:.3g})".strip())
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 18}">'
-        f'<polyline fill="none" stroke="#3572a5" stroke-width="2" points="{path}"/>'
-        f'<text x="0" y="{height + 14}" font-family="sans-serif" font-size="12">{caption}</text>'
-        "</svg>"
-    )
+def roster() -> Callable[[Presence], Presence]:
+    """A ``render`` for :func:`live` showing a :class:`~rx_itty.presence.Presence` as a table.
 
+    A presence renders itself as a table in Jupyter; this names that for ``live``.
+    """
 
-def roster() -> Callable[[Presence], Any]:
-    """A ``render`` for :func:`live` showing a :class:`~rx_itty.presence.Presence` as a table."""
-    display = _ipython()
-
-    def render(presence: Presence) -> Any:
-        rows = "".join(
-            f"<tr><td>{html.escape(u.uid)}</td><td>{html.escape(u.alias or '')}</td>"
-            f"<td>{'you' if u.is_self else ''}</td></tr>"
-            for u in presence.users
-        )
-        hidden = presence.total - len(presence.users)
-        note = f"<p>{presence.total} connected ({hidden} not announced)</p>"
-        table = f"<table><tr><th>uid</th><th>alias</th><th></th></tr>{rows}</table>"
-        return display.HTML(note + table)
+    def render(presence: Presence) -> Presence:
+        return presence
 
     return render

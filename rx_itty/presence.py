@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import final
 
@@ -48,3 +49,22 @@ class Presence:
     def __contains__(self, uid: object) -> bool:
         """``uid in presence``: is this announced uid (or our own) here?"""
         return (self.me is not None and self.me.uid == uid) or any(u.uid == uid for u in self.users)
+
+    def _repr_html_(self) -> str:
+        """The roster as an HTML table: how Jupyter shows a presence.
+
+        Connections the table cannot list (unannounced ones, and those here
+        before us when we did not ask for the list) are counted above it.
+        """
+        rows = "".join(
+            f"<tr><td><code>{html.escape(u.uid)}</code></td><td>{html.escape(u.alias or '')}</td>"
+            f"<td>{'you' if u.is_self else ''}</td></tr>"
+            for u in self.users
+        )
+        hidden = self.total - len(self.users)
+        unlisted = f" ({hidden} not listed)" if hidden > 0 else ""
+        return (
+            f"<p>{self.total} connected{unlisted}</p>"
+            f"<table><thead><tr><th>uid</th><th>alias</th><th></th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )

@@ -5,58 +5,40 @@ methods may be called from any thread and marshal there. The send queue is the
 only state shared across threads, behind a lock, so sends from one thread keep
 their order and none is lost.
 
-Lifecycle (``ch.state`` replays the current one)::
+The connection lifecycle is the table in :mod:`rx_itty.lifecycle`: the socket
+holds one :class:`ConnectionState` (``ch.state`` replays it), feeds each thing
+that happens to it through :func:`rx_itty.lifecycle.step`, and runs the actions
+the row lists. Inputs are handled one at a time, to completion: an input that
+arises while a row's actions run (a subscriber calling ``close()`` from an
+``opens`` callback) waits until they have finished.
 
-    IDLE --open/send/subscribe--> CONNECTING --opened--> OPEN --close()--> CLOSING
-                                   ^      |                |                  |
-                       retry due   |      | failed         | lost             v
-                                   |      v                v                CLOSED
-                                   +-- RECONNECTING <------+        (open/send/subscribe
-                                        (backoff)                    connects again)
-
-    any state --dispose()--> DISPOSED: queued sends are flushed first, then every
-    stream completes and nothing connects again.
-
-A close that reconnecting cannot fix ends in CLOSED instead of RECONNECTING:
-``close()``, ``push()``, a handshake refused with HTTP 400, 401, 403 or 404, a
-1008 policy close, or a ``Backoff`` whose ``max_attempts`` are used up.
+Delivery: every frame goes through the queue; a frame leaves it only when an
+open link took it (``Link.send`` returned True). A frame the link refused
+(connecting, closing, or its write buffer above the high-water mark) stays at
+the head and goes out, once, when the link drains or on the next connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import enum
 import logging
 import random
 import threading
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, final, overload
+from typing import Any, Self, final
 
+import reactivex
 from reactivex import abc
-from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
 from reactivex.observer import Observer
 
-from rx_itty._hub import Hub
+from rx_itty._channel import ChannelStreams
 from rx_itty._logging import without_query
 from rx_itty.backoff import Backoff
-from rx_itty.events import (
-    Close,
-    Diagnostic,
-    Event,
-    Join,
-    Leave,
-    ListenerError,
-    Message,
-    Open,
-    PayloadError,
-    SendError,
-    ServerError,
-    Signal,
-    Uid,
-)
+from rx_itty.events import Close, Open, SendError
 from rx_itty.exceptions import (
     ConnectionFailed,
     HandshakeRejected,
@@ -65,68 +47,72 @@ from rx_itty.exceptions import (
     SendQueueFull,
     SocketDisposed,
 )
-from rx_itty.models import decoder_for
+from rx_itty.lifecycle import (
+    Action,
+    ConnectionState,
+    Input,
+    close_input,
+    dispose_input,
+    link_closed_input,
+    step,
+)
 from rx_itty.presence import Presence
 from rx_itty.runtime import Runtime
 from rx_itty.streams import Stream
 from rx_itty.transport import Link, Transport
-from rx_itty.wire import CloseCode, decode_frame, encode_frame
+from rx_itty.wire import encode_frame
 
 __all__ = ["ConnectionState", "IttySocket"]
 
 logger = logging.getLogger("rx_itty")
 
-M = TypeVar("M")
-
 _GREETING_GRACE_SECONDS = 1.0
-# Handshake statuses that retrying cannot fix: bad request, keys, path.
-_FINAL_STATUSES = frozenset((400, 401, 403, 404))
-_RESERVED_KEYS = frozenset(("*", "message", "join", "leave", "error", "open", "close"))
-
-
-class ConnectionState(enum.Enum):
-    """Where a socket is in its lifecycle; ``IttySocket.state`` replays the current one."""
-
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    OPEN = "open"
-    CLOSING = "closing"
-    RECONNECTING = "reconnecting"
-    CLOSED = "closed"
-    DISPOSED = "disposed"
+_WAKES_ON_SEND = (ConnectionState.IDLE, ConnectionState.CLOSED)
+_WAIT_SECONDS = 10.0
 
 
 @final
 class _Listener:
-    """Transport callbacks for one link, ignored once that link is stale."""
+    """Transport callbacks for one link; the socket ignores a link that is no longer its own.
 
-    __slots__ = ("_socket", "generation", "on_frame")
+    What the link has done so far is kept in which methods are installed, not in
+    flags: ``on_frame`` handles the first frame (our own join) once, then frames
+    go straight to the socket's dispatch; ``on_close`` knows whether the link opened.
+    """
 
-    def __init__(self, socket: IttySocket, generation: int) -> None:
+    __slots__ = ("_socket", "link", "on_close", "on_frame")
+
+    def __init__(self, socket: IttySocket) -> None:
         self._socket = socket
-        self.generation = generation
-        # The first frame (our own join) is special; after it, frames go straight
-        # to the socket's dispatch with no per-frame check.
+        self.link: Link | None = None
         self.on_frame: Callable[[str | bytes], None] = self._first_frame
+        self.on_close: Callable[[Close], None] = self._failed
 
     def _first_frame(self, data: str | bytes) -> None:
         socket = self._socket
         self.on_frame = socket._on_frame
         socket._on_frame(data)
-        if socket._generation == self.generation:
-            socket._greet()
+        if self.link is socket._link:
+            socket._feed(Input.GREETED)
 
     def on_open(self) -> None:
-        if self._socket._generation == self.generation:
-            self._socket._on_open()
+        self.on_close = self._closed
+        if self.link is self._socket._link:
+            self._socket._feed(Input.OPENED)
 
-    def on_close(self, close: Close) -> None:
-        if self._socket._generation == self.generation:
-            self._socket._on_close(close)
+    def on_drain(self) -> None:
+        if self.link is self._socket._link:
+            self._socket._feed(Input.DRAINED)
+
+    def _failed(self, close: Close) -> None:
+        self._socket._link_closed(self, close, opened=False)
+
+    def _closed(self, close: Close) -> None:
+        self._socket._link_closed(self, close, opened=True)
 
 
 @final
-class IttySocket:
+class IttySocket(ChannelStreams):
     """A channel: hot streams of its events, and ways to send to it.
 
     Create one with :func:`rx_itty.connect`. Nothing connects until the first
@@ -144,139 +130,56 @@ class IttySocket:
         max_queue: int = 100_000,
         random_source: Callable[[], float] = random.random,
     ) -> None:
+        super().__init__(runtime)
         self.url = url
         self._transport = transport
-        self._runtime = runtime
         self._backoff = reconnect
         self._max_queue = max_queue
         self._random = random_source
 
-        report = self._report_listener_error
-        self._all: Hub[Event] = Hub(report)
-        self._messages: Hub[Message[Any]] = Hub(report)
-        self._typed: dict[str, Hub[Message[Any]]] = {}
-        self._joins: Hub[Join] = Hub(report)
-        self._leaves: Hub[Leave] = Hub(report)
-        self._errors: Hub[ServerError] = Hub(report)
-        self._signals: Hub[Signal] = Hub(report)
-        self._opens: Hub[Open] = Hub(report)
-        self._closes: Hub[Close] = Hub(report)
-        self._diagnostics: Hub[Diagnostic] = Hub(self._report_diagnostic_failure)
-        self._state: Hub[ConnectionState] = Hub(report, replay=True, initial=ConnectionState.IDLE)
-        self._presence: Hub[Presence] = Hub(report, replay=True, initial=Presence())
-
-        # Shared with other threads: guarded by _lock.
+        # The send queue, shared with other threads: guarded by _lock. Frames
+        # ever queued and ever handed to a link, for flushed() waiters.
         self._lock = threading.Lock()
         self._queue: deque[str] = deque()
-        self._flush_scheduled = False
-        self._close_after_flush = False
-        self._disposed = False
+        self._queued = 0
+        self._handed = 0
+        # Where sends go: _enqueue until dispose() swaps in _refuse, on any thread.
+        self._accept: Callable[[str], None] = self._enqueue
 
         # Runtime-thread only.
-        self._finished = False  # _dispose ran: never connect again except to flush
+        self._inputs: deque[tuple[Input, Close | None]] = deque()
         self._link: Link | None = None
-        self._link_open = False
-        self._link_opened = False  # the current/last link reached on_open
-        self._generation = 0
-        self._user_closed = False
         self._attempt = 0
-        self._timer: abc.DisposableBase | None = None
-        self._grace: abc.DisposableBase | None = None
-        self._greeted = False  # the current link delivered its first frame (our join)
+        self._timers: dict[Input, abc.DisposableBase] = {}
         self._last_close: Close | None = None
-        self._waiters: list[concurrent.futures.Future[None]] = []
+        self._open_waiters: list[concurrent.futures.Future[None]] = []
         self._closed_waiters: list[concurrent.futures.Future[None]] = []
+        self._flush_waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
+        self._actions: dict[Action, Callable[[Input, Close | None], None]] = {
+            Action.CONNECT: self._connect,
+            Action.FLUSH: self._flush,
+            Action.CLOSE_IF_FLUSHED: self._close_if_flushed,
+            Action.FORGET_LINK: self._forget_link,
+            Action.RESET_PRESENCE: self._reset_presence,
+            Action.REPORT_OPEN: self._report_open,
+            Action.REPORT_CLOSE: self._report_close,
+            Action.REPORT_DROP: self._report_close,
+            Action.START_GRACE: self._start_grace,
+            Action.STOP_GRACE: self._stop_grace,
+            Action.START_STEADY: self._start_steady,
+            Action.RESET_ATTEMPTS: self._reset_attempts,
+            Action.SCHEDULE_RETRY: self._schedule_retry,
+            Action.CANCEL_RETRY: self._cancel_retry,
+            Action.RESOLVE_OPENED: self._resolve_opened,
+            Action.FAIL_OPENED: self._fail_opened,
+            Action.FAIL_FLUSHED: self._fail_flushed,
+            Action.DROP_UNSENT: self._drop_unsent,
+            Action.RESOLVE_CLOSED: self._resolve_closed,
+            Action.COMPLETE_STREAMS: lambda event, close: self._complete_streams(),
+        }
 
     def __repr__(self) -> str:
         return f"<IttySocket {self.display_url} {self.current_state.value}>"
-
-    # -- streams ---------------------------------------------------------------
-
-    def _stream(self, hub: Hub[Any], *, opens: bool = True, replay: bool = False) -> Stream[Any]:
-        runtime = self._runtime
-
-        def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            if replay and not runtime.on_thread():
-                # Replay on the emitting thread, so a newer value can never overtake it.
-                holder = SingleAssignmentDisposable()
-                runtime.call(lambda: holder.set_disposable(hub.subscribe(observer)))
-                disposable: abc.DisposableBase = holder
-            else:
-                disposable = hub.subscribe(observer)
-            if opens:
-                self.open()
-            return disposable
-
-        return Stream(subscribe, runtime.on_thread)
-
-    @property
-    def events(self) -> Stream[Event]:
-        """Every protocol event (JS ``'*'``): messages, joins, leaves, errors, signals."""
-        return self._stream(self._all)
-
-    @property
-    def messages(self) -> Stream[Message[Any]]:
-        """Every user message, typed or not (JS ``'message'``)."""
-        return self._stream(self._messages)
-
-    @property
-    def joins(self) -> Stream[Join]:
-        """Join events from the relay (our own first, ``is_self=True``)."""
-        return self._stream(self._joins)
-
-    @property
-    def leaves(self) -> Stream[Leave]:
-        """Leave events from the relay."""
-        return self._stream(self._leaves)
-
-    @property
-    def errors(self) -> Stream[ServerError]:
-        """``error`` events from the relay (unknown DM recipient, send key, limits)."""
-        return self._stream(self._errors)
-
-    @property
-    def signals(self) -> Stream[Signal]:
-        """Frames with another top-level ``type`` (raw-mode servers)."""
-        return self._stream(self._signals)
-
-    @property
-    def opens(self) -> Stream[Open]:
-        """Lifecycle: each time a connection opens (after queued sends are flushed)."""
-        return self._stream(self._opens)
-
-    @property
-    def closes(self) -> Stream[Close]:
-        """Lifecycle: each time a connection closes or fails to open."""
-        return self._stream(self._closes)
-
-    @property
-    def diagnostics(self) -> Stream[Diagnostic]:
-        """Local trouble, reported instead of raised: bad frames, payloads that did not
-        fit a model, subscribers that raised, sink values that could not be sent.
-        Subscribing does not open the socket."""
-        return self._stream(self._diagnostics, opens=False)
-
-    @property
-    def state(self) -> Stream[ConnectionState]:
-        """The connection state, replaying the current one; subscribing does not open."""
-        return self._stream(self._state, opens=False, replay=True)
-
-    @property
-    def presence(self) -> Stream[Presence]:
-        """Who is here (our identity, ``total``, announced users), replaying the latest."""
-        return self._stream(self._presence, replay=True)
-
-    @property
-    def current_state(self) -> ConnectionState:
-        """The connection state right now."""
-        return self._state.latest
-
-    @property
-    def current_presence(self) -> Presence:
-        """The latest presence (empty until our own join arrives)."""
-        return self._presence.latest
 
     @property
     def display_url(self) -> str:
@@ -292,120 +195,6 @@ class IttySocket:
         """
         return self._runtime.threadsafe_scheduler
 
-    @property
-    def uid(self) -> Uid | None:
-        """Our uid on the current connection (a reconnect brings a new one)."""
-        me = self._presence.latest.me
-        return me.uid if me is not None else None
-
-    @overload
-    def on(self, key: Literal["*"]) -> Stream[Event]: ...  # type: ignore[overload-overlap]
-    @overload
-    def on(self, key: Literal["join"]) -> Stream[Join]: ...  # type: ignore[overload-overlap]
-    @overload
-    def on(self, key: Literal["leave"]) -> Stream[Leave]: ...  # type: ignore[overload-overlap]
-    @overload
-    def on(self, key: Literal["error"]) -> Stream[ServerError]: ...  # type: ignore[overload-overlap]
-    @overload
-    def on(self, key: Literal["open"]) -> Stream[Open]: ...  # type: ignore[overload-overlap]
-    @overload
-    def on(self, key: Literal["close"]) -> Stream[Close]: ...  # type: ignore[overload-overlap]
-    @overload
-    def on(self, key: str) -> Stream[Message[Any]]: ...
-    @overload
-    def on(self, key: str, model: type[M] | Callable[[Any], M]) -> Stream[Message[M]]: ...
-    @overload
-    def on(self, key: Callable[[Event], bool]) -> Stream[Event]: ...
-
-    def on(
-        self,
-        key: str | Callable[[Event], bool],
-        model: type[Any] | Callable[[Any], Any] | None = None,
-    ) -> Stream[Any]:
-        """A stream by JS listener key, payload ``type``, or filter function.
-
-        - ``"*"``, ``"message"``, ``"join"``, ``"leave"``, ``"error"``, ``"open"``,
-          ``"close"``: as in the JS client (system events only from the envelope).
-        - any other string: user messages whose payload ``type`` equals it.
-        - a function: every event for which it returns true (an exception it
-          raises is reported on :attr:`diagnostics` and the event skipped).
-        - ``model``: decode the payload into a dataclass, pydantic model, msgspec
-          Struct or function result; payloads that do not fit go to :attr:`diagnostics`.
-
-        Raises:
-            InvalidOptionError: an empty key, or a model with a system event key.
-        """
-        if callable(key):
-            return self._filtered(key)
-        if not isinstance(key, str) or not key:
-            raise InvalidOptionError(
-                f"on() takes a non-empty event key or a filter function, got {key!r}"
-            )
-        if model is not None:
-            if key in _RESERVED_KEYS and key != "message":
-                raise InvalidOptionError(
-                    f"on({key!r}, model): models decode user message payloads; "
-                    "use a payload type such as on('chat', Chat) or on('message', Chat)"
-                )
-            source = self._messages if key == "message" else self._typed_hub(key)
-            return self._decoded(source, model)
-        hubs: dict[str, Hub[Any]] = {
-            "*": self._all,
-            "message": self._messages,
-            "join": self._joins,
-            "leave": self._leaves,
-            "error": self._errors,
-            "open": self._opens,
-            "close": self._closes,
-        }
-        return self._stream(hubs.get(key) or self._typed_hub(key))
-
-    def _typed_hub(self, kind: str) -> Hub[Message[Any]]:
-        hub = self._typed.get(kind)
-        if hub is None:
-            hub = self._typed.setdefault(kind, Hub(self._report_listener_error))
-        return hub
-
-    def _filtered(self, predicate: Callable[[Event], bool]) -> Stream[Event]:
-        events = self._stream(self._all)
-
-        def subscribe(
-            observer: abc.ObserverBase[Event], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def on_next(event: Event) -> None:
-                try:
-                    keep = predicate(event)
-                except Exception as exc:
-                    self._diagnostics.on_next(ListenerError(event, exc))
-                    return
-                if keep:
-                    observer.on_next(event)
-
-            return events.subscribe(on_next, observer.on_error, observer.on_completed)
-
-        return Stream(subscribe, self._runtime.on_thread)
-
-    def _decoded(
-        self, hub: Hub[Message[Any]], model: type[Any] | Callable[[Any], Any]
-    ) -> Stream[Message[Any]]:
-        decode = decoder_for(model)
-        source = self._stream(hub)
-
-        def subscribe(
-            observer: abc.ObserverBase[Message[Any]], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            def on_next(event: Message[Any]) -> None:
-                try:
-                    value = decode(event.message)
-                except Exception as exc:
-                    self._diagnostics.on_next(PayloadError(event, model, exc))
-                    return
-                observer.on_next(Message(value, event.uid, event.alias, event.date, event.raw))
-
-            return source.subscribe(on_next, observer.on_error, observer.on_completed)
-
-        return Stream(subscribe, self._runtime.on_thread)
-
     # -- sending -------------------------------------------------------------------
 
     def send(self, message: Any, to: str | None = None) -> Self:
@@ -413,23 +202,95 @@ class IttySocket:
 
         Before the socket is open, sends queue in order and flush on open; sending
         also opens the socket, or reopens it after :meth:`close` (as in JS).
+        ``message`` is a plain JSON value or a model instance (see
+        :func:`rx_itty.wire.encode_frame`).
 
         Raises:
-            SerializationError: ``message`` is not JSON-serialisable (nothing is queued).
+            SerializationError: ``message`` is not a plain JSON value or a model, or
+                ``to`` is not a non-empty uid (nothing is queued).
             SendQueueFull: ``max_queue`` frames are already waiting.
             SocketDisposed: the socket was disposed.
         """
-        self._enqueue(encode_frame(message, to), close_after=False)
+        self._accept(encode_frame(message, to))
         return self
 
     def push(self, message: Any, to: str | None = None) -> Self:
         """Send, then close once the frame is handed over (opening first if needed).
 
         Unlike JS 0.9, this also closes an already-open socket, as its docs promise.
-        A socket closed by ``push`` does not reconnect.
+        A socket closed by ``push`` does not reconnect; while it waits to reconnect,
+        it connects at once to deliver the frame.
         """
-        self._enqueue(encode_frame(message, to), close_after=True)
+        self._accept(encode_frame(message, to))
+        self._runtime.call(self._request_close)
         return self
+
+    def send_all(self, source: reactivex.Observable[Any], to: str | None = None) -> Stream[int]:
+        """Send every value of a finite Observable; emit how many once all were handed over.
+
+        Cold: nothing is sent until the result is subscribed, awaited or run::
+
+            sent = await ch.send_all(reactivex.from_iterable(readings))   # asyncio
+            sent = ch.send_all(reactivex.from_iterable(readings)).run()   # a script
+
+        The result emits the number of values, then completes, once the source has
+        completed and every one of its frames has been handed to an open connection
+        (what was handed over when a connection dies is not sent again; see the
+        README's delivery guarantees).
+
+        Raises (as the stream's error):
+            SerializationError, SendQueueFull, SocketDisposed: a value could not be
+                queued; the source is unsubscribed and later values are not sent.
+            ConnectionFailed: the socket closed for good with frames still queued.
+            Exception: the source's own error.
+        """
+
+        def subscribe(
+            observer: abc.ObserverBase[int], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            count = 0  # values queued so far; -1 once one could not be
+            upstream = SingleAssignmentDisposable()
+            waiting = SingleAssignmentDisposable()
+
+            def on_next(value: Any) -> None:
+                nonlocal count
+                if count < 0:
+                    return  # a synchronous source may emit on before it sees the dispose
+                try:
+                    self.send(value, to)
+                except Exception as exc:
+                    count = -1
+                    upstream.dispose()
+                    observer.on_error(exc)
+                    return
+                count += 1
+
+            def on_completed() -> None:
+                if count < 0:
+                    return
+                future = self._flushed_future()
+
+                def stop_waiting() -> None:
+                    future.cancel()
+
+                waiting.disposable = Disposable(stop_waiting)
+
+                def handed_over(done: concurrent.futures.Future[None]) -> None:
+                    if done.cancelled():
+                        return
+                    error = done.exception()
+                    if error is not None:
+                        observer.on_error(error)  # type: ignore[arg-type]
+                    else:
+                        observer.on_next(count)
+                        observer.on_completed()
+
+                future.add_done_callback(handed_over)
+
+            upstream.disposable = source.subscribe(on_next, observer.on_error, on_completed)
+            return CompositeDisposable(upstream, waiting)
+
+        return Stream(subscribe, self._runtime.on_thread)
 
     @property
     def sink(self) -> abc.ObserverBase[Any]:
@@ -460,226 +321,265 @@ class IttySocket:
 
         return Observer(on_next, on_error)
 
-    def _enqueue(self, frame: str, *, close_after: bool) -> None:
+    def _enqueue(self, frame: str) -> None:
         with self._lock:
-            if self._disposed:
-                raise SocketDisposed(
-                    "this socket was disposed (its 'with' block ended); create a new one "
-                    "with connect()"
-                )
-            if len(self._queue) >= self._max_queue:
+            queue = self._queue
+            if len(queue) >= self._max_queue:
                 raise SendQueueFull(
-                    f"{len(self._queue)} frames are already waiting to be sent to "
-                    f"{self.display_url}; wait for the socket to open, or raise max_queue"
+                    f"{len(queue)} frames are already waiting to be sent to {self.display_url}; "
+                    "wait for the socket to open (or a slow connection to drain), or raise "
+                    "max_queue"
                 )
-            self._queue.append(frame)
-            if close_after:
-                self._close_after_flush = True
-            if self._flush_scheduled:
-                return
-            self._flush_scheduled = True
-        self._runtime.call(self._flush)
+            queue.append(frame)
+            self._queued += 1
+            # From another thread, one wake-up per batch: a queue that already held
+            # frames is flushed by whatever put them there (a pending wake-up, the
+            # link opening or draining), unless nothing is connecting at all.
+            wake = len(queue) == 1 or self._state.latest in _WAKES_ON_SEND
+        if self._runtime.on_thread():
+            self._feed(Input.QUEUED)
+        elif wake:
+            self._runtime.call(self._request_flush)
 
-    def _take_queue(self) -> tuple[list[str], bool]:
-        with self._lock:
-            self._flush_scheduled = False
-            frames = list(self._queue)
-            self._queue.clear()
-            close_after, self._close_after_flush = self._close_after_flush, False
-        return frames, close_after
+    def _refuse(self, frame: str) -> None:
+        raise SocketDisposed(
+            "this socket was disposed (its 'with' block ended); create a new one with connect()"
+        )
 
-    def _flush(self) -> None:
-        if not self._link_open:
-            with self._lock:
-                self._flush_scheduled = False
-            if self._timer is None:  # a pending reconnect keeps its backoff: just queue
-                self._open()
-            return
-        frames, close_after = self._take_queue()
-        link = self._link
-        assert link is not None
-        for frame in frames:
-            link.send(frame)
-        if close_after:
-            self._close_link()
-
-    # -- lifecycle -------------------------------------------------------------------
+    # -- lifecycle: requests -------------------------------------------------------------
 
     def open(self) -> Self:
         """Connect if not connected; harmless when connecting or open (idempotent)."""
-        self._runtime.call(self._open)
+        self._runtime.call(self._request_open)
         return self
 
     def close(self) -> Self:
         """Close normally; no reconnect follows. Harmless when already closed.
 
-        While connecting, the socket closes right after it opens and flushes
-        queued sends (as in JS). A later :meth:`open`, send or subscription
-        connects again, keeping every subscription.
+        Queued sends are handed over first: while connecting, the socket closes
+        right after it opens and flushes them (as in JS); while waiting to
+        reconnect with sends queued, it connects at once to deliver them. A later
+        :meth:`open`, send or subscription connects again, keeping every subscription.
         """
-        self._runtime.call(self._close)
+        self._runtime.call(self._request_close)
         return self
 
-    def _set_state(self, state: ConnectionState) -> None:
-        if self._state.latest is not state and self._state.latest is not ConnectionState.DISPOSED:
-            self._state.on_next(state)
+    def dispose(self) -> None:
+        """Flush queued sends, close, and complete every stream. Idempotent.
 
-    def _open(self) -> None:
-        if self._finished or self._link is not None:
+        Sends after this raise :class:`~rx_itty.exceptions.SocketDisposed`, from any
+        thread. Does not wait for the close to finish; ``with``, ``async with`` and
+        :meth:`adispose` do.
+        """
+        self._accept = self._refuse
+        self._runtime.call(self._request_dispose)
+
+    def _request_open(self) -> None:
+        self._feed(Input.OPEN)
+
+    def _request_flush(self) -> None:
+        self._feed(Input.QUEUED)
+
+    def _request_close(self) -> None:
+        self._feed(close_input(bool(self._queue)))
+
+    def _request_dispose(self) -> None:
+        self._feed(dispose_input(bool(self._queue)))
+
+    # -- lifecycle: the machine ------------------------------------------------------------
+
+    def _feed(self, event: Input, close: Close | None = None) -> None:
+        """Handle ``event`` now, or after the input being handled (run to completion)."""
+        inputs = self._inputs
+        inputs.append((event, close))
+        if len(inputs) > 1:
             return
-        self._cancel_timer()
-        self._user_closed = False
-        self._connect()
-
-    def _connect(self) -> None:
-        self._generation += 1
-        self._link_opened = False
-        self._greeted = False
-        self._set_state(ConnectionState.CONNECTING)
-        listener = _Listener(self, self._generation)
         try:
-            self._link = self._transport.open(self.url, listener, self._runtime)
+            while inputs:
+                event, close = inputs[0]
+                state = self._state.latest
+                row = step(state, event)
+                if row is not None:
+                    if row.state is not state:
+                        self._state.on_next(row.state)
+                    for action in row.actions:
+                        self._actions[action](event, close)
+                inputs.popleft()
+        finally:
+            inputs.clear()  # only non-empty if an action raised: never leave the machine stuck
+
+    def _link_closed(self, listener: _Listener, close: Close, *, opened: bool) -> None:
+        if listener.link is not self._link:
+            return  # a link we already forgot
+        backoff = self._backoff
+        event = link_closed_input(
+            self._state.latest,
+            close,
+            may_retry=backoff is not None and backoff.allows(self._attempt),
+            opened=opened,
+            unsent=bool(self._queue),
+        )
+        self._feed(event, close)
+
+    def _start_timer(self, event: Input, seconds: float) -> None:
+        def fire(scheduler: abc.SchedulerBase, state: Any = None) -> None:
+            self._timers.pop(event, None)
+            self._feed(event)
+
+        self._cancel_timer(event)
+        self._timers[event] = self._runtime.scheduler.schedule_relative(seconds, fire)
+
+    def _cancel_timer(self, event: Input) -> None:
+        timer = self._timers.pop(event, None)
+        if timer is not None:
+            timer.dispose()
+
+    # -- lifecycle: the actions (see rx_itty.lifecycle.Action) ---------------------------------
+
+    def _connect(self, event: Input, close: Close | None) -> None:
+        listener = _Listener(self)
+        try:
+            link = self._transport.open(self.url, listener, self._runtime)
+        except InvalidOptionError as exc:  # a URL no server can accept: final, no traceback
+            self._feed(Input.ENDED, Close(None, str(exc)))
+            return
         except Exception as exc:
             # A transport that cannot even start is a bug, not a network blip:
             # report it and stay closed rather than retry forever.
-            logger.exception("transport failed to start a connection")
-            self._on_close(Close(None, f"transport error: {exc}"), final=True)
-
-    def _close(self) -> None:
-        self._user_closed = True
-        self._cancel_timer()
-        if self._link is None:
-            self._set_state(
-                ConnectionState.CLOSED
-                if self._state.latest is not ConnectionState.IDLE
-                else ConnectionState.IDLE
-            )
-            self._fail_waiters(Close(None, "closed by close() before the connection opened"))
-            self._resolve_closed()
+            logger.exception("transport failed to start a connection to %s", self.display_url)
+            self._feed(Input.ENDED, Close(None, f"transport error: {exc}"))
             return
-        if self._link_open:
-            self._close_link()
-        else:
-            self._close_while_connecting()
+        listener.link = self._link = link
 
-    def _close_while_connecting(self) -> None:
-        with self._lock:
-            pending = bool(self._queue)
-            self._close_after_flush = pending
-        if not pending and self._link is not None:
-            # Nothing to deliver: abandon the attempt rather than wait out a
-            # server that may never answer (on_close follows).
-            self._link.close(CloseCode.NORMAL, "")
-
-    def _close_link(self) -> None:
-        self._user_closed = True
-        if self._link is not None and self._link_open:
-            # Frames sent from now on wait in the queue for the next connection.
-            self._link_open = False
-            self._set_state(ConnectionState.CLOSING)
-            self._link.close(CloseCode.NORMAL, "")
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.dispose()
-            self._timer = None
-
-    def _on_open(self) -> None:
-        self._link_open = True
-        self._link_opened = True
-        self._attempt = 0
-        self._set_state(ConnectionState.OPEN)
-        frames, close_after = self._take_queue()
+    def _flush(self, event: Input, close: Close | None) -> None:
         link = self._link
-        assert link is not None
-        for frame in frames:
-            link.send(frame)
-        self._opens.on_next(Open(self.display_url))
-        if not self._greeted:
-            # A relay greets with our own join; a server that sends nothing
-            # still counts as ready after a grace period.
-            self._grace = self._runtime.scheduler.schedule_relative(
-                _GREETING_GRACE_SECONDS, self._greet_after_grace
-            )
-        if close_after:
-            self._close_link()
-
-    def _greet_after_grace(self, scheduler: abc.SchedulerBase, state: Any = None) -> None:
-        self._grace = None
-        self._greet()
-
-    def _greet(self) -> None:
-        """The connection is ready: open, and our own join (if any) is processed."""
-        self._greeted = True
-        if self._grace is not None:
-            self._grace.dispose()
-            self._grace = None
-        if not self._link_open:
+        if link is None:
             return
-        waiters, self._waiters = self._waiters, []
+        queue = self._queue
+        with self._lock:
+            before = len(queue)
+            while queue and link.send(queue[0]):
+                queue.popleft()
+            self._handed += before - len(queue)
+        if self._flush_waiters:
+            self._settle_flushed(None)
+
+    def _close_if_flushed(self, event: Input, close: Close | None) -> None:
+        if self._link is not None and not self._queue:
+            self._link.close()
+
+    def _forget_link(self, event: Input, close: Close | None) -> None:
+        self._link = None
+        self._cancel_timer(Input.GREETED)
+        self._cancel_timer(Input.STEADY)
+
+    def _reset_presence(self, event: Input, close: Close | None) -> None:
+        if self._presence.latest != Presence():
+            self._presence.on_next(Presence())
+
+    def _report_open(self, event: Input, close: Close | None) -> None:
+        self._opens.on_next(Open(self.display_url))
+
+    def _report_close(self, event: Input, close: Close | None) -> None:
+        assert close is not None  # reported only for a link's close
+        self._last_close = close
+        reconnecting = event is Input.DROPPED
+        self._closes.on_next(Close(close.code, close.reason, close.rejected, reconnecting))
+
+    def _start_grace(self, event: Input, close: Close | None) -> None:
+        # A relay greets with our own join; a server that sends nothing still
+        # counts as ready after a grace period.
+        self._start_timer(Input.GREETED, _GREETING_GRACE_SECONDS)
+
+    def _stop_grace(self, event: Input, close: Close | None) -> None:
+        self._cancel_timer(Input.GREETED)
+
+    def _start_steady(self, event: Input, close: Close | None) -> None:
+        if self._backoff is not None:
+            self._start_timer(Input.STEADY, self._backoff.reset_after)
+
+    def _reset_attempts(self, event: Input, close: Close | None) -> None:
+        self._attempt = 0
+
+    def _schedule_retry(self, event: Input, close: Close | None) -> None:
+        # link_closed_input() made this a drop only if the backoff allows the attempt.
+        backoff = self._backoff
+        delay = backoff.delay(self._attempt, self._random) if backoff is not None else None
+        self._attempt += 1
+        self._start_timer(Input.RETRY, delay or 0.0)
+
+    def _cancel_retry(self, event: Input, close: Close | None) -> None:
+        self._cancel_timer(Input.RETRY)
+
+    def _resolve_opened(self, event: Input, close: Close | None) -> None:
+        waiters, self._open_waiters = self._open_waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _on_close(self, close: Close, *, final: bool = False) -> None:
-        self._link = None
-        self._link_open = False
-        if self._grace is not None:
-            self._grace.dispose()
-            self._grace = None
-        self._last_close = close
-        if self._presence.latest != Presence():
-            self._presence.on_next(Presence())
-        delay = None if final else self._reconnect_delay(close)
-        self._closes.on_next(
-            Close(close.code, close.reason, close.rejected, reconnecting=delay is not None)
-        )
-        if delay is not None:
-            self._set_state(ConnectionState.RECONNECTING)
-            self._attempt += 1
-            self._timer = self._runtime.scheduler.schedule_relative(delay, self._reconnect)
-            return
-        if self._user_closed and self._link_opened and self._queue:
-            # Sent after close() (or after dispose began): nothing is dropped, so
-            # connect again to deliver them, as a send after close does in JS.
-            self._connect()
-            return
-        with self._lock:
-            self._close_after_flush = False  # a push that never got through is over (as in JS)
-        self._set_state(ConnectionState.CLOSED)
-        self._fail_waiters(close)
-        self._resolve_closed()
-
-    def _reconnect_delay(self, close: Close) -> float | None:
-        if self._user_closed or self._finished or self._backoff is None:
-            return None
-        if close.rejected in _FINAL_STATUSES or close.code == CloseCode.POLICY_VIOLATION:
-            return None
-        return self._backoff.delay(self._attempt, self._random)
-
-    def _reconnect(self, scheduler: abc.SchedulerBase, state: Any = None) -> None:
-        self._timer = None
-        if self._link is None and not self._user_closed and not self._finished:
-            self._connect()
-
-    def _fail_waiters(self, close: Close) -> None:
-        waiters, self._waiters = self._waiters, []
-        error = self._open_error(close)
+    def _fail_opened(self, event: Input, close: Close | None) -> None:
+        waiters, self._open_waiters = self._open_waiters, []
+        error = self._failure(event, close)
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_exception(error)
 
-    def _open_error(self, close: Close) -> ConnectionFailed:
-        url = self.display_url
-        if close.rejected is not None:
-            return HandshakeRejected(url, close.rejected, close.reason)
-        return ConnectionFailed(f"connection to {url} closed before it opened: {close.reason}")
+    def _fail_flushed(self, event: Input, close: Close | None) -> None:
+        reason = close.reason if close is not None and close.reason else "closed by close()"
+        self._settle_flushed(
+            ConnectionFailed(f"{self.display_url} closed for good with frames queued: {reason}")
+        )
 
-    def _resolve_closed(self) -> None:
+    def _drop_unsent(self, event: Input, close: Close | None) -> None:
+        with self._lock:
+            dropped = len(self._queue)
+            self._queue.clear()
+        if dropped:
+            reason = close.reason if close is not None and close.reason else "no connection"
+            logger.warning(
+                "%d queued frame(s) for %s were not sent before the socket was disposed (%s)",
+                dropped,
+                self.display_url,
+                reason,
+            )
+            self._settle_flushed(
+                ConnectionFailed(
+                    f"{dropped} queued frame(s) could not be sent to {self.display_url} "
+                    f"before the socket was disposed: {reason}"
+                )
+            )
+
+    def _resolve_closed(self, event: Input, close: Close | None) -> None:
         waiters, self._closed_waiters = self._closed_waiters, []
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _failure(self, event: Input, close: Close | None) -> ConnectionFailed | SocketDisposed:
+        """Why ``opened()`` waiters fail."""
+        if event is Input.DISPOSE or event is Input.DISPOSE_AFTER_SENDS:
+            return SocketDisposed("the socket was disposed before it opened")
+        url = self.display_url
+        if close is None:
+            return ConnectionFailed(f"close() was called before {url} opened")
+        if close.rejected is not None:
+            return HandshakeRejected(url, close.rejected, close.reason)
+        return ConnectionFailed(f"connection to {url} closed before it opened: {close.reason}")
+
+    def _settle_flushed(self, error: Exception | None) -> None:
+        """Resolve the flushed() waiters whose frames are handed over; fail the rest on error."""
+        handed = self._handed
+        pending = []
+        for target, waiter in self._flush_waiters:
+            if waiter.done():
+                continue
+            if target <= handed:
+                waiter.set_result(None)
+            elif error is not None:
+                waiter.set_exception(error)
+            else:
+                pending.append((target, waiter))
+        self._flush_waiters = pending
 
     # -- waiting -----------------------------------------------------------------------
 
@@ -687,13 +587,41 @@ class IttySocket:
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
 
         def register() -> None:
-            if self._link_open and self._greeted:
+            state = self._state.latest
+            if state is ConnectionState.READY:
                 future.set_result(None)
-            elif self._finished:
+            elif state is ConnectionState.DISPOSED:
                 future.set_exception(SocketDisposed("this socket was disposed"))
             else:
-                self._waiters.append(future)
-                self._open()
+                self._open_waiters.append(future)
+                self._feed(Input.OPEN)
+
+        self._runtime.call(register)
+        return future
+
+    def _flushed_future(self) -> concurrent.futures.Future[None]:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._lock:
+            target = self._queued  # every frame queued before this call
+
+        def register() -> None:
+            if self._handed >= target:
+                future.set_result(None)
+                return
+            self._flush_waiters.append((target, future))
+            self._feed(Input.OPEN)
+
+        self._runtime.call(register)
+        return future
+
+    def _closed_future(self) -> concurrent.futures.Future[None]:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def register() -> None:
+            if self._link is None and Input.RETRY not in self._timers:
+                future.set_result(None)
+            else:
+                self._closed_waiters.append(future)
 
         self._runtime.call(register)
         return future
@@ -704,7 +632,7 @@ class IttySocket:
         return ConnectionFailed(f"could not open {self.display_url} within {timeout} s{detail}")
 
     async def opened(self, timeout: float | None = None) -> Self:  # noqa: ASYNC109
-        """Open if needed and wait until the socket is open and greeted.
+        """Open if needed and wait until the socket is READY: open and greeted.
 
         Ready means the relay's first frame, our own join, has been processed, so
         :attr:`uid` and :attr:`current_presence` are set (a server that sends no
@@ -713,13 +641,10 @@ class IttySocket:
         Raises:
             HandshakeRejected: the server refused (e.g. 403 for a wrong join key).
             ConnectionFailed: closed before opening with no reconnect, or ``timeout`` passed.
+            SocketDisposed: the socket was disposed.
         """
-        future = asyncio.wrap_future(self._open_future())
         try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
-            # cancellation that lands as the future completes.
-            async with asyncio.timeout(timeout):
-                await future
+            await _wait(self._open_future(), timeout)
         except TimeoutError:
             raise self._timeout_error(timeout) from None
         return self
@@ -729,7 +654,7 @@ class IttySocket:
 
         Raises:
             LoopThreadError: called on the socket's own loop thread (use ``await ch.opened()``).
-            HandshakeRejected, ConnectionFailed: as :meth:`opened`.
+            HandshakeRejected, ConnectionFailed, SocketDisposed: as :meth:`opened`.
         """
         self._forbid_loop_thread("wait_open()", "await ch.opened()")
         try:
@@ -738,79 +663,79 @@ class IttySocket:
             raise self._timeout_error(timeout) from None
         return self
 
+    async def flushed(self, timeout: float | None = None) -> Self:  # noqa: ASYNC109
+        """Wait until every frame sent before this call has been handed to an open connection.
+
+        Opens the socket if needed.
+
+        Raises:
+            ConnectionFailed: the socket closed for good (or was disposed) with those
+                frames still queued, or ``timeout`` passed.
+        """
+        try:
+            await _wait(self._flushed_future(), timeout)
+        except TimeoutError:
+            raise self._flush_timeout(timeout) from None
+        return self
+
+    def wait_flushed(self, timeout: float | None = None) -> Self:
+        """Blocking :meth:`flushed`, for scripts and threads.
+
+        Raises:
+            LoopThreadError: called on the socket's own loop thread (use ``await ch.flushed()``).
+            ConnectionFailed: as :meth:`flushed`.
+        """
+        self._forbid_loop_thread("wait_flushed()", "await ch.flushed()")
+        try:
+            self._flushed_future().result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise self._flush_timeout(timeout) from None
+        return self
+
+    def _flush_timeout(self, timeout: float | None) -> ConnectionFailed:
+        return ConnectionFailed(
+            f"queued frames were not handed to {self.display_url} within {timeout} s; "
+            "check that it is reachable, or wait longer"
+        )
+
     def _forbid_loop_thread(self, what: str, instead: str) -> None:
         if self._runtime.on_thread() and self._runtime.loop is not None:
             raise LoopThreadError(
                 f"{what} would block the event loop this socket runs on; use '{instead}'"
             )
 
-    # -- disposal ----------------------------------------------------------------------
+    # -- closing and disposal ----------------------------------------------------------------
 
-    def _closed_future(self) -> concurrent.futures.Future[None]:
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+    def _wait_closed(self, timeout: float) -> None:
+        """Block until the link is gone for good (scripts; never on the socket's loop)."""
+        if self._runtime.on_thread():
+            return
+        try:
+            self._closed_future().result(timeout)
+        except concurrent.futures.TimeoutError:
+            logger.warning("socket to %s did not close within %s s", self.display_url, timeout)
 
-        def register() -> None:
-            if self._link is None:
-                future.set_result(None)
-            else:
-                self._closed_waiters.append(future)
+    async def _await_closed(self, timeout: float) -> None:  # noqa: ASYNC109
+        try:
+            await _wait(self._closed_future(), timeout)
+        except TimeoutError:
+            logger.warning("socket to %s did not close within %s s", self.display_url, timeout)
 
-        self._runtime.call(register)
-        return future
+    async def aclose(self, timeout: float = _WAIT_SECONDS) -> None:  # noqa: ASYNC109
+        """:meth:`close`, then wait until the connection has closed (queued sends handed over).
 
-    def dispose(self) -> None:
-        """Flush queued sends, close, and complete every stream. Idempotent.
-
-        Does not wait for the close to finish; ``with``/``async with`` do.
+        The socket stays usable: a later send, ``open()`` or subscription reconnects.
         """
-        with self._lock:
-            if self._disposed:
-                return
-            self._disposed = True
-        self._runtime.call(self._dispose)
+        self.close()
+        await self._await_closed(timeout)
 
-    def _dispose(self) -> None:
-        self._finished = True
-        self._cancel_timer()
-        self._user_closed = True
-        if self._link_open:
-            self._flush_queued_then_close()
-        elif self._link is not None:
-            self._close_while_connecting()
-        elif self._queue:
-            with self._lock:
-                self._close_after_flush = True
-            self._connect()  # queued sends still go out before the socket goes
-        if self._link is None:  # no close will come to fail them
-            waiters, self._waiters = self._waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(SocketDisposed("the socket was disposed before it opened"))
-        self._set_state(ConnectionState.DISPOSED)
-        hubs: tuple[Hub[Any], ...] = (
-            self._all,
-            self._messages,
-            *self._typed.values(),
-            self._joins,
-            self._leaves,
-            self._errors,
-            self._signals,
-            self._opens,
-            self._closes,
-            self._state,
-            self._presence,
-            self._diagnostics,
-        )
-        for hub in hubs:
-            hub.on_completed()
+    async def adispose(self, timeout: float = _WAIT_SECONDS) -> None:  # noqa: ASYNC109
+        """:meth:`dispose`, then wait until queued sends are out and the connection closed.
 
-    def _flush_queued_then_close(self) -> None:
-        frames, _ = self._take_queue()
-        link = self._link
-        assert link is not None
-        for frame in frames:
-            link.send(frame)
-        self._close_link()
+        Unlike ``async with``, this never opens the socket first.
+        """
+        self.dispose()
+        await self._await_closed(timeout)
 
     def __enter__(self) -> Self:
         return self
@@ -822,13 +747,8 @@ class IttySocket:
         tb: TracebackType | None,
     ) -> None:
         self.dispose()
-        closed = self._closed_future()  # registered after disposal began (calls keep order)
-        if not self._runtime.on_thread():
-            # Give queued sends their chance to leave before the script moves on.
-            try:
-                closed.result(timeout=10)
-            except concurrent.futures.TimeoutError:
-                logger.warning("socket to %s did not close within 10 s", self.display_url)
+        # Give queued sends their chance to leave before the script moves on.
+        self._wait_closed(_WAIT_SECONDS)
 
     async def __aenter__(self) -> Self:
         return await self.opened()
@@ -839,49 +759,11 @@ class IttySocket:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        await self.adispose()
 
-    async def aclose(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Dispose (flushing queued sends) and wait until the connection has closed.
 
-        Unlike ``async with``, this never opens the socket first.
-        """
-        self.dispose()
-        closed = asyncio.wrap_future(self._closed_future())
-        try:
-            async with asyncio.timeout(timeout):
-                await closed
-        except TimeoutError:
-            logger.warning("socket to %s did not close within %s s", self.display_url, timeout)
-
-    # -- inbound -----------------------------------------------------------------------
-
-    def _on_frame(self, data: str | bytes) -> None:
-        event = decode_frame(data)
-        cls = type(event)
-        if cls is Message:
-            kind = event.type  # type: ignore[union-attr]
-            if kind is not None:
-                typed = self._typed.get(kind)
-                if typed is not None:
-                    typed.on_next(event)  # type: ignore[arg-type]
-            self._messages.on_next(event)  # type: ignore[arg-type]
-        elif cls is Join or cls is Leave:
-            self._presence.on_next(self._presence.latest.apply(event))  # type: ignore[arg-type]
-            (self._joins if cls is Join else self._leaves).on_next(event)  # type: ignore[arg-type]
-        elif cls is ServerError:
-            self._errors.on_next(event)  # type: ignore[arg-type]
-        elif cls is Signal:
-            self._signals.on_next(event)  # type: ignore[arg-type]
-        else:
-            self._diagnostics.on_next(event)  # type: ignore[arg-type]
-            logger.debug("undecodable frame: %s", event.reason)  # type: ignore[union-attr]
-            return
-        self._all.on_next(event)  # type: ignore[arg-type]
-
-    def _report_listener_error(self, value: Any, error: Exception) -> None:
-        logger.error("a subscriber raised while handling %r", value, exc_info=error)
-        self._diagnostics.on_next(ListenerError(value, error))
-
-    def _report_diagnostic_failure(self, value: Any, error: Exception) -> None:
-        logger.error("a diagnostics subscriber raised on %r", value, exc_info=error)
+async def _wait(future: concurrent.futures.Future[None], timeout: float | None) -> None:  # noqa: ASYNC109
+    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+    # that lands as the future completes.
+    async with asyncio.timeout(timeout):
+        await asyncio.wrap_future(future)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any, Generic, TypeVar, final
 
 import reactivex
 from reactivex import abc
+from reactivex.internal.exceptions import SequenceContainsNoElementsError
 
 from rx_itty.exceptions import LoopThreadError, StreamOverflow, StreamTimeout
 
@@ -42,36 +43,66 @@ def _overflow(maxsize: int) -> StreamOverflow:
 
 
 @final
+class _Buffer:
+    """What a subscription feeds: counts values not yet consumed, and overflows once.
+
+    The subscription holds this buffer, never the iterator, so an iterator that is
+    dropped (``break`` out of a loop) can be collected, and its ``__del__``
+    unsubscribes. After an overflow the one error is queued and later values are
+    ignored, so a stalled consumer's memory stays bounded.
+    """
+
+    __slots__ = ("_lock", "_maxsize", "_pending", "_push")
+
+    def __init__(self, maxsize: int, push: Callable[[Any], None]) -> None:
+        self._maxsize = maxsize
+        self._pending = 0  # values queued and not yet consumed; maxsize + 1 once overflowed
+        self._lock = threading.Lock()
+        self._push = push
+
+    def on_next(self, value: Any) -> None:
+        with self._lock:
+            pending = self._pending
+            if pending > self._maxsize:
+                return
+            if pending == self._maxsize:
+                value = _Error(_overflow(self._maxsize))
+            self._pending = pending + 1
+        self._push(value)
+
+    def on_error(self, error: Exception) -> None:
+        self._push(_Error(error))
+
+    def on_completed(self) -> None:
+        self._push(_DONE)
+
+    def consumed(self) -> None:
+        with self._lock:
+            if self._pending <= self._maxsize:
+                self._pending -= 1
+
+
+@final
 class AsyncStreamIterator(AsyncIterator[T]):
     """Buffers a stream for ``async for``; subscribed from creation, not first ``anext``."""
 
     def __init__(self, source: reactivex.Observable[T], maxsize: int) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread = threading.get_ident()
-        self._items: asyncio.Queue[Any] = asyncio.Queue()
-        self._maxsize = maxsize
-        self._pending = 0  # values queued and not yet consumed
-        self._lock = threading.Lock()
+        loop = asyncio.get_running_loop()
+        thread = threading.get_ident()
+        items: asyncio.Queue[Any] = asyncio.Queue()
+
+        def push(item: Any) -> None:
+            if threading.get_ident() == thread:
+                items.put_nowait(item)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(items.put_nowait, item)
+
+        self._items = items
+        self._buffer = _Buffer(maxsize, push)
+        buffer = self._buffer
         self._subscription: abc.DisposableBase | None = source.subscribe(
-            on_next=self._put,
-            on_error=lambda e: self._push(_Error(e)),
-            on_completed=lambda: self._push(_DONE),
+            buffer.on_next, buffer.on_error, buffer.on_completed
         )
-
-    def _put(self, value: T) -> None:
-        item: Any = value
-        with self._lock:
-            if self._pending >= self._maxsize:
-                item = _Error(_overflow(self._maxsize))
-            else:
-                self._pending += 1
-        self._push(item)
-
-    def _push(self, item: Any) -> None:
-        if threading.get_ident() == self._thread:
-            self._items.put_nowait(item)
-        else:
-            self._loop.call_soon_threadsafe(self._items.put_nowait, item)
 
     async def __anext__(self) -> T:
         if self._subscription is None:
@@ -83,8 +114,7 @@ class AsyncStreamIterator(AsyncIterator[T]):
         if item is _DONE:
             await self.aclose()
             raise StopAsyncIteration
-        with self._lock:
-            self._pending -= 1
+        self._buffer.consumed()
         return item  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
@@ -121,22 +151,12 @@ class StreamIterator(Iterator[T]):
 
     def __init__(self, source: reactivex.Observable[T], maxsize: int, timeout: float | None):
         self._items: queue.Queue[Any] = queue.Queue()
-        self._maxsize = maxsize
         self._timeout = timeout
-        self._overflowed = False
+        self._buffer = _Buffer(maxsize, self._items.put)
+        buffer = self._buffer
         self._subscription: abc.DisposableBase | None = source.subscribe(
-            on_next=self._put,
-            on_error=lambda e: self._items.put(_Error(e)),
-            on_completed=lambda: self._items.put(_DONE),
+            buffer.on_next, buffer.on_error, buffer.on_completed
         )
-
-    def _put(self, value: T) -> None:
-        if self._items.qsize() >= self._maxsize:
-            if not self._overflowed:
-                self._overflowed = True
-                self._items.put(_Error(_overflow(self._maxsize)))
-            return
-        self._items.put(value)
 
     def __next__(self) -> T:
         if self._subscription is None:
@@ -154,6 +174,7 @@ class StreamIterator(Iterator[T]):
         if item is _DONE:
             self.close()
             raise StopIteration
+        self._buffer.consumed()
         return item  # type: ignore[no-any-return]
 
     def close(self) -> None:
@@ -203,7 +224,14 @@ class Stream(reactivex.Observable[T], Generic[T]):
     """An Observable from a socket, with iteration helpers.
 
     It is an ordinary ``reactivex.Observable``: ``pipe`` and ``subscribe`` as usual.
-    :meth:`aiter` and :meth:`iter` consume it as an async or blocking iterator.
+    It can also be consumed directly:
+
+    - ``async for event in stream`` (or ``stream.aiter(maxsize)``): buffered, see :func:`aiterate`;
+    - ``for event in stream.iter(timeout=5)``: blocking, see :func:`iterate`;
+    - ``await stream`` / ``stream.run()``: the last value once it completes.
+
+    The blocking forms raise :class:`~rx_itty.exceptions.LoopThreadError` on the
+    socket's own loop thread, where they would freeze it.
     """
 
     def __init__(
@@ -214,12 +242,83 @@ class Stream(reactivex.Observable[T], Generic[T]):
         super().__init__(subscribe)
         self._on_loop_thread = on_loop_thread
 
+    @classmethod
+    def of(
+        cls, source: reactivex.Observable[T], on_loop_thread: Callable[[], bool] | None = None
+    ) -> Stream[T]:
+        """``source`` as a Stream whose blocking helpers refuse ``on_loop_thread``."""
+
+        def subscribe(
+            observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            return source.subscribe(observer, scheduler=scheduler)
+
+        return cls(subscribe, on_loop_thread)
+
     def aiter(self, maxsize: int = DEFAULT_BUFFER) -> AsyncStreamIterator[T]:
         """``async for event in stream.aiter(): ...`` — see :func:`aiterate`."""
         return aiterate(self, maxsize)
+
+    def __aiter__(self) -> AsyncStreamIterator[T]:
+        """``async for event in stream``: :meth:`aiter` with the default buffer."""
+        return aiterate(self, DEFAULT_BUFFER)
 
     def iter(
         self, maxsize: int = DEFAULT_BUFFER, *, timeout: float | None = None
     ) -> StreamIterator[T]:
         """``for event in stream.iter(timeout=5): ...`` — see :func:`iterate`."""
         return iterate(self, maxsize, timeout=timeout, forbid_thread=self._on_loop_thread)
+
+    def run(self, scheduler: abc.SchedulerBase | None = None) -> T:
+        """Block until the stream completes and return its last value (scripts, threads).
+
+        Raises:
+            LoopThreadError: called on the socket's own loop thread (``await`` it there).
+            SequenceContainsNoElementsError: the stream completed without a value.
+            Exception: the stream's error.
+        """
+        if self._on_loop_thread is not None and self._on_loop_thread():
+            raise LoopThreadError(
+                "stream.run() would block the event loop this socket runs on; "
+                "use 'await stream' there"
+            )
+        return super().run(scheduler)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        """``await stream``: its last value once it completes (its error is raised).
+
+        Values may be emitted on another thread (the shared loop thread); the
+        result is handed to the awaiting loop thread-safely. Cancelling the await
+        unsubscribes.
+        """
+        loop = asyncio.get_running_loop()
+        thread = threading.get_ident()
+        future: asyncio.Future[T] = loop.create_future()
+        last: list[T] = []
+
+        def settle(value: Any, error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
+
+        def finish(value: Any, error: BaseException | None) -> None:
+            if threading.get_ident() == thread:
+                settle(value, error)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(settle, value, error)
+
+        def on_next(value: T) -> None:
+            last[:] = [value]
+
+        def on_completed() -> None:
+            if last:
+                finish(last[0], None)
+            else:
+                finish(None, SequenceContainsNoElementsError())
+
+        subscription = self.subscribe(on_next, lambda error: finish(None, error), on_completed)
+        future.add_done_callback(lambda _: subscription.dispose())
+        return future.__await__()

@@ -3,8 +3,10 @@
 - :func:`build_url` turns a channel name or a ``ws://``/``wss://`` URL plus options
   into exactly the URL the official JS client would open: options serialised as
   ``URLSearchParams`` would, and a ``?`` always appended.
-- :func:`encode_frame` serialises a payload, with the ``\\x1F<uid>\\x1F`` prefix for
-  a direct message; :func:`split_direct` reads that prefix back.
+- :func:`encode_frame` serialises a payload (plain JSON values or a model), with
+  the ``\\x1F<uid>\\x1F`` prefix for a direct message; :func:`split_direct` reads
+  that prefix back.
+- :func:`check_url` refuses a URL no server could accept (bad scheme, host or port).
 - :func:`decode_frame` turns one server frame into an :data:`~rx_itty.events.Event`,
   or a :class:`~rx_itty.events.BadFrame`: it never raises on remote input.
 - :class:`CloseCode` names the WebSocket close codes the client and relay use.
@@ -16,9 +18,10 @@ import enum
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 from rx_itty import _json
+from rx_itty._logging import without_query
 from rx_itty.events import (
     BadFrame,
     Event,
@@ -31,12 +34,14 @@ from rx_itty.events import (
     User,
 )
 from rx_itty.exceptions import InvalidOptionError, SerializationError
+from rx_itty.models import as_payload
 
 __all__ = [
     "DEFAULT_BASE",
     "DM_SEPARATOR",
     "CloseCode",
     "build_url",
+    "check_url",
     "decode_frame",
     "encode_channel",
     "encode_frame",
@@ -140,7 +145,8 @@ def build_url(
 
     The ``?`` is always appended, as the JS client does, so ``ws://h/path`` becomes
     ``ws://h/path?``. A raw URL is used verbatim; a channel name is percent-encoded
-    and appended to ``base``.
+    and appended to ``base``, completed with a final ``/`` if it lacks one
+    (``ws://h:8080/c`` is ``ws://h:8080/c/``).
 
     Args:
         target: A channel name (``"my-room"``, ``"myapp:chat"``) or a raw URL.
@@ -157,38 +163,71 @@ def build_url(
     if is_raw_url(target):
         url = target
     else:
-        if not is_raw_url(base) or not base.endswith("/"):
+        if not is_raw_url(base):
             raise InvalidOptionError(
-                f"server base {base!r} must start with ws:// or wss:// and end with '/', "
+                f"server base {base!r} must start with ws:// or wss://, "
                 "e.g. 'ws://127.0.0.1:8080/c/'"
             )
-        url = base + encode_channel(target)
+        url = (base if base.endswith("/") else base + "/") + encode_channel(target)
     return url + "?" + encode_query(params or {})
 
 
 def encode_frame(message: Any, to: str | None = None) -> str:
     """Serialise one outgoing frame: ``JSON(message)``, prefixed for a direct message.
 
+    ``message`` is a plain JSON value: dicts, lists, tuples, str, int, finite
+    float, bool and None, as JavaScript would read them. A dataclass, pydantic
+    model or msgspec Struct instance (anywhere in it) is encoded through its own
+    library, the inverse of how ``on(type, Model)`` decodes it (see
+    :func:`rx_itty.models.as_payload`). Anything else is refused rather than
+    guessed at: NaN and Infinity, ``datetime``, ``UUID``, ``Enum``, sets, bytes,
+    numpy values.
+
     Args:
-        message: Any JSON-serialisable value.
-        to: A recipient uid for a direct message; falsy means broadcast.
+        message: The payload.
+        to: A recipient uid for a direct message; ``None`` broadcasts.
 
     Raises:
-        SerializationError: ``message`` cannot be encoded as JSON.
-        InvalidOptionError: ``to`` is not a str or contains the separator ``\\x1f``.
+        SerializationError: ``message`` is not a plain JSON value or a model, or
+            ``to`` is not a non-empty str without ``\\x1f``.
     """
     try:
-        text = _json.dumps(message)
+        text = _json.dumps(message, as_payload)
     except TypeError as exc:
         raise SerializationError(
-            f"cannot send {type(message).__name__} as JSON ({exc}); "
-            "send dicts, lists, str, int, float, bool or None"
+            f"cannot send {type(message).__name__} as JSON ({exc}); send dicts, lists, str, "
+            "int, finite float, bool, None, or a dataclass, pydantic model or msgspec Struct"
         ) from exc
-    if not to:
+    if to is None:
         return text
-    if not isinstance(to, str) or DM_SEPARATOR in to:
-        raise InvalidOptionError(f"recipient uid must be a str without '\\x1f', got {to!r}")
+    if type(to) is not str or not to or DM_SEPARATOR in to:
+        raise SerializationError(
+            f"a direct message needs the recipient's uid as a non-empty str without "
+            f"'\\x1f', got {to!r}; pass to=None to broadcast"
+        )
     return f"{DM_SEPARATOR}{to}{DM_SEPARATOR}{text}"
+
+
+def check_url(url: str) -> None:
+    """Raise if no server could accept ``url``: retrying it could never succeed.
+
+    Raises:
+        InvalidOptionError: not ``ws://``/``wss://``, no host, or a port that is
+            not a number in 0-65535 (the message never shows the query, which may
+            hold keys).
+    """
+    shown = without_query(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading the port is what checks its range
+    except ValueError as exc:
+        raise InvalidOptionError(
+            f"{shown} is not a valid URL ({exc}); ports are whole numbers from 0 to 65535"
+        ) from None
+    if parts.scheme not in ("ws", "wss"):
+        raise InvalidOptionError(f"{shown} is not a ws:// or wss:// URL")
+    if not parts.hostname:
+        raise InvalidOptionError(f"{shown} has no host; e.g. ws://127.0.0.1:8080/c/room")
 
 
 def split_direct(frame: str) -> tuple[str | None, str] | None:
@@ -264,7 +303,7 @@ def _leave(frame: dict[str, Any]) -> Leave:
 def _error(frame: dict[str, Any]) -> ServerError:
     text = frame.get("message")
     return ServerError(
-        message=text if type(text) is str else _json.dumps(text),
+        message=text if type(text) is str else _json.stringify(text),
         date=_int(frame.get("date")),
         raw=frame,
     )
@@ -306,4 +345,5 @@ def decode_frame(data: str | bytes) -> Event | BadFrame:
         return _leave(frame)
     if kind == "error":
         return _error(frame)
-    return Signal(kind if type(kind) is str else _json.dumps(kind), _int(frame.get("date")), frame)
+    name = kind if type(kind) is str else _json.stringify(kind)
+    return Signal(name, _int(frame.get("date")), frame)

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 from reactivex import Observable
 from websockets.asyncio.client import ClientConnection, connect
 
-from rx_itty.wire import encode_frame
+from rx_itty.events import Close
+from rx_itty.wire import decode_frame, encode_frame
 
 TIMEOUT_FACTOR = float(os.environ.get("RX_ITTY_TIMEOUT_FACTOR", "1"))
 
@@ -49,6 +50,95 @@ async def first(
         return await asyncio.wait_for(future, scaled(within))
     finally:
         subscription.dispose()
+
+
+def attempt_times(socket: Any, scheduler: Any) -> list[float]:
+    """The (virtual) times at which ``socket`` starts connecting, filled as they happen."""
+    times: list[float] = []
+
+    def note(state: Any) -> None:
+        if state.name == "CONNECTING":
+            times.append(scheduler.clock)
+
+    socket.state.subscribe(note)
+    return times
+
+
+class Recorder:
+    """A transport listener that records each callback, in order.
+
+    Args:
+        changed: Called after each callback (a test's clock or event waits on it).
+        explode_on_frame: Raise from ``on_frame`` after recording, as a buggy
+            listener would.
+    """
+
+    def __init__(
+        self, changed: Callable[[], None] | None = None, explode_on_frame: bool = False
+    ) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self._changed = changed
+        self._explode = explode_on_frame
+
+    def on_open(self) -> None:
+        self._record("open", None)
+
+    def on_frame(self, data: str | bytes) -> None:
+        self._record("frame", data)
+        if self._explode:
+            raise RuntimeError("listener bug")
+
+    def on_drain(self) -> None:
+        self._record("drain", None)
+
+    def on_close(self, close: Close) -> None:
+        self._record("close", close)
+
+    def _record(self, name: str, value: Any) -> None:
+        self.calls.append((name, value))
+        if self._changed is not None:
+            self._changed()
+
+    def names(self) -> list[str]:
+        """The callbacks so far, by name: ``["open", "frame", "close"]``."""
+        return [name for name, _ in self.calls]
+
+    def named(self, name: str) -> list[Any]:
+        """What each ``name`` callback received."""
+        return [value for called, value in self.calls if called == name]
+
+    def frames(self) -> list[Any]:
+        """The frames received, decoded into events."""
+        return [decode_frame(data) for data in self.named("frame")]
+
+    @property
+    def opened(self) -> bool:
+        return "open" in self.names()
+
+    @property
+    def closed(self) -> bool:
+        return "close" in self.names()
+
+    def close(self) -> Close:
+        """The one close reported (fails if there were none or several)."""
+        (close,) = self.named("close")
+        assert isinstance(close, Close)
+        return close
+
+
+class WaitingRecorder(Recorder):
+    """A :class:`Recorder` whose test waits for callbacks on the running asyncio loop."""
+
+    def __init__(self, explode_on_frame: bool = False) -> None:
+        self._event = asyncio.Event()
+        super().__init__(self._event.set, explode_on_frame)
+
+    async def until(self, done: Callable[[], bool], within: float = 5) -> None:
+        """Wait until ``done()`` holds, for ``within`` (scaled) seconds at most."""
+        async with asyncio.timeout(scaled(within)):
+            while not done():
+                self._event.clear()
+                await self._event.wait()
 
 
 class Peer:

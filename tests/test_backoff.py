@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -133,3 +134,24 @@ def test_a_backoff_is_a_frozen_comparable_value() -> None:
     assert Backoff(initial=1) == Backoff(initial=1)
     with pytest.raises(AttributeError):
         Backoff().initial = 2  # type: ignore[misc]
+
+
+def test_allows_says_whether_max_attempts_leave_room_without_drawing_a_delay() -> None:
+    def never(*_: Any) -> float:
+        raise AssertionError("allows() must not draw")
+
+    limited = Backoff(max_attempts=2)
+    assert [limited.allows(n) for n in range(4)] == [True, True, False, False]
+    assert Backoff().allows(10**9)
+    assert limited.delay(2, never) is None
+
+
+@pytest.mark.parametrize("value", [-1, math.inf, math.nan, "5", None, True])
+def test_reset_after_must_be_a_finite_number_of_seconds(value: Any) -> None:
+    with pytest.raises(InvalidOptionError, match="reset_after"):
+        Backoff(reset_after=value)
+
+
+def test_reset_after_defaults_to_a_few_seconds_and_may_be_zero() -> None:
+    assert 1 <= Backoff().reset_after <= 10
+    assert Backoff(reset_after=0).reset_after == 0

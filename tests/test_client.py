@@ -43,6 +43,27 @@ def test_the_default_server_comes_from_the_environment(monkeypatch: pytest.Monke
     assert connect("room").url == "wss://itty.ws/c/room?"
 
 
+def test_a_server_base_from_the_environment_is_completed_with_its_final_slash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RX_ITTY_SERVER", "ws://127.0.0.1:9/c")
+    assert connect("room").url == "ws://127.0.0.1:9/c/room?"
+
+
+def test_a_bad_server_base_in_the_environment_is_named_in_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RX_ITTY_SERVER", "127.0.0.1:9/c/")
+    with pytest.raises(InvalidOptionError) as caught:
+        connect("room")
+    assert str(caught.value) == (
+        "$RX_ITTY_SERVER is '127.0.0.1:9/c/', but a server base must start with ws:// or "
+        "wss://, e.g. ws://127.0.0.1:8080/c/; fix or unset $RX_ITTY_SERVER"
+    )
+    # A full URL needs no base, so the variable does not matter for it.
+    assert connect("ws://h/c/room").url == "ws://h/c/room?"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -81,7 +102,7 @@ def dropped_and_waited(reconnect: Any, wait: float) -> tuple[MemoryRelay, IttySo
 def test_reconnect_true_reconnects_after_an_unexpected_close() -> None:
     relay, ch = dropped_and_waited(True, wait=60.0)
     assert relay.connections == 1
-    assert ch.current_state is ConnectionState.OPEN
+    assert ch.current_state is ConnectionState.READY
 
 
 def test_reconnect_false_stays_closed_after_an_unexpected_close() -> None:
@@ -206,5 +227,5 @@ def test_a_scheduler_with_an_in_memory_transport_runs_in_virtual_time() -> None:
     states = [ch.current_state]
     scheduler.advance_to(1.0)
     states.append(ch.current_state)
-    assert states == [ConnectionState.CONNECTING, ConnectionState.OPEN]
+    assert states == [ConnectionState.CONNECTING, ConnectionState.READY]
     assert ch.scheduler is scheduler

@@ -29,6 +29,7 @@ from rx_itty.exceptions import (
     LoopThreadError,
     MissingDependency,
     PayloadMismatch,
+    RecordingError,
     RelayConfigError,
     RelayNotStarted,
     ReplyTimeout,
@@ -45,6 +46,7 @@ STDLIB_BASE: dict[type[IttyError], type[BaseException]] = {
     SerializationError: TypeError,
     PayloadMismatch: TypeError,
     RelayConfigError: ValueError,
+    RecordingError: ValueError,
     ConnectionFailed: ConnectionError,
     HandshakeRejected: ConnectionError,
     SendQueueFull: BufferError,
@@ -248,7 +250,7 @@ ARGPARSE_CONVERTERS = [
         "ArgumentTypeError",
         "an argparse type= converter; argparse turns it into a usage message and exit 2",
     )
-    for name in ("port", "text", "server", "positive", "whole")
+    for name in ("port", "text", "server", "positive", "whole", "count", "level_name")
 ]
 
 # Private control flow: raised and caught inside the same module, never seen by a user.

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
 import json
 import math
+import uuid
 from typing import Any
 
 import orjson
 import pytest
 
 from rx_itty import _json
+from rx_itty.exceptions import SerializationError
 
 DEEP = "[" * 100_000 + "]" * 100_000
 DEEP_OBJECTS = '{"a":' * 50_000 + "1" + "}" * 50_000
@@ -184,8 +189,14 @@ def test_dumps_writes_non_string_keys_as_strings_like_a_js_object() -> None:
     assert _json.dumps({1: "a", None: "b"}) == '{"1":"a","null":"b"}'
 
 
-def test_dumps_writes_nan_and_infinity_as_null_like_json_stringify() -> None:
-    assert _json.dumps([math.nan, math.inf, -math.inf]) == "[null,null,null]"
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_dumps_refuses_nan_and_infinity_which_json_cannot_express(number: float) -> None:
+    # JSON.stringify would quietly send null; a reading of NaN must not arrive as "no value".
+    for value in (number, [1, number], {"deep": {"x": [number]}}):
+        with pytest.raises(SerializationError, match="not a JSON number"):
+            _json.dumps(value)
+        with pytest.raises(SerializationError, match="not a JSON number"):
+            _json.dumps_bytes(value)
 
 
 def test_dumps_escapes_a_lone_surrogate_as_json_stringify_does() -> None:
@@ -207,11 +218,12 @@ def test_values_the_fallback_encodes_decode_back_to_themselves(value: Any) -> No
     assert _json.loads(_json.dumps_bytes(value)) == value
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: the stdlib fallback refuses NaN that orjson writes as null"
-)
-def test_a_lone_surrogate_next_to_nan_still_encodes() -> None:
-    assert _json.dumps(["\ud800", math.nan]) == '["\\ud800",null]'
+def test_the_fast_path_and_the_fallback_agree_on_nan() -> None:
+    # A lone surrogate sends the value down the stdlib fallback; NaN is refused
+    # there exactly as on orjson's path, with the same error.
+    for value in (["\ud800", math.nan], [2**70, math.nan], [math.nan]):
+        with pytest.raises(SerializationError, match=r"nan is not a JSON number"):
+            _json.dumps(value)
 
 
 @pytest.mark.parametrize("value", [object(), {1, 2}, b"bytes", {"a": [object()]}, {(1, 2): 3}])
@@ -232,3 +244,77 @@ def test_unserialisable_values_raise_type_error_even_next_to_a_fallback_value() 
 def test_dumps_bytes_equals_dumps_encoded() -> None:
     for value in ({"a": "é"}, "\ud800", 2**64, [1.5, None]):
         assert _json.dumps_bytes(value) == _json.dumps(value).encode()
+
+
+# -- plain JSON values only ------------------------------------------------------------
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Name(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime.datetime(2024, 5, 1, 12, 0),
+        datetime.date(2024, 5, 1),
+        uuid.UUID(int=7),
+        Colour.RED,
+        Level.HIGH,
+        Name("ann"),
+        decimal.Decimal("1.5"),
+        {"when": datetime.date(2024, 5, 1)},
+        [{"id": uuid.UUID(int=1)}],
+        {datetime.date(2024, 5, 1): 1},
+        {Colour.RED: 1},
+        {(1, 2): 3},
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_values_orjson_would_encode_its_own_way_are_refused(value: Any) -> None:
+    # orjson alone writes these (ISO dates, UUID strings, enum values); a contract of
+    # plain JSON means the sender converts them, choosing the format themselves.
+    with pytest.raises(SerializationError):
+        _json.dumps(value)
+
+
+def test_tuples_encode_as_arrays_and_non_string_keys_as_strings() -> None:
+    assert _json.dumps({"t": (1, "a"), 2: True, None: 1.5, True: 0}) == (
+        '{"t":[1,"a"],"2":true,"null":1.5,"true":0}'
+    )
+
+
+def test_a_default_converts_what_is_not_plain_wherever_it_is() -> None:
+    def as_text(value: Any) -> Any:
+        if isinstance(value, datetime.date):
+            return value.isoformat()
+        raise SerializationError(f"no {type(value).__name__}")
+
+    when = datetime.date(2024, 5, 1)
+    assert _json.dumps({"a": [when], "b": when}, as_text) == '{"a":["2024-05-01"],"b":"2024-05-01"}'
+    with pytest.raises(SerializationError, match="no UUID"):
+        _json.dumps([when, uuid.UUID(int=1)], as_text)
+
+
+def test_a_default_that_returns_nan_is_still_refused() -> None:
+    with pytest.raises(SerializationError, match="not a JSON number"):
+        _json.dumps({"x": object()}, lambda value: math.nan)
+
+
+def test_nested_plain_values_round_trip() -> None:
+    value = {"a": [1, {"b": "c"}]}
+    assert _json.loads(_json.dumps(value)) == value
+
+
+def test_stringify_writes_a_decoded_infinity_as_null_like_json_stringify() -> None:
+    decoded = _json.loads('{"big":1e400,"list":[-1e400,1]}')
+    assert _json.stringify(decoded) == '{"big":null,"list":[null,1]}'
+    assert _json.stringify({"ok": 1}) == '{"ok":1}'

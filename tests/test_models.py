@@ -1,4 +1,4 @@
-"""rx_itty.models.decoder_for: payloads into dataclasses, pydantic models, msgspec Structs."""
+"""rx_itty.models: payloads into dataclasses, pydantic models, msgspec Structs, and back."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import msgspec
 import pydantic
 import pytest
 
-from rx_itty.exceptions import InvalidOptionError, PayloadMismatch
-from rx_itty.models import decoder_for
+from rx_itty.exceptions import InvalidOptionError, PayloadMismatch, SerializationError
+from rx_itty.models import as_payload, decoder_for
 
 
 @dataclass
@@ -149,3 +149,25 @@ def test_a_plain_function_is_used_as_the_decoder() -> None:
 def test_something_that_is_not_a_model_is_refused_at_once(model: Any) -> None:
     with pytest.raises(InvalidOptionError, match="cannot decode payloads into"):
         decoder_for(model)
+
+
+# -- as_payload: the way back ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [Chat, ChatModel, ChatStruct])
+def test_as_payload_undoes_decoder_for(model: Any) -> None:
+    instance = model(text="hi", count=3)
+    payload = as_payload(instance)
+    assert payload["text"] == "hi"
+    assert payload["count"] == 3
+    assert decoder_for(model)(payload) == instance
+
+
+def test_as_payload_encodes_nested_dataclasses_as_objects() -> None:
+    assert as_payload(Tagged(tags=["a"], note=None)) == {"tags": ["a"], "note": None, "derived": 0}
+
+
+@pytest.mark.parametrize("value", [object(), Chat, {"a": 1}, 3])
+def test_as_payload_refuses_what_is_not_a_model_instance(value: Any) -> None:
+    with pytest.raises(SerializationError, match="convert it first"):
+        as_payload(value)

@@ -13,9 +13,11 @@ import builtins
 import contextvars
 import math
 import re
+import struct
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,7 +29,7 @@ from traitlets.config import Config
 
 from rx_itty.events import Uid, User
 from rx_itty.exceptions import InvalidOptionError
-from rx_itty.notebook import live, roster, sparkline
+from rx_itty.notebook import Sparkline, live, roster, sparkline
 from rx_itty.presence import Presence
 from tests.support import scaled
 
@@ -247,10 +249,29 @@ def svg_text(render: Callable[[float], Any], values: list[float]) -> str:
     picture = None
     for value in values:
         picture = render(value)
-    assert picture is not None
-    text = picture.data
-    assert isinstance(text, str)
-    return text
+    assert isinstance(picture, Sparkline)
+    return picture._repr_svg_()
+
+
+def png_rows(png: bytes) -> list[bytes]:
+    """Decode an 8-bit RGB PNG without filters (what Sparkline writes) into pixel rows."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    chunks: dict[bytes, bytes] = {}
+    at = 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        kind, data = png[at + 4 : at + 8], png[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", png[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + data)
+        chunks[kind] = chunks.get(kind, b"") + data
+        at += 12 + length
+    width, height, depth, color, *_ = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert (depth, color) == (8, 2)
+    raw = zlib.decompress(chunks[b"IDAT"])
+    stride = 1 + width * 3
+    assert len(raw) == stride * height
+    assert b"IEND" in chunks
+    return [raw[row * stride + 1 : (row + 1) * stride] for row in range(height)]
 
 
 def test_sparkline_draws_an_svg_with_the_last_maxlen_values_and_a_caption() -> None:
@@ -268,13 +289,51 @@ def test_sparkline_escapes_its_label_and_handles_a_single_value() -> None:
     assert "&lt;b&gt; 1.5  (min 1.5, max 1.5)" in text
 
 
-def test_roster_lists_the_announced_users_and_counts_the_unannounced() -> None:
+def test_a_sparkline_has_a_png_of_the_same_size_with_the_line_where_the_svg_has_it() -> None:
+    chart = Sparkline([0, 10], width=40, height=20, label="°C")
+    rows = png_rows(chart._repr_png_())
+    assert (len(rows), len(rows[0]) // 3) == (38, 40)  # the plot and an 18 px caption
+    line = bytes((0x35, 0x72, 0xA5))
+
+    def painted(x: int, y: int) -> bool:
+        return rows[y][x * 3 : x * 3 + 3] == line
+
+    assert painted(1, 15)  # from the bottom left (4 px margin, 2 px stroke)...
+    assert painted(38, 4)  # ...to the top right
+    assert not painted(38, 15)
+    caption = rows[20 + 5 : 20 + 15]
+    assert any(pixel != 0xFF for row in caption for pixel in row)  # the caption is written
+
+
+def test_a_sparkline_with_one_value_draws_a_dot() -> None:
+    rows = png_rows(Sparkline([3.0], width=10, height=10)._repr_png_())
+    assert any(pixel != 0xFF for row in rows[:10] for pixel in row)
+
+
+def test_a_sparkline_needs_a_value() -> None:
+    with pytest.raises(InvalidOptionError, match="at least one value"):
+        Sparkline([])
+
+
+def formatted(shell: InteractiveShell, value: object) -> dict[str, Any]:
+    """What Jupyter would receive for ``value``: one representation per MIME type."""
+    assert shell.display_formatter is not None
+    data, _ = shell.display_formatter.format(value)  # type: ignore[no-untyped-call]
+    return dict(data)
+
+
+def test_jupyter_gets_svg_png_and_a_text_caption_for_a_sparkline(shell: InteractiveShell) -> None:
+    data = formatted(shell, sparkline(label="°C")(21.5))
+    assert set(data) == {"image/svg+xml", "image/png", "text/plain"}
+    assert data["text/plain"] == "<Sparkline °C 21.5  (min 21.5, max 21.5)>"
+
+
+def test_roster_renders_a_presence_as_its_own_table(shell: InteractiveShell) -> None:
     presence = Presence(
         me=User(Uid("u1"), "ann", is_self=True),
         total=4,
         users=(User(Uid("u1"), "ann", is_self=True), User(Uid("u2"), "<bob>")),
     )
-    html = roster()(presence).data
-    assert html.startswith("<p>4 connected (2 not announced)</p><table>")
-    assert "<tr><td>u1</td><td>ann</td><td>you</td></tr>" in html
-    assert "<tr><td>u2</td><td>&lt;bob&gt;</td><td></td></tr>" in html
+    assert roster()(presence) is presence
+    data = formatted(shell, presence)
+    assert data["text/html"] == presence._repr_html_()

@@ -127,3 +127,21 @@ def test_in_finds_our_own_uid_and_announced_users() -> None:
 
 def test_in_finds_nobody_before_our_own_join() -> None:
     assert "me" not in Presence()
+
+
+def test_a_presence_shows_in_jupyter_as_a_table_counting_who_it_cannot_list() -> None:
+    presence = Presence(
+        me=User(Uid("u1"), "ann", is_self=True),
+        total=4,
+        users=(User(Uid("u1"), "ann", is_self=True), User(Uid("u2"), "<bob>")),
+    )
+    html = presence._repr_html_()
+    assert html.startswith("<p>4 connected (2 not listed)</p><table>")
+    assert "<tr><td><code>u1</code></td><td>ann</td><td>you</td></tr>" in html
+    assert "<tr><td><code>u2</code></td><td>&lt;bob&gt;</td><td></td></tr>" in html
+
+
+def test_a_fully_listed_presence_has_no_unlisted_count() -> None:
+    html = Presence(total=1, users=(User(Uid("u1")),))._repr_html_()
+    assert html.startswith("<p>1 connected</p>")
+    assert "<td><code>u1</code></td><td></td>" in html

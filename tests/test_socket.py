@@ -7,6 +7,7 @@ send queue, the sink, reconnect with backoff, presence and typed payloads.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ from rx_itty import (
 from rx_itty.presence import Presence
 from rx_itty.relay import Limits, RelayConfig
 from rx_itty.testing import MemoryRelay
+from tests.support import attempt_times
 
 
 def payload(message: Message[Any]) -> Any:
@@ -125,7 +127,7 @@ def test_close_when_never_opened_is_a_no_op(world: World) -> None:
     ch.close()
     ch.open()
     world.run()
-    assert ch.current_state is ConnectionState.OPEN  # no close was armed for later
+    assert ch.current_state is ConnectionState.READY  # no close was armed for later
 
 
 def test_subscribing_to_any_event_stream_opens(world: World) -> None:
@@ -133,7 +135,7 @@ def test_subscribing_to_any_event_stream_opens(world: World) -> None:
         ch = world.socket(f"room-{stream}")
         getattr(ch, stream).subscribe()
         world.run()
-        assert ch.current_state is ConnectionState.OPEN, stream
+        assert ch.current_state is ConnectionState.READY, stream
 
 
 def test_observing_state_or_diagnostics_does_not_open(world: World) -> None:
@@ -342,6 +344,47 @@ def test_typed_payloads_decode_into_models_and_misfits_are_reported(
     assert problem.event.message == {"type": "chat", "text": 7}
 
 
+@pytest.mark.parametrize("model", [Chat, ChatModel, ChatStruct])
+def test_a_model_sent_arrives_as_what_on_with_that_model_decodes(world: World, model: Any) -> None:
+    # Sending encodes a model the way on(type, Model) decodes it, for each library.
+    ch = world.socket(echo=True)
+    raw, decoded = record(ch.messages), record(ch.on("message", model))
+    ch.send(model(text="hi", n=2))
+    ch.send({"nested": [model(text="deep")]})
+    world.run()
+    assert [m.message for m in raw] == [
+        {"text": "hi", "n": 2},
+        {"nested": [{"text": "deep", "n": 0}]},
+    ]
+    assert [m.message for m in decoded][:1] == [model(text="hi", n=2)]
+
+
+@dataclass
+class Stamped:
+    text: str
+    at: datetime.datetime
+
+
+class StampedModel(pydantic.BaseModel):
+    text: str
+    at: datetime.datetime
+
+
+def test_model_fields_are_encoded_by_their_library_or_refused_if_it_has_no_rule(
+    world: World,
+) -> None:
+    when = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+    ch = world.socket(echo=True)
+    raw = record(ch.messages)
+    ch.send(StampedModel(text="hi", at=when))  # pydantic writes ISO 8601
+    with pytest.raises(
+        SerializationError, match=r"datetime is not a plain JSON value or a model; convert it first"
+    ):
+        ch.send(Stamped(text="hi", at=when))  # a dataclass has no rule for it: convert first
+    world.run()
+    assert [m.message for m in raw] == [{"text": "hi", "at": "2024-05-01T12:00:00Z"}]
+
+
 def test_a_function_can_decode_every_message(world: World) -> None:
     ch = world.socket(echo=True)
     lengths = record(ch.on("message", lambda payload: len(payload)))
@@ -389,7 +432,7 @@ def test_the_sink_sends_and_survives_upstream_completion_and_errors(world: World
     ch.send(4)
     world.run()
     assert [m.message for m in seen] == [1, 2, 3, 4]
-    assert ch.current_state is ConnectionState.OPEN
+    assert ch.current_state is ConnectionState.READY
     assert [type(p.error) for p in problems if isinstance(p, SendError)] == [
         RuntimeError,
         SerializationError,
@@ -498,7 +541,7 @@ def test_presence_tracks_the_roster_from_the_list_snapshot_and_joins(world: Worl
 def test_state_replays_the_current_state_to_late_subscribers(world: World) -> None:
     ch = world.socket().open()
     world.run()
-    assert record(ch.state) == [ConnectionState.OPEN]
+    assert record(ch.state) == [ConnectionState.READY]
 
 
 def test_dispose_flushes_closes_and_completes_every_stream(world: World) -> None:
@@ -539,12 +582,7 @@ def test_events_type_alias_is_usable_in_annotations() -> None:
 
 def test_sends_during_a_reconnect_queue_without_cutting_the_backoff_short(world: World) -> None:
     ch = world.socket(reconnect=Backoff(initial=1.0, jitter=False))
-    attempts: list[float] = []
-    ch.state.subscribe(
-        lambda s: (
-            attempts.append(world.scheduler.clock) if s is ConnectionState.CONNECTING else None
-        )
-    )
+    attempts = attempt_times(ch, world.scheduler)
     ch.open()
     world.run(1)
     world.relay.stop()
@@ -580,4 +618,4 @@ def test_a_failed_push_does_not_close_the_next_connection(world: World) -> None:
     world.relay.start()
     ch.send("later")
     world.run()
-    assert ch.current_state is ConnectionState.OPEN
+    assert ch.current_state is ConnectionState.READY

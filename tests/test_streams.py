@@ -117,10 +117,6 @@ async def test_aiterate_consumer_keeping_up_never_overflows() -> None:
     await iterator.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after an overflow AsyncStreamIterator queues one error per further value",
-)
 @pytest.mark.asyncio
 async def test_aiterate_queues_nothing_more_after_an_overflow() -> None:
     subject: Subject[int] = Subject()
@@ -146,10 +142,6 @@ async def test_aclose_unsubscribes_and_ends_the_iteration() -> None:
         await anext(iterator)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the subscription holds the iterator, so a dropped iterator stays subscribed",
-)
 @pytest.mark.asyncio
 async def test_a_dropped_async_iterator_unsubscribes() -> None:
     subject: Subject[int] = Subject()
@@ -256,10 +248,6 @@ def test_close_unsubscribes_and_ends_the_iteration() -> None:
         next(iterator)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the subscription holds the iterator, so a dropped iterator stays subscribed",
-)
 def test_a_dropped_blocking_iterator_unsubscribes() -> None:
     subject: Subject[int] = Subject()
     iterate(subject)
@@ -314,3 +302,66 @@ async def test_stream_iter_on_its_loop_thread_raises_and_works_from_another_thre
         return next(iterator)
 
     assert await asyncio.to_thread(consume) == 3
+
+
+@pytest.mark.asyncio
+async def test_async_for_works_on_the_stream_itself_with_the_default_bound() -> None:
+    subject: Subject[int] = Subject()
+    stream = stream_of(subject)
+    iterator = stream.__aiter__()
+    subject.on_next(1)
+    subject.on_completed()
+    assert [value async for value in iterator] == [1]
+    assert [value async for value in Stream.of(reactivex.of(4, 5))] == [4, 5]
+
+
+@pytest.mark.asyncio
+async def test_run_refuses_the_loop_thread_and_works_from_another() -> None:
+    runtime = LoopRuntime(asyncio.get_running_loop())
+    stream = Stream.of(reactivex.of(1, 2, 3), runtime.on_thread)
+    with pytest.raises(LoopThreadError, match=r"await stream"):
+        stream.run()
+    assert await asyncio.to_thread(stream.run) == 3
+
+
+def watched(subject: Subject[int], subscribed: asyncio.Event) -> Stream[int]:
+    """A stream of ``subject`` that sets ``subscribed`` when someone subscribes."""
+
+    def subscribe(
+        observer: abc.ObserverBase[int], scheduler: abc.SchedulerBase | None
+    ) -> abc.DisposableBase:
+        subscription = subject.subscribe(observer)
+        subscribed.set()
+        return subscription
+
+    return Stream(subscribe)
+
+
+@pytest.mark.asyncio
+async def test_await_gives_the_last_value_even_when_it_is_emitted_on_another_thread() -> None:
+    subject: Subject[int] = Subject()
+    subscribed = asyncio.Event()
+    waiting = asyncio.ensure_future(_await(watched(subject, subscribed)))
+    await asyncio.wait_for(subscribed.wait(), scaled(5))
+    thread = emit_from_a_thread(subject, range(3))
+    assert await asyncio.wait_for(waiting, scaled(5)) == 2
+    thread.join(scaled(5))
+
+
+@pytest.mark.asyncio
+async def test_await_raises_the_streams_error_and_cancelling_unsubscribes() -> None:
+    with pytest.raises(KeyError, match="gone"):
+        await Stream.of(reactivex.throw(KeyError("gone")))
+    subject: Subject[int] = Subject()
+    subscribed = asyncio.Event()
+    waiting = asyncio.ensure_future(_await(watched(subject, subscribed)))
+    await asyncio.wait_for(subscribed.wait(), scaled(5))
+    assert subscribers(subject) == 1
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert subscribers(subject) == 0
+
+
+async def _await(stream: Stream[int]) -> int:
+    return await stream

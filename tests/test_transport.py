@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,30 +12,10 @@ from reactivex.testing import TestScheduler
 
 import rx_itty.transport
 from rx_itty.asyncio import LoopRuntime, WebsocketsTransport
-from rx_itty.events import Close
 from rx_itty.runtime import ImmediateRuntime
 from rx_itty.testing import MarbleSocket, MemoryRelay, marble_socket
 from rx_itty.transport import Link, Transport, TransportListener
-from tests.support import run_python, scaled
-
-
-class Recorder:
-    """A listener that records its callbacks."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-        self.closed: concurrent.futures.Future[Close] = concurrent.futures.Future()
-
-    def on_open(self) -> None:
-        self.calls.append(("open", None))
-
-    def on_frame(self, data: str | bytes) -> None:
-        self.calls.append(("frame", data))
-
-    def on_close(self, close: Close) -> None:
-        self.calls.append(("close", close))
-        if not self.closed.done():
-            self.closed.set_result(close)
+from tests.support import Recorder, WaitingRecorder, run_python
 
 
 def parameters(function: Callable[..., Any]) -> list[tuple[Any, Any]]:
@@ -67,11 +46,11 @@ async def marble_link() -> tuple[Transport, Link]:
 
 async def websockets_link() -> tuple[Transport, Link]:
     transport = WebsocketsTransport()
-    listener = Recorder()
+    listener = WaitingRecorder()
     runtime = LoopRuntime(asyncio.get_running_loop())
     link = transport.open("ws://127.0.0.1:9/c/room", listener, runtime)
     link.close()  # abandon the attempt; the task ends with one close
-    await asyncio.wait_for(asyncio.wrap_future(listener.closed), scaled(5))
+    await listener.until(lambda: listener.closed)
     return transport, link
 
 
@@ -104,14 +83,15 @@ def test_the_implementations_type_check_as_transports() -> None:
     assert isinstance(scripted, MarbleSocket)
 
 
-def test_the_listener_protocol_names_the_three_callbacks() -> None:
+def test_the_listener_protocol_names_the_four_callbacks() -> None:
     listener: TransportListener = Recorder()
     assert [name for name in vars(TransportListener) if name.startswith("on_")] == [
         "on_open",
         "on_frame",
+        "on_drain",
         "on_close",
     ]
-    for name in ("on_open", "on_frame", "on_close"):
+    for name in ("on_open", "on_frame", "on_drain", "on_close"):
         assert parameters(getattr(listener, name)) == protocol_parameters(TransportListener, name)
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import math
+import re
 from typing import Any
 
 import pytest
@@ -12,6 +16,7 @@ from rx_itty.wire import (
     DM_SEPARATOR,
     CloseCode,
     build_url,
+    check_url,
     decode_frame,
     encode_frame,
     encode_query,
@@ -94,8 +99,15 @@ def test_direct_message_is_prefixed_with_unit_separators() -> None:
     assert encode_frame({"a": 1}, to="abc123") == '\x1fabc123\x1f{"a":1}'
 
 
-def test_empty_recipient_means_broadcast_as_in_js() -> None:
-    assert encode_frame(1, to="") == "1"
+def test_no_recipient_means_broadcast() -> None:
+    assert encode_frame(1, to=None) == encode_frame(1) == "1"
+
+
+@pytest.mark.parametrize("to", ["", 42, b"abc", ["u1"]], ids=["empty", "int", "bytes", "list"])
+def test_a_recipient_that_is_not_a_non_empty_str_is_refused_not_broadcast(to: Any) -> None:
+    # JS broadcasts on send(msg, ""): a typo'd uid must not reach the whole channel.
+    with pytest.raises(SerializationError, match=r"recipient's uid as a non-empty str.*to=None"):
+        encode_frame(1, to=to)
 
 
 def test_unserialisable_message_raises_at_the_call() -> None:
@@ -104,8 +116,51 @@ def test_unserialisable_message_raises_at_the_call() -> None:
 
 
 def test_recipient_containing_the_separator_is_rejected() -> None:
-    with pytest.raises(InvalidOptionError, match="recipient uid"):
+    with pytest.raises(SerializationError, match="recipient's uid"):
         encode_frame(1, to="a\x1fb")
+
+
+def test_a_model_is_encoded_through_its_library_anywhere_in_the_message() -> None:
+    @dataclasses.dataclass
+    class Point:
+        x: int
+        y: int
+
+    assert encode_frame(Point(1, 2)) == '{"x":1,"y":2}'
+    assert encode_frame({"path": [Point(0, 0)]}, to="u1") == '\x1fu1\x1f{"path":[{"x":0,"y":0}]}'
+
+
+@pytest.mark.parametrize("value", [math.nan, {"t": datetime.date(2024, 1, 1)}, {1, 2}])
+def test_values_that_are_not_plain_json_are_refused_with_what_to_do(value: Any) -> None:
+    with pytest.raises(SerializationError, match="send dicts, lists, str, int, finite float"):
+        encode_frame(value)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ws://h:99999/c/r?joinKey=k", "0 to 65535"),
+        ("ws://h:-1/c/r", "0 to 65535"),
+        ("ws://h:abc/c/r", "0 to 65535"),
+        ("ws://[::1/c/r", "not a valid URL"),
+        ("ws:///c/r", "has no host"),
+        ("https://h/c/r", "not a ws:// or wss:// URL"),
+    ],
+)
+def test_check_url_names_what_no_server_could_accept_without_the_query(
+    url: str, problem: str
+) -> None:
+    with pytest.raises(InvalidOptionError, match=re.escape(problem)) as caught:
+        check_url(url)
+    assert "joinKey" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ws://127.0.0.1:8080/c/room?", "wss://itty.ws/c/a:b?x=1", "ws://[::1]:1/c/r", "ws://h/c"],
+)
+def test_check_url_accepts_what_a_server_could(url: str) -> None:
+    check_url(url)
 
 
 # -- incoming frames (§4, §11.9) ---------------------------------------------
@@ -213,9 +268,14 @@ def test_absurdly_deep_json_is_a_bad_frame_not_a_recursion_error() -> None:
     assert isinstance(decode_frame(deep), BadFrame)
 
 
-def test_a_server_base_without_a_trailing_slash_is_refused() -> None:
-    with pytest.raises(InvalidOptionError, match="end with '/'"):
-        build_url("room", base="ws://127.0.0.1:8080")
+def test_a_server_base_without_a_trailing_slash_is_completed() -> None:
+    assert build_url("room", base="ws://127.0.0.1:8080/c") == "ws://127.0.0.1:8080/c/room?"
+    assert build_url("room", base="ws://127.0.0.1:8080") == "ws://127.0.0.1:8080/room?"
+
+
+def test_a_server_base_that_is_not_a_websocket_url_is_refused_for_its_scheme() -> None:
+    with pytest.raises(InvalidOptionError, match=r"must start with ws:// or wss://, e\.g\."):
+        build_url("room", base="http://127.0.0.1:8080/c/")
 
 
 # -- reading a client frame back: split_direct (§5.1, §5.2 step 4) -------------
@@ -249,11 +309,11 @@ def test_split_direct_keeps_an_empty_json_text_for_the_parser_to_refuse() -> Non
     assert split_direct("") == (None, "")
 
 
-@pytest.mark.parametrize("to", [None, "", "p0x7zq", "uid with spaces", "é"])
+@pytest.mark.parametrize("to", [None, "p0x7zq", "uid with spaces", "é"])
 @pytest.mark.parametrize("message", [{"type": "chat", "text": "hi"}, "\x1f", [1, None], 0])
 def test_split_direct_undoes_encode_frame(message: Any, to: str | None) -> None:
     recipient, text = split_direct(encode_frame(message, to)) or ("missing", "")
-    assert recipient == (to or None)
+    assert recipient == to
     assert decode_frame(text) == decode_frame(encode_frame(message))
 
 
@@ -288,3 +348,12 @@ def test_close_codes_compare_equal_to_plain_ints() -> None:
 def test_an_unknown_close_code_is_not_a_close_code() -> None:
     with pytest.raises(ValueError, match="4000"):
         CloseCode(4000)
+
+
+def test_a_non_string_error_text_beyond_double_range_never_makes_decode_raise() -> None:
+    event = decode_frame('{"type":"error","message":[1e400]}')
+    assert isinstance(event, ServerError)
+    assert event.message == "[null]"
+    signal = decode_frame('{"type":1e400}')
+    assert isinstance(signal, Signal)
+    assert signal.type == "null"

@@ -3,6 +3,9 @@
 :class:`WebsocketsTransport` implements :class:`rx_itty.transport.Transport`: each
 ``open`` starts one task that connects, reports ``on_open``, feeds every frame to
 the listener, and reports exactly one ``on_close`` however the connection ends.
+``send`` writes synchronously (frames keep their order with no task per message)
+and refuses frames while the write buffer is above ``write_limit``; a task then
+waits for the buffer to drain and reports ``on_drain``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import asyncio
 from typing import final
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.asyncio.connection import broadcast
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -25,7 +27,7 @@ from rx_itty.events import Close
 from rx_itty.exceptions import InvalidOptionError
 from rx_itty.runtime import Runtime
 from rx_itty.transport import Link, TransportListener
-from rx_itty.wire import CloseCode
+from rx_itty.wire import CloseCode, check_url
 
 __all__ = ["WebsocketsTransport"]
 
@@ -42,6 +44,9 @@ class WebsocketsTransport:
         open_timeout: Seconds allowed for the TCP + WebSocket handshake.
         ping_interval: Keepalive ping period in seconds (``None`` disables).
         max_size: Largest inbound frame in bytes.
+        write_limit: High-water mark of the write buffer in bytes: above it ``send``
+            refuses frames (the socket keeps them queued) until the buffer drains
+            to a quarter of it.
     """
 
     def __init__(
@@ -51,11 +56,13 @@ class WebsocketsTransport:
         open_timeout: float = 10.0,
         ping_interval: float | None = 20.0,
         max_size: int = 16 * 1024 * 1024,
+        write_limit: int = 64 * 1024,
     ) -> None:
         self.compression = compression
         self.open_timeout = open_timeout
         self.ping_interval = ping_interval
         self.max_size = max_size
+        self.write_limit = write_limit
 
     def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
         loop = runtime.loop
@@ -64,6 +71,7 @@ class WebsocketsTransport:
                 "WebsocketsTransport needs a runtime with an asyncio loop; with a virtual-time "
                 "scheduler, pass an in-memory transport such as rx_itty.testing.MemoryRelay()"
             )
+        check_url(url)
         link = _WebsocketsLink(self, url, listener)
         link.task = loop.create_task(link.run())
         link.task.add_done_callback(link._finished)
@@ -80,6 +88,15 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _final_close(conn: ClientConnection) -> Close:
+    """The close frame the peer sent, else the one we sent (e.g. 1009 for a frame too big)."""
+    protocol = conn.protocol
+    frame = protocol.close_rcvd or protocol.close_sent
+    if frame is not None:
+        return Close(frame.code, frame.reason)
+    return Close(conn.close_code, conn.close_reason or "")
+
+
 @final
 class _WebsocketsLink:
     def __init__(self, transport: WebsocketsTransport, url: str, listener: TransportListener):
@@ -88,6 +105,7 @@ class _WebsocketsLink:
         self._listener = listener
         self._conn: ClientConnection | None = None
         self._close_request: tuple[int, str] | None = None
+        self._drain: asyncio.Task[None] | None = None
         self.task: asyncio.Task[None] | None = None
         self._reported = False
 
@@ -107,11 +125,44 @@ class _WebsocketsLink:
             self._report(Close(None, f"connection failed: {error!r}"))
         self._report(Close(None, "closed before the connection opened"))
 
-    def send(self, frame: str) -> None:
+    def send(self, frame: str) -> bool:
         conn = self._conn
-        if conn is not None and conn.protocol.state is State.OPEN:
-            # Synchronous write: frames keep their order with no task per message.
-            broadcast((conn,), frame)
+        if conn is None or self._close_request is not None or conn.protocol.state is not State.OPEN:
+            return False
+        if conn.paused:  # the write buffer is above write_limit
+            self._await_drain(conn)
+            return False
+        try:
+            conn.protocol.send_text(frame.encode())
+            conn.send_data()
+        except Exception as exc:  # the transport broke under us: on_close follows
+            _logger.debug("could not write to %s: %r", without_query(self._url), exc)
+            return False
+        return True
+
+    def _await_drain(self, conn: ClientConnection) -> None:
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_task(self._drained(conn))
+
+    async def _drained(self, conn: ClientConnection) -> None:
+        try:
+            await conn.drain()  # returns once asyncio resumes writing (below write_limit / 4)
+        except Exception:
+            return  # the connection was lost while paused: on_close follows
+        finally:
+            self._drain = None
+        if not self._reported and conn.protocol.state is State.OPEN:
+            try:
+                self._listener.on_drain()
+            except Exception:
+                await self._listener_failed(conn)
+
+    async def _listener_failed(self, conn: ClientConnection) -> None:
+        # A listener that raises is a bug on our side of the seam: say so, and
+        # end the connection cleanly rather than leave it half-served.
+        url = without_query(self._url)
+        _logger.exception("a listener failed on %s; closing with 1011", url)
+        await conn.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if self._close_request is not None:
@@ -133,6 +184,7 @@ class _WebsocketsLink:
                 open_timeout=transport.open_timeout,
                 ping_interval=transport.ping_interval,
                 max_size=transport.max_size,
+                write_limit=transport.write_limit,
                 logger=_logger,
             )
         except asyncio.CancelledError:
@@ -159,5 +211,9 @@ class _WebsocketsLink:
             pass  # the code and reason are read below
         except asyncio.CancelledError:
             conn.transport.abort()
+        except Exception:
+            await self._listener_failed(conn)
         finally:
-            self._report(Close(conn.close_code, conn.close_reason or ""))
+            if self._drain is not None:
+                self._drain.cancel()
+            self._report(_final_close(conn))

@@ -34,6 +34,7 @@ from reactivex.scheduler.eventloop import AsyncIOScheduler
 
 from rx_itty.cli.common import error, stop_on_signals
 from rx_itty.cli.demo_view import PIPELINES, Tally, View
+from rx_itty.cli.format import plural, terminal_safe
 from rx_itty.cli.options import Commands, positive, whole
 from rx_itty.client import connect
 from rx_itty.events import Message
@@ -91,11 +92,8 @@ class _Console:
             self._stop.set()  # nobody is reading: wind down
 
     def say(self, kind: str, text: str) -> None:
-        self.line(f"{time.monotonic() - self._start:5.1f}s  {kind:<8} {text}")
-
-
-def _plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
+        # Anyone may send to the demo's channel: what they wrote is shown, never run.
+        self.line(terminal_safe(f"{time.monotonic() - self._start:5.1f}s  {kind:<8} {text}"))
 
 
 def summary(tally: Tally) -> list[str]:
@@ -103,17 +101,17 @@ def summary(tally: Tally) -> list[str]:
     people = [*tally.announced]
     if tally.unannounced:
         people.append(f"{tally.unannounced} unannounced")
-    replies = _plural(tally.count("pong"), "direct reply", "direct replies")
+    replies = plural(tally.count("pong"), "direct reply", "direct replies")
     lines = [
-        f"{tally.messages} messages seen: {_plural(tally.count('reading'), 'reading')}, "
-        f"{_plural(tally.count('chat'), 'chat')}, {replies}",
-        f"{_plural(len(tally.announced) + tally.unannounced, 'participant')}: "
+        f"{tally.messages} messages seen: {plural(tally.count('reading'), 'reading')}, "
+        f"{plural(tally.count('chat'), 'chat')}, {replies}",
+        f"{plural(len(tally.announced) + tally.unannounced, 'participant')}: "
         f"{', '.join(people)}; at most {tally.peak} at once",
     ]
     if tally.celsius:
         mean = sum(tally.celsius) / len(tally.celsius)
         lines.append(
-            f"temperature: average {mean:.2f} °C over {_plural(len(tally.celsius), 'reading')} "
+            f"temperature: average {mean:.2f} °C over {plural(len(tally.celsius), 'reading')} "
             f"(min {min(tally.celsius):.2f}, max {max(tally.celsius):.2f})"
         )
     return lines
@@ -133,6 +131,7 @@ class _Script:
         self._seed = seed
         self._speed = speed
         self._start = time.monotonic()
+        self._senders: list[str] = []  # uids of the participants that send, to see them go
 
     async def _at(self, t: float) -> None:
         """Wait until script time ``t``; end the script at once if asked to stop.
@@ -155,7 +154,10 @@ class _Script:
             CHANNEL, server=self._url, alias=alias, announce=alias is not None, reconnect=False
         )
         stack.push_async_exit(ch)
-        return await ch.opened(_OPEN_TIMEOUT)
+        await ch.opened(_OPEN_TIMEOUT)
+        if alias is not None and ch.uid is not None:
+            self._senders.append(ch.uid)
+        return ch
 
     def _pingbot(self, bot: IttySocket) -> None:
         # Plain Rx: the chats that say "ping", each answered with a direct message.
@@ -224,8 +226,13 @@ class _Script:
             await self._leave(8.6, sensor)
             await self._leave(8.8, bot)
             # The relay sends a leave after everything its sender sent: once the
-            # viewer is alone, it has seen every message, so the summary is complete.
-            await self._view.until_alone(_OPEN_TIMEOUT)
+            # viewer saw every sender leave, it has seen every message, so the
+            # summary is complete. (The lurker sends nothing; anyone watching
+            # with `rx-itty listen` may stay: neither is waited for.)
+            try:
+                await self._view.until_gone(self._senders, _OPEN_TIMEOUT)
+            except TimeoutError:
+                self._say("late", "not every participant's leave arrived; the summary may be short")
 
     async def _line(self, t: float, ch: IttySocket, text: str) -> None:
         await self._at(t)
@@ -253,14 +260,23 @@ async def _viewer(url: str, say: Callable[[str, str], None]) -> AsyncIterator[Vi
 
 
 async def main(*, seed: int = DEFAULT_SEED, speed: float = 1.0, out: TextIO | None = None) -> int:
-    """Run the demo to its end, or until SIGINT/SIGTERM; returns the exit status (0)."""
+    """Run the demo to its end, or until SIGINT/SIGTERM; the exit status.
+
+    0 when it ran (to its end or until a signal), 1 if its relay cannot start.
+    """
     with stop_on_signals() as stop:
         console = _Console(out or sys.stdout, stop)
         console.line(
             "rx-itty demo: an embedded relay, five scripted participants and Rx pipelines "
             f"(about {9 / speed:.0f} s; Ctrl-C stops it)"
         )
-        async with Relay() as relay:
+        relay = Relay()
+        try:
+            await relay.start()
+        except OSError as exc:  # binding only: nothing later is a start failure
+            error(f"cannot start the demo relay: {exc.strerror or exc}")
+            return 1
+        async with relay:
             console.say("relay", f"listening on {relay.url}")
             async with _viewer(relay.url, console.say) as view:
                 console.line(f"         rx-itty listen {CHANNEL} --server {relay.url}")
@@ -304,8 +320,4 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo with the parsed arguments; returns the exit status."""
-    try:
-        return asyncio.run(main(seed=args.seed, speed=args.speed))
-    except OSError as exc:
-        error(f"cannot start the demo relay: {exc.strerror or exc}")
-        return 1
+    return asyncio.run(main(seed=args.seed, speed=args.speed))

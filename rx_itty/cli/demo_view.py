@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, final
 
@@ -20,7 +20,6 @@ from reactivex.disposable import CompositeDisposable
 from rx_itty import operators as itty_ops
 from rx_itty.cli.format import sender
 from rx_itty.events import Event, Join, Leave, Message
-from rx_itty.presence import Presence
 from rx_itty.socket import IttySocket
 
 __all__ = ["AVERAGE_OF", "JUMP", "PIPELINES", "Tally", "View"]
@@ -114,6 +113,7 @@ class View:
         self._say = say
         self.tally = Tally()
         self._ping_sent: float | None = None
+        self._gone: set[str] = set()  # uids whose leave the viewer has seen
         self._subscriptions = CompositeDisposable()
         self._subscribe()
 
@@ -182,24 +182,35 @@ class View:
         self._say("join", f"{who} joined; {join.total} here")
 
     def _on_leave(self, leave: Leave) -> None:
+        if leave.uid:
+            self._gone.add(leave.uid)
         who = sender(leave.uid, leave.alias) if leave.uid else "someone unannounced"
         self._say("leave", f"{who} left; {leave.total} here")
 
-    async def until_alone(self, within: float) -> None:
-        """Wait until the viewer is the only connection left.
+    async def until_gone(self, uids: Iterable[str], within: float) -> None:
+        """Wait until each of ``uids`` has left the channel (as seen by the viewer).
+
+        The relay sends a leave after everything its sender sent, so once the
+        leaves are here every message from those senders is too. Others (someone
+        watching with ``rx-itty listen``) may come and go meanwhile: they do not
+        matter.
 
         Raises:
-            TimeoutError: others are still here after ``within`` seconds.
+            TimeoutError: some of them are still here after ``within`` seconds.
         """
-        alone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting = set(uids) - self._gone
+        if not waiting:
+            return
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-        def check(presence: Presence) -> None:
-            if presence.total == 1 and not alone.done():
-                alone.set_result(None)
+        def check(leave: Leave) -> None:
+            waiting.discard(leave.uid or "")
+            if not waiting and not gone.done():
+                gone.set_result(None)
 
-        subscription = self._ch.presence.subscribe(check)
+        subscription = self._ch.leaves.subscribe(check)
         try:
-            await asyncio.wait_for(alone, within)
+            await asyncio.wait_for(gone, within)
         finally:
             subscription.dispose()
 

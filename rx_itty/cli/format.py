@@ -19,38 +19,89 @@ Each JSON kind has a fixed set of keys, present even when their value is
 - ``leave``: ``event, date, uid, alias, total``
 - ``error``: ``event, date, message``
 - ``signal``: ``event, date, type, frame``
+
+Readable lines are safe to print on a terminal: control characters from the
+network (C0, DEL, C1, ESC) are shown escaped (``\\x1b``), never interpreted, and
+a payload longer than :data:`DETAIL_CHARS` characters is cut, with its size
+shown. JSON lines are exact: every payload whole, as the relay sent it.
 """
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Any
 
 from rx_itty import _json
 from rx_itty.events import Event, Join, Leave, Message, ServerError, Signal
+from rx_itty.exceptions import InvalidOptionError
 
 __all__ = [
+    "DETAIL_CHARS",
     "event_line",
     "event_record",
     "parse_message",
+    "plural",
     "record_line",
     "sender",
+    "terminal_safe",
 ]
 
+DETAIL_CHARS = 300
+"""Longest payload (or error text) a readable line shows before cutting it."""
 
-def parse_message(text: str, *, raw_string: bool = False) -> Any:
+# C0 controls (newline and tab included: every readable line is one line), DEL
+# and C1, as the websockets CLI escapes them; ESC among them, so a peer cannot
+# move the cursor, clear the screen or retitle the terminal of whoever listens.
+_TERMINAL_ESCAPES = str.maketrans(
+    {i: repr(chr(i))[1:-1] for i in itertools.chain(range(32), range(127, 160))}
+)
+
+# What JSON text starts with when it is an object, an array or a string: text
+# starting so was meant as JSON, and sending it as a string would hide a typo.
+_JSON_OPENERS = ("{", "[", '"')
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character escaped (``\\x1b``, ``\\n``), safe to print."""
+    return text.translate(_TERMINAL_ESCAPES)
+
+
+def parse_message(text: str, *, as_text: bool = False, line: int | None = None) -> Any:
     """The payload for ``rx-itty send``: ``text`` as JSON if it is valid JSON, else the string.
 
     ``'{"a": 1}'`` is an object, ``42`` a number, ``true`` a boolean, ``'"42"'``
     the string ``42``; ``hello`` is not JSON, so it is the string ``hello``.
-    ``raw_string`` always gives the string.
+    Text that starts like an object, array or string (``{``, ``[``, ``"``) but
+    does not parse is refused, since sending it as a string would hide the
+    mistake. ``as_text`` always gives the string.
+
+    Args:
+        text: The MESSAGE argument, or one line of stdin.
+        as_text: Send ``text`` as a string, whatever it looks like (``--text``).
+        line: The line of stdin ``text`` came from; ``None`` for the argument.
+
+    Raises:
+        InvalidOptionError: ``text`` looks like JSON but is not valid JSON; the
+            message gives the line and column of the mistake.
     """
-    if raw_string:
+    if as_text:
         return text
     try:
         return _json.loads(text)
-    except _json.JSONDecodeError:
-        return text
+    except _json.JSONDecodeError as exc:
+        if not text.lstrip().startswith(_JSON_OPENERS):
+            return text
+        where, lineno = ("MESSAGE", exc.lineno) if line is None else ("stdin", line)
+        raise InvalidOptionError(
+            f"{where} is not valid JSON at line {lineno}, column {exc.colno}: {exc.msg}; "
+            "fix it, or pass --text to send it as a string"
+        ) from None
+
+
+def plural(n: int | None, word: str, words: str | None = None) -> str:
+    """``1 message``, ``3 messages``; ``words`` for an irregular plural (``replies``)."""
+    return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
 
 
 def sender(uid: str | None, alias: str | None) -> str:
@@ -65,10 +116,16 @@ def _clock(date: int | None) -> str:
     return moment.strftime("%H:%M:%S.%f")[:-3]
 
 
-def event_line(event: Event) -> str:
-    """One readable line for ``event``: ``TIME KIND WHO DETAIL`` (see the module docstring)."""
+def _cut(text: str) -> str:
+    """``text`` up to :data:`DETAIL_CHARS` characters, then its full size."""
+    if len(text) <= DETAIL_CHARS:
+        return text
+    return f"{text[:DETAIL_CHARS]}… ({len(text.encode())} bytes in all; --json shows it whole)"
+
+
+def _line(event: Event) -> str:
     if isinstance(event, Message):
-        detail = f"{sender(event.uid, event.alias)}  {_json.dumps(event.message)}"
+        detail = f"{sender(event.uid, event.alias)}  {_cut(_json.stringify(event.message))}"
         return f"{_clock(event.date)} message {detail}"
     if isinstance(event, Join):
         who = sender(event.uid, event.alias) + (" [you]" if event.is_self else "")
@@ -77,8 +134,17 @@ def event_line(event: Event) -> str:
         who = sender(event.uid, event.alias)
         return f"{_clock(event.date)} leave   {who}  total={event.total}"
     if isinstance(event, ServerError):
-        return f"{_clock(event.date)} error   {event.message}"
-    return f"{_clock(event.date)} signal  {event.type}  {_json.dumps(dict(event.raw))}"
+        return f"{_clock(event.date)} error   {_cut(event.message)}"
+    return f"{_clock(event.date)} signal  {event.type}  {_cut(_json.stringify(dict(event.raw)))}"
+
+
+def event_line(event: Event) -> str:
+    """One readable, terminal-safe line for ``event``: ``TIME KIND WHO DETAIL``.
+
+    See the module docstring for the columns; long payloads are cut and
+    control characters escaped.
+    """
+    return terminal_safe(_line(event))
 
 
 def event_record(event: Event) -> dict[str, Any]:
@@ -123,4 +189,4 @@ def event_record(event: Event) -> dict[str, Any]:
 
 def record_line(event: Event) -> str:
     """:func:`event_record` as one line of compact JSON."""
-    return _json.dumps(event_record(event))
+    return _json.stringify(event_record(event))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -13,9 +14,15 @@ from rx_itty.client import SERVER_ENV
 from rx_itty.wire import DEFAULT_BASE
 
 __all__ = [
+    "JOIN_KEY_ENV",
+    "LOG_LEVELS",
+    "SEND_KEY_ENV",
     "SERVER_HELP",
     "Commands",
     "add_client_options",
+    "add_key_option",
+    "count",
+    "level_name",
     "options_from",
     "port",
     "positive",
@@ -26,7 +33,16 @@ __all__ = [
 
 Options = TypeVar("Options", bound="DataclassInstance")
 
-SERVER_HELP = f"relay base URL for channel names (default ${SERVER_ENV}, else {DEFAULT_BASE})"
+SERVER_HELP = (
+    f"relay base URL for channel names; a missing final / is added "
+    f"(default ${SERVER_ENV}, else {DEFAULT_BASE})"
+)
+
+JOIN_KEY_ENV = "RX_ITTY_JOIN_KEY"
+"""Environment variable for ``--join-key``: unlike an argument, it does not show in ``ps``."""
+
+SEND_KEY_ENV = "RX_ITTY_SEND_KEY"
+"""Environment variable for ``--send-key``."""
 
 
 class Commands(Protocol):
@@ -81,6 +97,42 @@ def whole(value: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {value!r}") from None
 
 
+def count(value: str) -> int:
+    """A whole number, 1 or more."""
+    number = whole(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {number}")
+    return number
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+"""The names ``--log-level`` takes (in any case)."""
+
+
+def level_name(value: str) -> str:
+    """A logging level's name, in lower case."""
+    name = value.lower()
+    if name not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return name
+
+
+def add_key_option(command: argparse.ArgumentParser, flag: str, env: str, what: str) -> None:
+    """A key option whose default comes from the environment variable ``env``.
+
+    A key given as an argument is visible to every user of the machine (``ps``);
+    the environment variable is the private way. An empty variable counts as unset.
+    """
+    command.add_argument(
+        flag,
+        type=text,
+        metavar="KEY",
+        default=os.environ.get(env) or None,
+        help=f"the channel's {what} (default ${env}, which unlike an argument is not "
+        "visible in ps)",
+    )
+
+
 def add_client_options(command: argparse.ArgumentParser) -> None:
     """CHANNEL, ``--server``, ``--as`` and ``--join-key``, for the commands that connect."""
     command.add_argument(
@@ -88,7 +140,7 @@ def add_client_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--server", type=server, metavar="URL", help=SERVER_HELP)
     command.add_argument("--as", dest="alias", type=text, metavar="ALIAS", help="your alias")
-    command.add_argument("--join-key", type=text, metavar="KEY", help="the channel's join key")
+    add_key_option(command, "--join-key", JOIN_KEY_ENV, "join key")
 
 
 def options_from(cls: type[Options], args: argparse.Namespace, **values: Any) -> Options:

@@ -1,16 +1,20 @@
-"""``rx-itty send``: send one message, learn whether the relay took it, close.
+"""``rx-itty send``: send a message (or every line of stdin), learn whether the relay took it.
 
 The protocol has no acknowledgements; the relay answers only a refusal, with
 an ``error`` event to the sender. To tell "accepted" from "refused" without
-guessing at a quiet period, the message is followed by a *probe*: a direct
+guessing at a quiet period, the messages are followed by a *probe*: a direct
 message to our own uid. The relay handles one connection's frames in order
-and writes to one connection in order, so when the
-probe comes back, any error about the message has already arrived. Nobody
-else sees the probe (direct messages are never echoed or broadcast).
+and writes to one connection in order, so when the probe comes back, every
+error about the messages has already arrived (one per refused message).
+Nobody else sees the probe (direct messages are never echoed or broadcast).
 
 A relay that does not deliver DMs to their sender leaves the probe
 unanswered; after ``timeout`` seconds the send counts as done, with a status
 line saying delivery is unconfirmed.
+
+``rx-itty send ROOM -`` sends every line of stdin as it arrives, each read as
+the MESSAGE argument is; it stops at the first line that looks like JSON but
+does not parse (exit 2), after confirming what went out before it.
 """
 
 from __future__ import annotations
@@ -18,28 +22,56 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, final
 
-from rx_itty.cli.common import close_failure, error, failure, status, stop_on_signals
-from rx_itty.cli.format import parse_message
-from rx_itty.cli.options import Commands, add_client_options, options_from, positive, text
+from rx_itty.cli.common import (
+    clause,
+    close_failure,
+    error,
+    failure,
+    server_note,
+    status,
+    stop_on_signals,
+)
+from rx_itty.cli.format import parse_message, plural
+from rx_itty.cli.options import (
+    SEND_KEY_ENV,
+    Commands,
+    add_client_options,
+    add_key_option,
+    options_from,
+    positive,
+    text,
+)
 from rx_itty.client import connect
 from rx_itty.events import Close, Message, ServerError
-from rx_itty.exceptions import ConnectionFailed
+from rx_itty.exceptions import ConnectionFailed, InvalidOptionError
 from rx_itty.socket import IttySocket
 
-__all__ = ["SendOptions", "register", "run", "send"]
+__all__ = ["STDIN", "SendOptions", "register", "run", "send"]
+
+STDIN = "-"
+"""The MESSAGE that means: one message per line of stdin."""
 
 
 @final
 @dataclass(frozen=True, slots=True)
 class SendOptions:
-    """What ``rx-itty send`` was asked to do (see ``rx-itty send --help``)."""
+    """What ``rx-itty send`` was asked to do (see ``rx-itty send --help``).
+
+    ``message`` is the payload to send, or ``None`` with ``stdin``: then every
+    line of standard input is a message, read as ``parse_message`` reads one.
+    """
 
     channel: str
-    message: Any
+    message: Any = None
+    stdin: bool = False
+    text: bool = False
     to: str | None = None
     server: str | None = None
     alias: str | None = None
@@ -50,7 +82,7 @@ class SendOptions:
 
 @final
 class _Receipt:
-    """Settles on the first of: our probe back (``None``), a relay error, a close."""
+    """Counts the relay's refusals, and settles on our probe back (``None``) or a close."""
 
     def __init__(self, ch: IttySocket) -> None:
         self._ch = ch
@@ -58,6 +90,7 @@ class _Receipt:
         self.outcome: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.armed = False  # before the open, failures are opened()'s to report
         self.last_close: Close | None = None
+        self.refusals: list[str] = []
         ch.errors.subscribe(self._on_error)
         ch.messages.subscribe(self._on_message)
         ch.closes.subscribe(self._on_close)
@@ -67,7 +100,7 @@ class _Receipt:
             self.outcome.set_result(value)
 
     def _on_error(self, event: ServerError) -> None:
-        self._settle(f"the relay refused the message: {event.message}")
+        self.refusals.append(event.message)
 
     def _on_message(self, event: Message[Any]) -> None:
         if event.uid is not None and event.uid == self._ch.uid and event.message == self.probe:
@@ -79,66 +112,189 @@ class _Receipt:
             self._settle(close_failure(close, self._ch.url))
 
 
-async def _unless_stopped(
-    work: asyncio.Future[Any], stop: asyncio.Event, within: float | None = None
-) -> bool:
-    """Wait for ``work`` (up to ``within`` s); False if a signal came first (work cancelled)."""
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait((work, stopped), timeout=within, return_when="FIRST_COMPLETED")
-    finally:
-        stopped.cancel()
-    if stop.is_set() and not work.done():
-        work.cancel()
-        error("interrupted before the relay confirmed the message")
-        return False
-    return True
+def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[list[bytes] | None]:
+    """Batches of stdin's lines as they arrive (without their newlines), then ``None``.
+
+    Read on a daemon thread, because stdin may be a regular file (which an
+    event loop cannot watch) and a blocked read cannot be cancelled. It reads
+    the file descriptor itself: a daemon thread blocked inside ``sys.stdin``
+    would hold its lock, and the interpreter aborts at exit over a held lock.
+    """
+    lines: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
+    fd = sys.stdin.fileno()
+
+    def put(batch: list[bytes] | None) -> None:
+        loop.call_soon_threadsafe(lines.put_nowait, batch)
+
+    def pump() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is reading
+            pending = b""
+            try:
+                while chunk := os.read(fd, 1 << 16):
+                    *batch, pending = (pending + chunk).split(b"\n")
+                    if batch:
+                        put(batch)
+                if pending:
+                    put([pending])
+            except OSError:
+                pass  # stdin went away: it ends here, as at end of file
+            finally:
+                put(None)
+
+    threading.Thread(target=pump, name="rx-itty stdin", daemon=True).start()
+    return lines
 
 
-async def _open(
-    ch: IttySocket, receipt: _Receipt, options: SendOptions, stop: asyncio.Event
-) -> bool:
-    status(f"connecting to {ch.display_url}")
-    opening = asyncio.ensure_future(ch.opened(options.timeout))
-    if not await _unless_stopped(opening, stop):  # opened() has the timeout
-        return False
-    try:
-        opening.result()
-    except ConnectionFailed as exc:
-        last = receipt.last_close
-        error(failure(exc, ch.url) if last is None else close_failure(last, ch.url))
-        return False
-    receipt.armed = True
-    return True
+@final
+class _Sender:
+    """One run of ``send``: open, send, probe, and the one line that says how it went."""
 
+    def __init__(self, ch: IttySocket, options: SendOptions, stop: asyncio.Event) -> None:
+        self._ch = ch
+        self._options = options
+        self._url = ch.display_url
+        self._receipt = _Receipt(ch)
+        self._stopped = asyncio.ensure_future(stop.wait())
+        self.sent = 0
 
-async def _deliver(ch: IttySocket, options: SendOptions, stop: asyncio.Event) -> int:
-    url = ch.display_url
-    receipt = _Receipt(ch)
-    if not await _open(ch, receipt, options, stop):
-        return 1
-    others = max(ch.current_presence.total - 1, 0)
-    ch.send(options.message, to=options.to)
-    ch.send(receipt.probe, to=ch.uid)
-    if not await _unless_stopped(receipt.outcome, stop, options.timeout):
-        return 1
-    if not receipt.outcome.done():
-        status(f"sent to {url}, but the relay did not confirm it within {options.timeout:g} s")
+    async def run(self) -> int:
+        try:
+            if not await self._open():
+                return 1
+            others = max(self._ch.current_presence.total - 1, 0)
+            bad_input = await self._send_all()
+            confirmed = await self._confirm()
+            if self._stopped.done():
+                error("interrupted before the relay confirmed what was sent")
+                return 1
+            return self._report(confirmed, others, bad_input)
+        finally:
+            self._stopped.cancel()
+
+    async def _until(self, work: asyncio.Future[Any], within: float | None = None) -> bool:
+        """Wait for ``work`` (up to ``within`` s); False if a signal or a close came first."""
+        waiting = {work, self._stopped}
+        if self._receipt.armed:
+            waiting.add(self._receipt.outcome)
+        await asyncio.wait(waiting, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            work.cancel()
+            return False
+        return True
+
+    async def _open(self) -> bool:
+        ch, receipt = self._ch, self._receipt
+        status(f"connecting to {self._url}")
+        opening = asyncio.ensure_future(ch.opened(self._options.timeout))
+        if not await self._until(opening):  # opened() has the timeout
+            error("interrupted before the connection opened")
+            return False
+        try:
+            opening.result()
+        except ConnectionFailed as exc:
+            last = receipt.last_close
+            line = failure(exc, ch.url) if last is None else close_failure(last, ch.url)
+            error(line + server_note(self._options.server, self._options.channel))
+            return False
+        receipt.armed = True
+        return True
+
+    async def _send_all(self) -> str | None:
+        """Send the message, or each line of stdin; a bad line's error, else ``None``."""
+        options = self._options
+        if not options.stdin:
+            self._ch.send(options.message, to=options.to)
+            self.sent = 1
+            return None
+        lines = _stdin_lines(asyncio.get_running_loop())
+        number = 0
+        while True:
+            arrived = asyncio.ensure_future(lines.get())
+            if not await self._until(arrived):
+                return None  # interrupted, or the relay closed the connection
+            batch = arrived.result()
+            if batch is None:
+                return None
+            for raw in batch:
+                number += 1
+                problem = self._send_line(raw, number)
+                if problem is not None:
+                    return problem
+
+    def _send_line(self, raw: bytes, number: int) -> str | None:
+        """Send one line of stdin unless it is blank; what is wrong with it, else ``None``."""
+        try:
+            line = raw.decode().rstrip("\r")
+        except UnicodeDecodeError:
+            return f"line {number} of stdin is not UTF-8 text"
+        if not line.strip():
+            return None
+        try:
+            payload = parse_message(line, as_text=self._options.text, line=number)
+        except InvalidOptionError as exc:
+            return str(exc)
+        self._ch.send(payload, to=self._options.to)
+        self.sent += 1
+        return None
+
+    async def _confirm(self) -> bool:
+        """Send the probe and wait for it (or a close); False if neither came in time."""
+        receipt = self._receipt
+        if receipt.outcome.done() or self._stopped.done():
+            return receipt.outcome.done()
+        self._ch.send(receipt.probe, to=self._ch.uid)
+        return await self._until(receipt.outcome, self._options.timeout)
+
+    def _report(self, confirmed: bool, others: int, bad_input: str | None) -> int:
+        """Print the outcome in one line and return the exit status."""
+        refusals = self._receipt.refusals
+        what = self._what()
+        closed = self._receipt.outcome.result() if confirmed else None
+        if closed is not None:
+            error(f"{closed} after {what} went out" if self.sent else closed)
+            return 1
+        if refusals:
+            if self._options.stdin:
+                error(
+                    f"the relay refused {len(refusals)} of {self.sent} messages; "
+                    f"the first refusal: {clause(refusals[0])}"
+                )
+            else:
+                error(f"the relay refused the message: {refusals[0]}")
+            return 1
+        if bad_input is not None:
+            before = f"the {what} before it went out" if self.sent else "nothing was sent"
+            error(f"{bad_input} ({before})")
+            return 2
+        sent = f"sent {what} " if self._options.stdin else "sent "
+        if self._options.stdin and not self.sent:
+            status("stdin had no messages; nothing was sent")
+        elif not confirmed:
+            them = "them" if self.sent > 1 else "it"
+            status(
+                f"{sent}to {self._url}, but the relay did not confirm {them} within "
+                f"{self._options.timeout:g} s"
+            )
+        elif self._options.to:
+            status(f"{sent}to {self._options.to} in {self._url}")
+        else:
+            here = plural(others, "other connection")
+            status(f"{sent}to {self._url} ({here} here)")
         return 0
-    problem = receipt.outcome.result()
-    if problem is not None:
-        error(problem)
-        return 1
-    if options.to:
-        status(f"sent to {options.to} in {url}")
-    else:
-        here = "1 other connection" if others == 1 else f"{others} other connections"
-        status(f"sent to {url} ({here} here)")
-    return 0
+
+    def _what(self) -> str:
+        """``the message``, ``1 message``, ``3 messages``: what went out, for the report."""
+        if not self._options.stdin:
+            return "the message"
+        return plural(self.sent, "message")
 
 
 async def send(options: SendOptions) -> int:
-    """Send one message; 0 once the relay took it, 1 if refused or unreachable.
+    """Send, and learn whether the relay took it; the exit status.
+
+    0 once the relay took every message (or did not answer within the timeout:
+    a status line says so), 1 if refused, unreachable or interrupted, 2 if a
+    line of stdin is not valid JSON.
 
     Raises:
         InvalidOptionError: a bad channel, server or option value.
@@ -156,19 +312,26 @@ async def send(options: SendOptions) -> int:
         # Leaving the stack disposes the socket: a normal close, waited for.
         stack.push_async_exit(ch)
         stop = stack.enter_context(stop_on_signals())
-        return await _deliver(ch, options, stop)
+        return await _Sender(ch, options, stop).run()
 
 
 _EPILOG = """\
 MESSAGE is sent as JSON if it is valid JSON, else as a string:
   '{"type":"chat","text":"hi"}'  an object      42, true, null   a number, boolean, null
   hello                          the string hello
-  '"42"'                         the string 42 (or: --raw-string 42)
+  '"42"'                         the string 42 (or: --text 42)
+Text that starts like JSON ({, [ or ") but does not parse is refused, with the
+line and column of the mistake: send it as a string with --text.
 
-The relay acknowledges nothing, so after MESSAGE rx-itty sends itself a direct
-message and waits for it: frames are handled in order, so by the time it comes
-back any refusal (unknown --to uid, missing --send-key, rate limit) has arrived.
-Exit status: 0 sent, 1 refused or could not connect, 2 bad arguments.
+MESSAGE - reads stdin: one message per line, each read as MESSAGE is, sent as
+it arrives (blank lines are skipped), then says how many went out:
+  printf '%s\\n' '{"n":1}' '{"n":2}' | rx-itty send my-room -
+
+The relay acknowledges nothing, so after the messages rx-itty sends itself a
+direct message and waits for it: frames are handled in order, so by the time it
+comes back any refusal (unknown --to uid, missing --send-key, rate limit) has
+arrived.
+Exit status: 0 sent, 1 refused or could not connect, 2 bad arguments or input.
 """
 
 
@@ -176,20 +339,26 @@ def register(commands: Commands) -> None:
     """Add the ``send`` command to the parser."""
     command = commands.add_parser(
         "send",
-        help="send one message and exit",
-        description="Send one message to a channel or to one uid, wait for the relay's\n"
-        "answer, close and exit.",
+        help="send a message (or each line of stdin) and exit",
+        description="Send a message, or each line of stdin, to a channel or to one uid;\n"
+        "wait for the relay's answer, close and exit.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_client_options(command)
     command.add_argument(
-        "message", metavar="MESSAGE", help="a JSON value, or any other text to send as a string"
+        "message",
+        metavar="MESSAGE",
+        help="a JSON value, or any other text to send as a string; - reads stdin",
     )
     command.add_argument("--to", type=text, metavar="UID", help="send a direct message to UID")
-    command.add_argument("--send-key", type=text, metavar="KEY", help="the channel's send key")
+    add_key_option(command, "--send-key", SEND_KEY_ENV, "send key")
     command.add_argument(
-        "--raw-string", action="store_true", help="send MESSAGE as a string even if it is JSON"
+        "--text",
+        "--raw-string",
+        dest="text",
+        action="store_true",
+        help="send MESSAGE (or each line) as a string, even if it looks like JSON",
     )
     command.add_argument(
         "--timeout",
@@ -203,5 +372,9 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``send`` with the parsed arguments; returns the exit status."""
-    message = parse_message(args.message, raw_string=args.raw_string)
-    return asyncio.run(send(options_from(SendOptions, args, message=message)))
+    if args.message == STDIN:
+        options = options_from(SendOptions, args, message=None, stdin=True)
+    else:
+        message = parse_message(args.message, as_text=args.text)
+        options = options_from(SendOptions, args, message=message)
+    return asyncio.run(send(options))

@@ -1,7 +1,8 @@
 """``rx-itty serve``: run a wire-compatible relay until SIGINT or SIGTERM.
 
 It prints the URL clients connect to, then serves; a signal closes every client
-with a normal close (1000) and exits 0. A port that cannot be bound exits 1.
+with a normal close (1000) and exits 0. An address that cannot be bound exits 1,
+with a hint naming the option to change (``--host``, ``--port``, ``--http-port``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import dataclasses
 import signal
 
-from rx_itty.cli.common import error
+from rx_itty.cli.common import bind_failure, error
 from rx_itty.cli.options import Commands, port
 from rx_itty.relay.config import RelayConfig, load_config
 from rx_itty.relay.server import Relay
@@ -75,13 +76,18 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
     )
 
 
-async def _serve(relay: Relay) -> None:
+async def _serve(relay: Relay, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
-    url = await relay.start()
+    try:
+        url = await relay.start()
+    except OSError as exc:  # only binding: a failure later is not the address's fault
+        await relay.aclose()  # the WebSocket port may be bound when the HTTP one failed
+        error(bind_failure(exc, args.host, args.port, args.http_port))
+        return 1
     print(f"rx_itty relay listening on {url}  (Ctrl-C to stop)", flush=True)
     if relay.http_url is not None:
         print(f"HTTP push: POST {relay.http_url}<channel> with an x-send-key header", flush=True)
@@ -89,18 +95,11 @@ async def _serve(relay: Relay) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await relay.serve_forever()
     print("relay stopped", flush=True)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until a signal; 0 then, 1 if the address cannot be bound."""
     config = serve_config(args)
     relay = Relay(config, host=args.host, port=args.port, http_port=args.http_port)
-    try:
-        asyncio.run(_serve(relay))
-    except OSError as exc:
-        error(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
-            "choose another --port (0 picks a free one)"
-        )
-        return 1
-    return 0
+    return asyncio.run(_serve(relay, args))

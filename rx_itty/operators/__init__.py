@@ -4,7 +4,8 @@ Import as ``from rx_itty import operators as itty_ops`` and use them in ``pipe``
 
     ch.events.pipe(itty_ops.of_type("chat"), itty_ops.decode(Chat), itty_ops.payloads())
 
-- Routing: :func:`of_type`, :func:`of_class`, :func:`from_user`, :func:`without_echoes`.
+- Routing: :func:`keep` (a filter with an error policy), :func:`of_type`, :func:`of_class`,
+  :func:`from_user`, :func:`without_echoes`.
 - Payloads: :func:`payloads`, :func:`decode`.
 - Presence: :func:`presence` (the roster from any stream of events).
 - Request/reply: :func:`request` (a cold Observable of the reply) and :func:`reply`.
@@ -20,12 +21,13 @@ from rx_itty.operators.payloads import OnPayloadError, decode, payloads
 from rx_itty.operators.presence import presence
 from rx_itty.operators.request import reply, request
 from rx_itty.operators.retry import retry_with_backoff
-from rx_itty.operators.routing import from_user, of_class, of_type, without_echoes
+from rx_itty.operators.routing import from_user, keep, of_class, of_type, without_echoes
 
 __all__ = [
     "OnPayloadError",
     "decode",
     "from_user",
+    "keep",
     "of_class",
     "of_type",
     "payloads",

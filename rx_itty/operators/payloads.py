@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from reactivex import Observable, abc
 
 from rx_itty.events import Message, PayloadError
-from rx_itty.exceptions import InvalidOptionError
 from rx_itty.models import decoder_for
+from rx_itty.operators._policy import OnError, check_policy, handle_failure
 
 __all__ = ["OnPayloadError", "decode", "payloads"]
 
 _T = TypeVar("_T")
 _M = TypeVar("_M")
 
-OnPayloadError: TypeAlias = Literal["skip", "raise"] | Callable[[PayloadError], None]
+OnPayloadError: TypeAlias = OnError[PayloadError]
 """What :func:`decode` does with a payload that does not fit: skip it, fail, or report it."""
 
 
@@ -90,10 +90,7 @@ def decode(
     Raises:
         InvalidOptionError: ``model`` cannot decode anything, or ``on_error`` is unknown.
     """
-    if not callable(on_error) and on_error not in ("skip", "raise"):
-        raise InvalidOptionError(
-            f"decode(on_error=...) takes 'skip', 'raise' or a function, got {on_error!r}"
-        )
+    check_policy("decode", on_error)
     convert = decoder_for(model)
     name = getattr(model, "__qualname__", repr(model))
 
@@ -107,7 +104,13 @@ def decode(
                 try:
                     value = convert(event.message)
                 except Exception as exc:
-                    bad_payload(observer, event, exc)
+                    handle_failure(
+                        observer,
+                        on_error,
+                        exc,
+                        lambda error: PayloadError(event, model, error),
+                        f"while decoding a message from {event.uid or 'unknown'} into {name}",
+                    )
                     return
                 observer.on_next(Message(value, event.uid, event.alias, event.date, event.raw))
 
@@ -116,17 +119,5 @@ def decode(
             )
 
         return Observable(subscribe)
-
-    def bad_payload(
-        observer: abc.ObserverBase[Message[_M]], event: Message[Any], error: Exception
-    ) -> None:
-        if on_error == "raise":
-            error.add_note(f"while decoding a message from {event.uid or 'unknown'} into {name}")
-            observer.on_error(error)
-        elif callable(on_error):
-            try:
-                on_error(PayloadError(event, model, error))
-            except Exception as exc:
-                observer.on_error(exc)
 
     return operator

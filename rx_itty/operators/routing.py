@@ -1,4 +1,4 @@
-"""Routing operators: select events by payload type, class or sender, and drop our echoes."""
+"""Routing operators: select events by a predicate, payload type, class or sender; drop echoes."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from typing import Any, Protocol, TypeVar
 
 from reactivex import Observable, abc
 
-from rx_itty.events import Event, Message
+from rx_itty.events import Event, ListenerError, Message
 from rx_itty.exceptions import InvalidOptionError
+from rx_itty.operators._policy import OnError, check_policy, handle_failure
 
-__all__ = ["from_user", "of_class", "of_type", "without_echoes"]
+__all__ = ["from_user", "keep", "of_class", "of_type", "without_echoes"]
 
 _C = TypeVar("_C")
+_T = TypeVar("_T")
 _E = TypeVar("_E", bound=Event)
 
 
@@ -23,20 +25,56 @@ class _HasUid(Protocol):
     def uid(self) -> str | None: ...
 
 
-def _keep(predicate: Callable[[Any], bool]) -> Callable[[Observable[Any]], Observable[Any]]:
-    """A filter whose predicate exceptions go to ``on_error`` (the shared body of the filters)."""
+def keep(
+    predicate: Callable[[_T], bool], on_error: OnError[ListenerError] = "raise"
+) -> Callable[[Observable[_T]], Observable[_T]]:
+    """Keep the values for which ``predicate`` returns true: ``ops.filter`` with an error policy.
 
-    def operator(source: Observable[Any]) -> Observable[Any]:
+    A predicate that raises is handled by ``on_error``, the same policy as
+    :func:`~rx_itty.operators.decode`'s: ``"raise"`` (default) fails the stream as
+    ``ops.filter`` would, ``"skip"`` drops the value, and a function receives a
+    :class:`~rx_itty.events.ListenerError` (the value and the exception), then
+    the value is dropped.
+
+    .. marble::
+        :alt: keep
+
+        --1--5--x--9--|
+        [ keep(lambda n: n > 2, on_error="skip") ]   (x makes the predicate raise)
+        -----5-----9--|
+
+    Example:
+        >>> big = ch.messages.pipe(itty_ops.keep(lambda m: m["n"] > 10, on_error=print))
+
+    Args:
+        predicate: The test each value must pass.
+        on_error: The policy for a predicate that raises.
+
+    Returns:
+        An operator keeping the values that pass.
+
+    Raises:
+        InvalidOptionError: ``on_error`` is unknown.
+    """
+    check_policy("keep", on_error)
+
+    def operator(source: Observable[_T]) -> Observable[_T]:
         def subscribe(
-            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+            observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            def on_next(value: Any) -> None:
+            def on_next(value: _T) -> None:
                 try:
-                    keep = predicate(value)
+                    kept = predicate(value)
                 except Exception as exc:
-                    observer.on_error(exc)
+                    handle_failure(
+                        observer,
+                        on_error,
+                        exc,
+                        lambda error: ListenerError(value, error),
+                        f"while keep()'s predicate tested a {type(value).__name__}",
+                    )
                     return
-                if keep:
+                if kept:
                     observer.on_next(value)
 
             return source.subscribe(
@@ -46,6 +84,11 @@ def _keep(predicate: Callable[[Any], bool]) -> Callable[[Observable[Any]], Obser
         return Observable(subscribe)
 
     return operator
+
+
+def _where(predicate: Callable[[Any], bool]) -> Callable[[Observable[Any]], Observable[Any]]:
+    """:func:`keep` with its default policy, typed loosely for the narrowing filters below."""
+    return keep(predicate)
 
 
 def of_type(*types: str) -> Callable[[Observable[Event]], Observable[Message[Any]]]:
@@ -76,7 +119,7 @@ def of_type(*types: str) -> Callable[[Observable[Event]], Observable[Message[Any
     if not types or not all(isinstance(t, str) and t for t in types):
         raise InvalidOptionError(f"of_type() needs one or more non-empty type names, got {types!r}")
     wanted = frozenset(types)
-    return _keep(lambda event: isinstance(event, Message) and event.type in wanted)
+    return _where(lambda event: isinstance(event, Message) and event.type in wanted)
 
 
 def of_class(cls: type[_C]) -> Callable[[Observable[object]], Observable[_C]]:
@@ -104,7 +147,7 @@ def of_class(cls: type[_C]) -> Callable[[Observable[object]], Observable[_C]]:
     """
     if not isinstance(cls, type):
         raise InvalidOptionError(f"of_class() needs a class such as Join, got {cls!r}")
-    return _keep(lambda value: isinstance(value, cls))
+    return _where(lambda value: isinstance(value, cls))
 
 
 def from_user(*who: str) -> Callable[[Observable[_E]], Observable[_E]]:
@@ -139,7 +182,7 @@ def from_user(*who: str) -> Callable[[Observable[_E]], Observable[_E]]:
     def sent_by(event: Any) -> bool:
         return getattr(event, "uid", None) in names or getattr(event, "alias", None) in names
 
-    return _keep(sent_by)
+    return _where(sent_by)
 
 
 def without_echoes(socket: _HasUid) -> Callable[[Observable[_E]], Observable[_E]]:
@@ -171,4 +214,4 @@ def without_echoes(socket: _HasUid) -> Callable[[Observable[_E]], Observable[_E]
             return True
         return event.uid != socket.uid
 
-    return _keep(not_ours)
+    return _where(not_ours)

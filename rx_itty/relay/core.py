@@ -396,7 +396,7 @@ class RelayCore(Generic[C]):
             and len(data) * 4 > cap
             and (len(data) > cap or len(data.encode()) > cap)
         ):
-            return self._violation(member, f"Message exceeds {cap} bytes.", now)
+            return self._violation(member, f"Message exceeds {cap} bytes", now)
         per_window = self._per_window
         if per_window is not None and not member.exempt:
             if now - member.window_start >= self._window:
@@ -479,15 +479,15 @@ class RelayCore(Generic[C]):
             return PushResult(200, "Delivered to 0 connections.")
         envelope = f'{{"date":{int(now * 1000)},"message":{text}}}'
         targets = tuple(m.conn for m in live.members.values())
-        return PushResult(
-            200, f"Delivered to {len(targets)} connections.", [Delivery(envelope, targets)]
-        )
+        delivered = "1 connection" if len(targets) == 1 else f"{len(targets)} connections"
+        return PushResult(200, f"Delivered to {delivered}.", [Delivery(envelope, targets)])
 
     def _error(self, member: Member[C], text: str, now: float) -> Outcome[C]:
         frame = _json.dumps({"type": "error", "message": text, "date": int(now * 1000)})
         return Outcome([Delivery(frame, [member.conn])])
 
     def _violation(self, member: Member[C], text: str, now: float) -> Outcome[C]:
+        # ``text`` has no closing period: the count or the verdict follows it.
         limits = self.config.limits
         member.violations += 1
         if member.violations <= limits.warnings:

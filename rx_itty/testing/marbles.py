@@ -17,11 +17,12 @@ counted from 0; the socket opens at 0 and its own join arrives first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast, final
+from typing import Any, Literal, cast, final
 
 from reactivex import Observable, abc
 from reactivex.notification import Notification, OnCompleted, OnError, OnNext
@@ -32,8 +33,9 @@ from reactivex.testing.recorded import Recorded
 
 from rx_itty import _json
 from rx_itty.client import connect
-from rx_itty.events import Close, Event
+from rx_itty.events import Close, Event, Join
 from rx_itty.exceptions import InvalidOptionError
+from rx_itty.recording import Recording
 from rx_itty.runtime import Runtime
 from rx_itty.socket import IttySocket
 from rx_itty.testing.builders import frame, join, message
@@ -41,6 +43,8 @@ from rx_itty.transport import TransportListener
 from rx_itty.wire import CloseCode, split_direct
 
 __all__ = ["MarbleSocket", "Outgoing", "marble_socket"]
+
+_logger = logging.getLogger("rx_itty.testing")
 
 
 @final
@@ -77,18 +81,42 @@ def _outgoing(text: str) -> Outgoing:
 
 @final
 class _ScriptedLink:
+    """One scripted connection: connecting, then open, then closed (``state``)."""
+
     def __init__(self, owner: MarbleSocket, listener: TransportListener) -> None:
         self._owner = owner
         self.listener = listener
-        self.open = False
+        self.state: Literal["connecting", "open", "closed"] = "connecting"
 
-    def send(self, text: str) -> None:
+    def send(self, text: str) -> bool:
+        if self.state != "open":
+            return False
         self._owner._record(text)
+        return True
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        if self.open:
-            self.open = False
-            self.listener.on_close(Close(code, reason))
+        if self.state == "closed":
+            return
+        opened, self.state = self.state == "open", "closed"
+        close = Close(code, reason) if opened else Close(None, "closed before it opened")
+
+        def report(scheduler: abc.SchedulerBase, state: Any = None) -> None:
+            try:
+                self.listener.on_close(close)
+            except Exception:
+                _logger.exception("a listener failed handling the close of a marble connection")
+
+        self._owner.scheduler.schedule(report)
+
+    def call(self, callback: Callable[..., None], *args: Any) -> None:
+        """Call the listener while open; one that raises is logged and closed with 1011."""
+        if self.state != "open":
+            return
+        try:
+            callback(*args)
+        except Exception:
+            _logger.exception("a listener failed on a marble connection; closing with 1011")
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
 
 
 @final
@@ -116,9 +144,11 @@ class MarbleSocket:
         link = self._link = _ScriptedLink(self, listener)
 
         def accept(scheduler: abc.SchedulerBase, state: Any = None) -> None:
-            link.open = True
-            listener.on_open()
-            listener.on_frame(frame(join(self.uid, is_self=True, total=1)))
+            if link.state == "closed":
+                return  # abandoned while connecting; its close is reported
+            link.state = "open"
+            link.call(listener.on_open)
+            link.call(listener.on_frame, frame(join(self.uid, is_self=True, total=1)))
 
         self.scheduler.schedule(accept)
         return link
@@ -152,10 +182,36 @@ class MarbleSocket:
     def _arrive(self, text: str) -> Any:
         def run(scheduler: abc.SchedulerBase, state: Any = None) -> None:
             link = self._link
-            if link is not None and link.open:
-                link.listener.on_frame(text)
+            if link is not None:
+                link.call(link.listener.on_frame, text)
 
         return run
+
+    def replay(
+        self, recording: Recording, *, speed: float = 1.0, max_gap: float | None = None
+    ) -> None:
+        """Schedule a recording's events arriving at the socket at their recorded times.
+
+        Times are virtual seconds from tick 0, where the socket opens (this opens
+        it, as a subscription would). The recorder's own joins are left out: the
+        socket has its own, with :attr:`uid`. Everything else arrives exactly as
+        recorded, so ``fake.sent`` shows what the code under test answered to real
+        traffic, deterministically.
+
+        Args:
+            recording: What :func:`~rx_itty.recording.load_recording` read.
+            speed: Play this many times faster than recorded.
+            max_gap: Shorten every pause longer than this many seconds to it.
+
+        Raises:
+            InvalidOptionError: ``speed`` is not positive or ``max_gap`` is negative.
+        """
+        timeline = recording.timeline(speed=speed, max_gap=max_gap)
+        self.socket.open()  # its own join is scheduled first, so nothing arrives before it
+        for arrival in timeline:
+            event = arrival.event
+            if not (isinstance(event, Join) and event.is_self):
+                self.scheduler.schedule_absolute(arrival.t, self._arrive(frame(event)))
 
     def disconnect(
         self, at: float, code: int = CloseCode.ABNORMAL, reason: str = "connection lost"

@@ -14,6 +14,8 @@ delivered through the runtime's scheduler, so under ``reactivex.testing``'s
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, final
 from urllib.parse import urlsplit
@@ -25,9 +27,11 @@ from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore
 from rx_itty.runtime import Runtime
 from rx_itty.transport import TransportListener
-from rx_itty.wire import CloseCode
+from rx_itty.wire import CloseCode, check_url
 
 __all__ = ["MemoryRelay"]
+
+_logger = logging.getLogger("rx_itty.testing")
 
 
 def _seconds(now: datetime) -> float:
@@ -47,9 +51,11 @@ class _MemoryLink:
 
     # Link protocol -----------------------------------------------------------
 
-    def send(self, frame: str) -> None:
-        if self.member is not None and not self.closed:
-            self.relay._receive(self, frame)
+    def send(self, frame: str) -> bool:
+        if self.member is None or self.closed:
+            return False
+        self.relay._receive(self, frame)
+        return True
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if not self.closed:
@@ -57,16 +63,27 @@ class _MemoryLink:
 
     # relay side --------------------------------------------------------------
 
+    def call(self, callback: Callable[..., None], *args: Any) -> None:
+        """Call the listener; one that raises is logged and its connection closed (1011)."""
+        try:
+            callback(*args)
+        except Exception:
+            _logger.exception("a listener failed on an in-memory connection; closing with 1011")
+            self.close(CloseCode.INTERNAL_ERROR, "internal error")
+
     def deliver(self, frame: str) -> None:
         def run(scheduler: abc.SchedulerBase, state: Any = None) -> None:
             if not self.closed:
-                self.listener.on_frame(frame)
+                self.call(self.listener.on_frame, frame)
 
         self.scheduler.schedule(run)
 
     def closed_by_relay(self, close: Close) -> None:
         def run(scheduler: abc.SchedulerBase, state: Any = None) -> None:
-            self.listener.on_close(close)
+            try:
+                self.listener.on_close(close)
+            except Exception:
+                _logger.exception("a listener failed handling the close of a connection")
 
         self.scheduler.schedule(run)
 
@@ -88,6 +105,7 @@ class MemoryRelay:
     # Transport protocol ------------------------------------------------------
 
     def open(self, url: str, listener: TransportListener, runtime: Runtime) -> _MemoryLink:
+        check_url(url)
         link = _MemoryLink(self, listener, runtime)
         parts = urlsplit(url)
         path = parts.path + ("?" + parts.query if parts.query or url.endswith("?") else "")
@@ -97,19 +115,19 @@ class MemoryRelay:
                 return  # abandoned while connecting: _drop already reported the close
             if not self.available:
                 link.closed = True
-                listener.on_close(Close(None, "Connection refused"))
+                link.closed_by_relay(Close(None, "Connection refused"))
                 return
             now = _seconds(scheduler.now)
             verdict = self.core.admit(path, "127.0.0.1", now)
             joined = verdict if isinstance(verdict, Refusal) else self.core.join(verdict, link, now)
             if isinstance(joined, Refusal):
                 link.closed = True
-                listener.on_close(Close(None, joined.reason, rejected=joined.status))
+                link.closed_by_relay(Close(None, joined.reason, rejected=joined.status))
                 return
             link.member, deliveries = joined
             self._links.append(link)
             _deliver(deliveries)  # the own join is queued before anything the client sends
-            listener.on_open()
+            link.call(listener.on_open)
 
         runtime.scheduler.schedule(connect)
         return link

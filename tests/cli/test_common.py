@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
+import socket
 
 import pytest
 
-from rx_itty.cli.common import PROG, close_failure, error, failure, status, stop_on_signals
+from rx_itty.cli.common import (
+    PROG,
+    bind_failure,
+    clause,
+    close_failure,
+    error,
+    failure,
+    server_note,
+    set_quiet,
+    status,
+    stop_on_signals,
+)
 from rx_itty.events import Close
 from rx_itty.exceptions import ConnectionFailed, HandshakeRejected
 from tests.support import scaled
@@ -40,16 +53,55 @@ def test_error_goes_to_stderr_marked_as_an_error(capsys: pytest.CaptureFixture[s
     assert (out, err) == ("", "rx-itty: error: cannot connect\n")
 
 
+def test_quiet_hides_status_lines_but_never_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    set_quiet(True)
+    try:
+        status("connecting")
+        error("refused")
+    finally:
+        set_quiet(False)
+    assert capsys.readouterr().err == "rx-itty: error: refused\n"
+
+
+def test_status_and_error_lines_escape_control_characters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status("open as \x1b[2Jmallory\x9b\x7f")
+    error("closed (code 1008: bad\nline)")
+    assert capsys.readouterr().err == (
+        "rx-itty: open as \\x1b[2Jmallory\\x9b\\x7f\n"
+        "rx-itty: error: closed (code 1008: bad\\nline)\n"
+    )
+
+
+def test_a_clause_loses_its_closing_punctuation_to_be_continued() -> None:
+    assert clause("A valid joinKey is required to join this channel.") == (
+        "A valid joinKey is required to join this channel"
+    )
+    assert clause("no reason; ") == "no reason"
+
+
+def test_a_server_from_the_environment_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RX_ITTY_SERVER", "ws://elsewhere/c/")
+    assert server_note(None, "room") == " (server from $RX_ITTY_SERVER)"
+    assert server_note("ws://x/c/", "room") == ""  # --server given
+    assert server_note(None, "ws://x/c/room") == ""  # a full URL needs no base
+    monkeypatch.delenv("RX_ITTY_SERVER")
+    assert server_note(None, "room") == ""
+
+
 # -- failure(): a connection that could not open --------------------------------------
 
 
 @pytest.mark.parametrize(
     ("status_code", "hint"),
     [
-        (403, "pass the channel's key with --join-key"),
+        (400, "check the channel name and --as"),
+        (403, "pass the channel's join key with --join-key or $RX_ITTY_JOIN_KEY"),
         (404, "check --server; channels live under /c/"),
         (429, "slow down and retry later"),
-        (500, "check --server and the options"),
+        (431, "check --server"),
+        (500, "the relay failed; retry later, or tell whoever runs it"),
     ],
 )
 def test_a_rejected_handshake_names_the_status_and_the_flag_to_use(
@@ -63,7 +115,21 @@ def test_a_rejected_handshake_names_the_status_and_the_flag_to_use(
 
 def test_a_rejection_without_a_reason_has_no_dangling_colon() -> None:
     line = failure(HandshakeRejected(SHOWN, 403), URL)
-    assert line == f"server refused {SHOWN} with HTTP 403; pass the channel's key with --join-key"
+    assert line == (
+        f"server refused {SHOWN} with HTTP 403; "
+        "pass the channel's join key with --join-key or $RX_ITTY_JOIN_KEY"
+    )
+
+
+@pytest.mark.parametrize(
+    "reason", ["Alias exceeds 256 characters.", "Alias exceeds 256 characters"]
+)
+def test_a_rejection_reason_ending_a_sentence_is_not_doubly_punctuated(reason: str) -> None:
+    line = failure(HandshakeRejected(SHOWN, 400, reason), URL)
+    assert line == (
+        f"server refused {SHOWN} with HTTP 400: Alias exceeds 256 characters; "
+        "check the channel name and --as"
+    )
 
 
 def test_a_connection_failure_mentioning_the_full_url_hides_its_query() -> None:
@@ -86,7 +152,7 @@ def test_a_connection_failure_keeps_its_own_words() -> None:
         (
             Close(None, "wrong key", rejected=403),
             f"server refused {SHOWN} with HTTP 403: wrong key; "
-            "pass the channel's key with --join-key",
+            "pass the channel's join key with --join-key or $RX_ITTY_JOIN_KEY",
         ),
         (
             Close(None, "Connect call failed ('127.0.0.1', 9)"),
@@ -110,6 +176,47 @@ def test_a_close_reason_quoting_the_full_url_does_not_leak_its_query() -> None:
     # What the websockets transport reports for a URL with no host, e.g. `--server ws:///c/`.
     close = Close(None, f"{URL} isn't a valid URI: hostname isn't provided")
     assert_safe(close_failure(close, URL))
+
+
+# -- bind_failure(): an address serve could not listen on ------------------------------
+
+
+def bind_error(code: int, port: int, reason: str) -> OSError:
+    """An OSError as asyncio's create_server raises it."""
+    return OSError(code, f"error while attempting to bind on address ('h', {port}): {reason}")
+
+
+@pytest.mark.parametrize(
+    ("exc", "line"),
+    [
+        (
+            bind_error(errno.EACCES, 80, "permission denied"),
+            "cannot listen on h:80: permission denied; "
+            "ports below 1024 need privileges: choose a --port above 1023",
+        ),
+        (
+            bind_error(errno.EACCES, 81, "permission denied"),
+            "cannot listen on h:81: permission denied; "
+            "ports below 1024 need privileges: choose a --http-port above 1023",
+        ),
+        (
+            bind_error(errno.EADDRINUSE, 81, "address already in use"),
+            "cannot listen on h:81: address already in use; "
+            "choose another --http-port (0 picks a free one)",
+        ),
+        (
+            OSError(errno.EPERM, "operation not permitted"),
+            "cannot listen on h:80: operation not permitted; check --host and --port",
+        ),
+        (
+            socket.gaierror(-2, "Name or service not known"),
+            "cannot listen on h: unknown host (Name or service not known); check --host",
+        ),
+    ],
+    ids=["privileged", "privileged-http", "http-in-use", "other", "unknown-host"],
+)
+def test_a_bind_failure_names_the_option_to_change(exc: OSError, line: str) -> None:
+    assert bind_failure(exc, "h", 80, 81) == line
 
 
 # -- stop_on_signals ------------------------------------------------------------------

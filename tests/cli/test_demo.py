@@ -6,27 +6,19 @@ import asyncio
 import itertools
 import re
 import signal
-import sys
 from statistics import fmean
 
 import pytest
 
 from rx_itty.cli.demo import DEFAULT_SEED, READINGS, readings
+from tests.cli.support import spawn
 from tests.support import scaled
 
 _LINE = re.compile(r" *\d+\.\ds  (\S+) +(.*)")
 
 
 async def demo(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rx_itty",
-        "demo",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await spawn(["demo", *args])
 
 
 def said(out: str, kind: str) -> list[str]:
@@ -105,3 +97,33 @@ def test_readings_are_the_same_for_the_same_seed_and_include_a_spike() -> None:
     assert values != readings(DEFAULT_SEED + 1)
     assert len(values) == READINGS
     assert max(abs(b - a) for a, b in itertools.pairwise(values)) >= 1.5
+
+
+@pytest.mark.asyncio
+async def test_the_demo_ends_normally_while_someone_listens_as_it_suggests() -> None:
+    proc = await demo("--speed", "2")
+    assert proc.stdout is not None
+    listener = None
+    try:
+        async with asyncio.timeout(scaled(30)):
+            suggested = None
+            head = ""
+            while suggested is None:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "the demo ended before suggesting how to listen"
+                head += line
+                suggested = re.fullmatch(r" +rx-itty (listen demo --server \S+)\n", line)
+            listener = await spawn(suggested.group(1).split())
+            assert listener.stderr is not None
+            while not (await listener.stderr.readline()).startswith(b"rx-itty: open "):
+                pass
+            out, err = (part.decode() for part in await proc.communicate())
+        assert proc.returncode == 0, err
+        assert err == ""
+        assert said(out, "late") == []
+        assert said(out, "summary")[0] == "28 messages seen: 20 readings, 7 chats, 1 direct reply"
+    finally:
+        for running in (proc, listener):
+            if running is not None and running.returncode is None:
+                running.kill()
+                await running.wait()

@@ -6,14 +6,15 @@ import asyncio
 import json
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
 from rx_itty.relay import Relay
-from tests.cli.support import run
+from tests.cli.support import run, spawn
 from tests.support import Peer, scaled
 
 _CLOCK = r"\d\d:\d\d:\d\d\.\d{3}"
@@ -32,17 +33,11 @@ class Matches(str):
 
 
 @asynccontextmanager
-async def listening(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+async def listening(
+    *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run ``python -m rx_itty listen ARGS`` and yield it once it says it is open."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rx_itty",
-        "listen",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn(["listen", *args], env=env)
     try:
         assert proc.stderr is not None
         async with asyncio.timeout(scaled(20)):
@@ -193,9 +188,33 @@ async def test_listen_refused_by_the_join_key_is_a_one_line_error(relay: Relay) 
     assert out == ""
     assert err.splitlines()[-1] == (
         f"rx-itty: error: server refused {relay.url}vault with HTTP 403: "
-        "A valid joinKey is required to join this channel.; pass the channel's key with --join-key"
+        "A valid joinKey is required to join this channel; "
+        "pass the channel's join key with --join-key or $RX_ITTY_JOIN_KEY"
     )
     assert "right" not in err  # keys are never printed
+
+
+@pytest.mark.asyncio
+async def test_listen_takes_the_join_key_from_the_environment(relay: Relay) -> None:
+    async with await Peer.connect(relay.url + "vault?joinKey=right") as owner:
+        await owner.joined()
+        env = {"RX_ITTY_JOIN_KEY": "right"}
+        async with listening("vault", "--server", relay.url, env=env) as proc:
+            assert "[you]  total=2" in await next_line(proc)
+            code, _ = await stop(proc, signal.SIGINT)
+    assert code == 0
+
+
+@pytest.mark.asyncio
+async def test_an_alias_the_relay_refuses_is_one_line_without_doubled_punctuation(
+    relay: Relay,
+) -> None:
+    code, out, err = await run(["listen", "room", "--server", relay.url, "--as", "x" * 300])
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1] == (
+        f"rx-itty: error: server refused {relay.url}room with HTTP 400: "
+        "Alias exceeds 256 characters; check the channel name and --as"
+    )
 
 
 @pytest.mark.asyncio
@@ -205,3 +224,212 @@ async def test_listen_to_an_unreachable_server_fails_at_once() -> None:
     assert err.splitlines()[-1].startswith(
         "rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room"
     )
+
+
+async def ended(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
+    """Wait for ``proc`` to exit on its own: its status, the rest of stdout and of stderr."""
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    async with asyncio.timeout(scaled(20)):
+        out, err = await asyncio.gather(proc.stdout.read(), proc.stderr.read())
+        return await proc.wait(), out.decode(), err.decode()
+
+
+@pytest.mark.asyncio
+async def test_listen_count_exits_0_after_that_many_messages(relay: Relay) -> None:
+    async with (
+        listening("room", "--server", relay.url, "--count", "2", "--type", "chat") as proc,
+        await Peer.connect(relay.url + "room") as peer,
+    ):
+        await peer.joined()
+        await peer.send({"type": "reading"})  # not of --type: not counted
+        for n in (1, 2, 3):
+            await peer.send({"type": "chat", "n": n})
+        code, out, err = await ended(proc)
+    assert code == 0, err
+    assert [json.loads(line.split("  ", 1)[1])["n"] for line in out.splitlines()] == [1, 2]
+    assert err.splitlines()[-1] == "rx-itty: closed"
+
+
+@pytest.mark.asyncio
+async def test_listen_timeout_without_count_ends_quietly_with_exit_0(relay: Relay) -> None:
+    code, out, err = await run(["listen", "room", "--server", relay.url, "--timeout", "0.5"])
+    assert code == 0, err
+    assert "[you]  total=1" in out
+    assert err.splitlines()[-1] == "rx-itty: closed"
+
+
+@pytest.mark.asyncio
+async def test_listen_count_not_reached_within_the_timeout_exits_1(relay: Relay) -> None:
+    code, _, err = await run(
+        ["listen", "room", "--server", relay.url, "--count", "3", "--timeout", "0.5"]
+    )
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: timed out after 0.5 s with no messages (--count 3)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--count", "0"], "argument --count: must be 1 or more, got 0"),
+        (["--count", "two"], "argument --count: must be a whole number, got 'two'"),
+        (["--timeout", "-1"], "argument --timeout: must be a positive number, got '-1'"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_listen_refuses_a_bad_count_or_timeout_in_one_line(
+    args: list[str], message: str
+) -> None:
+    code, out, err = await run(["listen", "room", *args])
+    assert (code, out) == (2, "")
+    assert err == f"rx-itty listen: error: {message} (see rx-itty listen --help)\n"
+
+
+@pytest.mark.asyncio
+async def test_listen_record_writes_every_event_with_its_arrival_time(
+    relay: Relay, tmp_path: Path
+) -> None:
+    path = tmp_path / "traffic.jsonl"
+    async with (
+        listening(
+            "room",
+            "--server",
+            relay.url,
+            "--join-key",
+            "s3cret-key",
+            "--record",
+            str(path),
+            "--count",
+            "2",
+        ) as proc,
+        await Peer.connect(relay.url + "room?as=bob&joinKey=s3cret-key") as bob,
+    ):
+        await bob.joined()
+        await bob.send({"type": "chat", "text": "one"})
+        await bob.send("two")
+        code, _, _ = await ended(proc)
+    assert code == 0
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines[0] == {
+        "rx_itty_recording": 1,
+        "url": f"{relay.url}room",  # never the query: it holds the key
+        "started": lines[0]["started"],
+    }
+    assert "s3cret-key" not in path.read_text()
+    frames = [line["frame"] for line in lines[1:]]
+    assert [frame.get("type") for frame in frames] == ["join", "join", None, None]
+    assert frames[0]["self"] is True
+    assert [frame["message"] for frame in frames[2:]] == [{"type": "chat", "text": "one"}, "two"]
+    times = [line["t"] for line in lines[1:]]
+    assert times == sorted(times)
+    assert 0 <= times[0] < scaled(10)
+
+
+@pytest.mark.asyncio
+async def test_listen_record_to_a_path_it_cannot_write_is_a_one_line_error(
+    relay: Relay, tmp_path: Path
+) -> None:
+    path = tmp_path / "missing" / "traffic.jsonl"
+    code, out, err = await run(["listen", "room", "--server", relay.url, "--record", str(path)])
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rx-itty: error: cannot write the recording to {str(path)!r}: No such file or directory\n"
+    )
+
+
+@pytest.mark.asyncio
+async def test_listen_escapes_what_a_peer_sent_but_json_keeps_it_exact(relay: Relay) -> None:
+    evil = "\x1b[2J\x1b]0;pwned\x07\x7f\x9b"
+    async with (
+        listening("room", "--server", relay.url) as text,
+        listening("room", "--server", relay.url, "--json") as exact,
+    ):
+        await next_line(text)  # our join
+        await next_line(exact)
+        await next_line(text)  # the other listener's join
+        async with await Peer.connect(relay.url + "room?" + urlencode({"as": evil})) as peer:
+            await peer.joined()
+            await peer.send({"text": evil})
+            await next_line(text)  # its join
+            await next_line(exact)
+            line = await next_line(text)
+            record = json.loads(await next_line(exact))
+        for proc in (text, exact):
+            await stop(proc, signal.SIGINT)
+    assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in line), repr(line)
+    assert "\\x1b[2J\\x1b]0;pwned\\x07\\x7f\\x9b (" in line  # the alias, escaped
+    assert (record["alias"], record["message"]) == (evil, {"text": evil})
+
+
+@pytest.mark.asyncio
+async def test_listen_cuts_a_long_message_in_text_mode_but_not_in_json(relay: Relay) -> None:
+    payload = {"data": "x" * 100_000}
+    async with (
+        listening("room", "--server", relay.url) as text,
+        listening("room", "--server", relay.url, "--json") as exact,
+        await Peer.connect(relay.url + "room") as peer,
+    ):
+        await peer.joined()
+        await peer.send(payload)
+        for proc in (text, exact):
+            line = ""
+            while '"data"' not in line:
+                line = await next_line(proc)
+            if proc is text:
+                assert len(line) < 500
+                assert line.endswith("… (100011 bytes in all; --json shows it whole)")
+            else:
+                assert json.loads(line)["message"] == payload
+            await stop(proc, signal.SIGINT)
+
+
+@pytest.mark.asyncio
+async def test_listen_completes_a_server_base_from_the_environment(relay: Relay) -> None:
+    env = {"RX_ITTY_SERVER": relay.url.rstrip("/")}  # ws://127.0.0.1:PORT/c
+    code, _, err = await run(["listen", "room", "--timeout", "0.5"], env=env)
+    assert code == 0, err
+    assert err.splitlines()[0] == f"rx-itty: connecting to {relay.url}room"
+
+
+@pytest.mark.asyncio
+async def test_listen_to_an_unreachable_server_from_the_environment_says_where_it_came_from() -> (
+    None
+):
+    env = {"RX_ITTY_SERVER": "ws://127.0.0.1:9/c/"}
+    code, _, err = await run(["listen", "room"], env=env)
+    assert code == 1
+    last = err.splitlines()[-1]
+    assert last.startswith("rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room: ")
+    assert last.endswith(" (server from $RX_ITTY_SERVER)")
+
+
+@pytest.mark.asyncio
+async def test_a_bad_server_base_in_the_environment_is_named_in_one_line() -> None:
+    code, out, err = await run(["listen", "room"], env={"RX_ITTY_SERVER": "http://x/c/"})
+    assert (code, out) == (2, "")
+    assert err == (
+        "rx-itty: error: $RX_ITTY_SERVER is 'http://x/c/', but a server base must start with "
+        "ws:// or wss://, e.g. ws://127.0.0.1:8080/c/; fix or unset $RX_ITTY_SERVER\n"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_server_flag_without_its_final_slash_is_completed(relay: Relay) -> None:
+    server = relay.url.rstrip("/")
+    code, _, err = await run(["listen", "room", "--server", server, "--timeout", "0.5"])
+    assert code == 0, err
+    assert err.splitlines()[0] == f"rx-itty: connecting to {relay.url}room"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.asyncio
+async def test_quiet_before_or_after_the_command_leaves_only_the_events(
+    relay: Relay, where: str
+) -> None:
+    args = ["listen", "room", "--server", relay.url, "--timeout", "0.5"]
+    args = ["-q", *args] if where == "before" else [*args, "--quiet"]
+    code, out, err = await run(args)
+    assert (code, err) == (0, "")
+    assert "[you]  total=1" in out

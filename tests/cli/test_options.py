@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 
 from rx_itty.cli.options import (
+    SEND_KEY_ENV,
     SERVER_HELP,
     add_client_options,
+    add_key_option,
+    count,
+    level_name,
     options_from,
     port,
     positive,
@@ -103,6 +107,21 @@ def test_positive_refuses_a_number_too_large_to_be_finite() -> None:
     assert refusal(positive, "1e309") == "must be a positive number, got '1e309'"
 
 
+def test_count_accepts_one_or_more_and_refuses_less() -> None:
+    assert count("3") == 3
+    assert refusal(count, "0") == "must be 1 or more, got 0"
+    assert refusal(count, "x") == "must be a whole number, got 'x'"
+
+
+@pytest.mark.parametrize(("value", "name"), [("debug", "debug"), ("INFO", "info")])
+def test_level_name_accepts_a_level_in_any_case(value: str, name: str) -> None:
+    assert level_name(value) == name
+
+
+def test_level_name_lists_the_levels_when_it_refuses_one() -> None:
+    assert refusal(level_name, "loud") == ("must be one of debug, info, warning, error, got 'loud'")
+
+
 # -- the client options -------------------------------------------------------------
 
 
@@ -124,13 +143,37 @@ def test_client_options_parse_channel_server_alias_and_join_key() -> None:
     }
 
 
-def test_client_options_default_to_none_except_the_channel() -> None:
+def test_client_options_default_to_none_except_the_channel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RX_ITTY_JOIN_KEY", raising=False)
     assert vars(client_parser().parse_args(["room"])) == {
         "channel": "room",
         "server": None,
         "alias": None,
         "join_key": None,
     }
+
+
+def test_the_join_key_defaults_to_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RX_ITTY_JOIN_KEY", "from-env")
+    assert client_parser().parse_args(["room"]).join_key == "from-env"
+    assert client_parser().parse_args(["room", "--join-key", "flag"]).join_key == "flag"
+    monkeypatch.setenv("RX_ITTY_JOIN_KEY", "")  # empty: as if unset
+    assert client_parser().parse_args(["room"]).join_key is None
+
+
+def test_a_key_option_from_the_environment_never_shows_its_value_in_help(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RX_ITTY_SEND_KEY", "s3cret")
+    parser = argparse.ArgumentParser(prog="rx-itty send")
+    add_key_option(parser, "--send-key", SEND_KEY_ENV, "send key")
+    assert parser.parse_args([]).send_key == "s3cret"
+    assert "$RX_ITTY_SEND_KEY" in parser.format_help()
+    assert "s3cret" not in parser.format_help()
 
 
 def test_client_options_need_a_channel(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from rx_itty.relay import Relay
-from tests.cli.support import run
-from tests.support import Peer
+from rx_itty.relay import Limits, Relay, RelayConfig
+from tests.cli.support import run, spawn
+from tests.support import Peer, scaled
 
 
 async def received(peer: Peer) -> dict[str, object]:
@@ -21,6 +22,15 @@ async def received(peer: Peer) -> dict[str, object]:
             return frame
 
 
+async def until_leave(peer: Peer) -> list[object]:
+    """The messages ``peer`` receives until someone leaves (the relay sends a leave last)."""
+    messages = []
+    while (frame := await peer.recv(within=10)).get("type") != "leave":
+        if "type" not in frame:
+            messages.append(frame["message"])
+    return messages
+
+
 @pytest.mark.parametrize(
     ("args", "payload"),
     [
@@ -29,7 +39,9 @@ async def received(peer: Peer) -> dict[str, object]:
         (["hello world"], "hello world"),
         (["NaN"], "NaN"),
         (["--raw-string", "42"], "42"),
+        (["--text", '{"a":1,}'], '{"a":1,}'),
         (['"quoted"'], "quoted"),
+        (["1.2.3"], "1.2.3"),
     ],
 )
 @pytest.mark.asyncio
@@ -130,3 +142,178 @@ async def test_send_to_an_unreachable_server_exits_1() -> None:
     assert err.splitlines()[-1].startswith(
         "rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room"
     )
+
+
+@pytest.mark.parametrize(
+    ("message", "where"),
+    [('{"a":1,}', "line 1, column 7"), ('{"type":"chat"', "line 1, column 15")],
+)
+@pytest.mark.asyncio
+async def test_send_refuses_text_that_looks_like_json_but_does_not_parse(
+    relay: Relay, message: str, where: str
+) -> None:
+    code, out, err = await run(["send", "room", message, "--server", relay.url])
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1  # refused before connecting
+    assert err.startswith(f"rx-itty: error: MESSAGE is not valid JSON at {where}: ")
+    assert err.endswith("; fix it, or pass --text to send it as a string\n")
+
+
+@pytest.mark.asyncio
+async def test_send_takes_the_send_key_from_the_environment(relay: Relay) -> None:
+    async with await Peer.connect(relay.url + "feed?sendKey=S") as owner:
+        await owner.joined()
+        code, _, err = await run(
+            ["send", "feed", "y", "--server", relay.url], env={"RX_ITTY_SEND_KEY": "S"}
+        )
+        assert code == 0, err
+        assert (await received(owner))["message"] == "y"
+
+
+@pytest.mark.asyncio
+async def test_send_dash_sends_each_line_of_stdin_and_says_how_many(relay: Relay) -> None:
+    lines = b'{"n": 1}\n\n"two"\r\n3\nplain text\n'
+    async with await Peer.connect(relay.url + "room") as peer:
+        await peer.joined()
+        code, out, err = await run(["send", "room", "-", "--server", relay.url], stdin=lines)
+        assert (code, out) == (0, ""), err
+        assert [(await received(peer))["message"] for _ in range(4)] == [
+            {"n": 1},
+            "two",
+            3,
+            "plain text",
+        ]
+    assert err.splitlines()[-1] == (
+        f"rx-itty: sent 4 messages to {relay.url}room (1 other connection here)"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_dash_text_sends_each_line_as_a_string(relay: Relay) -> None:
+    async with await Peer.connect(relay.url + "room") as peer:
+        await peer.joined()
+        code, _, err = await run(
+            ["send", "room", "-", "--text", "--server", relay.url], stdin=b'{"a":1}\n[\n'
+        )
+        assert code == 0, err
+        assert [(await received(peer))["message"] for _ in range(2)] == ['{"a":1}', "["]
+
+
+@pytest.mark.asyncio
+async def test_send_dash_stops_at_a_bad_line_after_sending_the_ones_before(relay: Relay) -> None:
+    lines = b'{"n": 1}\n{"n": 2}\n{"n": 3,}\n{"n": 4}\n'
+    async with await Peer.connect(relay.url + "room") as peer:
+        await peer.joined()
+        code, _, err = await run(["send", "room", "-", "--server", relay.url], stdin=lines)
+        assert code == 2
+        assert await until_leave(peer) == [{"n": 1}, {"n": 2}]  # and nothing after
+    last = err.splitlines()[-1]
+    assert last.startswith("rx-itty: error: stdin is not valid JSON at line 3, column 8: ")
+    assert last.endswith(
+        "; fix it, or pass --text to send it as a string (the 2 messages before it went out)"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_dash_reports_how_many_messages_the_relay_refused(relay: Relay) -> None:
+    code, _, err = await run(
+        ["send", "room", "-", "--to", "nobody", "--server", relay.url], stdin=b"1\n2\n"
+    )
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: the relay refused 2 of 2 messages; "
+        'the first refusal: Recipient "nobody" is not in this channel'
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_dash_with_empty_stdin_sends_nothing_and_says_so(relay: Relay) -> None:
+    code, _, err = await run(["send", "room", "-", "--server", relay.url], stdin=b"\n")
+    assert code == 0, err
+    assert err.splitlines()[-1] == "rx-itty: stdin had no messages; nothing was sent"
+
+
+@pytest.mark.asyncio
+async def test_send_dash_reports_a_close_by_the_relay_with_what_went_out() -> None:
+    config = RelayConfig(limits=Limits(max_frame_bytes=100, warnings=0))
+    async with Relay(config) as relay:
+        url = relay.url
+        lines = b'"small"\n"' + b"x" * 200 + b'"\n'
+        code, _, err = await run(["send", "room", "-", "--server", url], stdin=lines)
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"rx-itty: error: {url}room closed the connection "
+        "(code 1008: too many limit violations) after 2 messages went out"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_dash_streams_lines_as_they_come_and_stops_cleanly_on_ctrl_c(
+    relay: Relay,
+) -> None:
+    async with await Peer.connect(relay.url + "room") as peer:
+        await peer.joined()
+        proc = await spawn(["send", "room", "-", "--server", relay.url], stdin=True)
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(b'"first"\n')
+            await proc.stdin.drain()
+            assert (await received(peer))["message"] == "first"  # before stdin ended
+            proc.send_signal(signal.SIGINT)
+            assert proc.stderr is not None
+            async with asyncio.timeout(scaled(20)):
+                err = (await proc.stderr.read()).decode()
+                assert await proc.wait() == 1
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: interrupted before the relay confirmed what was sent"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_dash_stops_at_a_line_that_is_not_utf8(relay: Relay) -> None:
+    code, _, err = await run(
+        ["send", "room", "-", "--server", relay.url], stdin=b'"fine"\n"caf\xe9"\n'
+    )
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: line 2 of stdin is not UTF-8 text (the 1 message before it went out)"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_to_an_unreachable_server_from_the_environment_says_where_it_came_from() -> None:
+    code, _, err = await run(["send", "room", "x"], env={"RX_ITTY_SERVER": "ws://127.0.0.1:9/c"})
+    assert code == 1
+    last = err.splitlines()[-1]
+    assert last.startswith("rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room")
+    assert last.endswith(" (server from $RX_ITTY_SERVER)")
+
+
+@pytest.mark.asyncio
+async def test_ctrl_c_while_the_handshake_hangs_is_a_one_line_error() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.read()  # accept, never answer the handshake
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        proc = await spawn(["send", "room", "x", "--server", f"ws://127.0.0.1:{port}/c/"])
+        try:
+            assert proc.stderr is not None
+            async with asyncio.timeout(scaled(20)):
+                assert (await proc.stderr.readline()).startswith(b"rx-itty: connecting to ")
+                proc.send_signal(signal.SIGINT)
+                err = (await proc.stderr.read()).decode()
+                assert await proc.wait() == 1
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert err == "rx-itty: error: interrupted before the connection opened\n"

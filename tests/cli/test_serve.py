@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,26 +13,18 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.cli.support import run
+from tests.cli.support import run, spawn
 from tests.support import Peer, scaled
 
 _URL = re.compile(r"ws://\S+/c/")
 
 
 @asynccontextmanager
-async def serving(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """Run ``python -m rx_itty serve --port 0 ARGS`` and yield it with its URL."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rx_itty",
-        "serve",
-        "--port",
-        "0",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+async def serving(
+    *args: str, before: tuple[str, ...] = ()
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """Run ``python -m rx_itty [BEFORE] serve --port 0 ARGS`` and yield it with its URL."""
+    proc = await spawn([*before, "serve", "--port", "0", *args])
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(scaled(20)):
@@ -114,34 +105,77 @@ async def test_invalid_config_file_is_reported_in_one_line(tmp_path: Path) -> No
 async def test_a_port_in_use_is_a_clear_error() -> None:
     async with serving() as (_, url):
         port = url.split(":")[2].split("/")[0]
-        code, _, err = await run(["serve", "--port", port])
+        code, out, err = await run(["serve", "--port", port])
+        assert (code, out) == (1, "")
+        assert err == (
+            f"rx-itty: error: cannot listen on 127.0.0.1:{port}: address already in use; "
+            "choose another --port (0 picks a free one)\n"
+        )
+        code, _, err = await run(["serve", "--port", "0", "--http-port", port])
     assert code == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in err
-    assert "choose another --port" in err
+    assert err == (
+        f"rx-itty: error: cannot listen on 127.0.0.1:{port}: address already in use; "
+        "choose another --http-port (0 picks a free one)\n"
+    )
 
 
 @pytest.mark.asyncio
-async def test_serve_can_accept_http_pushes_on_a_second_port(tmp_path: Path) -> None:
-    config = tmp_path / "relay.json"
-    config.write_text(json.dumps({"namespaces": {"app": {"sendKey": "K"}}}))
-    async with serving("--config", str(config), "--http-port", "0") as (proc, url):
-        assert proc.stdout is not None
-        async with asyncio.timeout(scaled(10)):
-            line = (await proc.stdout.readline()).decode()
-        found = re.search(r"POST (http://\S+/c/)", line)
-        assert found, line
-        host, port = found.group(1).split("/")[2].split(":")
-        async with await Peer.connect(url + "app:alerts?") as peer:
+async def test_an_address_of_no_interface_here_blames_the_host_not_the_port() -> None:
+    code, out, err = await run(["serve", "--host", "10.255.255.1", "--port", "0"])
+    assert (code, out) == (1, "")
+    assert err == (
+        "rx-itty: error: cannot listen on 10.255.255.1:0: cannot assign requested address; "
+        "no interface of this machine has that address: choose another --host "
+        "(127.0.0.1 for this machine only, 0.0.0.0 for all)\n"
+    )
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_host_name_is_a_one_line_error() -> None:
+    code, _, err = await run(["serve", "--host", "no-such-host.invalid", "--port", "0"])
+    assert code == 1
+    assert err.startswith("rx-itty: error: cannot listen on no-such-host.invalid: unknown host (")
+    assert err.endswith("); check --host\n")
+    assert len(err.splitlines()) == 1
+
+
+async def log_lines_of(before: tuple[str, ...], after: tuple[str, ...]) -> str:
+    """Serve with options before and after the command, let one client come and go, stop.
+
+    Returns everything it logged.
+    """
+    async with serving(*after, before=before) as (proc, url):
+        async with await Peer.connect(url + "room") as peer:
             await peer.joined()
-            reader, writer = await asyncio.open_connection(host, int(port))
-            writer.write(
-                b"POST /c/app:alerts HTTP/1.1\r\nHost: relay\r\nContent-Length: 2\r\n"
-                b"x-send-key: K\r\nConnection: close\r\n\r\n42"
-            )
-            async with asyncio.timeout(scaled(5)):
-                assert (await reader.read()).startswith(b"HTTP/1.1 200 OK")
-            writer.close()
-            assert (await peer.recv())["message"] == 42
+        proc.send_signal(signal.SIGINT)
+        assert proc.stderr is not None
+        async with asyncio.timeout(scaled(20)):
+            err = (await proc.stderr.read()).decode()
+            assert await proc.wait() == 0
+    return err
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "levels"),
+    [
+        ((), (), set()),
+        (("-v",), (), {"INFO"}),
+        ((), ("-v",), {"INFO"}),
+        ((), ("-vv",), {"INFO", "DEBUG"}),
+        (("-v",), ("--verbose",), {"INFO", "DEBUG"}),  # counted on both sides
+        ((), ("--log-level", "debug"), {"INFO", "DEBUG"}),
+        (("--log-level", "DEBUG"), ("-q",), {"INFO", "DEBUG"}),  # a named level wins
+        (("-v",), ("-q",), set()),
+    ],
+    ids=["default", "-v-before", "-v-after", "-vv", "-v-both", "log-level", "level-over-q", "-v-q"],
+)
+@pytest.mark.asyncio
+async def test_serve_logs_at_the_level_asked_for(
+    before: tuple[str, ...], after: tuple[str, ...], levels: set[str]
+) -> None:
+    err = await log_lines_of(before, after)
+    logged = {word for line in err.splitlines() for word in line.split()[3:4]}
+    assert logged == levels, err
 
 
 @pytest.mark.asyncio

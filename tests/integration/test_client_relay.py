@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import json
+import logging
 import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import reactivex
 from reactivex import operators as ops
+from websockets.asyncio.server import ServerConnection, serve
 
 from rx_itty import (
     Backoff,
+    ConnectionFailed,
     ConnectionState,
     HandshakeRejected,
     LoopThreadError,
     Message,
+    SocketDisposed,
     connect,
     iterate,
     start_relay_thread,
 )
+from rx_itty.asyncio import WebsocketsTransport
 from rx_itty.relay import Relay
+from rx_itty.streams import AsyncStreamIterator
 from tests.support import first, run_python, scaled
 
 
@@ -48,6 +59,8 @@ async def test_blocking_helpers_refuse_to_run_on_the_sockets_loop(relay: Relay) 
             ch.wait_open(1)
         with pytest.raises(LoopThreadError, match="aiter"):
             next(ch.messages.iter())
+        with pytest.raises(LoopThreadError, match=r"await ch\.flushed"):
+            ch.wait_flushed(1)
 
 
 @pytest.mark.asyncio
@@ -170,3 +183,134 @@ def test_a_with_block_that_only_subscribes_exits_at_once() -> None:
             ch.messages.subscribe(on_completed=done.set)
         assert done.wait(scaled(5))
         assert ch.current_state is ConnectionState.DISPOSED
+
+
+# -- delivery under backpressure, and failures that retrying cannot fix ----------------------
+
+
+@pytest.mark.asyncio
+async def test_sends_to_a_stalled_server_wait_in_the_socket_then_all_arrive_once_in_order() -> None:
+    release = asyncio.Event()
+    first_frame = asyncio.Event()
+    everything = asyncio.Event()
+    received: list[Any] = []
+    count = 300
+
+    async def read_one_then_stall(conn: ServerConnection) -> None:
+        async for frame in conn:
+            received.append(json.loads(frame)["n"])
+            first_frame.set()
+            if len(received) == 1:
+                await release.wait()
+            if len(received) == count:
+                everything.set()
+
+    write_limit = 16_384
+    filler = "x" * 100_000
+    async with serve(read_one_then_stall, "127.0.0.1", 0, max_queue=1) as running:
+        port = next(iter(running.sockets)).getsockname()[1]
+        transport = WebsocketsTransport(write_limit=write_limit)
+        ch = connect(f"ws://127.0.0.1:{port}/c/room", transport=transport, reconnect=False)
+        for n in range(count):  # 30 MB: far more than the kernel's buffers hold
+            ch.send({"n": n, "filler": filler})
+        flushed = asyncio.ensure_future(ch.flushed())
+        await asyncio.wait_for(first_frame.wait(), scaled(5))
+        # The server has stopped reading: the frames wait in the socket's queue,
+        # not piled up in the transport's write buffer.
+        assert not flushed.done()
+        buffered = ch._link._conn.transport.get_write_buffer_size()  # type: ignore[union-attr]
+        assert buffered <= write_limit + 2 * len(filler)
+        release.set()
+        await asyncio.wait_for(flushed, scaled(20))
+        await asyncio.wait_for(everything.wait(), scaled(20))
+        assert received == list(range(count))
+        await ch.adispose()
+
+
+@pytest.mark.asyncio
+async def test_a_port_out_of_range_fails_once_with_one_line_and_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ch = connect("ws://127.0.0.1:99999/c/room?joinKey=s3cret", reconnect=True)
+    with pytest.raises(ConnectionFailed, match="ports are whole numbers from 0 to 65535") as e:
+        await ch.opened(timeout=scaled(5))
+    assert "s3cret" not in str(e.value)
+    assert ch.current_state is ConnectionState.CLOSED  # not RECONNECTING: it cannot help
+    close = await first(ch.closes)  # subscribing opens again: the same one-line failure
+    assert not close.reconnecting
+    assert "0 to 65535" in close.reason
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    await ch.adispose()
+
+
+# -- the asyncio surface --------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_async_for_over_a_stream_and_break_unsubscribes(relay: Relay) -> None:
+    async with connect("room", server=relay.url, echo=True) as ch:
+        ch.send({"type": "chat", "n": 1}).send({"type": "chat", "n": 2})
+        got = []
+        async with asyncio.timeout(scaled(5)):
+            async for message in ch.on("chat"):
+                got.append(message["n"])
+                if len(got) == 2:
+                    break
+        assert got == [1, 2]
+        gc.collect()  # the dropped iterator unsubscribes
+        assert not ch._typed["chat"].observed
+
+
+@pytest.mark.asyncio
+async def test_blocking_run_refuses_the_sockets_loop_and_await_works_there(relay: Relay) -> None:
+    async with connect("room", server=relay.url, echo=True) as ch:
+        sending = ch.send_all(reactivex.of("a", "b", "c"))
+        with pytest.raises(LoopThreadError, match="await stream"):
+            sending.run()
+        assert await sending == 3
+        assert await asyncio.to_thread(ch.send_all(reactivex.of("d")).run) == 1
+
+
+@pytest.mark.asyncio
+async def test_aclose_closes_and_waits_and_the_socket_can_open_again(relay: Relay) -> None:
+    ch = connect("room", server=relay.url, echo=True)
+    await ch.opened(scaled(5))
+    await ch.aclose()
+    assert ch.current_state is ConnectionState.CLOSED
+    echoes = asyncio.ensure_future(first(ch.messages, lambda m: m.message == "again"))
+    ch.send("again")  # aclose() is close(): the socket is still usable
+    await echoes
+    await ch.adispose()
+    assert ch.current_state.name == "DISPOSED"
+    with pytest.raises(SocketDisposed):
+        ch.send("no more")
+
+
+@pytest.mark.asyncio
+async def test_async_with_disposes_and_waits_for_the_close(relay: Relay) -> None:
+    async with relay_listener(relay) as heard:
+        async with connect("room", server=relay.url) as ch:
+            ch.send("from the block")
+        assert ch.current_state is ConnectionState.DISPOSED
+        assert (await asyncio.wait_for(heard.__anext__(), scaled(5))).message == "from the block"
+
+
+@contextlib.asynccontextmanager
+async def relay_listener(relay: Relay) -> AsyncIterator[AsyncStreamIterator[Message[Any]]]:
+    async with connect("room", server=relay.url) as listener:
+        heard = listener.messages.aiter()
+        yield heard
+        await heard.aclose()
+
+
+def test_wait_flushed_returns_once_what_was_sent_has_been_handed_over() -> None:
+    with start_relay_thread() as relay:
+        listener = connect("room", server=relay.url).wait_open(scaled(5))
+        heard = iterate(listener.messages.pipe(ops.map(payload)), timeout=scaled(5))
+        ch = connect("room", server=relay.url)
+        for n in range(100):
+            ch.send(n)
+        assert ch.wait_flushed(scaled(5)) is ch  # opened, and all 100 handed over
+        assert [next(heard) for _ in range(100)] == list(range(100))
+        ch.dispose()
+        listener.dispose()

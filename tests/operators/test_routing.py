@@ -104,3 +104,40 @@ def test_a_failing_uid_lookup_fails_the_stream() -> None:
 
     failure = RuntimeError("uid unavailable")
     check("-c-|", itty_ops.without_echoes(Broken()), "-#", {"c": CHAT}, failure)
+
+
+# -- keep: a filter with decode's error policy -----------------------------------------
+
+
+def above_one_or_raise(n: int) -> bool:
+    if n == 0:
+        raise ZeroDivisionError("predicate bug")
+    return n > 1
+
+
+def test_keep_keeps_what_passes_and_by_default_fails_on_a_predicate_error() -> None:
+    with marbles_testing() as (start, _cold, hot, exp):
+        source: Observable[int] = hot("-1-2-3-|", None, None)
+        assert start(source.pipe(itty_ops.keep(above_one_or_raise))) == exp("---2-3-|", None, None)
+    with marbles_testing() as (start, _cold, hot, _exp):
+        failing: Observable[int] = hot("-2-0-3-|", None, None)
+        records = start(failing.pipe(itty_ops.keep(above_one_or_raise)))
+        notifications = [r.value for r in records]
+        assert [type(n).__name__ for n in notifications] == ["OnNext", "OnError"]
+        assert "predicate bug" in str(getattr(notifications[1], "exception", None))
+
+
+def test_keep_skips_or_reports_a_value_its_predicate_failed_on() -> None:
+    reports: list[Any] = []
+    for policy in ("skip", reports.append):
+        with marbles_testing() as (start, _cold, hot, exp):
+            source: Observable[int] = hot("-2-0-3-|", None, None)
+            kept = source.pipe(itty_ops.keep(above_one_or_raise, on_error=policy))
+            assert start(kept) == exp("-2---3-|", None, None)
+    [report] = reports
+    assert (report.value, type(report.error)) == (0, ZeroDivisionError)
+
+
+def test_keep_refuses_an_unknown_policy() -> None:
+    with pytest.raises(InvalidOptionError, match=r"keep\(on_error=\.\.\.\) takes 'skip', 'raise'"):
+        itty_ops.keep(bool, on_error="ignore")  # type: ignore[arg-type]

@@ -371,10 +371,14 @@ def test_oversize_frames_warn_then_disconnect() -> None:
     for n in (1, 2):
         outcome = core.receive(a, '"123456789"', 2.0)
         assert outcome.close is None
-        assert only(outcome)[0]["message"] == f"Message exceeds 10 bytes. (warning {n} of 2)."
+        assert only(outcome)[0]["message"] == f"Message exceeds 10 bytes (warning {n} of 2)."
     outcome = core.receive(a, '"123456789"', 2.0)
     assert outcome.close == (1008, "too many limit violations")
-    assert only(outcome)[1] == ["A"]
+    frame, to = only(outcome)
+    assert (frame["message"], to) == (
+        "Message exceeds 10 bytes: too many violations, disconnecting.",
+        ["A"],
+    )
 
 
 def test_frame_size_counts_utf8_bytes_including_the_dm_prefix() -> None:
@@ -455,6 +459,12 @@ def test_http_push_reaches_every_member_with_no_sender_identity() -> None:
     assert frames(list(result.deliveries)) == [
         ({"date": 2000, "message": {"type": "alert"}}, ["A", "B"])
     ]
+
+
+def test_http_push_to_one_connection_says_so_in_the_singular() -> None:
+    core = pushing_core()
+    join(core, "A", "/c/app:alerts")
+    assert core.push("/c/app:alerts", b"1", "S", 2.0).reason == "Delivered to 1 connection."
 
 
 def test_http_push_to_an_empty_channel_succeeds_and_stores_nothing() -> None:

@@ -354,7 +354,7 @@ async def test_oversize_frames_get_an_error_event_then_a_policy_close() -> None:
         await a.joined()
         big = "x" * 2000
         await a.send(big)
-        assert (await a.recv())["message"] == "Message exceeds 1000 bytes. (warning 1 of 1)."
+        assert (await a.recv())["message"] == "Message exceeds 1000 bytes (warning 1 of 1)."
         await a.send("fine")
         assert (await a.recv())["message"] == "fine"
         await a.send(big)

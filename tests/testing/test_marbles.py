@@ -10,6 +10,7 @@ from reactivex import operators as ops
 
 from rx_itty import (
     Backoff,
+    Close,
     ConnectionState,
     InvalidOptionError,
     IttySocket,
@@ -87,11 +88,13 @@ def test_a_dropped_connection_reconnects_in_virtual_time() -> None:
             ConnectionState.IDLE,
             ConnectionState.CONNECTING,
             ConnectionState.OPEN,
+            ConnectionState.READY,
             ConnectionState.RECONNECTING,
             ConnectionState.CONNECTING,
             ConnectionState.OPEN,
+            ConnectionState.READY,
         ]
-        assert [r.time for r in states][-3:] == [3, 5, 5]
+        assert [r.time for r in states][-4:] == [3, 5, 5, 5]
         assert heard == fake.expect("------a", {"a": "after"})
 
 
@@ -101,3 +104,29 @@ def test_a_marble_element_missing_from_the_lookup_is_an_error() -> None:
         pytest.raises(InvalidOptionError, match="'ab' is not in the lookup"),
     ):
         fake.incoming("-ab", {"a": 1, "b": 2})
+
+
+def test_closing_while_connecting_abandons_the_scripted_connection() -> None:
+    with marble_socket() as fake:
+        closes = fake.record(fake.socket.closes)  # subscribing opens: connecting at tick 0
+        fake.socket.close()  # before the scripted server has accepted
+        fake.run()
+        assert fake.socket.current_state is ConnectionState.CLOSED
+        assert [r.value.value for r in closes] == [  # type: ignore[union-attr]
+            Close(None, "closed before it opened")
+        ]
+        assert fake.sent == []
+
+
+def test_a_subscriber_that_raises_never_ends_the_scripted_connection() -> None:
+    with marble_socket() as fake:
+        fake.incoming("-a-b", {"a": "one", "b": "two"})
+
+        def explode(_: Message[Any]) -> None:
+            raise ValueError("subscriber bug")
+
+        fake.socket.messages.subscribe(explode)
+        heard = fake.record(fake.socket.messages.pipe(ops.map(payload)))
+        fake.run()
+        assert heard == fake.expect("-a-b", {"a": "one", "b": "two"})
+        assert fake.socket.current_state is ConnectionState.READY

@@ -182,7 +182,7 @@ class OverSockets(Participants):
         marker = {"sentinel": self.round}
         waits = []
         for ch in self.sockets.values():
-            if ch.current_state is ConnectionState.OPEN:
+            if ch.current_state is ConnectionState.READY:
                 waits.append(ch.messages.pipe(ops.first(sentinel(marker))))
         pending = [iterate(w, timeout=scaled(5)) for w in waits]
         for control in self.controls.values():

@@ -1,0 +1,298 @@
+"""The inbound face of a socket: its hubs, the streams over them, and frame dispatch.
+
+:class:`ChannelStreams` is the base of :class:`~rx_itty.socket.IttySocket`: one
+:class:`~rx_itty._hub.Hub` per stream, the public properties and ``on()`` that
+expose them as :class:`~rx_itty.streams.Stream`, and ``_on_frame``, the
+per-frame path (decode, route to the hubs) that the transport calls for every
+frame after the first. Subscribing to an event stream opens the socket; the
+socket's lifecycle is the subclass's business.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, Literal, Self, TypeVar, overload
+
+import reactivex
+from reactivex import abc
+from reactivex.disposable import SingleAssignmentDisposable
+
+from rx_itty._hub import Hub
+from rx_itty.events import (
+    Close,
+    Diagnostic,
+    Event,
+    Join,
+    Leave,
+    ListenerError,
+    Message,
+    Open,
+    ServerError,
+    Signal,
+    Uid,
+)
+from rx_itty.exceptions import InvalidOptionError
+from rx_itty.lifecycle import ConnectionState
+from rx_itty.operators.payloads import decode
+from rx_itty.operators.routing import keep
+from rx_itty.presence import Presence
+from rx_itty.runtime import Runtime
+from rx_itty.streams import Stream
+from rx_itty.wire import decode_frame
+
+__all__ = ["ChannelStreams"]
+
+logger = logging.getLogger("rx_itty")
+
+M = TypeVar("M")
+
+_RESERVED_KEYS = frozenset(("*", "message", "join", "leave", "error", "open", "close"))
+
+
+class ChannelStreams(ABC):
+    """Hot streams of a channel's events, fed frame by frame (the base of ``IttySocket``)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        report = self._report_listener_error
+        self._all: Hub[Event] = Hub(report)
+        self._messages: Hub[Message[Any]] = Hub(report)
+        self._typed: dict[str, Hub[Message[Any]]] = {}
+        self._joins: Hub[Join] = Hub(report)
+        self._leaves: Hub[Leave] = Hub(report)
+        self._errors: Hub[ServerError] = Hub(report)
+        self._signals: Hub[Signal] = Hub(report)
+        self._opens: Hub[Open] = Hub(report)
+        self._closes: Hub[Close] = Hub(report)
+        self._diagnostics: Hub[Diagnostic] = Hub(self._report_diagnostic_failure)
+        self._state: Hub[ConnectionState] = Hub(report, replay=True, initial=ConnectionState.IDLE)
+        self._presence: Hub[Presence] = Hub(report, replay=True, initial=Presence())
+
+    @abstractmethod
+    def open(self) -> Self:
+        """Connect if not connected (subscribing to an event stream calls this)."""
+
+    def _stream(self, hub: Hub[Any], *, opens: bool = True, replay: bool = False) -> Stream[Any]:
+        runtime = self._runtime
+
+        def subscribe(
+            observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            if replay and not runtime.on_thread():
+                # Replay on the emitting thread, so a newer value can never overtake it.
+                holder = SingleAssignmentDisposable()
+                runtime.call(lambda: holder.set_disposable(hub.subscribe(observer)))
+                disposable: abc.DisposableBase = holder
+            else:
+                disposable = hub.subscribe(observer)
+            if opens:
+                self.open()
+            return disposable
+
+        return Stream(subscribe, runtime.on_thread)
+
+    def _wrap(self, source: reactivex.Observable[Any]) -> Stream[Any]:
+        return Stream.of(source, self._runtime.on_thread)
+
+    @property
+    def events(self) -> Stream[Event]:
+        """Every protocol event (JS ``'*'``): messages, joins, leaves, errors, signals."""
+        return self._stream(self._all)
+
+    @property
+    def messages(self) -> Stream[Message[Any]]:
+        """Every user message, typed or not (JS ``'message'``)."""
+        return self._stream(self._messages)
+
+    @property
+    def joins(self) -> Stream[Join]:
+        """Join events from the relay (our own first, ``is_self=True``)."""
+        return self._stream(self._joins)
+
+    @property
+    def leaves(self) -> Stream[Leave]:
+        """Leave events from the relay."""
+        return self._stream(self._leaves)
+
+    @property
+    def errors(self) -> Stream[ServerError]:
+        """``error`` events from the relay (unknown DM recipient, send key, limits)."""
+        return self._stream(self._errors)
+
+    @property
+    def signals(self) -> Stream[Signal]:
+        """Frames with another top-level ``type`` (raw-mode servers)."""
+        return self._stream(self._signals)
+
+    @property
+    def opens(self) -> Stream[Open]:
+        """Lifecycle: each time a connection opens (after queued sends are flushed)."""
+        return self._stream(self._opens)
+
+    @property
+    def closes(self) -> Stream[Close]:
+        """Lifecycle: each time a connection closes or fails to open."""
+        return self._stream(self._closes)
+
+    @property
+    def diagnostics(self) -> Stream[Diagnostic]:
+        """Local trouble, reported instead of raised: bad frames, payloads that did not
+        fit a model, subscribers that raised, sink values that could not be sent.
+        Subscribing does not open the socket."""
+        return self._stream(self._diagnostics, opens=False)
+
+    @property
+    def state(self) -> Stream[ConnectionState]:
+        """The connection state, replaying the current one; subscribing does not open."""
+        return self._stream(self._state, opens=False, replay=True)
+
+    @property
+    def presence(self) -> Stream[Presence]:
+        """Who is here (our identity, ``total``, announced users), replaying the latest."""
+        return self._stream(self._presence, replay=True)
+
+    @property
+    def current_state(self) -> ConnectionState:
+        """The connection state right now."""
+        return self._state.latest
+
+    @property
+    def current_presence(self) -> Presence:
+        """The latest presence (empty until our own join arrives)."""
+        return self._presence.latest
+
+    @property
+    def uid(self) -> Uid | None:
+        """Our uid on the current connection (a reconnect brings a new one)."""
+        me = self._presence.latest.me
+        return me.uid if me is not None else None
+
+    @overload
+    def on(self, key: Literal["*"]) -> Stream[Event]: ...  # type: ignore[overload-overlap]
+    @overload
+    def on(self, key: Literal["join"]) -> Stream[Join]: ...  # type: ignore[overload-overlap]
+    @overload
+    def on(self, key: Literal["leave"]) -> Stream[Leave]: ...  # type: ignore[overload-overlap]
+    @overload
+    def on(self, key: Literal["error"]) -> Stream[ServerError]: ...  # type: ignore[overload-overlap]
+    @overload
+    def on(self, key: Literal["open"]) -> Stream[Open]: ...  # type: ignore[overload-overlap]
+    @overload
+    def on(self, key: Literal["close"]) -> Stream[Close]: ...  # type: ignore[overload-overlap]
+    @overload
+    def on(self, key: str) -> Stream[Message[Any]]: ...
+    @overload
+    def on(self, key: str, model: type[M] | Callable[[Any], M]) -> Stream[Message[M]]: ...
+    @overload
+    def on(self, key: Callable[[Event], bool]) -> Stream[Event]: ...
+
+    def on(
+        self,
+        key: str | Callable[[Event], bool],
+        model: type[Any] | Callable[[Any], Any] | None = None,
+    ) -> Stream[Any]:
+        """A stream by JS listener key, payload ``type``, or filter function.
+
+        - ``"*"``, ``"message"``, ``"join"``, ``"leave"``, ``"error"``, ``"open"``,
+          ``"close"``: as in the JS client (system events only from the envelope).
+        - any other string: user messages whose payload ``type`` equals it.
+        - a function: every event for which it returns true.
+        - ``model``: decode the payload into a dataclass, pydantic model, msgspec
+          Struct or function result, as :func:`rx_itty.operators.decode` does.
+
+        One error policy for both: a filter function that raises, or a payload that
+        does not fit the model, is reported on :attr:`diagnostics` (as a
+        :class:`~rx_itty.events.ListenerError` or :class:`~rx_itty.events.PayloadError`)
+        and that event is skipped; the stream goes on.
+
+        Raises:
+            InvalidOptionError: an empty key, or a model with a system event key.
+        """
+        if callable(key):
+            return self._wrap(self.events.pipe(keep(key, on_error=self._diagnostics.on_next)))
+        if not isinstance(key, str) or not key:
+            raise InvalidOptionError(
+                f"on() takes a non-empty event key or a filter function, got {key!r}"
+            )
+        if model is not None:
+            if key in _RESERVED_KEYS and key != "message":
+                raise InvalidOptionError(
+                    f"on({key!r}, model): models decode user message payloads; "
+                    "use a payload type such as on('chat', Chat) or on('message', Chat)"
+                )
+            hub = self._messages if key == "message" else self._typed_hub(key)
+            decoded = self._stream(hub).pipe(decode(model, on_error=self._diagnostics.on_next))
+            return self._wrap(decoded)
+        hubs: dict[str, Hub[Any]] = {
+            "*": self._all,
+            "message": self._messages,
+            "join": self._joins,
+            "leave": self._leaves,
+            "error": self._errors,
+            "open": self._opens,
+            "close": self._closes,
+        }
+        return self._stream(hubs.get(key) or self._typed_hub(key))
+
+    def _typed_hub(self, kind: str) -> Hub[Message[Any]]:
+        hub = self._typed.get(kind)
+        if hub is None:
+            hub = self._typed.setdefault(kind, Hub(self._report_listener_error))
+            # Disposal sets the state before completing the hubs it finds, so a hub
+            # added after that snapshot sees DISPOSED here and completes itself.
+            if self._state.latest is ConnectionState.DISPOSED:
+                hub.on_completed()
+        return hub
+
+    # -- inbound -----------------------------------------------------------------------
+
+    def _on_frame(self, data: str | bytes) -> None:
+        event = decode_frame(data)
+        cls = type(event)
+        if cls is Message:
+            kind = event.type  # type: ignore[union-attr]
+            if kind is not None:
+                typed = self._typed.get(kind)
+                if typed is not None:
+                    typed.on_next(event)  # type: ignore[arg-type]
+            self._messages.on_next(event)  # type: ignore[arg-type]
+        elif cls is Join or cls is Leave:
+            self._presence.on_next(self._presence.latest.apply(event))  # type: ignore[arg-type]
+            (self._joins if cls is Join else self._leaves).on_next(event)  # type: ignore[arg-type]
+        elif cls is ServerError:
+            self._errors.on_next(event)  # type: ignore[arg-type]
+        elif cls is Signal:
+            self._signals.on_next(event)  # type: ignore[arg-type]
+        else:
+            self._diagnostics.on_next(event)  # type: ignore[arg-type]
+            logger.debug("undecodable frame: %s", event.reason)  # type: ignore[union-attr]
+            return
+        self._all.on_next(event)  # type: ignore[arg-type]
+
+    def _report_listener_error(self, value: Any, error: Exception) -> None:
+        logger.error("a subscriber raised while handling %r", value, exc_info=error)
+        self._diagnostics.on_next(ListenerError(value, error))
+
+    def _report_diagnostic_failure(self, value: Any, error: Exception) -> None:
+        logger.error("a diagnostics subscriber raised on %r", value, exc_info=error)
+
+    def _complete_streams(self) -> None:
+        """Complete every stream (disposal); typed hubs made later complete at once."""
+        hubs: tuple[Hub[Any], ...] = (
+            self._all,
+            self._messages,
+            *self._typed.values(),
+            self._joins,
+            self._leaves,
+            self._errors,
+            self._signals,
+            self._opens,
+            self._closes,
+            self._state,
+            self._presence,
+            self._diagnostics,
+        )
+        for hub in hubs:
+            hub.on_completed()
