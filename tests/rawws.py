@@ -7,10 +7,11 @@ helpers write requests and frames by hand and read exactly what the relay sent.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+
+from websockets.frames import Frame
 
 from tests.support import scaled
 
@@ -26,20 +27,9 @@ def upgrade_request(path: str, extra_headers: str = "") -> bytes:
 
 
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
-    """One final, masked client frame."""
-    mask = os.urandom(4)
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x80 | opcode, 0x80 | size))
-    elif size < 1 << 16:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
-    repeated = (mask * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(
-        size, "big"
-    )
-    return header + mask + masked
+    """One final, masked client frame; ``opcode`` may be one RFC 6455 reserves."""
+    # websockets' own serializer; a reserved opcode is a plain int it writes as is.
+    return Frame(opcode, payload).serialize(mask=True)  # type: ignore[arg-type]
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
