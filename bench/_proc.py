@@ -429,8 +429,11 @@ def announce_url(url: str) -> None:
     print(f"URL {url}", flush=True)
 
 
-async def serve_our_relay(profile_path: str | None = None, backplane: str | None = None) -> None:
-    """Run our relay on HOST with no rate, connection or ban limits until stopped.
+async def serve_our_relay(
+    profile_path: str | None = None, backplane: str | None = None, port: int = 0
+) -> None:
+    """Run our relay on HOST (``port`` 0: a free one) with no rate, connection or ban
+    limits until stopped.
 
     With ``backplane`` (a Redis URL) the relay is one node of a cluster.
     ``rx_itty`` is imported here, not at module level, so that a baseline relay
@@ -439,7 +442,7 @@ async def serve_our_relay(profile_path: str | None = None, backplane: str | None
     from rx_itty.relay import Limits, Relay, RelayConfig
 
     limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
-    relay = Relay(RelayConfig(limits=limits), host=HOST, port=0, backplane=backplane)
+    relay = Relay(RelayConfig(limits=limits), host=HOST, port=port, backplane=backplane)
     announce_url(await relay.start())
     try:
         with profiled(profile_path):

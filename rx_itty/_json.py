@@ -16,6 +16,10 @@ raises :class:`~rx_itty.exceptions.SerializationError` (a ``TypeError``) unless 
 ``JSON.stringify`` would silently turn into ``null``), and ``datetime``, ``UUID``,
 ``Enum``, sets, bytes, numpy values, subclasses of the builtins... each of which
 orjson alone would encode in a way of its own.
+
+Decoding refuses text nested deeper than :data:`MAX_DEPTH` levels, on either
+path; the relay refuses payloads that its envelope would push past that depth,
+so whatever it relays decodes on every rx_itty client.
 """
 
 from __future__ import annotations
@@ -23,15 +27,39 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import orjson
 
 from rx_itty.exceptions import SerializationError
 
-__all__ = ["JSONDecodeError", "dumps", "dumps_bytes", "is_json", "loads", "stringify"]
+__all__ = [
+    "MAX_DEPTH",
+    "JSONDecodeError",
+    "dumps",
+    "dumps_bytes",
+    "is_json",
+    "json_error",
+    "loads",
+    "stringify",
+]
 
 JSONDecodeError = orjson.JSONDecodeError
+
+MAX_DEPTH: Final = 512
+"""The deepest nesting of arrays and objects that :func:`loads` decodes (``[]`` is 1 level).
+
+Below orjson's own limit (1024) and far below what the stdlib parser can reach
+before Python's recursion limit, so both decoding paths enforce exactly this.
+"""
+
+_ORJSON_DEPTH: Final = 1024  # orjson refuses anything nested deeper, by itself
+
+
+class _TooDeep(JSONDecodeError):
+    def __init__(self, max_depth: int) -> None:
+        super().__init__(f"nested more than {max_depth} levels deep", "", 0)
+
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -181,29 +209,86 @@ def _stdlib_loads(text: str | bytes) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def loads(text: str | bytes) -> Any:
-    """Decode JSON text as JavaScript's ``JSON.parse`` would accept it.
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts (0 for a scalar), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if type(item) is dict:
+            children: Any = item.values()
+        elif type(item) is list:
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _shallow(text: str | bytes, max_depth: int) -> bool:
+    """True if ``text``, which orjson decoded, nests at most ``max_depth`` levels."""
+    # Nesting d levels deep takes at least d openers: text with few brackets (the
+    # usual case) needs no further look.
+    pad = _ORJSON_DEPTH - max_depth
+    wrapped: str | bytes
+    if isinstance(text, str):
+        if text.count("[") + text.count("{") <= max_depth:
+            return True
+        wrapped = "[" * pad + text + "]" * pad
+    else:
+        if text.count(b"[") + text.count(b"{") <= max_depth:
+            return True
+        wrapped = b"[" * pad + text + b"]" * pad
+    # Exact and still in C: wrapped in enough arrays to reach orjson's own limit,
+    # the text decodes iff it was no deeper than max_depth.
+    try:
+        orjson.loads(wrapped)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """Decode JSON text as JavaScript's ``JSON.parse`` would accept it, up to ``max_depth``.
 
     Raises:
-        JSONDecodeError: ``text`` is not valid JSON.
+        JSONDecodeError: ``text`` is not valid JSON, or nests arrays and objects more
+            than ``max_depth`` levels deep.
     """
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
         try:
-            return _stdlib_loads(text)
+            value = _stdlib_loads(text)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             pass
+        else:
+            if _depth(value) <= max_depth:
+                return value
+            raise _TooDeep(max_depth) from None
         raise
+    # Nesting d levels deep takes at least 2d characters: most text needs no look.
+    if len(text) > 2 * max_depth + 1 and not _shallow(text, max_depth):
+        raise _TooDeep(max_depth)
+    return value
+
+
+def json_error(text: str | bytes, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why :func:`loads` would refuse ``text``, or ``None`` if it decodes (the relay's check).
+
+    Returns:
+        ``None``, ``"not valid JSON"``, or ``"nested more than N levels deep"``.
+    """
+    try:
+        loads(text, max_depth)
+    except _TooDeep as exc:
+        return str(exc.msg)
+    except JSONDecodeError:
+        return "not valid JSON"
+    return None
 
 
 def is_json(text: str | bytes) -> bool:
-    """True if ``text`` is JSON that :func:`loads` decodes (the relay's check before relaying)."""
-    try:
-        orjson.loads(text)
-    except orjson.JSONDecodeError:
-        try:
-            _stdlib_loads(text)
-        except (ValueError, RecursionError):
-            return False
-    return True
+    """True if ``text`` is JSON that :func:`loads` decodes."""
+    return json_error(text) is None

@@ -73,7 +73,8 @@ class CloseCode(enum.IntEnum):
     SERVICE_RESTART = 1012
     """The relay lost its backplane and dropped every connection: reconnect (to any node)."""
     TRY_AGAIN_LATER = 1013
-    """The relay could not complete the join just now (backplane down): reconnect later."""
+    """The relay could not serve this connection just now: its backplane went down during
+    the join, or the member fell too far behind reading. Reconnecting later is fine."""
 
 
 _RAW_URL = re.compile(r"^wss?:")

@@ -257,11 +257,20 @@ ARGPARSE_CONVERTERS = [
 
 # Private control flow: raised and caught inside the same module, never seen by a user.
 CONTROL_FLOW = [
+    *(
+        Allowed(
+            "rx_itty.relay.http_push",
+            qualname,
+            "_Refused",
+            "carries an HTTP status from reading a request to _one_request, which answers it",
+        )
+        for qualname in ("HttpPushListener._read_push", "_Exchange.body")
+    ),
     Allowed(
-        "rx_itty.relay.http_push",
-        "HttpPushListener._respond",
-        "_BadRequest",
-        "carries an HTTP status from the request parser to _serve, which answers with it",
+        "rx_itty._json",
+        "loads",
+        "_TooDeep",
+        "a JSONDecodeError, as loads() documents; json_error() names it for the relay",
     ),
     Allowed(
         "rx_itty._json",
@@ -278,7 +287,18 @@ CONTROL_FLOW = [
     ),
 ]
 
-ALLOWED = PROTOCOL + ARGPARSE_CONVERTERS + CONTROL_FLOW
+# Raised into a library that expects exactly these from the hook it called.
+LIBRARY_HOOKS = [
+    Allowed(
+        "rx_itty.relay.connection",
+        "_BoundedReader.read_line",
+        name,
+        "websockets' request parser calls read_line and answers these with 414 or 431",
+    )
+    for name in ("RequestLineTooLong", "HeaderLineTooLong", "TooManyHeaders")
+]
+
+ALLOWED = PROTOCOL + ARGPARSE_CONVERTERS + CONTROL_FLOW + LIBRARY_HOOKS
 
 # Re-raises of an exception object that rx_itty did not build at that line
 # (module, qualname, expression) -> why it may be something other than an IttyError.

@@ -10,6 +10,7 @@ import math
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 
 from rx_itty import _json
@@ -119,6 +120,52 @@ def test_is_json_agrees_with_loads(text: str) -> None:
 def test_is_json_says_which_texts_are_json() -> None:
     assert all(_json.is_json(text) for text in VALID)
     assert not any(_json.is_json(text) for text in INVALID)
+
+
+# -- nesting depth ------------------------------------------------------------------
+
+
+def nested(depth: int, inner: str = "1", kind: str = "array") -> str:
+    if kind == "array":
+        return "[" * depth + inner + "]" * depth
+    return '{"k":' * depth + inner + "}" * depth
+
+
+@pytest.mark.parametrize("kind", ["array", "object"])
+@pytest.mark.parametrize("inner", ["1", '"\\ud800"'], ids=["orjson", "stdlib-fallback"])
+def test_loads_decodes_exactly_max_depth_levels_on_either_path(kind: str, inner: str) -> None:
+    assert _json.loads(nested(_json.MAX_DEPTH, inner, kind)) is not None
+    assert _json.loads(nested(_json.MAX_DEPTH, inner, kind).encode()) is not None
+    with pytest.raises(_json.JSONDecodeError, match="nested more than 512 levels deep"):
+        _json.loads(nested(_json.MAX_DEPTH + 1, inner, kind))
+    with pytest.raises(_json.JSONDecodeError, match="nested more than 512 levels deep"):
+        _json.loads(nested(_json.MAX_DEPTH + 1, inner, kind).encode())
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    text = json.dumps(["[" * 5000, {"a": "{" * 5000}])
+    assert _json.loads(text) == ["[" * 5000, {"a": "{" * 5000}]
+
+
+def test_max_depth_is_within_what_orjson_decodes_by_itself() -> None:
+    # The exact depth check wraps text up to orjson's own limit; that limit must hold.
+    assert _json._ORJSON_DEPTH > _json.MAX_DEPTH
+    orjson.loads(nested(_json._ORJSON_DEPTH))
+    with pytest.raises(orjson.JSONDecodeError):
+        orjson.loads(nested(_json._ORJSON_DEPTH + 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[1]", None),
+        ("{", "not valid JSON"),
+        (nested(3), None),
+        (nested(4), "nested more than 3 levels deep"),
+    ],
+)
+def test_json_error_says_why_text_would_be_refused(text: str, problem: str | None) -> None:
+    assert _json.json_error(text, max_depth=3) == problem
 
 
 # -- dumps and dumps_bytes -------------------------------------------------------------

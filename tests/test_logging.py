@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import pytest
 
-from rx_itty._logging import RedactKeys, wire_logger, without_credentials, without_query
+from rx_itty._logging import (
+    KEY_PARAMS,
+    RedactKeys,
+    query_params,
+    redact,
+    wire_logger,
+    without_credentials,
+    without_query,
+)
 
 
 def record(msg: str, *args: Any) -> logging.LogRecord:
@@ -126,3 +135,60 @@ def test_wire_logger_masks_keys_before_any_handler_sees_them(
     assert caplog.messages == ["> GET /c/room?joinKey=***&sendKey=*** HTTP/1.1"]
     assert "hunter2" not in caplog.text
     assert "swordfish" not in caplog.text
+
+
+# -- redact: names decoded as the relay decodes them --------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /c/r?join%4Bey=SECRET HTTP/1.1",
+        "GET /c/r?%6A%6F%69%6E%4B%65%79=SECRET HTTP/1.1",
+        "GET /c/r?send%4bey=SECRET&as=Ann HTTP/1.1",
+        "GET /c/r?as=Ann&joinKey=a&join%4Bey=SECRET HTTP/1.1",
+        "GET /c/r?joinKey=&joinKey=SECRET HTTP/1.1",
+        "ws://h/path?x=1?sendKey=SECRET",
+        "GET /c/r?joinKey=SEC%3FRET?x=SECRET HTTP/1.1",
+        "invalid HTTP request line: GET /c/r?a=1&SENDKEY=SECRET HTTP/1.1 x",
+    ],
+)
+def test_every_spelling_and_repetition_of_a_key_is_masked(text: str) -> None:
+    masked = redact(text)
+    assert "SECRET" not in masked
+    assert "SEC" not in masked
+    assert "***" in masked
+
+
+def test_redact_reads_names_exactly_as_the_relay_parses_the_query() -> None:
+    query = "join%4Bey=a&%73endKey=b&as=c&join+Key=d&jo%69nKey=e"
+    keys = [value for name, value in query_params(query) if name in KEY_PARAMS]
+    assert keys == ["a", "b", "e"]
+    assert redact("?" + query) == "?join%4Bey=***&%73endKey=***&as=c&join+Key=d&jo%69nKey=***"
+
+
+def test_text_without_keys_is_returned_as_it_is() -> None:
+    text = "GET /c/a%20b?as=Ann&echo=true&keyboard=1 HTTP/1.1"
+    assert redact(text) is text
+
+
+def test_a_traceback_quoting_a_key_is_masked_and_kept_as_text(
+    logger_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = wire_logger(logger_name)
+    try:
+        raise ValueError("invalid HTTP request line: GET /c/r?join%4Bey=hunter2 HTTP/1.1 x")
+    except ValueError:
+        with caplog.at_level(logging.DEBUG, logger=logger_name):
+            logger.debug("! no valid HTTP request", exc_info=True)
+    assert "hunter2" not in caplog.text
+    assert "ValueError: invalid HTTP request line: GET /c/r?join%4Bey=***" in caplog.text
+
+
+def test_a_traceback_without_keys_keeps_its_exception(logger_name: str) -> None:
+    try:
+        raise ValueError("nothing secret")
+    except ValueError:
+        entry = logging.LogRecord("t", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
+    RedactKeys().filter(entry)
+    assert entry.exc_info is not None

@@ -64,6 +64,14 @@ def register(commands: Commands) -> None:
         help="with --backplane: after this long without a heartbeat a node counts as dead "
         "and its members leave (default 5)",
     )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy (address or CIDR, '*' for any) whose X-Forwarded-For names "
+        "the client for limits and bans; repeatable",
+    )
     serve.set_defaults(run=run)
 
 
@@ -87,11 +95,12 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
         if backplane is None:
             raise RelayConfigError("--node-ttl needs a backplane: add --backplane URL")
         backplane = dataclasses.replace(backplane, node_ttl=args.node_ttl)
-    return RelayConfig(
+    return dataclasses.replace(
+        config,
         limits=limits,
-        namespaces=config.namespaces,
         compression=config.compression or args.compression,
         backplane=backplane,
+        trusted_proxies=(*config.trusted_proxies, *args.trusted_proxy),
     )
 
 

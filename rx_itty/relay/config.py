@@ -12,7 +12,8 @@ A configuration file is JSON::
       "namespaces": {"myapp": {"joinKey": "...", "sendKey": "..."}, "public": {}},
       "limits": {"max_frame_bytes": 102400, "messages_per_window": 40,
                  "window_seconds": 0.005, "exempt_loopback": false},
-      "backplane": {"url": "redis://127.0.0.1:6379/0", "node_ttl": 5}
+      "backplane": {"url": "redis://127.0.0.1:6379/0", "node_ttl": 5},
+      "trusted_proxies": ["127.0.0.1"]
     }
 
 ``"backplane"`` may also be just the URL; without it the relay is one process.
@@ -30,6 +31,7 @@ from typing import Any, final
 from rx_itty import _json
 from rx_itty._logging import without_credentials
 from rx_itty.exceptions import RelayConfigError
+from rx_itty.relay.proxy import TrustedProxies
 
 __all__ = [
     "BackplaneConfig",
@@ -77,8 +79,18 @@ class Limits:
         exempt_loopback: Exempt 127.0.0.0/8 and ::1 from rate, connection and ban limits.
         max_alias_length: Longest accepted alias, in characters (HTTP 400 above it).
         max_channel_length: Longest accepted channel name, in characters (HTTP 400 above it).
-        max_buffered_bytes: Outbound bytes a slow reader may leave unread before it
-            is disconnected (code 1008), so one stalled client cannot exhaust memory.
+        max_buffered_bytes: High-water mark of one member's unread output, in bytes.
+            Above it the member has ``slow_reader_seconds`` to catch up, or it is
+            dropped with close code 1013 (try again later).
+        slow_reader_seconds: That grace period (and how long a dropped member gets
+            to read its close frame before the TCP connection is cut).
+        max_total_buffered_bytes: Relay-wide budget for unread output (of all members
+            more than 32 KiB behind); past it, those above their mark are cut off at
+            once, most behind first.
+        max_request_line_bytes: Longest handshake request line (HTTP 414 above it).
+        max_header_count: Most handshake request headers (HTTP 431 above it).
+        max_header_bytes: Largest handshake request head, request line and headers
+            together (HTTP 431 above it).
     """
 
     max_frame_bytes: int | None = 102_400
@@ -90,7 +102,12 @@ class Limits:
     exempt_loopback: bool = True
     max_alias_length: int | None = 256
     max_channel_length: int | None = 1024
-    max_buffered_bytes: int | None = 16 * 1024 * 1024
+    max_buffered_bytes: int | None = 1024 * 1024
+    slow_reader_seconds: float = 2.0
+    max_total_buffered_bytes: int | None = 64 * 1024 * 1024
+    max_request_line_bytes: int | None = 8 * 1024
+    max_header_count: int | None = 100
+    max_header_bytes: int | None = 32 * 1024
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -182,14 +199,26 @@ class RelayConfig:
         backplane: Share channels with other relay nodes through Redis; ``None``
             (the default) keeps the relay to this process. Every node of a
             cluster needs the same namespaces (a node with others cannot join).
+        trusted_proxies: Addresses and networks of reverse proxies (``"127.0.0.1"``,
+            ``"10.0.0.0/8"``, ``"*"`` for any) whose ``proxy_header`` names the client;
+            limits, bans and the loopback exemption then apply to that client address.
+            Empty by default: the header is never trusted.
+        proxy_header: ``"X-Forwarded-For"`` (the default) or ``"Forwarded"``.
     """
 
     limits: Limits = field(default_factory=Limits)
     namespaces: Mapping[str, NamespaceKeys] = field(default_factory=dict)
     compression: bool = False
     backplane: BackplaneConfig | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    proxy_header: str = "X-Forwarded-For"
 
     def __post_init__(self) -> None:
+        if isinstance(self.trusted_proxies, str) or not all(
+            isinstance(entry, str) for entry in self.trusted_proxies
+        ):
+            raise RelayConfigError('"trusted_proxies" must be a list of addresses or networks')
+        TrustedProxies(self.trusted_proxies, self.proxy_header)  # raises if either is invalid
         for name in self.namespaces:
             if not name or name[-1] in _BOUNDARIES:
                 raise RelayConfigError(
@@ -258,11 +287,18 @@ def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
     Raises:
         RelayConfigError: unknown sections or fields, or values of the wrong type.
     """
-    unknown = set(raw) - {"namespaces", "limits", "compression", "backplane"}
+    sections = {
+        "namespaces",
+        "limits",
+        "compression",
+        "backplane",
+        "trusted_proxies",
+        "proxy_header",
+    }
+    unknown = set(raw) - sections
     if unknown:
         raise RelayConfigError(
-            f"unknown config sections {sorted(unknown)}; "
-            "expected namespaces, limits, compression, backplane"
+            f"unknown config sections {sorted(unknown)}; expected {', '.join(sorted(sections))}"
         )
     limits_raw = raw.get("limits", {})
     known = {f.name for f in dataclasses.fields(Limits)}
@@ -271,11 +307,19 @@ def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
     compression = raw.get("compression", False)
     if not isinstance(compression, bool):
         raise RelayConfigError('"compression" must be true or false')
+    proxies = raw.get("trusted_proxies", [])
+    header = raw.get("proxy_header", "X-Forwarded-For")
+    if not isinstance(proxies, list) or not isinstance(header, str):
+        raise RelayConfigError(
+            '"trusted_proxies" must be a list of addresses or networks, "proxy_header" a string'
+        )
     return RelayConfig(
         limits=Limits(**limits_raw),
         namespaces=_namespaces(raw.get("namespaces", {})),
         compression=compression,
         backplane=_backplane(raw.get("backplane")),
+        trusted_proxies=tuple(proxies),
+        proxy_header=header,
     )
 
 

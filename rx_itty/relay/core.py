@@ -33,9 +33,10 @@ import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar, final
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from rx_itty import _json
+from rx_itty._logging import KEY_PARAMS, query_params
 from rx_itty.relay.config import RelayConfig, match_namespace
 from rx_itty.wire import CloseCode, split_direct
 
@@ -61,6 +62,9 @@ C = TypeVar("C")
 _UID_ALPHABET = string.digits + string.ascii_lowercase
 _FALSE_FLAGS = frozenset(("false", "0", "undefined", "null"))
 _RECIPIENT_CACHE = 64  # senders whose recipient tuple is kept per channel
+# The envelope wraps a payload in one more level: deeper payloads would be
+# relayed to clients that cannot decode them.
+_PAYLOAD_DEPTH = _json.MAX_DEPTH - 1
 
 
 def random_uid() -> str:
@@ -371,7 +375,11 @@ class RelayCore(Generic[C]):
         if limits.max_channel_length is not None and len(channel) > limits.max_channel_length:
             return Refusal(400, f"Channel name exceeds {limits.max_channel_length} characters.")
         params: dict[str, str] = {}
-        for key, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+        for key, value in query_params(query):
+            if key in params and key in KEY_PARAMS:
+                # Whichever copy won, the other would be silently ignored: an empty
+                # first joinKey would create an open channel.
+                return Refusal(400, f"{key} is given more than once: pass each key once.")
             params.setdefault(key, value)
         alias = params.get("as") or params.get("alias") or None
         if alias and limits.max_alias_length is not None and len(alias) > limits.max_alias_length:
@@ -611,7 +619,9 @@ class RelayCore(Generic[C]):
         """Handle one inbound frame: type, size, rate, DM prefix, JSON, send key, in that order.
 
         Each check that fails answers the sender alone with an ``error`` event and
-        relays nothing; size and rate failures also count as violations.
+        relays nothing; size and rate failures also count as violations. The JSON
+        check includes depth: a payload nested more than ``MAX_DEPTH - 1`` levels
+        (its envelope adds one) is refused, since no rx_itty client could decode it.
 
         Returns:
             Deliveries (relayed envelope, or an error to the sender) and, after too
@@ -642,8 +652,9 @@ class RelayCore(Generic[C]):
                 member, "Malformed direct message: expected \\x1f<uid>\\x1f<json>.", now
             )
         to, payload = parts
-        if not _json.is_json(payload):
-            return self._error(member, "Message is not valid JSON.", now)
+        problem = _json.json_error(payload, _PAYLOAD_DEPTH)
+        if problem is not None:
+            return self._error(member, f"Message is {problem}.", now)
         if not member.can_send:
             return self._error(member, "A valid sendKey is required to send on this channel.", now)
 
@@ -707,8 +718,9 @@ class RelayCore(Generic[C]):
             text = body.decode()
         except UnicodeDecodeError:
             return PushResult(400, "Body is not valid JSON.")
-        if not _json.is_json(text):
-            return PushResult(400, "Body is not valid JSON.")
+        problem = _json.json_error(text, _PAYLOAD_DEPTH)
+        if problem is not None:
+            return PushResult(400, f"Body is {problem}.")
         live = self._channels.get(channel)
         envelope = f'{{"date":{int(now * 1000)},"message":{text}}}'
         # In a cluster, a channel with no members here may have some elsewhere.
@@ -733,7 +745,9 @@ class RelayCore(Generic[C]):
             return self._error(
                 member, f"{text} (warning {member.violations} of {limits.warnings}).", now
             )
+        reason = "too many limit violations"
         if limits.ban_seconds and member.ip is not None and not member.exempt:
             self._bans[member.ip] = now + limits.ban_seconds
+            reason += f"; address banned for {limits.ban_seconds:g} s"
         outcome = self._error(member, f"{text}: too many violations, disconnecting.", now)
-        return outcome._replace(close=(CloseCode.POLICY_VIOLATION, "too many limit violations"))
+        return outcome._replace(close=(CloseCode.POLICY_VIOLATION, reason))

@@ -30,8 +30,9 @@ from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rx_itty._logging import wire_logger
+from rx_itty._logging import wire_logger, without_query
 from rx_itty.exceptions import BackplaneUnavailable, RelayNotStarted
+from rx_itty.relay.backlog import Backlog, Buffered
 from rx_itty.relay.backplane import (
     UNAVAILABLE,
     Backplane,
@@ -40,33 +41,32 @@ from rx_itty.relay.backplane import (
     open_backplane,
 )
 from rx_itty.relay.config import RelayConfig, backplane_at
-from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Ticket, delivered
+from rx_itty.relay.connection import RelayConnection, connection_type
+from rx_itty.relay.core import (
+    Delivery,
+    Member,
+    Refusal,
+    RelayCore,
+    Ticket,
+    delivered,
+    is_loopback,
+)
 from rx_itty.relay.http_push import HttpPushListener
+from rx_itty.relay.proxy import TrustedProxies
 from rx_itty.wire import CloseCode
 
 __all__ = ["Relay", "RelayOptions"]
 
 logger = logging.getLogger("rx_itty.relay")
 
-_wire_logger = wire_logger("rx_itty.relay.websockets")
+# websockets' own INFO lines (one per connection opened or closed) become DEBUG:
+# the relay logs one line per notable event itself.
+_wire_logger = wire_logger("rx_itty.relay.websockets", quiet=True)
 
-
-class _Connection(ServerConnection):
-    """A server connection that knows when its transport's write buffer is backed up.
-
-    asyncio calls ``pause_writing`` when the buffer passes its high-water mark;
-    only then is the (cheap) size check in ``Relay._deliver`` worth doing.
-    """
-
-    backlogged = False
-
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self.backlogged = True
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        self.backlogged = False
+# websockets' defaults, named: a member whose output has not drained for their
+# sum could not even be sent a keepalive ping, so it is dropped as a dead one.
+_PING_INTERVAL = 20.0
+_PING_TIMEOUT = 20.0
 
 
 def _library_max_size(frame_cap: int | None) -> int:
@@ -126,10 +126,13 @@ class Relay:
             backplane = open_backplane(backplane_at(backplane, self.config.backplane))
         elif backplane is None and self.config.backplane is not None:
             backplane = open_backplane(self.config.backplane)
-        self._backplane: Backplane[_Connection] = backplane or LocalBackplane()
-        self.core: RelayCore[_Connection] = RelayCore(
+        self._backplane: Backplane[RelayConnection] = backplane or LocalBackplane()
+        self.core: RelayCore[RelayConnection] = RelayCore(
             self.config, clustered=self._backplane.clustered
         )
+        self._backlog = Backlog(self.config.limits, _PING_INTERVAL + _PING_TIMEOUT, self._drop)
+        self._proxies = TrustedProxies(self.config.trusted_proxies, self.config.proxy_header)
+        self._warned_proxy = False
         self.host = host
         self._requested_port = port
         self._requested_http_port = http_port
@@ -161,7 +164,10 @@ class Relay:
                 await self._backplane.aclose()
                 raise
             if self._requested_http_port is not None:
-                self._http = HttpPushListener(self._push, self.config.limits.max_frame_bytes)
+                limits = self.config.limits
+                self._http = HttpPushListener(
+                    self._push, limits.max_frame_bytes, limits.max_header_bytes or 16384
+                )
                 self._http_port = await self._http.start(self.host, self._requested_http_port)
                 logger.info("relay accepting HTTP pushes on %s", self.http_url)
             logger.info("relay listening on %s", self.url)
@@ -177,7 +183,9 @@ class Relay:
             max_size=_library_max_size(self.config.limits.max_frame_bytes),
             server_header="rx_itty relay",
             logger=_wire_logger,
-            create_connection=_Connection,
+            create_connection=connection_type(self.config.limits),
+            ping_interval=_PING_INTERVAL,
+            ping_timeout=_PING_TIMEOUT,
         )
 
     @property
@@ -246,17 +254,41 @@ class Relay:
     # -- connections ---------------------------------------------------------
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        ip = conn.remote_address[0] if conn.remote_address else None
+        peer = conn.remote_address[0] if conn.remote_address else None
+        forwarded = request.headers.get_all(self._proxies.header)
+        ip = self._proxies.client_address(peer, forwarded)
+        if forwarded and not self._warned_proxy and self._same_host_proxy(peer):
+            self._warned_proxy = True
+            logger.warning(
+                "handshakes from %s carry %s, but %s is not a trusted proxy: every client "
+                "behind it shares the proxy's address%s; set trusted_proxies (--trusted-proxy)",
+                peer,
+                self._proxies.header,
+                peer,
+                ", exempt from limits" if self.config.limits.exempt_loopback else "",
+            )
         verdict = self.core.admit(request.path, ip, time.time())
         if not isinstance(verdict, Refusal):
             verdict = await self._backplane.admit(verdict) or verdict
         if isinstance(verdict, Refusal):
+            logger.info(
+                "refused %s %s: %d %s",
+                ip,
+                without_query(request.path),
+                verdict.status,
+                verdict.reason,
+            )
             return conn.respond(verdict.status, verdict.reason + "\n")
         self._tickets[conn] = verdict
         return None
 
+    def _same_host_proxy(self, peer: str | None) -> bool:
+        # A loopback peer naming a client is a proxy on this host; one elsewhere
+        # could as well be a client making the header up, so it gets no warning.
+        return is_loopback(peer) and not self._proxies.trusts(peer)
+
     async def _handle(self, conn: ServerConnection) -> None:
-        assert isinstance(conn, _Connection)
+        assert isinstance(conn, RelayConnection)
         ticket = self._tickets.pop(conn)
         joined = await self._backplane.join(ticket, conn, time.time())
         if isinstance(joined, Refusal):
@@ -265,6 +297,7 @@ class Relay:
             )
             await conn.close(code, joined.reason)
             return
+        conn.joined(joined, self._backlog)
         try:
             await self._read(conn, joined)
         finally:
@@ -284,20 +317,13 @@ class Relay:
         except BackplaneUnavailable:
             return UNAVAILABLE.status, UNAVAILABLE.reason
 
-    def _deliver(self, deliveries: Iterable[Delivery[_Connection]]) -> None:
+    def _deliver(self, deliveries: Iterable[Delivery[RelayConnection]]) -> None:
         # Synchronous on purpose: frames reach every transport in the order the
         # core produced them, with no await in between: no other frame can slip in.
-        cap = self.config.limits.max_buffered_bytes
         for delivery in deliveries:
             broadcast(delivery.to, delivery.frame)
-            if cap is None:
-                continue
-            for conn in delivery.to:
-                if conn.backlogged and conn.transport.get_write_buffer_size() > cap:
-                    # A reader that stopped reading must not make the relay buffer
-                    # without bound; dropping it is what its peers would want too.
-                    logger.warning("disconnecting a reader more than %d bytes behind", cap)
-                    conn.transport.abort()
+        if self._backlog:  # only while some member is behind
+            self._backlog.check()
 
     def _disconnect_all(self, code: int, reason: str) -> None:
         """Close every connection (the backplane went down: they must reconnect)."""
@@ -308,12 +334,23 @@ class Relay:
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
-    async def _read(self, conn: _Connection, member: Member[_Connection]) -> None:
+    def _drop(self, conn: Buffered, why: str, at_once: bool) -> None:
+        assert isinstance(conn, RelayConnection)
+        member = conn.member
+        if not conn.dropped:  # one line per member; its peers see it leave now
+            logger.warning("dropped %r, too slow a reader: %s", member, why)
+            self._backplane.leave(member, time.time())
+        limits = self.config.limits
+        conn.drop(f"too slow a reader: {why}", None if at_once else limits.slow_reader_seconds)
+
+    async def _read(self, conn: RelayConnection, member: Member[RelayConnection]) -> None:
         # recv() in a loop, not `async for`: the async iterator costs ~2 us a message.
         recv = conn.recv
         try:
             while True:
                 data = await recv()
+                if conn.dropped:
+                    return
                 try:
                     outcome = self.core.receive(member, data, time.time())
                 except Exception:
@@ -325,6 +362,7 @@ class Relay:
                 if outcome.relay is not None:
                     self._backplane.relay(outcome.relay)
                 if outcome.close is not None:
+                    logger.warning("closed %r from %s: %s", member, member.ip, outcome.close[1])
                     await conn.close(*outcome.close)
                     return
         except ConnectionClosed:

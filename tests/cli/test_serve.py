@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.cli.support import run, start_serve
 from tests.support import Peer, scaled
@@ -176,3 +176,16 @@ async def test_serve_logs_at_the_level_asked_for(
     err = await log_lines_of(before, after)
     logged = {word for line in err.splitlines() for word in line.split()[3:4]}
     assert logged == levels, err
+
+
+@pytest.mark.asyncio
+async def test_serve_trusts_the_proxies_named_with_trusted_proxy(tmp_path: Path) -> None:
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"limits": {"connections_per_second": 1}}))
+    forwarded = {"additional_headers": {"X-Forwarded-For": "198.51.100.9"}}
+    async with serving("--config", str(config), "--trusted-proxy", "127.0.0.1") as (_, url):
+        async with await Peer.connect(url + "r?", **forwarded) as peer:
+            await peer.joined()
+        with pytest.raises(InvalidStatus) as refused:
+            await Peer.connect(url + "r?", **forwarded)  # the client's budget, not loopback's
+        assert refused.value.response.status_code == 429

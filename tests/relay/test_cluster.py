@@ -26,7 +26,8 @@ from rx_itty import Backoff, connect
 from tests.cli.support import run
 from tests.redis_server import RedisServer
 from tests.relay.cluster import Node, running_nodes
-from tests.relay.test_http_push import http_at, post
+from tests.relay.test_http_push import one as push_once
+from tests.relay.test_http_push import post
 from tests.relay.test_server import sentinel
 from tests.support import Peer, first, scaled
 
@@ -261,8 +262,7 @@ async def test_namespaces_and_http_push_work_across_nodes(
         a, _ = await join(one, "app:alerts", "joinKey=J")
         b, _ = await join(other, "app:alerts", "joinKey=J")
         await a.recv()
-        assert other.http_url is not None
-        status, answer = await http_at(
+        status, _, answer = await push_once(
             other.http_url, post("/c/app:alerts", b'{"level":1}', key="S")
         )
         assert (status, answer["message"]) == (200, "Delivered to 2 connections.")

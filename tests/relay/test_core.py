@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from rx_itty._json import MAX_DEPTH
+from rx_itty.events import Message
 from rx_itty.relay.config import Limits, NamespaceKeys, RelayConfig
 from rx_itty.relay.core import (
     Delivery,
@@ -19,6 +21,7 @@ from rx_itty.relay.core import (
     Ticket,
     key_digest,
 )
+from rx_itty.wire import decode_frame
 
 LOCAL = "127.0.0.1"
 REMOTE = "203.0.113.7"
@@ -270,6 +273,29 @@ def test_later_joiners_cannot_change_the_keys() -> None:
     assert only(core.receive(b, "1", 2.0))[1] == ["A", "C"]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "joinKey=&join%4Bey=K",  # the empty first copy would have made an open channel
+        "joinKey=K&joinKey=K",
+        "sendKey=a&send%4bey=b",
+        "%6A%6F%69%6E%4B%65%79=x&joinKey=y",
+    ],
+)
+def test_a_key_given_twice_in_any_spelling_is_refused_with_400(query: str) -> None:
+    verdict = make_core().admit(f"/c/r?{query}", LOCAL, 0)
+    assert isinstance(verdict, Refusal)
+    assert verdict.status == 400
+    assert "more than once" in verdict.reason
+
+
+def test_percent_encoded_key_names_are_keys() -> None:
+    core = make_core()
+    join(core, "A", "/c/r?join%4Bey=K")
+    assert isinstance(core.admit("/c/r", LOCAL, 1.0), Refusal)
+    assert isinstance(core.admit("/c/r?joinKey=K", LOCAL, 1.0), Ticket)
+
+
 def test_send_key_gate_applies_to_direct_messages_too() -> None:
     core = make_core()
     join(core, "A", "/c/r?sendKey=s")
@@ -385,7 +411,10 @@ def test_message_rate_limit_warns_then_closes_and_bans_the_address() -> None:
         assert frame["message"] == f"Rate limit exceeded (warning {n} of 3)."
     assert only(core.receive(a, "1", 11.0))[1] == ["B"]  # new window
     core.receive(a, "1", 11.1)
-    assert core.receive(a, "1", 11.2).close == (1008, "too many limit violations")
+    assert core.receive(a, "1", 11.2).close == (
+        1008,
+        "too many limit violations; address banned for 60 s",
+    )
     assert core.admit("/c/r", REMOTE, 20.0) == Refusal(429, "Too many violations: try again later.")
     assert isinstance(core.admit("/c/r", REMOTE, 71.2), Ticket)
 
@@ -472,6 +501,27 @@ def test_http_push_refusals(path: str, body: bytes, key: str | None, status: int
     result = pushing_core().push(path, body, key, 2.0)
     assert result.status == status
     assert list(result.deliveries) == []
+
+
+def test_payloads_nested_deeper_than_clients_decode_are_refused_to_the_sender() -> None:
+    core = make_core()
+    a, _ = join(core, "A", "/c/r?echo=true")
+    deepest = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    [relayed] = core.receive(a, deepest, 2.0).deliveries
+    assert list(relayed.to) == ["A"]
+    assert isinstance(decode_frame(relayed.frame), Message)  # what the relay passes, clients decode
+    too_deep = "[" * MAX_DEPTH + "]" * MAX_DEPTH
+    error, to = only(core.receive(a, too_deep, 2.0))
+    assert (error["type"], to) == ("error", ["A"])
+    assert error["message"] == f"Message is nested more than {MAX_DEPTH - 1} levels deep."
+
+
+def test_http_push_refuses_payloads_nested_too_deep() -> None:
+    body = ("[" * MAX_DEPTH + "]" * MAX_DEPTH).encode()
+    core = make_core(RelayConfig(namespaces={"app": NamespaceKeys(send_key="S")}))
+    result = core.push("/c/app:x", body, "S", 2.0)
+    assert (result.status, list(result.deliveries)) == (400, [])
+    assert "nested more than" in result.reason
 
 
 def test_the_recipient_cache_stays_bounded_in_a_big_busy_room() -> None:

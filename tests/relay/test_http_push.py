@@ -1,4 +1,8 @@
-"""HTTP push over a real socket: POST /c/<channel> with an x-send-key header."""
+"""HTTP push over a real socket: POST /c/<channel> with an x-send-key header.
+
+Requests are written byte by byte, as curl and other clients send them:
+keep-alive, ``Expect: 100-continue``, chunked bodies, limits.
+"""
 
 from __future__ import annotations
 
@@ -23,28 +27,64 @@ async def pushing_relay() -> AsyncIterator[Relay]:
         yield relay
 
 
-async def http(relay: Relay, request: bytes) -> tuple[int, dict[str, Any]]:
-    assert relay.http_url is not None
-    return await http_at(relay.http_url, request)
+class Client:
+    """One HTTP connection to the push port."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, target: Relay | str | None) -> Client:
+        """Connect to a relay's push port, or to the push URL of a relay (a cluster node)."""
+        base = target.http_url if isinstance(target, Relay) else target
+        assert base is not None
+        port = int(base.split(":")[2].split("/")[0])
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def response(self) -> tuple[int, dict[str, str], Any]:
+        """The next response: status, headers (lower-case names) and the decoded JSON body."""
+        async with asyncio.timeout(scaled(5)):
+            head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            status_line, *lines = head.split("\r\n")[:-2]
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in lines)
+            }
+            body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        return int(status_line.split()[1]), headers, json.loads(body) if body else None
+
+    async def closed(self) -> bool:
+        async with asyncio.timeout(scaled(5)):
+            return await self.reader.read() == b""
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
 
 
-async def http_at(base: str, request: bytes) -> tuple[int, dict[str, Any]]:
-    """Send one raw HTTP request to the push listener at ``base``; the status and JSON answer."""
-    port = int(base.split(":")[2].split("/")[0])
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(request)
-    async with asyncio.timeout(scaled(5)):
-        response = await reader.read()
-    writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
-
-
-def post(path: str, body: bytes, key: str | None = "S3CRET") -> bytes:
-    headers = f"POST {path} HTTP/1.1\r\nHost: relay\r\nContent-Length: {len(body)}\r\n"
+def post(
+    path: str, body: bytes, key: str | None = "S3CRET", extra: str = "", length: bool = True
+) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: relay\r\n"
+    if length:
+        head += f"Content-Length: {len(body)}\r\n"
     if key is not None:
-        headers += f"x-send-key: {key}\r\n"
-    return headers.encode() + b"\r\n" + body
+        head += f"x-send-key: {key}\r\n"
+    return (head + extra + "\r\n").encode() + body
+
+
+def chunked(*parts: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+
+
+async def one(target: Relay | str | None, request: bytes) -> tuple[int, dict[str, str], Any]:
+    """Send one request on a fresh connection: the status, headers and JSON answer."""
+    client = await Client.open(target)
+    client.writer.write(request)
+    try:
+        return await client.response()
+    finally:
+        await client.close()
 
 
 async def test_a_push_reaches_every_websocket_member(pushing_relay: Relay) -> None:
@@ -53,12 +93,14 @@ async def test_a_push_reaches_every_websocket_member(pushing_relay: Relay) -> No
         await a.joined()
         await b.joined()
         await a.recv()
-        status, answer = await http(pushing_relay, post("/c/app:alerts", b'{"level":"high"}'))
-        assert (status, answer["ok"], answer["message"]) == (
-            200,
-            True,
-            "Delivered to 2 connections.",
+        status, headers, answer = await one(
+            pushing_relay, post("/c/app:alerts", b'{"level":"high"}')
         )
+        assert (status, answer) == (
+            200,
+            {"ok": True, "status": 200, "message": "Delivered to 2 connections."},
+        )
+        assert headers["content-type"] == "application/json"
         for peer in (a, b):
             envelope = await peer.recv()
             assert set(envelope) == {"date", "message"}
@@ -74,15 +116,97 @@ async def test_a_push_reaches_every_websocket_member(pushing_relay: Relay) -> No
         (b"GET /c/app:x HTTP/1.1\r\nHost: relay\r\n\r\n", 405),
         (b"POST /c/app:x HTTP/1.1\r\nHost: relay\r\n\r\n", 411),
         (post("/c/app:x", b"1" * 200_000), 413),
+        (post("/c/app:x", b"1", extra="X-Pad: " + "a" * 40_000 + "\r\n"), 431),
+        (b"POST /c/app:x HTTP/1.1\r\nHost: relay\r\nContent-Length: x\r\n\r\n", 400),
     ],
 )
 async def test_bad_pushes_get_a_clear_status(
     pushing_relay: Relay, request_bytes: bytes, status: int
 ) -> None:
-    got, answer = await http(pushing_relay, request_bytes)
+    got, _, answer = await one(pushing_relay, request_bytes)
     assert got == status
     assert answer["ok"] is False
+    assert answer["status"] == status
     assert answer["message"]
+
+
+async def test_one_connection_carries_many_pushes(pushing_relay: Relay) -> None:
+    async with await Peer.connect(pushing_relay.url + "app:k?") as member:
+        await member.joined()
+        client = await Client.open(pushing_relay)
+        for n in range(3):
+            client.writer.write(post("/c/app:k", str(n).encode()))
+            status, headers, _ = await client.response()
+            assert status == 200
+            assert headers.get("connection") != "close"
+        client.writer.write(post("/c/app:k", b"3", extra="Connection: close\r\n"))
+        assert (await client.response())[0] == 200
+        assert await client.closed()
+        await client.close()
+        assert [(await member.recv())["message"] for _ in range(4)] == [0, 1, 2, 3]
+
+
+async def test_a_refusal_that_leaves_the_body_unread_closes_the_connection(
+    pushing_relay: Relay,
+) -> None:
+    client = await Client.open(pushing_relay)
+    client.writer.write(post("/c/app:x", b"1" * 200_000))
+    status, headers, _ = await client.response()
+    assert (status, headers["connection"]) == (413, "close")
+    assert await client.closed()
+    await client.close()
+
+
+async def test_expect_100_continue_is_answered_at_once(pushing_relay: Relay) -> None:
+    async with await Peer.connect(pushing_relay.url + "app:c?") as member:
+        await member.joined()
+        client = await Client.open(pushing_relay)
+        body = b'{"big":true}'
+        client.writer.write(post("/c/app:c", body, extra="Expect: 100-continue\r\n")[: -len(body)])
+        async with asyncio.timeout(scaled(5)):  # no body sent yet: the relay must speak first
+            interim = await client.reader.readuntil(b"\r\n\r\n")
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        client.writer.write(body)
+        assert (await client.response())[0] == 200
+        assert (await member.recv())["message"] == {"big": True}
+        await client.close()
+
+
+async def test_expect_100_continue_with_a_body_too_large_is_refused_without_it(
+    pushing_relay: Relay,
+) -> None:
+    client = await Client.open(pushing_relay)
+    client.writer.write(
+        b"POST /c/app:c HTTP/1.1\r\nHost: relay\r\nx-send-key: S3CRET\r\n"
+        b"Content-Length: 500000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    assert (await client.response())[0] == 413
+    await client.close()
+
+
+async def test_a_chunked_body_is_accepted(pushing_relay: Relay) -> None:
+    async with await Peer.connect(pushing_relay.url + "app:t?") as member:
+        await member.joined()
+        request = post(
+            "/c/app:t",
+            chunked(b'{"parts":', b"[1,2]}"),
+            extra="Transfer-Encoding: chunked\r\n",
+            length=False,
+        )
+        assert (await one(pushing_relay, request))[0] == 200
+        assert (await member.recv())["message"] == {"parts": [1, 2]}
+
+
+async def test_a_chunked_body_past_the_size_limit_is_refused(pushing_relay: Relay) -> None:
+    request = post(
+        "/c/app:t",
+        chunked(*[b"1" * 50_000] * 3),
+        extra="Transfer-Encoding: chunked\r\n",
+        length=False,
+    )
+    status, _, answer = await one(pushing_relay, request)
+    assert status == 413
+    assert answer["message"] == "Message exceeds 102400 bytes."
 
 
 async def test_http_push_is_off_unless_asked_for(relay: Relay) -> None:

@@ -1,0 +1,94 @@
+"""The backlog policy on its own: grace, stall deadline and budget, with fake connections."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rx_itty.relay.backlog import Backlog, Buffered
+from rx_itty.relay.config import Limits
+from tests.support import scaled
+
+pytestmark = pytest.mark.asyncio
+
+
+class Fake:
+    def __init__(self, name: str, size: int = 0) -> None:
+        self.name = name
+        self.size = size
+
+    def buffered(self) -> int:
+        return self.size
+
+
+class Drops:
+    """Records drops; :meth:`next` waits for one."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, str, bool]] = asyncio.Queue()
+
+    def __call__(self, conn: Buffered, why: str, at_once: bool) -> None:
+        assert isinstance(conn, Fake)
+        self.queue.put_nowait((conn.name, why, at_once))
+
+    async def next(self) -> tuple[str, str, bool]:
+        return await asyncio.wait_for(self.queue.get(), scaled(5))
+
+
+def backlog(drops: Drops, stall: float = 3600, **limits: float) -> Backlog:
+    return Backlog(Limits(**limits), stall, drops)  # type: ignore[arg-type]
+
+
+async def test_a_member_still_over_its_mark_when_the_grace_ends_is_dropped() -> None:
+    drops = Drops()
+    guard = backlog(drops, max_buffered_bytes=100, slow_reader_seconds=0.05)
+    slow = Fake("slow", 500)
+    guard.paused(slow)
+    guard.check()
+    assert await drops.next() == ("slow", "500 bytes unread after 0.05 s", False)
+
+
+async def test_a_member_back_under_its_mark_in_time_is_kept() -> None:
+    drops = Drops()
+    guard = backlog(drops, max_buffered_bytes=100, slow_reader_seconds=0.05)
+    recovered, stuck = Fake("recovered", 500), Fake("stuck", 500)
+    guard.paused(recovered)
+    guard.check()
+    recovered.size = 50  # it read most of it, though it is not fully drained yet
+    guard.paused(stuck)
+    guard.check()
+    assert (await drops.next())[0] == "stuck"  # its grace ended after the other's
+    assert drops.queue.empty()
+
+
+async def test_a_buffer_that_never_drains_is_dropped_at_the_stall_deadline() -> None:
+    drops = Drops()
+    guard = backlog(drops, stall=0.05, max_buffered_bytes=10_000)
+    guard.paused(Fake("quiet", 100))  # under the mark, but never drains
+    assert await drops.next() == ("quiet", "nothing read for 0.05 s", False)
+
+
+async def test_a_member_that_drains_is_no_longer_watched() -> None:
+    drops = Drops()
+    guard = backlog(drops, stall=0.05)
+    drained, stuck = Fake("drained", 100), Fake("stuck", 100)
+    guard.paused(drained)
+    guard.resumed(drained)
+    assert not guard
+    guard.paused(stuck)
+    assert (await drops.next())[0] == "stuck"
+    assert drops.queue.empty()
+
+
+async def test_past_the_budget_the_members_most_behind_are_cut_off_at_once() -> None:
+    drops = Drops()
+    guard = backlog(
+        drops, max_buffered_bytes=100, slow_reader_seconds=3600, max_total_buffered_bytes=1000
+    )
+    members = [Fake("a", 400), Fake("b", 700), Fake("c", 90), Fake("d", 300)]
+    for member in members:
+        guard.paused(member)
+    guard.check()  # 1490 > 1000: b (700) goes, and 790 fits
+    assert await drops.next() == ("b", "relay output budget of 1,000 bytes exceeded", True)
+    assert drops.queue.empty()
