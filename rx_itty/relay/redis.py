@@ -16,6 +16,7 @@ out go as one PUBLISH). A joiner is added, and gets its own join, at the
 moment its join event comes back on the node's subscription: it receives
 exactly what was published after its join, and anyone who saw that join can
 already reach it with a direct message (which Redis delivers after the join).
+Members joining through one node join in the order their handshakes completed.
 
 Liveness. Each node refreshes its heartbeat every ``node_ttl / 3`` and sweeps
 nodes whose heartbeat is older than ``node_ttl``, publishing their members'
@@ -99,7 +100,17 @@ _BROADCAST: Final = object()
 class _Channel:
     """This node's subscription to one channel, from SUBSCRIBE until its last member leaves."""
 
-    __slots__ = ("buffer", "joining", "key", "local", "name", "ready", "seq", "subscribed")
+    __slots__ = (
+        "buffer",
+        "joining",
+        "key",
+        "local",
+        "name",
+        "ready",
+        "seq",
+        "subscribed",
+        "turns",
+    )
 
     def __init__(self, name: str, key: bytes, loop: asyncio.AbstractEventLoop) -> None:
         self.name = name
@@ -113,6 +124,10 @@ class _Channel:
         self.seq = 0
         self.local: set[Member[Any]] = set()
         self.joining = 0
+        # Joiners queue their join scripts one at a time, in the order they came (a fair
+        # lock): one that comes just as the snapshot lands must not overtake those that
+        # waited for it, or a later handshake would join first.
+        self.turns = asyncio.Lock()
 
 
 class _Joiner(NamedTuple, Generic[C]):
@@ -251,9 +266,11 @@ class RedisBackplane(Generic[C]):
         waiter: asyncio.Future[Member[C]] = asyncio.get_running_loop().create_future()
         member = None
         try:
-            await asyncio.shield(channel.ready)
-            self._joiners[token] = _Joiner(ticket, conn, waiter)
-            status = await self._register(ticket, token, now)
+            async with channel.turns:
+                await asyncio.shield(channel.ready)
+                self._joiners[token] = _Joiner(ticket, conn, waiter)
+                reply = self._join_script(ticket, token, now)  # queued in arrival order
+            status = await self._register(ticket, token, now, reply)
             if status == b"key":
                 return KEY_REFUSED
             if status != b"ok":
@@ -345,26 +362,32 @@ class RedisBackplane(Generic[C]):
             self._on_event(channel, data)
         channel.ready.set_result(None)
 
-    async def _register(self, ticket: Ticket, token: str, now: float) -> bytes:
-        """Run the join script; retries with fresh candidate uids on the (rare) collision."""
+    def _join_script(self, ticket: Ticket, token: str, now: float) -> asyncio.Future[Any]:
+        """Queue the join script for ``ticket``, with fresh candidate uids."""
         join_digest, send_digest = ticket_digests(ticket)
-        reserved = "1" if self._started().core.reserved(ticket.channel) else "0"
+        return self._call(
+            "join",
+            ticket.channel,
+            self.node_id,
+            "1" if self._started().core.reserved(ticket.channel) else "0",
+            join_digest or "",
+            send_digest or "",
+            "1" if ticket.announce else "0",
+            ticket.alias or "",
+            int(now * 1000),
+            token,
+            *(self._uid_factory() for _ in range(_CANDIDATE_UIDS)),
+        )
+
+    async def _register(
+        self, ticket: Ticket, token: str, now: float, reply: asyncio.Future[Any]
+    ) -> bytes:
+        """The join script's status; retries with fresh candidate uids on the (rare) collision."""
         status = b"uid"
-        for _ in range(_JOIN_ATTEMPTS):
-            reply = await self._call(
-                "join",
-                ticket.channel,
-                self.node_id,
-                reserved,
-                join_digest or "",
-                send_digest or "",
-                "1" if ticket.announce else "0",
-                ticket.alias or "",
-                int(now * 1000),
-                token,
-                *(self._uid_factory() for _ in range(_CANDIDATE_UIDS)),
-            )
-            status = reply[0]
+        for attempt in range(_JOIN_ATTEMPTS):
+            if attempt:
+                reply = self._join_script(ticket, token, now)
+            status = (await reply)[0]
             if status == b"gone":
                 self._beat_now.set()  # the heartbeat finds out and resets this node
             if status != b"uid":
