@@ -92,3 +92,22 @@ async def test_past_the_budget_the_members_most_behind_are_cut_off_at_once() -> 
     guard.check()  # 1490 > 1000: b (700) goes, and 790 fits
     assert await drops.next() == ("b", "relay output budget of 1,000 bytes exceeded", True)
     assert drops.queue.empty()
+
+
+async def test_a_drop_that_delivers_and_so_checks_again_drops_each_member_once() -> None:
+    # Dropping a member delivers its leave (at once on a single relay), and the relay
+    # checks the backlog after every delivery: that inner check must not re-enter.
+    drops = Drops()
+
+    def drop_and_deliver(conn: Buffered, why: str, at_once: bool) -> None:
+        drops(conn, why, at_once)
+        guard.check()
+
+    limits = Limits(max_buffered_bytes=100, slow_reader_seconds=3600, max_total_buffered_bytes=500)
+    guard = Backlog(limits, 3600, drop_and_deliver)
+    guard.paused(Fake("a", 600))
+    guard.paused(Fake("b", 700))
+    guard.check()  # 1300 > 500: both go, most behind first
+    assert [(await drops.next())[:1] for _ in range(2)] == [("b",), ("a",)]
+    assert drops.queue.empty()
+    assert not guard
