@@ -16,6 +16,7 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -24,10 +25,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rx_itty import Backoff, connect
 from tests.cli.support import run
+from tests.rawws import Stalled, read_frame
 from tests.redis_server import RedisServer
 from tests.relay.cluster import Node, running_nodes
+from tests.relay.test_http_push import Client, post
 from tests.relay.test_http_push import one as push_once
-from tests.relay.test_http_push import post
 from tests.relay.test_server import sentinel
 from tests.support import Peer, first, scaled
 
@@ -360,3 +362,164 @@ async def test_a_redis_restart_closes_with_1012_refuses_with_503_then_recovers_w
     finally:
         x.dispose()
         y.dispose()
+
+
+# -- the relay's own limits, on a cluster -------------------------------------------------
+
+
+def port_of(node: Node) -> int:
+    port = urlsplit(node.url).port
+    assert port is not None
+    return port
+
+
+async def next_of_type(peer: Peer, kind: str) -> dict[str, Any]:
+    """The next system event of ``kind`` (``join``, ``leave``), skipping messages."""
+    while (frame := await peer.recv(within=30)).get("type") != kind:
+        pass
+    return frame
+
+
+async def test_a_slow_reader_on_one_node_is_dropped_with_1013_and_the_cluster_carries_on(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "relay.json"
+    limits = {"max_buffered_bytes": 64 * 1024, "slow_reader_seconds": scaled(3)}
+    config.write_text(json.dumps({"limits": limits}))
+    async with running_nodes(redis_server.url, 2, "--config", str(config)) as (one, other):
+        name = channel()
+        watcher = await Peer.connect(f"{one.url}{name}?", max_queue=None)
+        await watcher.joined()
+        fast = await Peer.connect(f"{other.url}{name}?", max_queue=None)
+        await fast.joined()
+        stalled = await Stalled.join(port_of(other), f"/c/{name}?")  # never reads
+        sender, _ = await join(one, name)
+        for peer, joins in ((watcher, 3), (fast, 2)):
+            assert [(await peer.recv())["type"] for _ in range(joins)] == ["join"] * joins
+
+        # Node A relays 8 MB to node B, twice what the kernel may buffer for a socket:
+        # B drops its stalled member after the grace, and the watcher on A hears of
+        # it through Redis.
+        sent = 400
+        for n in range(sent):
+            await sender.send({"n": n, "pad": "x" * 20_000})
+        await sender.send({"n": "end"})
+        assert (await next_of_type(watcher, "leave"))["total"] == 3  # watcher, fast, sender
+
+        # The stalled member, reading at last, finds a 1013 close behind its backlog.
+        stalled.transport.resume_reading()
+        async with asyncio.timeout(scaled(20)):
+            while (close := await read_frame(stalled.reader))[0] != 0x8:
+                pass
+        assert int.from_bytes(close[1][:2], "big") == 1013
+        assert b"too slow" in close[1]
+        stalled.close()
+        assert "too slow a reader" in other.log()
+
+        # Nobody else was disturbed: the fast member on the same node got every
+        # message in order, and the leave once; the roster is right cluster-wide.
+        numbers: list[Any] = []
+        leaves: list[tuple[str, int]] = []
+        while len(numbers) <= sent or not leaves:
+            frame = await fast.recv(within=30)
+            if "message" in frame:
+                numbers.append(frame["message"]["n"])
+            else:
+                leaves.append((frame["type"], frame["total"]))
+        assert numbers == [*range(sent), "end"]
+        assert leaves == [("leave", 3)]
+        newcomer, own = await join(other, name)
+        assert own["total"] == 4
+        assert (await next_of_type(watcher, "join"))["total"] == 4
+        frame = await fast.recv()  # the next thing after the leave: no second one
+        assert (frame["type"], frame["total"]) == ("join", 4)
+        for peer in (watcher, fast, sender, newcomer):
+            await peer.close()
+
+
+async def test_behind_a_trusted_proxy_a_node_bans_the_forwarded_client_not_the_proxy(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "relay.json"
+    limits = {"messages_per_window": 1, "window_seconds": 60, "warnings": 0, "ban_seconds": 60}
+    config.write_text(json.dumps({"limits": limits}))
+    args = ("--config", str(config), "--trusted-proxy", "127.0.0.1")
+    spammer_ip = {"X-Forwarded-For": "198.51.100.9"}
+    other_ip = {"X-Forwarded-For": "198.51.100.10"}
+    async with running_nodes(redis_server.url, 2, *args) as (one, other):
+        name = channel()
+        url = f"{one.url}{name}?"
+        bystander, _ = await join(other, name)
+        spammer = await Peer.connect(url, additional_headers=spammer_ip)
+        await spammer.joined()
+        await spammer.send(1)
+        await spammer.send(2)  # over the rate: with no warnings left, closed and banned
+        assert "disconnecting" in (await spammer.recv())["message"]
+        with pytest.raises(ConnectionClosed) as closed:
+            await spammer.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+        # On the other node, the bystander saw it come, say one thing, and go.
+        seen = [await bystander.recv() for _ in range(3)]
+        assert [frame.get("type") for frame in seen] == ["join", None, "leave"]
+        assert (seen[1]["message"], seen[2]["total"]) == (1, 1)
+        # Banned is the client the proxy named, not the proxy (loopback: exempt anyway).
+        with pytest.raises(InvalidStatus) as refused:
+            await ws_connect(url, open_timeout=scaled(5), additional_headers=spammer_ip)
+        assert refused.value.response.status_code == 429
+        # Another client behind the same proxy is let in, into the cluster-wide channel.
+        newcomer = await Peer.connect(url, additional_headers=other_ip)
+        assert (await newcomer.joined())["total"] == 2
+        await newcomer.close()
+        await bystander.close()
+
+
+async def test_a_push_with_expect_100_continue_to_one_node_reaches_members_on_another(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"namespaces": {"app": {"sendKey": "S"}}}))
+    args = ("--config", str(config), "--http-port", "0")
+    async with running_nodes(redis_server.url, 2, *args) as (one, other):
+        member, _ = await join(other, "app:alerts")
+        client = await Client.open(one.http_url)
+        body = b'{"level":2}'
+        head = post("/c/app:alerts", body, key="S", extra="Expect: 100-continue\r\n")
+        client.writer.write(head[: -len(body)])
+        async with asyncio.timeout(scaled(5)):  # no body sent yet: node A must speak first
+            interim = await client.reader.readuntil(b"\r\n\r\n")
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        client.writer.write(body)
+        status, headers, answer = await client.response()
+        assert (status, answer["message"]) == (200, "Delivered to 1 connection.")
+        assert headers.get("connection") != "close"  # kept alive for the next push
+        envelope = await member.recv()
+        assert (envelope["message"], set(envelope)) == ({"level": 2}, {"date", "message"})
+        client.writer.write(post("/c/app:alerts", b"3", key="S"))  # same connection
+        assert (await client.response())[0] == 200
+        assert (await member.recv())["message"] == 3
+        await client.close()
+        await member.close()
+
+
+async def test_a_push_while_redis_is_down_is_answered_503_and_the_connection_kept(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"namespaces": {"app": {"sendKey": "S"}}}))
+    args = ("--config", str(config), "--http-port", "0")
+    async with running_nodes(redis_server.url, 1, *args) as (node,):
+        member, _ = await join(node, "app:alerts")
+        redis_server.kill()
+        with pytest.raises(ConnectionClosed) as closed:
+            await member.recv(within=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012  # the node knows Redis is gone
+        client = await Client.open(node.http_url)
+        for _ in range(2):  # a refusal after the whole body was read keeps the connection
+            client.writer.write(post("/c/app:alerts", b"1", key="S"))
+            status, headers, answer = await client.response()
+            assert (status, answer["ok"]) == (503, False)
+            assert "backplane" in answer["message"]
+            assert headers.get("connection") != "close"
+        await client.close()
