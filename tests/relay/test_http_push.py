@@ -21,9 +21,10 @@ pytestmark = pytest.mark.asyncio
 
 
 @pytest_asyncio.fixture
-async def pushing_relay() -> AsyncIterator[Relay]:
+async def pushing_relay(test_backplane: str | None) -> AsyncIterator[Relay]:
+    """A relay with HTTP push on; on a Redis backplane like ``relay`` when the tests ask."""
     config = RelayConfig(namespaces={"app": NamespaceKeys(send_key="S3CRET")})
-    async with Relay(config, http_port=0) as relay:
+    async with Relay(config, http_port=0, backplane=test_backplane) as relay:
         yield relay
 
 
