@@ -57,6 +57,17 @@ async def expect_status(url: str, status: int) -> None:
     assert caught.value.response.status_code == status
 
 
+PUSHABLE = {"namespaces": {"app": {"sendKey": "S"}}}
+"""A config under which ``app:...`` channels take HTTP pushes with send key ``S``."""
+
+
+def serve_args(tmp_path: Path, config: dict[str, Any], *more: str) -> tuple[str, ...]:
+    """``rx-itty serve`` arguments: ``config`` written to a file in ``tmp_path``, then ``more``."""
+    path = tmp_path / "relay.json"
+    path.write_text(json.dumps(config))
+    return ("--config", str(path), *more)
+
+
 async def commandstats(server: RedisServer) -> dict[str, int]:
     """Calls per command since the server started (``INFO commandstats``)."""
     from redis import asyncio as aioredis
@@ -256,9 +267,8 @@ async def test_a_send_key_set_on_one_node_gates_senders_on_every_node(two: list[
 async def test_namespaces_and_http_push_work_across_nodes(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = tmp_path / "relay.json"
-    config.write_text(json.dumps({"namespaces": {"app": {"joinKey": "J", "sendKey": "S"}}}))
-    args = ("--config", str(config), "--http-port", "0")
+    namespaces = {"app": {"joinKey": "J", "sendKey": "S"}}
+    args = serve_args(tmp_path, {"namespaces": namespaces}, "--http-port", "0")
     async with running_nodes(redis_server.url, 2, *args) as (one, other):
         await expect_status(f"{other.url}app:alerts?", 403)
         a, _ = await join(one, "app:alerts", "joinKey=J")
@@ -280,10 +290,9 @@ async def test_namespaces_and_http_push_work_across_nodes(
 async def test_per_connection_limits_stay_with_the_connection(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = tmp_path / "relay.json"
     limits = {"messages_per_window": 2, "window_seconds": 60, "exempt_loopback": False}
-    config.write_text(json.dumps({"limits": limits}))
-    async with running_nodes(redis_server.url, 2, "--config", str(config)) as (one, other):
+    args = serve_args(tmp_path, {"limits": limits})
+    async with running_nodes(redis_server.url, 2, *args) as (one, other):
         name = channel()
         a, _ = await join(one, name, "echo=true")
         b, _ = await join(other, name, "echo=true")
@@ -383,10 +392,9 @@ async def next_of_type(peer: Peer, kind: str) -> dict[str, Any]:
 async def test_a_slow_reader_on_one_node_is_dropped_with_1013_and_the_cluster_carries_on(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = tmp_path / "relay.json"
     limits = {"max_buffered_bytes": 64 * 1024, "slow_reader_seconds": scaled(3)}
-    config.write_text(json.dumps({"limits": limits}))
-    async with running_nodes(redis_server.url, 2, "--config", str(config)) as (one, other):
+    args = serve_args(tmp_path, {"limits": limits})
+    async with running_nodes(redis_server.url, 2, *args) as (one, other):
         name = channel()
         watcher = await Peer.connect(f"{one.url}{name}?", max_queue=None)
         await watcher.joined()
@@ -440,10 +448,8 @@ async def test_a_slow_reader_on_one_node_is_dropped_with_1013_and_the_cluster_ca
 async def test_behind_a_trusted_proxy_a_node_bans_the_forwarded_client_not_the_proxy(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = tmp_path / "relay.json"
     limits = {"messages_per_window": 1, "window_seconds": 60, "warnings": 0, "ban_seconds": 60}
-    config.write_text(json.dumps({"limits": limits}))
-    args = ("--config", str(config), "--trusted-proxy", "127.0.0.1")
+    args = serve_args(tmp_path, {"limits": limits}, "--trusted-proxy", "127.0.0.1")
     spammer_ip = {"X-Forwarded-For": "198.51.100.9"}
     other_ip = {"X-Forwarded-For": "198.51.100.10"}
     async with running_nodes(redis_server.url, 2, *args) as (one, other):
@@ -477,9 +483,7 @@ async def test_behind_a_trusted_proxy_a_node_bans_the_forwarded_client_not_the_p
 async def test_a_push_with_expect_100_continue_to_one_node_reaches_members_on_another(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = tmp_path / "relay.json"
-    config.write_text(json.dumps({"namespaces": {"app": {"sendKey": "S"}}}))
-    args = ("--config", str(config), "--http-port", "0")
+    args = serve_args(tmp_path, PUSHABLE, "--http-port", "0")
     async with running_nodes(redis_server.url, 2, *args) as (one, other):
         member, _ = await join(other, "app:alerts")
         client = await Client.open(one.http_url)
@@ -505,9 +509,7 @@ async def test_a_push_with_expect_100_continue_to_one_node_reaches_members_on_an
 async def test_a_push_while_redis_is_down_is_answered_503_and_the_connection_kept(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    config = tmp_path / "relay.json"
-    config.write_text(json.dumps({"namespaces": {"app": {"sendKey": "S"}}}))
-    args = ("--config", str(config), "--http-port", "0")
+    args = serve_args(tmp_path, PUSHABLE, "--http-port", "0")
     async with running_nodes(redis_server.url, 1, *args) as (node,):
         member, _ = await join(node, "app:alerts")
         redis_server.kill()
