@@ -251,25 +251,30 @@ class ChannelStreams(ABC):
     def _on_frame(self, data: str | bytes) -> None:
         event = decode_frame(data)
         cls = type(event)
+        hub: Hub[Any]
         if cls is Message:
             kind = event.type  # type: ignore[union-attr]
             if kind is not None:
                 typed = self._typed.get(kind)
                 if typed is not None:
                     typed.on_next(event)  # type: ignore[arg-type]
-            self._messages.on_next(event)  # type: ignore[arg-type]
+            hub = self._messages
         elif cls is Join or cls is Leave:
             self._presence.on_next(self._presence.latest.apply(event))  # type: ignore[arg-type]
-            (self._joins if cls is Join else self._leaves).on_next(event)  # type: ignore[arg-type]
+            hub = self._joins if cls is Join else self._leaves
         elif cls is ServerError:
-            self._errors.on_next(event)  # type: ignore[arg-type]
+            hub = self._errors
         elif cls is Signal:
-            self._signals.on_next(event)  # type: ignore[arg-type]
+            hub = self._signals
         else:
             self._diagnostics.on_next(event)  # type: ignore[arg-type]
             logger.debug("undecodable frame: %s", event.reason)  # type: ignore[union-attr]
             return
-        self._all.on_next(event)  # type: ignore[arg-type]
+        # Most sockets observe one or two streams: skip the calls that would deliver to nobody.
+        if hub.observers:
+            hub.on_next(event)  # type: ignore[arg-type]
+        if self._all.observers:
+            self._all.on_next(event)  # type: ignore[arg-type]
 
     def _report_listener_error(self, value: Any, error: Exception) -> None:
         logger.error("a subscriber raised while handling %r", value, exc_info=error)

@@ -32,6 +32,7 @@ from rx_itty.events import (
     Signal,
     Uid,
     User,
+    _received_message,
 )
 from rx_itty.exceptions import InvalidOptionError, SerializationError
 from rx_itty.models import as_payload
@@ -325,14 +326,15 @@ def decode_frame(data: str | bytes) -> Event | BadFrame:
     if type(frame) is not dict:
         # Not an itty envelope (a raw server); the whole value is the payload.
         return Message(frame)
-    kind = frame.get("type")
+    get = frame.get
+    kind = get("type")
     if not kind:
-        uid = frame.get("uid")
-        alias = frame.get("alias")
-        date = frame.get("date")
-        return Message(
-            frame.get("message"),
-            Uid(uid) if type(uid) is str else None,
+        uid = get("uid")
+        alias = get("alias")
+        date = get("date")
+        return _received_message(
+            get("message"),
+            uid if type(uid) is str else None,
             alias if type(alias) is str else None,
             date if type(date) is int else _int(date),
             frame,
