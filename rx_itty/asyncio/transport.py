@@ -11,7 +11,7 @@ waits for the buffer to drain and reports ``on_drain``.
 from __future__ import annotations
 
 import asyncio
-from typing import final
+from typing import Any, final
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -23,6 +23,7 @@ from websockets.exceptions import (
 from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
+from rx_itty.asyncio._tls import SSLOption, check_tls, client_context
 from rx_itty.events import Close
 from rx_itty.exceptions import InvalidOptionError
 from rx_itty.runtime import Runtime
@@ -43,10 +44,19 @@ class WebsocketsTransport:
             (about 2x CPU per message and 3x memory per connection).
         open_timeout: Seconds allowed for the TCP + WebSocket handshake.
         ping_interval: Keepalive ping period in seconds (``None`` disables).
+        ping_timeout: Seconds to wait for a keepalive pong before giving the
+            connection up (``None``: wait forever).
+        close_timeout: Seconds to wait for the server to answer a close (ours, or
+            one after a failed keepalive) before dropping the connection.
         max_size: Largest inbound frame in bytes.
         write_limit: High-water mark of the write buffer in bytes: above it ``send``
             refuses frames (the socket keeps them queued) until the buffer drains
             to a quarter of it.
+        ssl: For ``wss://`` URLs: an ``ssl.SSLContext``, or the path of a PEM file of
+            CA certificates to trust; ``None`` trusts the system's certificates.
+
+    Raises:
+        InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.
     """
 
     def __init__(
@@ -55,14 +65,20 @@ class WebsocketsTransport:
         compression: str | None = None,
         open_timeout: float = 10.0,
         ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 10.0,
         max_size: int = 16 * 1024 * 1024,
         write_limit: int = 64 * 1024,
+        ssl: SSLOption = None,
     ) -> None:
         self.compression = compression
         self.open_timeout = open_timeout
         self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
         self.max_size = max_size
         self.write_limit = write_limit
+        self.ssl = client_context(ssl)
 
     def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
         loop = runtime.loop
@@ -72,6 +88,7 @@ class WebsocketsTransport:
                 "scheduler, pass an in-memory transport such as rx_itty.testing.MemoryRelay()"
             )
         check_url(url)
+        check_tls(url, self.ssl)
         link = _WebsocketsLink(self, url, listener)
         link.task = loop.create_task(link.run())
         link.task.add_done_callback(link._finished)
@@ -177,15 +194,20 @@ class _WebsocketsLink:
     async def run(self) -> None:
         listener = self._listener
         transport = self._transport
+        # ssl=None would refuse a wss:// URL: leave it out to get the default context.
+        tls: dict[str, Any] = {} if transport.ssl is None else {"ssl": transport.ssl}
         try:
             conn = await connect(
                 self._url,
                 compression=transport.compression,
                 open_timeout=transport.open_timeout,
                 ping_interval=transport.ping_interval,
+                ping_timeout=transport.ping_timeout,
+                close_timeout=transport.close_timeout,
                 max_size=transport.max_size,
                 write_limit=transport.write_limit,
                 logger=_logger,
+                **tls,
             )
         except asyncio.CancelledError:
             self._report(Close(None, "closed before the connection opened"))

@@ -1,0 +1,489 @@
+"""The client transport on ``picows``, a WebSocket client written in C (the ``fast`` extra).
+
+:class:`PicowsTransport` implements :class:`rx_itty.transport.Transport` with no
+task per frame and no coroutine in the receive path: picows parses frames in C
+and calls the link for each one, and the link hands the text to the listener
+there and then. One short task per ``open`` connects (TCP, TLS, the HTTP
+upgrade) and ends; after that the connection lives in callbacks:
+
+- ``on_open`` once the server accepted the upgrade; ``send`` writes at once, and
+  refuses frames while the write buffer is above ``write_limit`` (``on_drain``
+  follows when it has drained to a quarter of it);
+- each text frame is passed on as ``str``, a binary one as ``bytes``; a message
+  split into fragments is passed on whole;
+- exactly one ``on_close``, with the close frame the server sent, else the one we
+  sent (e.g. 1009 for a frame over ``max_size``), else 1006 for a lost connection.
+
+Install it with ``pip install 'rx_itty[fast]'``; :func:`rx_itty.connect` then uses
+it by default (see :mod:`rx_itty.asyncio.choose`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from typing import Any, final
+from urllib.parse import urlsplit
+
+from rx_itty.exceptions import InvalidOptionError, MissingDependency
+
+try:
+    from picows import (
+        WSAutoPingStrategy,
+        WSCloseCode,
+        WSError,
+        WSFrame,
+        WSInvalidStatusError,
+        WSInvalidURL,
+        WSListener,
+        WSMsgType,
+        WSParsedURL,
+        WSTransport,
+        ws_connect,
+    )
+except ImportError as exc:
+    raise MissingDependency(
+        f"the picows transport needs picows, which is not installed ({exc}): "
+        "pip install 'rx_itty[fast]'"
+    ) from exc
+
+from rx_itty._logging import wire_logger, without_query
+from rx_itty.asyncio._tls import SSLOption, check_tls, client_context
+from rx_itty.events import Close
+from rx_itty.runtime import Runtime
+from rx_itty.transport import Link, TransportListener
+from rx_itty.wire import CloseCode, check_url
+
+__all__ = ["PicowsTransport"]
+
+_logger = wire_logger("rx_itty.client.picows")
+
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_CONTINUATION = WSMsgType.CONTINUATION
+_CLOSE = WSMsgType.CLOSE
+# picows' read buffer starts this small and doubles while a burst fills it, so an
+# idle connection holds 4 KiB, not 16.
+_READ_BUFFER = 4096
+# Close codes beyond rx_itty.wire.CloseCode (RFC 6455, section 7.4.1).
+_PROTOCOL_ERROR = 1002
+_NO_STATUS = 1005
+_INVALID_TEXT = 1007
+_MESSAGE_TOO_BIG = 1009
+
+
+class _ChattyLog(logging.LoggerAdapter[logging.Logger]):
+    """picows' log, with its line per connection and disconnection moved from INFO to DEBUG."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
+
+
+# An adapter, not a Logger: given a Logger, picows makes a child logger per connection.
+_picows_log = _ChattyLog(_logger)
+
+
+@final
+class PicowsTransport:
+    """The fast transport, on ``picows`` (``pip install 'rx_itty[fast]'``).
+
+    Args:
+        open_timeout: Seconds allowed for TCP, TLS and the WebSocket handshake.
+        ping_interval: Seconds without a frame from the server before a keepalive
+            ping (``None`` disables keepalive).
+        ping_timeout: Seconds to wait for the pong before the connection is
+            given up (at most ``ping_interval``).
+        close_timeout: Seconds to wait for the server to answer our close before
+            dropping the connection.
+        max_size: Largest inbound message in bytes; a larger one closes the
+            connection with 1009.
+        write_limit: High-water mark of the write buffer in bytes: above it ``send``
+            refuses frames (the socket keeps them queued) until the buffer drains
+            to a quarter of it.
+        ssl: For ``wss://`` URLs: an ``ssl.SSLContext``, or the path of a PEM file of
+            CA certificates to trust; ``None`` trusts the system's certificates.
+
+    Raises:
+        InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.
+    """
+
+    def __init__(
+        self,
+        *,
+        open_timeout: float = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float = 20.0,
+        close_timeout: float = 10.0,
+        max_size: int = 16 * 1024 * 1024,
+        write_limit: int = 64 * 1024,
+        ssl: SSLOption = None,
+    ) -> None:
+        self.open_timeout = open_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_size = max_size
+        self.write_limit = write_limit
+        self.ssl = client_context(ssl)
+
+    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
+        loop = runtime.loop
+        if loop is None:
+            raise InvalidOptionError(
+                "PicowsTransport needs a runtime with an asyncio loop; with a virtual-time "
+                "scheduler, pass an in-memory transport such as rx_itty.testing.MemoryRelay()"
+            )
+        check_url(url)
+        check_tls(url, self.ssl)
+        link = _PicowsLink(self, url, listener)
+        link.task = loop.create_task(link.connect())
+        link.task.add_done_callback(link.connect_ended)
+        return link
+
+    def _options(self, url: str) -> dict[str, Any]:
+        """``ws_connect`` keyword arguments for one attempt at ``url``."""
+        options: dict[str, Any] = {
+            "ssl_context": self.ssl,
+            "websocket_handshake_timeout": None,  # open_timeout covers the whole attempt
+            "logger_name": _picows_log,
+            "max_frame_size": self.max_size,
+            "read_buffer_init_size": _READ_BUFFER,
+        }
+        if self.ping_interval is not None:
+            options.update(
+                enable_auto_ping=True,
+                auto_ping_idle_timeout=self.ping_interval,
+                auto_ping_reply_timeout=min(self.ping_timeout, self.ping_interval),
+                auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
+            )
+        if url.startswith("wss:"):
+            # The link hands picows a connected socket, so TLS needs the name to verify.
+            options["server_hostname"] = urlsplit(url).hostname
+        return options
+
+
+class _Nobody:
+    """Where frames go once a listener has failed: nowhere."""
+
+    __slots__ = ()
+
+    def on_frame(self, data: str | bytes) -> None:
+        pass
+
+
+_NOBODY = _Nobody()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, WSInvalidURL):  # its text quotes the whole URL, keys included
+        return f"{without_query(exc.url)} isn't a valid URL: {exc.args[-1]}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _final_close(ws: WSTransport) -> Close:
+    """The close frame the server sent, else the one we sent, else 1006 (connection lost)."""
+    handshake = ws.close_handshake
+    if handshake is not None:
+        frame = handshake.recv or handshake.sent
+        if frame is not None:
+            # A close frame with no code reads as 1005, as websockets reports it.
+            return Close(frame.code.value or _NO_STATUS, frame.reason or "")
+    return Close(CloseCode.ABNORMAL, "")
+
+
+@final
+class _PicowsLink(WSListener):
+    """One attempt and its connection: the :class:`Link` and picows' listener in one object."""
+
+    __slots__ = (
+        "_close_request",
+        "_closer",
+        "_listener",
+        "_parts",
+        "_parts_size",
+        "_parts_type",
+        "_paused",
+        "_receiver",
+        "_refused",
+        "_reported",
+        "_sock",
+        "_transport",
+        "_url",
+        "_ws",
+        "task",
+    )
+
+    def __init__(self, transport: PicowsTransport, url: str, listener: TransportListener):
+        self._transport = transport
+        self._url = url
+        self._listener = listener
+        # Frames go to _receiver: the listener, or nobody once it has failed.
+        self._receiver: Any = listener
+        self._ws: WSTransport | None = None
+        self._sock: socket.socket | None = None
+        self._close_request: tuple[int, str] | None = None
+        self._closer: asyncio.TimerHandle | None = None
+        self._paused = False
+        self._refused = False
+        self._reported = False
+        # A fragmented message being reassembled: its type, parts and size so far.
+        self._parts: list[bytes] | None = None
+        self._parts_type = _TEXT
+        self._parts_size = 0
+        self.task: asyncio.Task[None] | None = None
+
+    # -- connecting ---------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        transport = self._transport
+        options = transport._options(self._url)
+        try:
+            async with asyncio.timeout(transport.open_timeout):
+                await ws_connect(self._accept, self._url, socket_factory=self._tcp, **options)
+        except asyncio.CancelledError:
+            self._abandon("closed before the connection opened")
+            return
+        except TimeoutError:
+            self._abandon("timed out opening the connection")
+            return
+        except WSInvalidStatusError as exc:
+            response = exc.response
+            status = 0 if response is None else int(response.status)
+            reason = (exc.raw_body or b"").decode(errors="replace").strip()
+            self._report(Close(None, reason, rejected=status))
+            return
+        except (OSError, WSError, ValueError) as exc:
+            self._report(Close(None, _describe(exc)))
+            return
+        if self._ws is None:  # picows returns normally when the server hangs up mid-handshake
+            self._report(Close(None, "the server closed the connection during the handshake"))
+
+    async def _tcp(self, url: WSParsedURL) -> socket.socket:
+        """Connect the TCP socket ourselves, so that an abandoned attempt can be cut short."""
+        loop = asyncio.get_running_loop()
+        addresses = await loop.getaddrinfo(url.host, url.port, type=socket.SOCK_STREAM)
+        error: OSError = OSError(f"{url.host} has no address")
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, address)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            self._sock = sock
+            return sock
+        raise error
+
+    def _accept(self, request: Any, response: Any) -> _PicowsLink:
+        """picows' listener factory: this link listens to its own connection."""
+        return self
+
+    def _abandon(self, reason: str) -> None:
+        # A cancelled ws_connect leaves its socket open until the handshake would
+        # time out: shut it down, and its transport closes it.
+        if self._ws is not None:
+            self._ws.disconnect(False)  # on_ws_disconnected reports the close
+            return
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+        self._report(Close(None, reason))
+
+    def connect_ended(self, task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step never runs connect()'s handlers, and
+        # an unexpected exception skips them: either way report the close once.
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            _logger.error("connection to %s failed", without_query(self._url), exc_info=error)
+            if self._ws is not None:
+                self._ws.disconnect(False)
+            self._report(Close(None, f"connection failed: {error!r}"))
+        elif self._ws is None:
+            self._report(Close(None, "closed before the connection opened"))
+
+    def _report(self, close: Close) -> None:
+        if not self._reported:
+            self._reported = True
+            self._receiver = _NOBODY
+            self._listener.on_close(close)
+
+    # -- picows' callbacks ----------------------------------------------------------------
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self._ws = transport
+        if self._close_request is not None:  # closed while the upgrade was on its way
+            transport.disconnect(False)
+            self._report(Close(None, "closed before the connection opened"))
+            return
+        limit = self._transport.write_limit
+        transport.underlying_transport.set_write_buffer_limits(high=limit, low=limit // 4)
+        try:
+            self._listener.on_open()
+        except Exception:
+            self._listener_failed()
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        # The hot path: a whole text frame, passed on at once.
+        if (
+            frame.msg_type is _TEXT
+            and frame.fin
+            and not frame.rsv1
+            and self._parts is None
+            and not transport.is_close_frame_sent
+        ):
+            try:
+                text = frame.get_payload_as_utf8_text()
+            except UnicodeDecodeError:
+                self._fail(_INVALID_TEXT, "invalid UTF-8 in a text frame")
+                return
+            try:
+                self._receiver.on_frame(text)
+            except Exception:
+                self._listener_failed()
+            return
+        self._other_frame(transport, frame)
+
+    def _other_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if transport.is_close_frame_sent and self._close_request is None and kind is not _CLOSE:
+            # picows closed the connection itself (a frame over max_size, a protocol
+            # error, no pong): what its parser still yields is not to be trusted.
+            return
+        if kind is _CLOSE:
+            if not transport.is_close_frame_sent:  # answer it: its code, or 1000 if it had none
+                code = frame.get_close_code() if frame.payload_size >= 2 else WSCloseCode.OK
+                transport.send_close(code, frame.get_close_message())
+            transport.disconnect()
+        elif kind is not _TEXT and kind is not _BINARY and kind is not _CONTINUATION:
+            return  # a pong: picows answers pings and times keepalive itself
+        elif frame.rsv1 or frame.rsv2 or frame.rsv3:
+            self._fail(_PROTOCOL_ERROR, "reserved bits set; no extension was agreed")
+        elif (kind is _CONTINUATION) is (self._parts is None):
+            self._fail(_PROTOCOL_ERROR, "fragments out of order")
+        else:
+            self._fragment(kind, frame)
+
+    def _fragment(self, kind: WSMsgType, frame: WSFrame) -> None:
+        parts = self._parts
+        if parts is None:
+            parts = self._parts = []
+            self._parts_type = kind
+            self._parts_size = 0
+        self._parts_size += frame.payload_size
+        limit = self._transport.max_size
+        if self._parts_size > limit:
+            self._fail(
+                _MESSAGE_TOO_BIG,
+                f"message of over {self._parts_size} bytes exceeds limit of {limit} bytes",
+            )
+            return
+        parts.append(frame.get_payload_as_bytes())
+        if not frame.fin:
+            return
+        self._parts = None
+        data = b"".join(parts)
+        if self._parts_type is _BINARY:
+            self._deliver(data)
+            return
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            self._fail(_INVALID_TEXT, "invalid UTF-8 in a text message")
+            return
+        self._deliver(text)
+
+    def _deliver(self, data: str | bytes) -> None:
+        try:
+            self._receiver.on_frame(data)
+        except Exception:
+            self._listener_failed()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self._closer is not None:
+            self._closer.cancel()
+        # picows keeps an error it hit (a frame too big...) for wait_disconnected():
+        # collect it, or asyncio logs it as never retrieved.
+        asyncio.get_running_loop().create_task(self._collect(transport))
+        self._report(_final_close(transport))
+
+    @staticmethod
+    async def _collect(transport: WSTransport) -> None:
+        with contextlib.suppress(Exception):
+            await transport.wait_disconnected()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self._refused and not self._reported and self._close_request is None:
+            self._refused = False
+            try:
+                self._listener.on_drain()
+            except Exception:
+                self._listener_failed()
+
+    # -- failures ---------------------------------------------------------------------
+
+    def _listener_failed(self) -> None:
+        # A listener that raises is a bug on our side of the seam: say so, and
+        # end the connection cleanly rather than leave it half-served.
+        _logger.exception("a listener failed on %s; closing with 1011", without_query(self._url))
+        self._fail(CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Deliver nothing more, and close with ``code``."""
+        self._receiver = _NOBODY
+        self._parts = None
+        self._start_close(code, reason)
+
+    # -- the Link ------------------------------------------------------------------------
+
+    def send(self, frame: str) -> bool:
+        ws = self._ws
+        if (
+            ws is None
+            or self._close_request is not None
+            or ws.is_close_frame_sent
+            or ws.is_disconnected
+        ):
+            return False
+        if self._paused:  # the write buffer is above write_limit
+            self._refused = True
+            return False
+        try:
+            ws.send(_TEXT, frame)
+        except Exception as exc:  # the transport broke under us: on_close follows
+            _logger.debug("could not write to %s: %r", without_query(self._url), exc)
+            return False
+        return True
+
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        if self._close_request is not None:
+            return
+        self._close_request = (code, reason)
+        if self._ws is not None:
+            self._start_close(code, reason)
+        elif self.task is not None:
+            self.task.cancel()  # still connecting: abandon the attempt
+
+    def _start_close(self, code: int, reason: str) -> None:
+        ws = self._ws
+        if ws is None or ws.is_disconnected or self._closer is not None:
+            return
+        if not ws.is_close_frame_sent:
+            ws.send_close(code, reason.encode())  # type: ignore[arg-type]
+        # The server answers with its close frame (and we hang up); if it never
+        # does, hang up anyway.
+        self._closer = asyncio.get_running_loop().call_later(
+            self._transport.close_timeout, ws.disconnect, False
+        )
