@@ -2,8 +2,10 @@
 
 :func:`current_runtime` picks where a new socket lives: the loop running in the
 calling thread (a notebook cell, an async app), otherwise one shared daemon loop
-thread for the whole process, started on first use. Nothing here calls
-``asyncio.run`` or needs ``nest_asyncio``, so it works inside Jupyter's own loop.
+thread for the whole process, started on first use, on uvloop when it is installed
+(see :func:`rx_itty.asyncio.choose.new_event_loop`). Nothing here calls
+``asyncio.run`` or needs ``nest_asyncio``, so it works inside Jupyter's own loop,
+which is never replaced.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import final
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
+from rx_itty.asyncio.choose import new_event_loop
 from rx_itty.exceptions import SocketDisposed
 from rx_itty.runtime import Runtime
 
@@ -82,7 +85,7 @@ def shared_runtime() -> LoopRuntime:
     global _shared
     with _shared_lock:
         if _shared is None:
-            loop = asyncio.new_event_loop()
+            loop = new_event_loop()
             thread = threading.Thread(
                 target=_run_forever, args=(loop,), name="rx_itty-loop", daemon=True
             )
