@@ -1,28 +1,30 @@
 """The client transport on the ``websockets`` package's asyncio client.
 
-:class:`WebsocketsTransport` implements :class:`rx_itty.transport.Transport`: each
-``open`` starts one task that connects, reports ``on_open``, feeds every frame to
-the listener, and reports exactly one ``on_close`` however the connection ends.
-``send`` writes synchronously (frames keep their order with no task per message)
-and refuses frames while the write buffer is above ``write_limit``; a task then
-waits for the buffer to drain and reports ``on_drain``.
+:class:`WebsocketsTransport` implements :class:`rx_itty.transport.Transport`. Each
+``open`` starts one task that connects (TCP, TLS, the HTTP upgrade) and ends.
+After that the connection lives in websockets' protocol callbacks: a subclass of
+its ``ClientConnection`` reports ``on_open`` as the upgrade succeeds and hands
+each frame to the listener as websockets parses it, with no queue and no
+``recv()`` coroutine per message; a message split into fragments is handed on
+whole; ``connection_lost`` reports the one ``on_close``. ``send`` writes
+synchronously (frames keep their order with no task per message) and refuses
+frames while the write buffer is above ``write_limit``; a task then waits for
+the buffer to drain and reports ``on_drain``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, final
+import functools
+from typing import Any, cast, final
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
+from rx_itty.asyncio._frames import INVALID_UTF8, NOBODY, Fragments
 from rx_itty.asyncio._tls import SSLOption, check_tls, client_context
 from rx_itty.events import Close
 from rx_itty.exceptions import InvalidOptionError
@@ -58,6 +60,17 @@ class WebsocketsTransport:
     Raises:
         InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.
     """
+
+    __slots__ = (
+        "close_timeout",
+        "compression",
+        "max_size",
+        "open_timeout",
+        "ping_interval",
+        "ping_timeout",
+        "ssl",
+        "write_limit",
+    )
 
     def __init__(
         self,
@@ -114,33 +127,156 @@ def _final_close(conn: ClientConnection) -> Close:
     return Close(conn.close_code, conn.close_reason or "")
 
 
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_CONT = Opcode.CONT
+_PONG = Opcode.PONG
+_INVALID_DATA = 1007
+
+
+class _Connection(ClientConnection):
+    """websockets' client connection, reporting straight to its link.
+
+    ``process_event`` is where websockets hands over each parsed event; the
+    link takes every frame there, so nothing waits in websockets' message queue.
+    """
+
+    def __init__(self, link: _WebsocketsLink, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.link = link
+
+    def process_event(self, event: Any) -> None:
+        if self.response is not None:
+            self.link.frame(self, event)
+            return
+        super().process_event(event)  # the handshake response
+        if self.protocol.handshake_exc is None:
+            self.link.opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.link.lost(self)
+
+
 @final
 class _WebsocketsLink:
+    __slots__ = (
+        "_close_request",
+        "_conn",
+        "_drain",
+        "_listener",
+        "_parts",
+        "_receiver",
+        "_reported",
+        "_transport",
+        "_url",
+        "task",
+    )
+
     def __init__(self, transport: WebsocketsTransport, url: str, listener: TransportListener):
         self._transport = transport
         self._url = url
         self._listener = listener
+        # Frames go to _receiver: the listener, or nobody once it failed or heard the close.
+        self._receiver: Any = listener
         self._conn: ClientConnection | None = None
         self._close_request: tuple[int, str] | None = None
         self._drain: asyncio.Task[None] | None = None
+        self._parts: Fragments | None = None  # a fragmented message being gathered
         self.task: asyncio.Task[None] | None = None
         self._reported = False
 
     def _report(self, close: Close) -> None:
         if not self._reported:
             self._reported = True
+            self._receiver = NOBODY
             self._listener.on_close(close)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         # A task cancelled before its first step never runs run()'s handlers, and
         # an unexpected exception skips them: either way report the close once.
+        self.task = None
         error = None if task.cancelled() else task.exception()
         if error is not None:
             _logger.error("connection to %s failed", without_query(self._url), exc_info=error)
             if self._conn is not None:
                 self._conn.transport.abort()
             self._report(Close(None, f"connection failed: {error!r}"))
-        self._report(Close(None, "closed before the connection opened"))
+        elif self._conn is None:
+            self._report(Close(None, "closed before the connection opened"))
+
+    # -- the connection's callbacks ---------------------------------------------------
+
+    def opened(self, conn: ClientConnection) -> None:
+        if self._close_request is not None:  # closed while the upgrade was on its way
+            conn.transport.abort()
+            self._report(Close(None, "closed before the connection opened"))
+            return
+        self._conn = conn
+        try:
+            self._listener.on_open()
+        except Exception:
+            self._listener_failed(conn)
+
+    def frame(self, conn: ClientConnection, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is _TEXT and frame.fin and self._parts is None:  # the hot path
+            try:
+                text = str(frame.data, "utf-8")
+            except UnicodeDecodeError:
+                self._fail(conn, _INVALID_DATA, INVALID_UTF8)
+                return
+            self._deliver(conn, text)
+        elif opcode is _PONG:
+            conn.acknowledge_pings(bytes(frame.data))
+        elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+            # websockets has checked the order of fragments and the size of the message.
+            parts = self._parts
+            if parts is None:
+                parts = self._parts = Fragments(opcode is _TEXT)
+            parts.add(bytes(frame.data))
+            if frame.fin:
+                self._parts = None
+                try:
+                    message = parts.message()
+                except UnicodeDecodeError:
+                    self._fail(conn, _INVALID_DATA, INVALID_UTF8)
+                    return
+                self._deliver(conn, message)
+        # Pings and close frames: websockets' protocol has answered them.
+
+    def _deliver(self, conn: ClientConnection, data: str | bytes) -> None:
+        try:
+            self._receiver.on_frame(data)
+        except Exception:
+            self._listener_failed(conn)
+
+    def lost(self, conn: ClientConnection) -> None:
+        if conn is not self._conn:
+            return  # an attempt that never opened (refused, redirected): run() reports it
+        if self._drain is not None:
+            self._drain.cancel()
+        self._report(_final_close(conn))
+
+    # -- failures -------------------------------------------------------------------------
+
+    def _listener_failed(self, conn: ClientConnection) -> None:
+        # A listener that raises is a bug on our side of the seam: say so, and
+        # end the connection cleanly rather than leave it half-served.
+        url = without_query(self._url)
+        _logger.exception("a listener failed on %s; closing with 1011", url)
+        self._fail(conn, CloseCode.INTERNAL_ERROR, "internal error")
+
+    def _fail(self, conn: ClientConnection, code: int, reason: str) -> None:
+        """Deliver nothing more, and close with ``code``."""
+        self._receiver = NOBODY
+        self._parts = None
+        self._start_close(conn, code, reason)
+
+    def _start_close(self, conn: ClientConnection, code: int, reason: str) -> None:
+        asyncio.get_running_loop().create_task(conn.close(code, reason))
+
+    # -- the Link ---------------------------------------------------------------------------
 
     def send(self, frame: str) -> bool:
         conn = self._conn
@@ -172,14 +308,7 @@ class _WebsocketsLink:
             try:
                 self._listener.on_drain()
             except Exception:
-                await self._listener_failed(conn)
-
-    async def _listener_failed(self, conn: ClientConnection) -> None:
-        # A listener that raises is a bug on our side of the seam: say so, and
-        # end the connection cleanly rather than leave it half-served.
-        url = without_query(self._url)
-        _logger.exception("a listener failed on %s; closing with 1011", url)
-        await conn.close(CloseCode.INTERNAL_ERROR, "internal error")
+                self._listener_failed(conn)
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         if self._close_request is not None:
@@ -187,17 +316,16 @@ class _WebsocketsLink:
         self._close_request = (code, reason)
         conn = self._conn
         if conn is not None:
-            asyncio.get_running_loop().create_task(conn.close(code, reason))
+            self._start_close(conn, code, reason)
         elif self.task is not None:
             self.task.cancel()  # still connecting: abandon the attempt
 
     async def run(self) -> None:
-        listener = self._listener
         transport = self._transport
         # ssl=None would refuse a wss:// URL: leave it out to get the default context.
         tls: dict[str, Any] = {} if transport.ssl is None else {"ssl": transport.ssl}
         try:
-            conn = await connect(
+            await connect(
                 self._url,
                 compression=transport.compression,
                 open_timeout=transport.open_timeout,
@@ -207,35 +335,22 @@ class _WebsocketsLink:
                 max_size=transport.max_size,
                 write_limit=transport.write_limit,
                 logger=_logger,
+                create_connection=cast(
+                    type[ClientConnection], functools.partial(_Connection, self)
+                ),
                 **tls,
             )
         except asyncio.CancelledError:
-            self._report(Close(None, "closed before the connection opened"))
-            return
+            self._abandon("closed before the connection opened")
         except InvalidStatus as exc:
             response = exc.response
             reason = bytes(response.body or b"").decode(errors="replace").strip()
             self._report(Close(None, reason, rejected=response.status_code))
-            return
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            self._report(Close(None, _describe(exc)))
-            return
-        self._conn = conn
-        try:
-            listener.on_open()
-            if self._close_request is not None:
-                await conn.close(*self._close_request)
-            # recv() in a loop, not `async for`: the async iterator costs ~2 us a frame.
-            recv = conn.recv
-            while True:
-                listener.on_frame(await recv())
-        except ConnectionClosed:
-            pass  # the code and reason are read below
-        except asyncio.CancelledError:
-            conn.transport.abort()
-        except Exception:
-            await self._listener_failed(conn)
-        finally:
-            if self._drain is not None:
-                self._drain.cancel()
-            self._report(_final_close(conn))
+            self._abandon(_describe(exc))
+
+    def _abandon(self, reason: str) -> None:
+        if self._conn is not None:  # it opened as the attempt was given up: lost() reports
+            self._conn.transport.abort()
+        else:
+            self._report(Close(None, reason))
