@@ -31,15 +31,23 @@ class Hub(Generic[T]):
         report: Called with ``(value, exception)`` when an observer raises.
         replay: Keep the latest value and give it to each new observer first.
         initial: The value replayed before any has been emitted (``replay`` only).
+        lock: Guards (un)subscribing; hubs of one owner may share one (a socket's do).
     """
 
     __slots__ = ("_done", "_latest", "_lock", "_replay", "_report", "observers")
 
-    def __init__(self, report: ErrorReporter, *, replay: bool = False, initial: Any = None) -> None:
+    def __init__(
+        self,
+        report: ErrorReporter,
+        *,
+        replay: bool = False,
+        initial: Any = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
         # Read without the lock (it is replaced, never mutated): a hot path can skip
         # building or delivering a value nobody observes.
         self.observers: tuple[abc.ObserverBase[T], ...] = ()
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
         self._report = report
         self._replay = replay
         self._latest: Any = initial

@@ -50,6 +50,7 @@ except ImportError as exc:
     ) from exc
 
 from rx_itty._logging import wire_logger, without_query
+from rx_itty.asyncio._frames import INVALID_UTF8, NOBODY, Fragments
 from rx_itty.asyncio._tls import SSLOption, check_tls, client_context
 from rx_itty.events import Close
 from rx_itty.runtime import Runtime
@@ -64,9 +65,9 @@ _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CONTINUATION = WSMsgType.CONTINUATION
 _CLOSE = WSMsgType.CLOSE
-# picows' read buffer starts this small and doubles while a burst fills it, so an
-# idle connection holds 4 KiB, not 16.
-_READ_BUFFER = 4096
+# picows' read buffer starts this small (its least) and doubles while a burst fills
+# it, so an idle connection holds 2 KiB, not 16.
+_READ_BUFFER = 2048
 # Close codes beyond rx_itty.wire.CloseCode (RFC 6455, section 7.4.1).
 _PROTOCOL_ERROR = 1002
 _NO_STATUS = 1005
@@ -109,6 +110,16 @@ class PicowsTransport:
         InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.
     """
 
+    __slots__ = (
+        "close_timeout",
+        "max_size",
+        "open_timeout",
+        "ping_interval",
+        "ping_timeout",
+        "ssl",
+        "write_limit",
+    )
+
     def __init__(
         self,
         *,
@@ -150,6 +161,7 @@ class PicowsTransport:
             "logger_name": _picows_log,
             "max_frame_size": self.max_size,
             "read_buffer_init_size": _READ_BUFFER,
+            "use_aiofastnet": False,
         }
         if self.ping_interval is not None:
             options.update(
@@ -162,18 +174,6 @@ class PicowsTransport:
             # The link hands picows a connected socket, so TLS needs the name to verify.
             options["server_hostname"] = urlsplit(url).hostname
         return options
-
-
-class _Nobody:
-    """Where frames go once a listener has failed: nowhere."""
-
-    __slots__ = ()
-
-    def on_frame(self, data: str | bytes) -> None:
-        pass
-
-
-_NOBODY = _Nobody()
 
 
 def _describe(exc: BaseException) -> str:
@@ -204,8 +204,6 @@ class _PicowsLink(WSListener):
         "_closer",
         "_listener",
         "_parts",
-        "_parts_size",
-        "_parts_type",
         "_paused",
         "_receiver",
         "_refused",
@@ -230,10 +228,7 @@ class _PicowsLink(WSListener):
         self._paused = False
         self._refused = False
         self._reported = False
-        # A fragmented message being reassembled: its type, parts and size so far.
-        self._parts: list[bytes] | None = None
-        self._parts_type = _TEXT
-        self._parts_size = 0
+        self._parts: Fragments | None = None  # a fragmented message being gathered
         self.task: asyncio.Task[None] | None = None
 
     # -- connecting ---------------------------------------------------------------------
@@ -301,6 +296,7 @@ class _PicowsLink(WSListener):
     def connect_ended(self, task: asyncio.Task[None]) -> None:
         # A task cancelled before its first step never runs connect()'s handlers, and
         # an unexpected exception skips them: either way report the close once.
+        self.task = None
         error = None if task.cancelled() else task.exception()
         if error is not None:
             _logger.error("connection to %s failed", without_query(self._url), exc_info=error)
@@ -313,13 +309,14 @@ class _PicowsLink(WSListener):
     def _report(self, close: Close) -> None:
         if not self._reported:
             self._reported = True
-            self._receiver = _NOBODY
+            self._receiver = NOBODY
             self._listener.on_close(close)
 
     # -- picows' callbacks ----------------------------------------------------------------
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self._ws = transport
+        self._sock = None  # picows' transport owns it now
         if self._close_request is not None:  # closed while the upgrade was on its way
             transport.disconnect(False)
             self._report(Close(None, "closed before the connection opened"))
@@ -343,7 +340,7 @@ class _PicowsLink(WSListener):
             try:
                 text = frame.get_payload_as_utf8_text()
             except UnicodeDecodeError:
-                self._fail(_INVALID_TEXT, "invalid UTF-8 in a text frame")
+                self._fail(_INVALID_TEXT, INVALID_UTF8)
                 return
             try:
                 self._receiver.on_frame(text)
@@ -375,31 +372,21 @@ class _PicowsLink(WSListener):
     def _fragment(self, kind: WSMsgType, frame: WSFrame) -> None:
         parts = self._parts
         if parts is None:
-            parts = self._parts = []
-            self._parts_type = kind
-            self._parts_size = 0
-        self._parts_size += frame.payload_size
+            parts = self._parts = Fragments(kind is _TEXT)
         limit = self._transport.max_size
-        if self._parts_size > limit:
-            self._fail(
-                _MESSAGE_TOO_BIG,
-                f"message of over {self._parts_size} bytes exceeds limit of {limit} bytes",
-            )
+        if parts.size + frame.payload_size > limit:
+            self._fail(_MESSAGE_TOO_BIG, f"message exceeds limit of {limit} bytes")
             return
-        parts.append(frame.get_payload_as_bytes())
+        parts.add(frame.get_payload_as_bytes())
         if not frame.fin:
             return
         self._parts = None
-        data = b"".join(parts)
-        if self._parts_type is _BINARY:
-            self._deliver(data)
-            return
         try:
-            text = data.decode()
+            message = parts.message()
         except UnicodeDecodeError:
-            self._fail(_INVALID_TEXT, "invalid UTF-8 in a text message")
+            self._fail(_INVALID_TEXT, INVALID_UTF8)
             return
-        self._deliver(text)
+        self._deliver(message)
 
     def _deliver(self, data: str | bytes) -> None:
         try:
@@ -442,7 +429,7 @@ class _PicowsLink(WSListener):
 
     def _fail(self, code: int, reason: str) -> None:
         """Deliver nothing more, and close with ``code``."""
-        self._receiver = _NOBODY
+        self._receiver = NOBODY
         self._parts = None
         self._start_close(code, reason)
 

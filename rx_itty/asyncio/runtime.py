@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
+import weakref
 from collections.abc import Callable
 from typing import final
 
@@ -100,13 +101,22 @@ def is_shared(runtime: Runtime) -> bool:
     return _shared is not None and runtime is _shared
 
 
+# One runtime per running loop, so the sockets of one loop share its schedulers.
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopRuntime] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def current_runtime() -> LoopRuntime:
     """The running loop of the calling thread, else the shared background loop."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return shared_runtime()
-    return LoopRuntime(loop)
+    runtime = _per_loop.get(loop)
+    if runtime is None or not runtime.on_thread():
+        runtime = _per_loop[loop] = LoopRuntime(loop)
+    return runtime
 
 
 def at_exit(hook: Callable[[], None]) -> None:
