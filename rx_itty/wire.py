@@ -246,6 +246,9 @@ def split_direct(frame: str) -> tuple[str | None, str] | None:
     return frame[1:end], frame[end + 1 :]
 
 
+_fast_loads = _json.fast_loads
+
+
 def _str(value: Any) -> str | None:
     return value if type(value) is str else None
 
@@ -320,9 +323,12 @@ def decode_frame(data: str | bytes) -> Event | BadFrame:
     if not isinstance(data, str):
         return BadFrame(data, "binary frame; itty frames are JSON text")
     try:
-        frame = _json.loads(data)
-    except _json.JSONDecodeError as exc:
-        return BadFrame(data, f"not valid JSON ({exc})")
+        frame = _fast_loads(data)
+    except _json.JSONDecodeError:
+        try:
+            frame = _json.loads(data)
+        except _json.JSONDecodeError as exc:
+            return BadFrame(data, f"not valid JSON ({exc})")
     if type(frame) is not dict:
         # Not an itty envelope (a raw server); the whole value is the payload.
         return Message(frame)
