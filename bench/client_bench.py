@@ -93,6 +93,7 @@ from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
 
 from rx_itty import Message, connect
+from rx_itty.asyncio import new_event_loop
 from rx_itty.events import Close
 from rx_itty.runtime import Runtime
 from rx_itty.transport import TransportListener
@@ -232,8 +233,10 @@ async def run_receiver(kind: PythonReceiver, url: str, channel: str, profile: st
     """
     counter = Counter()
     cleanup: list[Callable[[], Any]] = []
+    transport = "raw websockets"
     if kind == "ours":
         socket = connect(channel, server=url, reconnect=False)
+        transport = type(socket._transport).__name__
         cleanup.append(socket.dispose)
         pipeline = socket.on("chat").pipe(ops.map(n_of))
         cleanup.append(pipeline.subscribe(counter.on_value).dispose)
@@ -253,7 +256,8 @@ async def run_receiver(kind: PythonReceiver, url: str, channel: str, profile: st
         cleanup.append(task.cancel)
 
     profiler = cProfile.Profile() if profile else None
-    _emit({"ready": True})
+    loop = type(asyncio.get_running_loop())
+    _emit({"ready": True, "runs_on": f"{loop.__module__}.{loop.__qualname__}, {transport}"})
     try:
         while True:
             # Blocks the event loop on purpose (see the docstring).
@@ -411,8 +415,10 @@ async def measure_throughput(settings: Settings) -> list[ThroughputRep]:
         for kind in RECEIVERS:
             argv = _receiver_argv(kind, url, channel, settings.profile_dir)
             children[kind] = await stack.enter_async_context(running_child(kind, argv))
-        for child in children.values():
-            await child.read_record(START_TIMEOUT)  # {"ready": true}
+        for kind, child in children.items():
+            ready = await child.read_record(START_TIMEOUT)  # {"ready": true, ...}
+            if kind == "ours":
+                print(f"  ours receives on {ready.get('runs_on')}", flush=True)
 
         canary = await RawClient.connect(port, f"/c/{channel}")
         stack.callback(canary.abort)
@@ -911,12 +917,15 @@ def run_role(args: argparse.Namespace) -> int:
             return 0
         if not (args.kind and args.url and args.channel):
             raise SystemExit(f"client_bench: --role {args.role} needs --kind, --url, --channel")
-        if args.role == "idle":
-            if args.kind not in get_args(PythonIdle):
-                raise SystemExit(f"client_bench: no idle clients of kind {args.kind!r}")
-            asyncio.run(run_idle(args.kind, args.url, args.channel))
-        else:
-            asyncio.run(run_receiver(args.kind, args.url, args.channel, args.profile_out))
+        # The clients run on the loop rx_itty picks for its own threads: uvloop when the
+        # fast extra is installed (RX_ITTY_LOOP=asyncio to measure without it).
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            if args.role == "idle":
+                if args.kind not in get_args(PythonIdle):
+                    raise SystemExit(f"client_bench: no idle clients of kind {args.kind!r}")
+                runner.run(run_idle(args.kind, args.url, args.channel))
+            else:
+                runner.run(run_receiver(args.kind, args.url, args.channel, args.profile_out))
     return 0
 
 
