@@ -24,10 +24,11 @@ import asyncio
 import contextlib
 import logging
 import socket
+from math import inf
 from typing import Any, final
 from urllib.parse import urlsplit
 
-from rx_itty.exceptions import InvalidOptionError, MissingDependency
+from rx_itty.exceptions import MissingDependency
 
 try:
     from picows import (
@@ -50,12 +51,10 @@ except ImportError as exc:
     ) from exc
 
 from rx_itty._logging import wire_logger, without_query
-from rx_itty.asyncio._frames import INVALID_UTF8, NOBODY, Fragments
-from rx_itty.asyncio._tls import SSLOption, check_tls, client_context
+from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, Fragments, LinkBase, NetworkTransport
 from rx_itty.events import Close
-from rx_itty.runtime import Runtime
 from rx_itty.transport import Link, TransportListener
-from rx_itty.wire import CloseCode, check_url
+from rx_itty.wire import CloseCode
 
 __all__ = ["PicowsTransport"]
 
@@ -71,7 +70,6 @@ _READ_BUFFER = 2048
 # Close codes beyond rx_itty.wire.CloseCode (RFC 6455, section 7.4.1).
 _PROTOCOL_ERROR = 1002
 _NO_STATUS = 1005
-_INVALID_TEXT = 1007
 _MESSAGE_TOO_BIG = 1009
 
 
@@ -87,70 +85,26 @@ _picows_log = _ChattyLog(_logger)
 
 
 @final
-class PicowsTransport:
+class PicowsTransport(NetworkTransport):
     """The fast transport, on ``picows`` (``pip install 'rx_itty[fast]'``).
 
-    Args:
-        open_timeout: Seconds allowed for TCP, TLS and the WebSocket handshake.
-        ping_interval: Seconds without a frame from the server before a keepalive
-            ping (``None`` disables keepalive).
-        ping_timeout: Seconds to wait for the pong before the connection is
-            given up (at most ``ping_interval``).
-        close_timeout: Seconds to wait for the server to answer our close before
-            dropping the connection.
-        max_size: Largest inbound message in bytes; a larger one closes the
-            connection with 1009.
-        write_limit: High-water mark of the write buffer in bytes: above it ``send``
-            refuses frames (the socket keeps them queued) until the buffer drains
-            to a quarter of it.
-        ssl: For ``wss://`` URLs: an ``ssl.SSLContext``, or the path of a PEM file of
-            CA certificates to trust; ``None`` trusts the system's certificates.
+    Takes the options of :class:`~rx_itty.asyncio._link.NetworkTransport`:
+    ``open_timeout``, ``ping_interval``, ``ping_timeout`` (at most ``ping_interval``
+    here), ``close_timeout``, ``max_size``, ``write_limit`` and ``ssl``. It does not
+    offer permessage-deflate compression.
 
     Raises:
         InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.
     """
 
-    __slots__ = (
-        "close_timeout",
-        "max_size",
-        "open_timeout",
-        "ping_interval",
-        "ping_timeout",
-        "ssl",
-        "write_limit",
-    )
+    __slots__ = ()
 
-    def __init__(
-        self,
-        *,
-        open_timeout: float = 10.0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float = 20.0,
-        close_timeout: float = 10.0,
-        max_size: int = 16 * 1024 * 1024,
-        write_limit: int = 64 * 1024,
-        ssl: SSLOption = None,
-    ) -> None:
-        self.open_timeout = open_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.max_size = max_size
-        self.write_limit = write_limit
-        self.ssl = client_context(ssl)
-
-    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
-        loop = runtime.loop
-        if loop is None:
-            raise InvalidOptionError(
-                "PicowsTransport needs a runtime with an asyncio loop; with a virtual-time "
-                "scheduler, pass an in-memory transport such as rx_itty.testing.MemoryRelay()"
-            )
-        check_url(url)
-        check_tls(url, self.ssl)
+    def _start(
+        self, url: str, listener: TransportListener, loop: asyncio.AbstractEventLoop
+    ) -> Link:
         link = _PicowsLink(self, url, listener)
         link.task = loop.create_task(link.connect())
-        link.task.add_done_callback(link.connect_ended)
+        link.task.add_done_callback(link._connect_ended)
         return link
 
     def _options(self, url: str) -> dict[str, Any]:
@@ -167,7 +121,7 @@ class PicowsTransport:
             options.update(
                 enable_auto_ping=True,
                 auto_ping_idle_timeout=self.ping_interval,
-                auto_ping_reply_timeout=min(self.ping_timeout, self.ping_interval),
+                auto_ping_reply_timeout=min(self.ping_timeout or inf, self.ping_interval),
                 auto_ping_strategy=WSAutoPingStrategy.PING_WHEN_IDLE,
             )
         if url.startswith("wss:"):
@@ -196,7 +150,7 @@ def _final_close(ws: WSTransport) -> Close:
 
 
 @final
-class _PicowsLink(WSListener):
+class _PicowsLink(WSListener, LinkBase):
     """One attempt and its connection: the :class:`Link` and picows' listener in one object."""
 
     __slots__ = (
@@ -215,21 +169,17 @@ class _PicowsLink(WSListener):
         "task",
     )
 
+    _log = _logger
+
     def __init__(self, transport: PicowsTransport, url: str, listener: TransportListener):
+        # Explicitly: super() would reach picows' listener first, which takes no arguments.
+        LinkBase.__init__(self, url, listener)
         self._transport = transport
-        self._url = url
-        self._listener = listener
-        # Frames go to _receiver: the listener, or nobody once it has failed.
-        self._receiver: Any = listener
         self._ws: WSTransport | None = None
         self._sock: socket.socket | None = None
-        self._close_request: tuple[int, str] | None = None
         self._closer: asyncio.TimerHandle | None = None
         self._paused = False
         self._refused = False
-        self._reported = False
-        self._parts: Fragments | None = None  # a fragmented message being gathered
-        self.task: asyncio.Task[None] | None = None
 
     # -- connecting ---------------------------------------------------------------------
 
@@ -282,6 +232,13 @@ class _PicowsLink(WSListener):
         """picows' listener factory: this link listens to its own connection."""
         return self
 
+    def _opened(self) -> bool:
+        return self._ws is not None
+
+    def _abort(self) -> None:
+        if self._ws is not None:
+            self._ws.disconnect(False)
+
     def _abandon(self, reason: str) -> None:
         # A cancelled ws_connect leaves its socket open until the handshake would
         # time out: shut it down, and its transport closes it.
@@ -292,25 +249,6 @@ class _PicowsLink(WSListener):
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
         self._report(Close(None, reason))
-
-    def connect_ended(self, task: asyncio.Task[None]) -> None:
-        # A task cancelled before its first step never runs connect()'s handlers, and
-        # an unexpected exception skips them: either way report the close once.
-        self.task = None
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            _logger.error("connection to %s failed", without_query(self._url), exc_info=error)
-            if self._ws is not None:
-                self._ws.disconnect(False)
-            self._report(Close(None, f"connection failed: {error!r}"))
-        elif self._ws is None:
-            self._report(Close(None, "closed before the connection opened"))
-
-    def _report(self, close: Close) -> None:
-        if not self._reported:
-            self._reported = True
-            self._receiver = NOBODY
-            self._listener.on_close(close)
 
     # -- picows' callbacks ----------------------------------------------------------------
 
@@ -340,12 +278,9 @@ class _PicowsLink(WSListener):
             try:
                 text = frame.get_payload_as_utf8_text()
             except UnicodeDecodeError:
-                self._fail(_INVALID_TEXT, INVALID_UTF8)
+                self._fail(INVALID_DATA, INVALID_UTF8)
                 return
-            try:
-                self._receiver.on_frame(text)
-            except Exception:
-                self._listener_failed()
+            self._deliver(text)
             return
         self._other_frame(transport, frame)
 
@@ -384,15 +319,9 @@ class _PicowsLink(WSListener):
         try:
             message = parts.message()
         except UnicodeDecodeError:
-            self._fail(_INVALID_TEXT, INVALID_UTF8)
+            self._fail(INVALID_DATA, INVALID_UTF8)
             return
         self._deliver(message)
-
-    def _deliver(self, data: str | bytes) -> None:
-        try:
-            self._receiver.on_frame(data)
-        except Exception:
-            self._listener_failed()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self._closer is not None:
@@ -419,20 +348,6 @@ class _PicowsLink(WSListener):
             except Exception:
                 self._listener_failed()
 
-    # -- failures ---------------------------------------------------------------------
-
-    def _listener_failed(self) -> None:
-        # A listener that raises is a bug on our side of the seam: say so, and
-        # end the connection cleanly rather than leave it half-served.
-        _logger.exception("a listener failed on %s; closing with 1011", without_query(self._url))
-        self._fail(CloseCode.INTERNAL_ERROR, "internal error")
-
-    def _fail(self, code: int, reason: str) -> None:
-        """Deliver nothing more, and close with ``code``."""
-        self._receiver = NOBODY
-        self._parts = None
-        self._start_close(code, reason)
-
     # -- the Link ------------------------------------------------------------------------
 
     def send(self, frame: str) -> bool:
@@ -453,15 +368,6 @@ class _PicowsLink(WSListener):
             _logger.debug("could not write to %s: %r", without_query(self._url), exc)
             return False
         return True
-
-    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        if self._close_request is not None:
-            return
-        self._close_request = (code, reason)
-        if self._ws is not None:
-            self._start_close(code, reason)
-        elif self.task is not None:
-            self.task.cancel()  # still connecting: abandon the attempt
 
     def _start_close(self, code: int, reason: str) -> None:
         ws = self._ws

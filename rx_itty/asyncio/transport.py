@@ -24,13 +24,9 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
-from rx_itty.asyncio._frames import INVALID_UTF8, NOBODY, Fragments
-from rx_itty.asyncio._tls import SSLOption, check_tls, client_context
+from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, Fragments, LinkBase, NetworkTransport
 from rx_itty.events import Close
-from rx_itty.exceptions import InvalidOptionError
-from rx_itty.runtime import Runtime
 from rx_itty.transport import Link, TransportListener
-from rx_itty.wire import CloseCode, check_url
 
 __all__ = ["WebsocketsTransport"]
 
@@ -38,73 +34,30 @@ _logger = wire_logger("rx_itty.client.websockets")
 
 
 @final
-class WebsocketsTransport:
-    """The real transport, on ``websockets``' asyncio client.
+class WebsocketsTransport(NetworkTransport):
+    """The default transport, on ``websockets``' asyncio client.
+
+    Takes the options of :class:`~rx_itty.asyncio._link.NetworkTransport` (``open_timeout``,
+    ``ping_interval``, ``ping_timeout``, ``close_timeout``, ``max_size``,
+    ``write_limit``, ``ssl``), and:
 
     Args:
         compression: ``"deflate"`` to offer permessage-deflate; off by default
             (about 2x CPU per message and 3x memory per connection).
-        open_timeout: Seconds allowed for the TCP + WebSocket handshake.
-        ping_interval: Keepalive ping period in seconds (``None`` disables).
-        ping_timeout: Seconds to wait for a keepalive pong before giving the
-            connection up (``None``: wait forever).
-        close_timeout: Seconds to wait for the server to answer a close (ours, or
-            one after a failed keepalive) before dropping the connection.
-        max_size: Largest inbound frame in bytes.
-        write_limit: High-water mark of the write buffer in bytes: above it ``send``
-            refuses frames (the socket keeps them queued) until the buffer drains
-            to a quarter of it.
-        ssl: For ``wss://`` URLs: an ``ssl.SSLContext``, or the path of a PEM file of
-            CA certificates to trust; ``None`` trusts the system's certificates.
-
-    Raises:
-        InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.
     """
 
-    __slots__ = (
-        "close_timeout",
-        "compression",
-        "max_size",
-        "open_timeout",
-        "ping_interval",
-        "ping_timeout",
-        "ssl",
-        "write_limit",
-    )
+    __slots__ = ("compression",)
 
-    def __init__(
-        self,
-        *,
-        compression: str | None = None,
-        open_timeout: float = 10.0,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        close_timeout: float = 10.0,
-        max_size: int = 16 * 1024 * 1024,
-        write_limit: int = 64 * 1024,
-        ssl: SSLOption = None,
-    ) -> None:
+    def __init__(self, *, compression: str | None = None, **options: Any) -> None:
+        super().__init__(**options)
         self.compression = compression
-        self.open_timeout = open_timeout
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.close_timeout = close_timeout
-        self.max_size = max_size
-        self.write_limit = write_limit
-        self.ssl = client_context(ssl)
 
-    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
-        loop = runtime.loop
-        if loop is None:
-            raise InvalidOptionError(
-                "WebsocketsTransport needs a runtime with an asyncio loop; with a virtual-time "
-                "scheduler, pass an in-memory transport such as rx_itty.testing.MemoryRelay()"
-            )
-        check_url(url)
-        check_tls(url, self.ssl)
+    def _start(
+        self, url: str, listener: TransportListener, loop: asyncio.AbstractEventLoop
+    ) -> Link:
         link = _WebsocketsLink(self, url, listener)
         link.task = loop.create_task(link.run())
-        link.task.add_done_callback(link._finished)
+        link.task.add_done_callback(link._connect_ended)
         return link
 
 
@@ -131,7 +84,6 @@ _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CONT = Opcode.CONT
 _PONG = Opcode.PONG
-_INVALID_DATA = 1007
 
 
 class _Connection(ClientConnection):
@@ -159,7 +111,7 @@ class _Connection(ClientConnection):
 
 
 @final
-class _WebsocketsLink:
+class _WebsocketsLink(LinkBase):
     __slots__ = (
         "_close_request",
         "_conn",
@@ -173,37 +125,24 @@ class _WebsocketsLink:
         "task",
     )
 
+    _log = _logger
+
     def __init__(self, transport: WebsocketsTransport, url: str, listener: TransportListener):
+        super().__init__(url, listener)
         self._transport = transport
-        self._url = url
-        self._listener = listener
-        # Frames go to _receiver: the listener, or nobody once it failed or heard the close.
-        self._receiver: Any = listener
         self._conn: ClientConnection | None = None
-        self._close_request: tuple[int, str] | None = None
         self._drain: asyncio.Task[None] | None = None
-        self._parts: Fragments | None = None  # a fragmented message being gathered
-        self.task: asyncio.Task[None] | None = None
-        self._reported = False
 
-    def _report(self, close: Close) -> None:
-        if not self._reported:
-            self._reported = True
-            self._receiver = NOBODY
-            self._listener.on_close(close)
+    def _opened(self) -> bool:
+        return self._conn is not None
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        # A task cancelled before its first step never runs run()'s handlers, and
-        # an unexpected exception skips them: either way report the close once.
-        self.task = None
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            _logger.error("connection to %s failed", without_query(self._url), exc_info=error)
-            if self._conn is not None:
-                self._conn.transport.abort()
-            self._report(Close(None, f"connection failed: {error!r}"))
-        elif self._conn is None:
-            self._report(Close(None, "closed before the connection opened"))
+    def _abort(self) -> None:
+        if self._conn is not None:
+            self._conn.transport.abort()
+
+    def _start_close(self, code: int, reason: str) -> None:
+        if self._conn is not None:
+            asyncio.get_running_loop().create_task(self._conn.close(code, reason))
 
     # -- the connection's callbacks ---------------------------------------------------
 
@@ -216,7 +155,7 @@ class _WebsocketsLink:
         try:
             self._listener.on_open()
         except Exception:
-            self._listener_failed(conn)
+            self._listener_failed()
 
     def frame(self, conn: ClientConnection, frame: Frame) -> None:
         opcode = frame.opcode
@@ -224,9 +163,9 @@ class _WebsocketsLink:
             try:
                 text = str(frame.data, "utf-8")
             except UnicodeDecodeError:
-                self._fail(conn, _INVALID_DATA, INVALID_UTF8)
+                self._fail(INVALID_DATA, INVALID_UTF8)
                 return
-            self._deliver(conn, text)
+            self._deliver(text)
         elif opcode is _PONG:
             conn.acknowledge_pings(bytes(frame.data))
         elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
@@ -240,16 +179,10 @@ class _WebsocketsLink:
                 try:
                     message = parts.message()
                 except UnicodeDecodeError:
-                    self._fail(conn, _INVALID_DATA, INVALID_UTF8)
+                    self._fail(INVALID_DATA, INVALID_UTF8)
                     return
-                self._deliver(conn, message)
+                self._deliver(message)
         # Pings and close frames: websockets' protocol has answered them.
-
-    def _deliver(self, conn: ClientConnection, data: str | bytes) -> None:
-        try:
-            self._receiver.on_frame(data)
-        except Exception:
-            self._listener_failed(conn)
 
     def lost(self, conn: ClientConnection) -> None:
         if conn is not self._conn:
@@ -257,24 +190,6 @@ class _WebsocketsLink:
         if self._drain is not None:
             self._drain.cancel()
         self._report(_final_close(conn))
-
-    # -- failures -------------------------------------------------------------------------
-
-    def _listener_failed(self, conn: ClientConnection) -> None:
-        # A listener that raises is a bug on our side of the seam: say so, and
-        # end the connection cleanly rather than leave it half-served.
-        url = without_query(self._url)
-        _logger.exception("a listener failed on %s; closing with 1011", url)
-        self._fail(conn, CloseCode.INTERNAL_ERROR, "internal error")
-
-    def _fail(self, conn: ClientConnection, code: int, reason: str) -> None:
-        """Deliver nothing more, and close with ``code``."""
-        self._receiver = NOBODY
-        self._parts = None
-        self._start_close(conn, code, reason)
-
-    def _start_close(self, conn: ClientConnection, code: int, reason: str) -> None:
-        asyncio.get_running_loop().create_task(conn.close(code, reason))
 
     # -- the Link ---------------------------------------------------------------------------
 
@@ -308,17 +223,7 @@ class _WebsocketsLink:
             try:
                 self._listener.on_drain()
             except Exception:
-                self._listener_failed(conn)
-
-    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        if self._close_request is not None:
-            return
-        self._close_request = (code, reason)
-        conn = self._conn
-        if conn is not None:
-            self._start_close(conn, code, reason)
-        elif self.task is not None:
-            self.task.cancel()  # still connecting: abandon the attempt
+                self._listener_failed()
 
     async def run(self) -> None:
         transport = self._transport
