@@ -34,22 +34,8 @@ INVALID_UTF8 = "invalid UTF-8 in a text message"
 
 
 class NetworkTransport(ABC):
-    """The options of a transport over the network, and the checks before each attempt.
-
-    Args:
-        open_timeout: Seconds allowed for TCP, TLS and the WebSocket handshake.
-        ping_interval: Keepalive ping period in seconds (``None`` disables keepalive).
-        ping_timeout: Seconds to wait for a keepalive pong before giving the
-            connection up (picows waits at most ``ping_interval``).
-        close_timeout: Seconds to wait for the server to answer a close (ours, or
-            one after a failed keepalive) before dropping the connection.
-        max_size: Largest inbound message in bytes; a larger one closes the
-            connection with 1009.
-        write_limit: High-water mark of the write buffer in bytes: above it ``send``
-            refuses frames (the socket keeps them queued) until the buffer drains
-            to a quarter of it.
-        ssl: For ``wss://`` URLs: an ``ssl.SSLContext``, or the path of a PEM file of
-            CA certificates to trust; ``None`` trusts the system's certificates.
+    """What the two network transports share: their options (documented on
+    :class:`~rx_itty.asyncio.WebsocketsTransport`) and the checks ``open`` makes.
 
     Raises:
         InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.

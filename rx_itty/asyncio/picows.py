@@ -88,10 +88,13 @@ _picows_log = _ChattyLog(_logger)
 class PicowsTransport(NetworkTransport):
     """The fast transport, on ``picows`` (``pip install 'rx_itty[fast]'``).
 
-    Takes the options of :class:`~rx_itty.asyncio._link.NetworkTransport`:
-    ``open_timeout``, ``ping_interval``, ``ping_timeout`` (at most ``ping_interval``
-    here), ``close_timeout``, ``max_size``, ``write_limit`` and ``ssl``. It does not
-    offer permessage-deflate compression.
+    Args:
+        open_timeout, ping_interval, ping_timeout, close_timeout, max_size,
+        write_limit, ssl: as for :class:`~rx_itty.asyncio.WebsocketsTransport`;
+            the keepalive here waits at most ``ping_interval`` for a pong, and
+            pings only when nothing has arrived for ``ping_interval``.
+
+    There is no ``compression``: picows does not offer permessage-deflate.
 
     Raises:
         InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.

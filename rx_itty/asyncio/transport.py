@@ -25,6 +25,7 @@ from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
 from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, Fragments, LinkBase, NetworkTransport
+from rx_itty.asyncio._tls import SSLOption
 from rx_itty.events import Close
 from rx_itty.transport import Link, TransportListener
 
@@ -37,19 +38,50 @@ _logger = wire_logger("rx_itty.client.websockets")
 class WebsocketsTransport(NetworkTransport):
     """The default transport, on ``websockets``' asyncio client.
 
-    Takes the options of :class:`~rx_itty.asyncio._link.NetworkTransport` (``open_timeout``,
-    ``ping_interval``, ``ping_timeout``, ``close_timeout``, ``max_size``,
-    ``write_limit``, ``ssl``), and:
-
     Args:
         compression: ``"deflate"`` to offer permessage-deflate; off by default
             (about 2x CPU per message and 3x memory per connection).
+        open_timeout: Seconds allowed for TCP, TLS and the WebSocket handshake.
+        ping_interval: Keepalive ping period in seconds (``None`` disables keepalive).
+        ping_timeout: Seconds to wait for a keepalive pong before giving the
+            connection up (``None``: no limit).
+        close_timeout: Seconds to wait for the server to answer a close (ours, or
+            one after a failed keepalive) before dropping the connection.
+        max_size: Largest inbound message in bytes; a larger one closes the
+            connection with 1009.
+        write_limit: High-water mark of the write buffer in bytes: above it ``send``
+            refuses frames (the socket keeps them queued) until the buffer drains
+            to a quarter of it.
+        ssl: For ``wss://`` URLs: an ``ssl.SSLContext``, or the path of a PEM file of
+            CA certificates to trust; ``None`` trusts the system's certificates.
+
+    Raises:
+        InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.
     """
 
     __slots__ = ("compression",)
 
-    def __init__(self, *, compression: str | None = None, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        compression: str | None = None,
+        open_timeout: float = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 10.0,
+        max_size: int = 16 * 1024 * 1024,
+        write_limit: int = 64 * 1024,
+        ssl: SSLOption = None,
+    ) -> None:
+        super().__init__(
+            open_timeout=open_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_size=max_size,
+            write_limit=write_limit,
+            ssl=ssl,
+        )
         self.compression = compression
 
     def _start(
