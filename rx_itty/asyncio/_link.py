@@ -195,6 +195,22 @@ class LinkBase(ABC):
         except Exception:
             self._listener_failed()
 
+    def _gather(self, text: bool, data: bytes, fin: bool) -> None:
+        """Take one frame of a message in fragments; deliver the message after its last."""
+        parts = self._parts
+        if parts is None:
+            parts = self._parts = Fragments(text)
+        parts.add(data)
+        if not fin:
+            return
+        self._parts = None
+        try:
+            message = parts.message()
+        except UnicodeDecodeError:
+            self._fail(INVALID_DATA, INVALID_UTF8)
+            return
+        self._deliver(message)
+
     def _listener_failed(self) -> None:
         # A listener that raises is a bug on our side of the seam: say so, and
         # end the connection cleanly rather than leave it half-served.

@@ -51,7 +51,7 @@ except ImportError as exc:
     ) from exc
 
 from rx_itty._logging import wire_logger, without_query
-from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, Fragments, LinkBase, NetworkTransport
+from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, LinkBase, NetworkTransport
 from rx_itty.events import Close
 from rx_itty.transport import Link, TransportListener
 from rx_itty.wire import CloseCode
@@ -308,23 +308,12 @@ class _PicowsLink(WSListener, LinkBase):
             self._fragment(kind, frame)
 
     def _fragment(self, kind: WSMsgType, frame: WSFrame) -> None:
-        parts = self._parts
-        if parts is None:
-            parts = self._parts = Fragments(kind is _TEXT)
         limit = self._transport.max_size
-        if parts.size + frame.payload_size > limit:
+        gathered = 0 if self._parts is None else self._parts.size
+        if gathered + frame.payload_size > limit:
             self._fail(_MESSAGE_TOO_BIG, f"message exceeds limit of {limit} bytes")
             return
-        parts.add(frame.get_payload_as_bytes())
-        if not frame.fin:
-            return
-        self._parts = None
-        try:
-            message = parts.message()
-        except UnicodeDecodeError:
-            self._fail(INVALID_DATA, INVALID_UTF8)
-            return
-        self._deliver(message)
+        self._gather(kind is _TEXT, frame.get_payload_as_bytes(), bool(frame.fin))
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if self._closer is not None:

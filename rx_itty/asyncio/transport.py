@@ -24,7 +24,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
-from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, Fragments, LinkBase, NetworkTransport
+from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, LinkBase, NetworkTransport
 from rx_itty.asyncio._tls import SSLOption
 from rx_itty.events import Close
 from rx_itty.transport import Link, TransportListener
@@ -202,18 +202,7 @@ class _WebsocketsLink(LinkBase):
             conn.acknowledge_pings(bytes(frame.data))
         elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
             # websockets has checked the order of fragments and the size of the message.
-            parts = self._parts
-            if parts is None:
-                parts = self._parts = Fragments(opcode is _TEXT)
-            parts.add(bytes(frame.data))
-            if frame.fin:
-                self._parts = None
-                try:
-                    message = parts.message()
-                except UnicodeDecodeError:
-                    self._fail(INVALID_DATA, INVALID_UTF8)
-                    return
-                self._deliver(message)
+            self._gather(opcode is _TEXT, bytes(frame.data), frame.fin)
         # Pings and close frames: websockets' protocol has answered them.
 
     def lost(self, conn: ClientConnection) -> None:
