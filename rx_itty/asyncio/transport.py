@@ -276,7 +276,7 @@ class _WebsocketsLink(LinkBase):
             self._abandon(_describe(exc))
 
     def _abandon(self, reason: str) -> None:
-        if self._conn is not None:  # it opened as the attempt was given up: lost() reports
-            self._conn.transport.abort()
+        if self._opened():  # it opened as the attempt was given up: lost() reports
+            self._abort()
         else:
             self._report(Close(None, reason))
