@@ -25,7 +25,15 @@ if TYPE_CHECKING:
     from rx_itty.runtime import Runtime
     from rx_itty.transport import Link, TransportListener
 
-__all__ = ["INVALID_DATA", "INVALID_UTF8", "NOBODY", "Fragments", "LinkBase", "NetworkTransport"]
+__all__ = [
+    "INVALID_DATA",
+    "INVALID_UTF8",
+    "LINK_SLOTS",
+    "NOBODY",
+    "Fragments",
+    "LinkBase",
+    "NetworkTransport",
+]
 
 INVALID_DATA = 1007
 """The close code for a text message that is not UTF-8."""
@@ -86,13 +94,14 @@ class NetworkTransport(ABC):
             )
         check_url(url)
         check_tls(url, self.ssl)
-        return self._start(url, listener, loop)
+        link = self._new_link(url, listener)
+        link.task = loop.create_task(link.connect())
+        link.task.add_done_callback(link._connect_ended)
+        return link
 
     @abstractmethod
-    def _start(
-        self, url: str, listener: TransportListener, loop: asyncio.AbstractEventLoop
-    ) -> Link:
-        """Make the link and start its connecting task."""
+    def _new_link(self, url: str, listener: TransportListener) -> LinkBase:
+        """This transport's link for one attempt at ``url``."""
 
 
 @final
@@ -137,8 +146,12 @@ class _Nobody:
 NOBODY = _Nobody()
 
 
+# The slots every link declares for LinkBase (see its docstring).
+LINK_SLOTS = ("_close_request", "_listener", "_parts", "_receiver", "_reported", "_url", "task")
+
+
 class LinkBase(ABC):
-    """The library-independent half of a link; subclasses declare the slots named here.
+    """The library-independent half of a link; subclasses declare its :data:`LINK_SLOTS`.
 
     (Its own ``__slots__`` is empty so that the picows link can also derive from
     picows' listener, a C type: two bases with slots of their own cannot be combined.)
@@ -160,6 +173,14 @@ class LinkBase(ABC):
         self._reported = False
         self._parts: Fragments | None = None  # a fragmented message being gathered
         self.task: asyncio.Task[None] | None = None  # connecting
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Connect; report a failure as the close. Its task ends once the connection is open."""
+
+    @abstractmethod
+    def send(self, frame: str) -> bool:
+        """:meth:`rx_itty.transport.Link.send`."""
 
     @abstractmethod
     def _opened(self) -> bool:

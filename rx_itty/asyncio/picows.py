@@ -51,9 +51,15 @@ except ImportError as exc:
     ) from exc
 
 from rx_itty._logging import wire_logger, without_query
-from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, LinkBase, NetworkTransport
+from rx_itty.asyncio._link import (
+    INVALID_DATA,
+    INVALID_UTF8,
+    LINK_SLOTS,
+    LinkBase,
+    NetworkTransport,
+)
 from rx_itty.events import Close
-from rx_itty.transport import Link, TransportListener
+from rx_itty.transport import TransportListener
 from rx_itty.wire import CloseCode
 
 __all__ = ["PicowsTransport"]
@@ -102,13 +108,8 @@ class PicowsTransport(NetworkTransport):
 
     __slots__ = ()
 
-    def _start(
-        self, url: str, listener: TransportListener, loop: asyncio.AbstractEventLoop
-    ) -> Link:
-        link = _PicowsLink(self, url, listener)
-        link.task = loop.create_task(link.connect())
-        link.task.add_done_callback(link._connect_ended)
-        return link
+    def _new_link(self, url: str, listener: TransportListener) -> LinkBase:
+        return _PicowsLink(self, url, listener)
 
     def _options(self, url: str) -> dict[str, Any]:
         """``ws_connect`` keyword arguments for one attempt at ``url``."""
@@ -158,21 +159,7 @@ def _final_close(ws: WSTransport) -> Close:
 class _PicowsLink(WSListener, LinkBase):
     """One attempt and its connection: the :class:`Link` and picows' listener in one object."""
 
-    __slots__ = (
-        "_close_request",
-        "_closer",
-        "_listener",
-        "_parts",
-        "_paused",
-        "_receiver",
-        "_refused",
-        "_reported",
-        "_sock",
-        "_transport",
-        "_url",
-        "_ws",
-        "task",
-    )
+    __slots__ = (*LINK_SLOTS, "_closer", "_paused", "_refused", "_sock", "_transport", "_ws")
 
     _log = _logger
 

@@ -24,10 +24,16 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
-from rx_itty.asyncio._link import INVALID_DATA, INVALID_UTF8, LinkBase, NetworkTransport
+from rx_itty.asyncio._link import (
+    INVALID_DATA,
+    INVALID_UTF8,
+    LINK_SLOTS,
+    LinkBase,
+    NetworkTransport,
+)
 from rx_itty.asyncio._tls import SSLOption
 from rx_itty.events import Close
-from rx_itty.transport import Link, TransportListener
+from rx_itty.transport import TransportListener
 
 __all__ = ["WebsocketsTransport"]
 
@@ -84,13 +90,8 @@ class WebsocketsTransport(NetworkTransport):
         )
         self.compression = compression
 
-    def _start(
-        self, url: str, listener: TransportListener, loop: asyncio.AbstractEventLoop
-    ) -> Link:
-        link = _WebsocketsLink(self, url, listener)
-        link.task = loop.create_task(link.run())
-        link.task.add_done_callback(link._connect_ended)
-        return link
+    def _new_link(self, url: str, listener: TransportListener) -> LinkBase:
+        return _WebsocketsLink(self, url, listener)
 
 
 def _describe(exc: BaseException) -> str:
@@ -144,18 +145,7 @@ class _Connection(ClientConnection):
 
 @final
 class _WebsocketsLink(LinkBase):
-    __slots__ = (
-        "_close_request",
-        "_conn",
-        "_drain",
-        "_listener",
-        "_parts",
-        "_receiver",
-        "_reported",
-        "_transport",
-        "_url",
-        "task",
-    )
+    __slots__ = (*LINK_SLOTS, "_conn", "_drain", "_transport")
 
     _log = _logger
 
@@ -210,7 +200,7 @@ class _WebsocketsLink(LinkBase):
 
     def lost(self, conn: ClientConnection) -> None:
         if conn is not self._conn:
-            return  # an attempt that never opened (refused, redirected): run() reports it
+            return  # an attempt that never opened (refused, redirected): connect() reports it
         if self._drain is not None:
             self._drain.cancel()
         self._report(_final_close(conn))
@@ -249,7 +239,7 @@ class _WebsocketsLink(LinkBase):
             except Exception:
                 self._listener_failed()
 
-    async def run(self) -> None:
+    async def connect(self) -> None:
         transport = self._transport
         # ssl=None would refuse a wss:// URL: leave it out to get the default context.
         tls: dict[str, Any] = {} if transport.ssl is None else {"ssl": transport.ssl}
