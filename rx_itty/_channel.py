@@ -11,6 +11,7 @@ socket's lifecycle is the subclass's business.
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, Literal, Self, TypeVar, overload
@@ -54,21 +55,44 @@ _RESERVED_KEYS = frozenset(("*", "message", "join", "leave", "error", "open", "c
 class ChannelStreams(ABC):
     """Hot streams of a channel's events, fed frame by frame (the base of ``IttySocket``)."""
 
+    # Slots, not a __dict__: a process may hold thousands of idle sockets.
+    __slots__ = (
+        "__weakref__",
+        "_all",
+        "_closes",
+        "_diagnostics",
+        "_errors",
+        "_hub_lock",
+        "_joins",
+        "_leaves",
+        "_messages",
+        "_opens",
+        "_presence",
+        "_runtime",
+        "_signals",
+        "_state",
+        "_typed",
+    )
+
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         report = self._report_listener_error
-        self._all: Hub[Event] = Hub(report)
-        self._messages: Hub[Message[Any]] = Hub(report)
+        # One lock for every hub: it only guards (un)subscribing, which is rare.
+        lock = self._hub_lock = threading.Lock()
+        self._all: Hub[Event] = Hub(report, lock=lock)
+        self._messages: Hub[Message[Any]] = Hub(report, lock=lock)
         self._typed: dict[str, Hub[Message[Any]]] = {}
-        self._joins: Hub[Join] = Hub(report)
-        self._leaves: Hub[Leave] = Hub(report)
-        self._errors: Hub[ServerError] = Hub(report)
-        self._signals: Hub[Signal] = Hub(report)
-        self._opens: Hub[Open] = Hub(report)
-        self._closes: Hub[Close] = Hub(report)
-        self._diagnostics: Hub[Diagnostic] = Hub(self._report_diagnostic_failure)
-        self._state: Hub[ConnectionState] = Hub(report, replay=True, initial=ConnectionState.IDLE)
-        self._presence: Hub[Presence] = Hub(report, replay=True, initial=Presence())
+        self._joins: Hub[Join] = Hub(report, lock=lock)
+        self._leaves: Hub[Leave] = Hub(report, lock=lock)
+        self._errors: Hub[ServerError] = Hub(report, lock=lock)
+        self._signals: Hub[Signal] = Hub(report, lock=lock)
+        self._opens: Hub[Open] = Hub(report, lock=lock)
+        self._closes: Hub[Close] = Hub(report, lock=lock)
+        self._diagnostics: Hub[Diagnostic] = Hub(self._report_diagnostic_failure, lock=lock)
+        self._state: Hub[ConnectionState] = Hub(
+            report, replay=True, initial=ConnectionState.IDLE, lock=lock
+        )
+        self._presence: Hub[Presence] = Hub(report, replay=True, initial=Presence(), lock=lock)
 
     @abstractmethod
     def open(self) -> Self:
@@ -239,7 +263,9 @@ class ChannelStreams(ABC):
     def _typed_hub(self, kind: str) -> Hub[Message[Any]]:
         hub = self._typed.get(kind)
         if hub is None:
-            hub = self._typed.setdefault(kind, Hub(self._report_listener_error))
+            hub = self._typed.setdefault(
+                kind, Hub(self._report_listener_error, lock=self._hub_lock)
+            )
             # Disposal sets the state before completing the hubs it finds, so a hub
             # added after that snapshot sees DISPOSED here and completes itself.
             if self._state.latest is ConnectionState.DISPOSED:
@@ -251,25 +277,30 @@ class ChannelStreams(ABC):
     def _on_frame(self, data: str | bytes) -> None:
         event = decode_frame(data)
         cls = type(event)
+        hub: Hub[Any]
         if cls is Message:
             kind = event.type  # type: ignore[union-attr]
             if kind is not None:
                 typed = self._typed.get(kind)
                 if typed is not None:
                     typed.on_next(event)  # type: ignore[arg-type]
-            self._messages.on_next(event)  # type: ignore[arg-type]
+            hub = self._messages
         elif cls is Join or cls is Leave:
             self._presence.on_next(self._presence.latest.apply(event))  # type: ignore[arg-type]
-            (self._joins if cls is Join else self._leaves).on_next(event)  # type: ignore[arg-type]
+            hub = self._joins if cls is Join else self._leaves
         elif cls is ServerError:
-            self._errors.on_next(event)  # type: ignore[arg-type]
+            hub = self._errors
         elif cls is Signal:
-            self._signals.on_next(event)  # type: ignore[arg-type]
+            hub = self._signals
         else:
             self._diagnostics.on_next(event)  # type: ignore[arg-type]
             logger.debug("undecodable frame: %s", event.reason)  # type: ignore[union-attr]
             return
-        self._all.on_next(event)  # type: ignore[arg-type]
+        # Most sockets observe one or two streams: skip the calls that would deliver to nobody.
+        if hub.observers:
+            hub.on_next(event)  # type: ignore[arg-type]
+        if self._all.observers:
+            self._all.on_next(event)  # type: ignore[arg-type]
 
     def _report_listener_error(self, value: Any, error: Exception) -> None:
         logger.error("a subscriber raised while handling %r", value, exc_info=error)

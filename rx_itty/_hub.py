@@ -31,13 +31,23 @@ class Hub(Generic[T]):
         report: Called with ``(value, exception)`` when an observer raises.
         replay: Keep the latest value and give it to each new observer first.
         initial: The value replayed before any has been emitted (``replay`` only).
+        lock: Guards (un)subscribing; hubs of one owner may share one (a socket's do).
     """
 
-    __slots__ = ("_done", "_latest", "_lock", "_observers", "_replay", "_report")
+    __slots__ = ("_done", "_latest", "_lock", "_replay", "_report", "observers")
 
-    def __init__(self, report: ErrorReporter, *, replay: bool = False, initial: Any = None) -> None:
-        self._observers: tuple[abc.ObserverBase[T], ...] = ()
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        report: ErrorReporter,
+        *,
+        replay: bool = False,
+        initial: Any = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        # Read without the lock (it is replaced, never mutated): a hot path can skip
+        # building or delivering a value nobody observes.
+        self.observers: tuple[abc.ObserverBase[T], ...] = ()
+        self._lock = lock or threading.Lock()
         self._report = report
         self._replay = replay
         self._latest: Any = initial
@@ -51,7 +61,7 @@ class Hub(Generic[T]):
     @property
     def observed(self) -> bool:
         """True while at least one observer is subscribed."""
-        return bool(self._observers)
+        return bool(self.observers)
 
     def subscribe(self, observer: abc.ObserverBase[T]) -> abc.DisposableBase:
         """Add ``observer``; replaying hubs first give it the latest value.
@@ -62,7 +72,7 @@ class Hub(Generic[T]):
         with self._lock:
             done = self._done
             if not done:
-                self._observers = (*self._observers, observer)
+                self.observers = (*self.observers, observer)
         if self._replay:
             self._deliver(observer, self._latest)
         if done:
@@ -71,7 +81,7 @@ class Hub(Generic[T]):
 
         def remove() -> None:
             with self._lock:
-                self._observers = tuple(o for o in self._observers if o is not observer)
+                self.observers = tuple(o for o in self.observers if o is not observer)
 
         return Disposable(remove)
 
@@ -79,7 +89,7 @@ class Hub(Generic[T]):
         """Deliver ``value`` to every observer, isolating their exceptions."""
         if self._replay:
             self._latest = value
-        for observer in self._observers:
+        for observer in self.observers:
             try:
                 observer.on_next(value)
             except Exception as exc:
@@ -94,7 +104,7 @@ class Hub(Generic[T]):
     def on_completed(self) -> None:
         """Complete every observer and refuse new ones (they complete at once)."""
         with self._lock:
-            observers, self._observers = self._observers, ()
+            observers, self.observers = self.observers, ()
             self._done = True
         for observer in observers:
             try:

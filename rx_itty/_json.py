@@ -38,6 +38,7 @@ __all__ = [
     "JSONDecodeError",
     "dumps",
     "dumps_bytes",
+    "fast_loads",
     "is_json",
     "json_error",
     "loads",
@@ -87,18 +88,19 @@ def _key(key: Any) -> None:
     )
 
 
-_SCALARS = frozenset((str, int, bool, type(None)))
+# Floats pass the walk unchecked: orjson writes NaN and Infinity as ``null``, so
+# only an output containing "null" can hide one, and only then are floats checked.
+_SCALARS = frozenset((str, int, bool, float, type(None)))
 
 
 def _plain(value: Any, default: Default | None) -> Any:
-    """``value`` checked to be plain JSON: the same object, or a copy with models converted."""
+    """``value`` checked to be plain JSON: the same object, or a copy with models converted.
+
+    Floats are not checked here: see :func:`dumps`.
+    """
     kind = type(value)
     if kind in _SCALARS:
         return value
-    if kind is float:
-        if value - value == 0.0:  # false for NaN and +-Infinity
-            return value
-        _not_json(value)
     if kind is dict:
         converted: Any = None
         for key, item in value.items():
@@ -128,11 +130,16 @@ def _plain(value: Any, default: Default | None) -> Any:
     return _plain(default(value), default)
 
 
-def _checked(value: Any, default: Default | None) -> Any:
-    try:
-        return _plain(value, default)
-    except RecursionError:
-        raise SerializationError("value is nested too deeply to encode as JSON") from None
+def _finite(value: Any, replace: Callable[[float], Any]) -> Any:
+    """``value`` with each NaN or Infinity replaced by ``replace(it)`` (which may raise)."""
+    kind = type(value)
+    if kind is float:
+        return value if value - value == 0.0 else replace(value)  # false for NaN and +-Infinity
+    if kind is dict:
+        return {key: _finite(item, replace) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_finite(item, replace) for item in value]
+    return value
 
 
 def _stdlib_dumps(value: Any, error: TypeError) -> str:
@@ -155,34 +162,31 @@ def dumps(value: Any, default: Default | None = None) -> str:
         SerializationError: ``value`` (or something inside it) is not a plain JSON
             value (a ``TypeError``, as ``json.dumps`` raises).
     """
-    plain = _checked(value, default)
     try:
-        return orjson.dumps(plain, option=_OPTIONS).decode()
-    except TypeError as exc:
+        plain = _plain(value, default)
+    except RecursionError:
+        raise SerializationError("value is nested too deeply to encode as JSON") from None
+    try:
+        text = orjson.dumps(plain, option=_OPTIONS).decode()
+    except TypeError as exc:  # a lone surrogate, an integer beyond 64 bits
+        _finite(plain, _not_json)
         return _stdlib_dumps(plain, exc)
+    if "null" in text:  # where orjson may have written a NaN or an Infinity
+        _finite(plain, _not_json)
+    return text
 
 
 def dumps_bytes(value: Any, default: Default | None = None) -> bytes:
-    """Encode a plain JSON value as compact UTF-8 JSON bytes (no str round trip).
+    """:func:`dumps`, as UTF-8 bytes.
 
     Raises:
         TypeError: as :func:`dumps`.
     """
-    plain = _checked(value, default)
-    try:
-        return orjson.dumps(plain, option=_OPTIONS)
-    except TypeError as exc:
-        return _stdlib_dumps(plain, exc).encode()
+    return dumps(value, default).encode()
 
 
-def _finite(value: Any) -> Any:
-    if type(value) is float and not math.isfinite(value):
-        return None
-    if type(value) is dict:
-        return {key: _finite(item) for key, item in value.items()}
-    if type(value) is list:
-        return [_finite(item) for item in value]
-    return value
+def _null(value: float) -> None:
+    return None
 
 
 def stringify(value: Any) -> str:
@@ -195,7 +199,7 @@ def stringify(value: Any) -> str:
     try:
         return dumps(value)
     except TypeError:
-        return dumps(_finite(value))
+        return dumps(_finite(value, _null))
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -247,6 +251,16 @@ def _shallow(text: str | bytes, max_depth: int) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+SHORT_TEXT: Final = 2 * MAX_DEPTH + 1
+"""Text of at most this many characters cannot nest deeper than :data:`MAX_DEPTH`
+(each level takes an opening and a closing bracket): :data:`fast_loads` may decode it."""
+
+fast_loads: Callable[[str | bytes], Any] = orjson.loads
+"""orjson itself, for a hot path that decodes text of at most :data:`SHORT_TEXT`
+characters and calls :func:`loads` when it raises :data:`JSONDecodeError` (the rare
+valid text only the stdlib decodes) or when the text is longer (the depth check)."""
 
 
 def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:

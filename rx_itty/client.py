@@ -11,8 +11,9 @@ from typing import Any
 
 from reactivex import abc
 
+from rx_itty.asyncio._tls import SSLOption
+from rx_itty.asyncio.choose import make_transport
 from rx_itty.asyncio.runtime import at_exit, current_runtime, is_shared
-from rx_itty.asyncio.transport import WebsocketsTransport
 from rx_itty.backoff import Backoff
 from rx_itty.exceptions import InvalidOptionError
 from rx_itty.runtime import ImmediateRuntime, Runtime
@@ -93,6 +94,22 @@ def _merge_js_options(options: Mapping[str, Any], given: dict[str, Any]) -> None
         given[python_name] = value
 
 
+def _transport(transport: Transport | str | None, ssl: SSLOption, runtime: Runtime) -> Transport:
+    if transport is not None and not isinstance(transport, str):
+        if ssl is not None:
+            raise InvalidOptionError(
+                "ssl= configures a transport that connect() makes; pass it to the transport "
+                "you made instead, e.g. PicowsTransport(ssl=...)"
+            )
+        return transport
+    if runtime.loop is None:
+        raise InvalidOptionError(
+            "a virtual-time scheduler needs an in-memory transport: pass "
+            "transport=rx_itty.testing.MemoryRelay() (the network transports need a real loop)"
+        )
+    return make_transport(transport, ssl=ssl)
+
+
 def connect(
     channel: str,
     *,
@@ -106,7 +123,8 @@ def connect(
     server: str | None = None,
     reconnect: bool | Backoff = True,
     max_queue: int = 100_000,
-    transport: Transport | None = None,
+    transport: Transport | str | None = None,
+    ssl: SSLOption = None,
     scheduler: abc.SchedulerBase | None = None,
     runtime: Runtime | None = None,
     **options: Any,
@@ -128,7 +146,12 @@ def connect(
         reconnect: Reconnect after unexpected closes: ``True`` (default backoff),
             a :class:`~rx_itty.backoff.Backoff`, or ``False``.
         max_queue: Frames that may wait while not open before sends raise ``SendQueueFull``.
-        transport: The connection seam; ``websockets`` by default.
+        transport: The connection seam: a :class:`~rx_itty.transport.Transport`, or
+            ``"picows"`` / ``"websockets"``; by default ``$RX_ITTY_TRANSPORT``, else
+            picows when installed (``pip install 'rx_itty[fast]'``), else websockets.
+        ssl: For ``wss://``: an ``ssl.SSLContext``, or the path of a PEM file of CA
+            certificates to trust (a self-signed relay); for a transport given as
+            an instance, pass it to the transport instead.
         scheduler: Scheduler for reconnect timers (virtual time in tests); implies a
             runtime in the calling thread unless ``runtime`` is given.
         runtime: Where the socket lives; by default the running loop of this thread,
@@ -136,6 +159,8 @@ def connect(
 
     Raises:
         InvalidOptionError: a bad or unknown option, with what to do instead.
+        MissingDependency: ``transport="picows"`` (or ``$RX_ITTY_TRANSPORT``) and
+            picows is not installed.
     """
     given: dict[str, Any] = {
         "alias": alias,
@@ -173,14 +198,9 @@ def connect(
 
     if runtime is None:
         runtime = ImmediateRuntime(scheduler) if scheduler is not None else current_runtime()
-    if transport is None and runtime.loop is None:
-        raise InvalidOptionError(
-            "a virtual-time scheduler needs an in-memory transport: pass "
-            "transport=rx_itty.testing.MemoryRelay() (the default transport needs a real loop)"
-        )
     socket = IttySocket(
         url,
-        transport=transport or WebsocketsTransport(),
+        transport=_transport(transport, ssl, runtime),
         runtime=runtime,
         reconnect=backoff,
         max_queue=max_queue,

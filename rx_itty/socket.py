@@ -120,6 +120,27 @@ class IttySocket(ChannelStreams):
     :meth:`close`, :meth:`push` or the end of its ``with`` block.
     """
 
+    __slots__ = (
+        "_accept",
+        "_attempt",
+        "_backoff",
+        "_closed_waiters",
+        "_flush_waiters",
+        "_handed",
+        "_inputs",
+        "_last_close",
+        "_link",
+        "_lock",
+        "_max_queue",
+        "_open_waiters",
+        "_queue",
+        "_queued",
+        "_random",
+        "_timers",
+        "_transport",
+        "url",
+    )
+
     def __init__(
         self,
         url: str,
@@ -147,7 +168,7 @@ class IttySocket(ChannelStreams):
         self._accept: Callable[[str], None] = self._enqueue
 
         # Runtime-thread only.
-        self._inputs: deque[tuple[Input, Close | None]] = deque()
+        self._inputs: list[tuple[Input, Close | None]] = []  # rarely more than one
         self._link: Link | None = None
         self._attempt = 0
         self._timers: dict[Input, abc.DisposableBase] = {}
@@ -155,28 +176,6 @@ class IttySocket(ChannelStreams):
         self._open_waiters: list[concurrent.futures.Future[None]] = []
         self._closed_waiters: list[concurrent.futures.Future[None]] = []
         self._flush_waiters: list[tuple[int, concurrent.futures.Future[None]]] = []
-        self._actions: dict[Action, Callable[[Input, Close | None], None]] = {
-            Action.CONNECT: self._connect,
-            Action.FLUSH: self._flush,
-            Action.CLOSE_IF_FLUSHED: self._close_if_flushed,
-            Action.FORGET_LINK: self._forget_link,
-            Action.RESET_PRESENCE: self._reset_presence,
-            Action.REPORT_OPEN: self._report_open,
-            Action.REPORT_CLOSE: self._report_close,
-            Action.REPORT_DROP: self._report_close,
-            Action.START_GRACE: self._start_grace,
-            Action.STOP_GRACE: self._stop_grace,
-            Action.START_STEADY: self._start_steady,
-            Action.RESET_ATTEMPTS: self._reset_attempts,
-            Action.SCHEDULE_RETRY: self._schedule_retry,
-            Action.CANCEL_RETRY: self._cancel_retry,
-            Action.RESOLVE_OPENED: self._resolve_opened,
-            Action.FAIL_OPENED: self._fail_opened,
-            Action.FAIL_FLUSHED: self._fail_flushed,
-            Action.DROP_UNSENT: self._drop_unsent,
-            Action.RESOLVE_CLOSED: self._resolve_closed,
-            Action.COMPLETE_STREAMS: lambda event, close: self._complete_streams(),
-        }
 
     def __repr__(self) -> str:
         return f"<IttySocket {self.display_url} {self.current_state.value}>"
@@ -403,8 +402,8 @@ class IttySocket(ChannelStreams):
                     if row.state is not state:
                         self._state.on_next(row.state)
                     for action in row.actions:
-                        self._actions[action](event, close)
-                inputs.popleft()
+                        _ACTIONS[action](self, event, close)
+                del inputs[0]
         finally:
             inputs.clear()  # only non-empty if an action raised: never leave the machine stuck
 
@@ -548,6 +547,9 @@ class IttySocket(ChannelStreams):
                     f"before the socket was disposed: {reason}"
                 )
             )
+
+    def _complete(self, event: Input, close: Close | None) -> None:
+        self._complete_streams()
 
     def _resolve_closed(self, event: Input, close: Close | None) -> None:
         waiters, self._closed_waiters = self._closed_waiters, []
@@ -760,6 +762,31 @@ class IttySocket(ChannelStreams):
         tb: TracebackType | None,
     ) -> None:
         await self.adispose()
+
+
+# What each action of the lifecycle table runs; one table for every socket.
+_ACTIONS: dict[Action, Callable[[IttySocket, Input, Close | None], None]] = {
+    Action.CONNECT: IttySocket._connect,
+    Action.FLUSH: IttySocket._flush,
+    Action.CLOSE_IF_FLUSHED: IttySocket._close_if_flushed,
+    Action.FORGET_LINK: IttySocket._forget_link,
+    Action.RESET_PRESENCE: IttySocket._reset_presence,
+    Action.REPORT_OPEN: IttySocket._report_open,
+    Action.REPORT_CLOSE: IttySocket._report_close,
+    Action.REPORT_DROP: IttySocket._report_close,
+    Action.START_GRACE: IttySocket._start_grace,
+    Action.STOP_GRACE: IttySocket._stop_grace,
+    Action.START_STEADY: IttySocket._start_steady,
+    Action.RESET_ATTEMPTS: IttySocket._reset_attempts,
+    Action.SCHEDULE_RETRY: IttySocket._schedule_retry,
+    Action.CANCEL_RETRY: IttySocket._cancel_retry,
+    Action.RESOLVE_OPENED: IttySocket._resolve_opened,
+    Action.FAIL_OPENED: IttySocket._fail_opened,
+    Action.FAIL_FLUSHED: IttySocket._fail_flushed,
+    Action.DROP_UNSENT: IttySocket._drop_unsent,
+    Action.RESOLVE_CLOSED: IttySocket._resolve_closed,
+    Action.COMPLETE_STREAMS: IttySocket._complete,
+}
 
 
 async def _wait(future: concurrent.futures.Future[None], timeout: float | None) -> None:  # noqa: ASYNC109

@@ -32,6 +32,7 @@ from rx_itty.events import (
     Signal,
     Uid,
     User,
+    _received_message,
 )
 from rx_itty.exceptions import InvalidOptionError, SerializationError
 from rx_itty.models import as_payload
@@ -250,6 +251,10 @@ def split_direct(frame: str) -> tuple[str | None, str] | None:
     return frame[1:end], frame[end + 1 :]
 
 
+_fast_loads = _json.fast_loads
+_SHORT_TEXT = _json.SHORT_TEXT
+
+
 def _str(value: Any) -> str | None:
     return value if type(value) is str else None
 
@@ -324,20 +329,25 @@ def decode_frame(data: str | bytes) -> Event | BadFrame:
     if not isinstance(data, str):
         return BadFrame(data, "binary frame; itty frames are JSON text")
     try:
-        frame = _json.loads(data)
-    except _json.JSONDecodeError as exc:
-        return BadFrame(data, f"not valid JSON ({exc})")
+        # Short text cannot nest too deep: orjson alone; longer text gets the depth check.
+        frame = _fast_loads(data) if len(data) <= _SHORT_TEXT else _json.loads(data)
+    except _json.JSONDecodeError:
+        try:
+            frame = _json.loads(data)
+        except _json.JSONDecodeError as exc:
+            return BadFrame(data, f"not valid JSON ({exc})")
     if type(frame) is not dict:
         # Not an itty envelope (a raw server); the whole value is the payload.
         return Message(frame)
-    kind = frame.get("type")
+    get = frame.get
+    kind = get("type")
     if not kind:
-        uid = frame.get("uid")
-        alias = frame.get("alias")
-        date = frame.get("date")
-        return Message(
-            frame.get("message"),
-            Uid(uid) if type(uid) is str else None,
+        uid = get("uid")
+        alias = get("alias")
+        date = get("date")
+        return _received_message(
+            get("message"),
+            uid if type(uid) is str else None,
             alias if type(alias) is str else None,
             date if type(date) is int else _int(date),
             frame,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rx_itty.events import (
+    _MESSAGE_FIELDS,
     BadFrame,
     Close,
     Diagnostic,
@@ -24,6 +25,7 @@ from rx_itty.events import (
     Signal,
     Uid,
     User,
+    _received_message,
 )
 
 FRAME: dict[str, Any] = {
@@ -217,6 +219,20 @@ def test_events_with_a_raw_dict_are_hashable() -> None:
     with_raw = Message(1, Uid("u"), raw={"message": 1})
     assert hash(with_raw) == hash(Message(1, Uid("u")))
     assert len({Join(total=1, raw={"a": 1}), Join(total=1)}) == 1
+
+
+def test_the_decoders_message_constructor_sets_every_field_as_the_dataclass_does() -> None:
+    raw = {"date": 7, "uid": "u", "alias": "A", "message": "hi", "extra": 1}
+    made = _received_message("hi", "u", "A", 7, raw)
+    assert [f.name for f in dataclasses.fields(Message)] == list(_MESSAGE_FIELDS)
+    expected = Message("hi", Uid("u"), "A", 7, raw)
+    assert made == expected
+    assert hash(made) == hash(expected)
+    assert repr(made) == repr(expected)
+    for field in dataclasses.fields(Message):
+        assert getattr(made, field.name) == getattr(expected, field.name)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.uid = Uid("other")  # type: ignore[misc]
 
 
 def test_the_raw_frame_stays_out_of_the_repr() -> None:

@@ -303,6 +303,10 @@ ALLOWED = PROTOCOL + ARGPARSE_CONVERTERS + CONTROL_FLOW + LIBRARY_HOOKS
 # Re-raises of an exception object that rx_itty did not build at that line
 # (module, qualname, expression) -> why it may be something other than an IttyError.
 RERAISED = {
+    ("rx_itty.asyncio.picows", "_PicowsLink._tcp", "error"): (
+        "the last TCP connection error, caught by the link's own connect() and reported "
+        "as the attempt's close"
+    ),
     ("rx_itty._json", "_stdlib_dumps", "error"): (
         "orjson's TypeError, which dumps() documents; wire.encode_frame turns it into "
         "SerializationError"

@@ -218,6 +218,25 @@ def test_values_the_fallback_encodes_decode_back_to_themselves(value: Any) -> No
     assert _json.loads(_json.dumps_bytes(value)) == value
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"seen": None, "reading": math.nan},  # beside a real null
+        ("tuple", math.inf),
+        [[["deep", -math.inf]]],
+        {"text": "nullable", "x": math.nan},  # "null" already in the text
+    ],
+)
+def test_nan_is_found_wherever_it_hides(value: Any) -> None:
+    with pytest.raises(SerializationError, match="not a JSON number"):
+        _json.dumps(value)
+
+
+@pytest.mark.parametrize("value", [{"a": None}, ["null", 1.5], {"null": 0.0}, -0.0, 1e308])
+def test_nulls_and_finite_floats_encode_as_they_are(value: Any) -> None:
+    assert _json.loads(_json.dumps(value)) == value
+
+
 def test_the_fast_path_and_the_fallback_agree_on_nan() -> None:
     # A lone surrogate sends the value down the stdlib fallback; NaN is refused
     # there exactly as on orjson's path, with the same error.

@@ -30,7 +30,9 @@ from rx_itty import (
     SocketDisposed,
     connect,
 )
+from rx_itty.lifecycle import Action
 from rx_itty.runtime import ImmediateRuntime, Runtime
+from rx_itty.socket import _ACTIONS
 from rx_itty.testing import MemoryRelay
 from rx_itty.testing.builders import frame, join
 from rx_itty.transport import TransportListener
@@ -557,3 +559,7 @@ def test_a_subscriber_closing_the_socket_from_an_open_callback_runs_after_the_op
         ConnectionState.CLOSING,
         ConnectionState.CLOSED,
     ]
+
+
+def test_the_socket_runs_every_action_the_table_can_ask_for() -> None:
+    assert set(_ACTIONS) == set(Action)

@@ -1,10 +1,10 @@
 """The transport seam's promises, checked against every transport.
 
 Each transport gets a :class:`Harness`: a server to talk to and a way to let time
-pass. ``websockets`` runs against the real relay (and a silent TCP server) on
-127.0.0.1 port 0, in real time; ``memory`` is :class:`rx_itty.testing.MemoryRelay`
-in virtual time. A new transport (picows, ...) joins every test below by adding
-one harness to ``HARNESSES``.
+pass. ``websockets`` and ``picows`` run against the real relay (and a silent TCP
+server) on 127.0.0.1 port 0, in real time; ``memory`` is
+:class:`rx_itty.testing.MemoryRelay` in virtual time. A new transport joins every
+test below by adding one parameter to the ``harness`` fixture.
 
 The promises (see :mod:`rx_itty.transport`): ``on_open`` before any frame;
 exactly one ``on_close`` per ``open`` however the attempt ends, including a
@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 from reactivex.testing import TestScheduler
 
-from rx_itty.asyncio import LoopRuntime, WebsocketsTransport
+from rx_itty.asyncio import LoopRuntime, make_transport
 from rx_itty.events import Join
 from rx_itty.exceptions import InvalidOptionError
 from rx_itty.relay import Relay
@@ -87,10 +87,10 @@ class MemoryHarness:
         self.relay.disconnect_all()
 
 
-class WebsocketsHarness:
-    def __init__(self, relay: Relay, silent: Silent) -> None:
+class NetworkHarness:
+    def __init__(self, transport: Transport, relay: Relay, silent: Silent) -> None:
         self.relay = relay
-        self.transport: Transport = WebsocketsTransport()
+        self.transport = transport
         self.runtime: Runtime = LoopRuntime(asyncio.get_running_loop())
         self.room = relay.url + "room?"
         self.refused = relay.url.replace("/c/", "/x/") + "room?"
@@ -138,16 +138,18 @@ class Silent:
         writer.close()
 
 
-@pytest_asyncio.fixture(params=["memory", "websockets"])
+@pytest_asyncio.fixture(params=["memory", "websockets", "picows"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     if request.param == "memory":
         yield MemoryHarness()
         return
+    if request.param == "picows":
+        pytest.importorskip("picows", reason="the fast extra is not installed")
     silent = Silent()
     server = await asyncio.start_server(silent.handle, "127.0.0.1", 0)
     silent.url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/c/room?"
     async with server, Relay() as relay:
-        yield WebsocketsHarness(relay, silent)
+        yield NetworkHarness(make_transport(request.param), relay, silent)
         server.close()
 
 

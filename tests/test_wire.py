@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from rx_itty import _json
 from rx_itty.events import BadFrame, Join, Leave, Message, ServerError, Signal, User
 from rx_itty.exceptions import InvalidOptionError, SerializationError
 from rx_itty.wire import (
@@ -358,3 +359,16 @@ def test_a_non_string_error_text_beyond_double_range_never_makes_decode_raise() 
     signal = decode_frame('{"type":1e400}')
     assert isinstance(signal, Signal)
     assert signal.type == "null"
+
+
+def test_a_frame_nested_past_the_depth_limit_is_a_bad_frame_even_where_orjson_would_decode_it() -> (
+    None
+):
+    # orjson alone decodes up to 1024 levels; the client's limit is the relay's, 512.
+    depth = _json.MAX_DEPTH + 1
+    deep = '{"date":1,"uid":"u","message":' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    bad = decode_frame(deep)
+    assert isinstance(bad, BadFrame)
+    assert "nested more than 512 levels" in bad.reason
+    fits = '{"date":1,"uid":"u","message":' + "[" * 511 + "]" * 511 + "}"
+    assert isinstance(decode_frame(fits), Message)

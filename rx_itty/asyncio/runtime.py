@@ -2,8 +2,10 @@
 
 :func:`current_runtime` picks where a new socket lives: the loop running in the
 calling thread (a notebook cell, an async app), otherwise one shared daemon loop
-thread for the whole process, started on first use. Nothing here calls
-``asyncio.run`` or needs ``nest_asyncio``, so it works inside Jupyter's own loop.
+thread for the whole process, started on first use, on uvloop when it is installed
+(see :func:`rx_itty.asyncio.choose.new_event_loop`). Nothing here calls
+``asyncio.run`` or needs ``nest_asyncio``, so it works inside Jupyter's own loop,
+which is never replaced.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
+import weakref
 from collections.abc import Callable
 from typing import final
 
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
+from rx_itty.asyncio.choose import new_event_loop
 from rx_itty.exceptions import SocketDisposed
 from rx_itty.runtime import Runtime
 
@@ -82,7 +86,7 @@ def shared_runtime() -> LoopRuntime:
     global _shared
     with _shared_lock:
         if _shared is None:
-            loop = asyncio.new_event_loop()
+            loop = new_event_loop()
             thread = threading.Thread(
                 target=_run_forever, args=(loop,), name="rx_itty-loop", daemon=True
             )
@@ -97,13 +101,22 @@ def is_shared(runtime: Runtime) -> bool:
     return _shared is not None and runtime is _shared
 
 
+# One runtime per running loop, so the sockets of one loop share its schedulers.
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopRuntime] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def current_runtime() -> LoopRuntime:
     """The running loop of the calling thread, else the shared background loop."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return shared_runtime()
-    return LoopRuntime(loop)
+    runtime = _per_loop.get(loop)
+    if runtime is None or not runtime.on_thread():
+        runtime = _per_loop[loop] = LoopRuntime(loop)
+    return runtime
 
 
 def at_exit(hook: Callable[[], None]) -> None:

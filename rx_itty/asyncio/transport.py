@@ -1,33 +1,39 @@
 """The client transport on the ``websockets`` package's asyncio client.
 
-:class:`WebsocketsTransport` implements :class:`rx_itty.transport.Transport`: each
-``open`` starts one task that connects, reports ``on_open``, feeds every frame to
-the listener, and reports exactly one ``on_close`` however the connection ends.
-``send`` writes synchronously (frames keep their order with no task per message)
-and refuses frames while the write buffer is above ``write_limit``; a task then
-waits for the buffer to drain and reports ``on_drain``.
+:class:`WebsocketsTransport` implements :class:`rx_itty.transport.Transport`. Each
+``open`` starts one task that connects (TCP, TLS, the HTTP upgrade) and ends.
+After that the connection lives in websockets' protocol callbacks: a subclass of
+its ``ClientConnection`` reports ``on_open`` as the upgrade succeeds and hands
+each frame to the listener as websockets parses it, with no queue and no
+``recv()`` coroutine per message; a message split into fragments is handed on
+whole; ``connection_lost`` reports the one ``on_close``. ``send`` writes
+synchronously (frames keep their order with no task per message) and refuses
+frames while the write buffer is above ``write_limit``; a task then waits for
+the buffer to drain and reports ``on_drain``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import final
+import functools
+from typing import Any, cast, final
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
+from rx_itty.asyncio._link import (
+    INVALID_DATA,
+    INVALID_UTF8,
+    LINK_SLOTS,
+    LinkBase,
+    NetworkTransport,
+)
+from rx_itty.asyncio._tls import SSLOption
 from rx_itty.events import Close
-from rx_itty.exceptions import InvalidOptionError
-from rx_itty.runtime import Runtime
-from rx_itty.transport import Link, TransportListener
-from rx_itty.wire import CloseCode, check_url
+from rx_itty.transport import TransportListener
 
 __all__ = ["WebsocketsTransport"]
 
@@ -35,19 +41,31 @@ _logger = wire_logger("rx_itty.client.websockets")
 
 
 @final
-class WebsocketsTransport:
-    """The real transport, on ``websockets``' asyncio client.
+class WebsocketsTransport(NetworkTransport):
+    """The default transport, on ``websockets``' asyncio client.
 
     Args:
         compression: ``"deflate"`` to offer permessage-deflate; off by default
             (about 2x CPU per message and 3x memory per connection).
-        open_timeout: Seconds allowed for the TCP + WebSocket handshake.
-        ping_interval: Keepalive ping period in seconds (``None`` disables).
-        max_size: Largest inbound frame in bytes.
+        open_timeout: Seconds allowed for TCP, TLS and the WebSocket handshake.
+        ping_interval: Keepalive ping period in seconds (``None`` disables keepalive).
+        ping_timeout: Seconds to wait for a keepalive pong before giving the
+            connection up (``None``: no limit).
+        close_timeout: Seconds to wait for the server to answer a close (ours, or
+            one after a failed keepalive) before dropping the connection.
+        max_size: Largest inbound message in bytes; a larger one closes the
+            connection with 1009.
         write_limit: High-water mark of the write buffer in bytes: above it ``send``
             refuses frames (the socket keeps them queued) until the buffer drains
             to a quarter of it.
+        ssl: For ``wss://`` URLs: an ``ssl.SSLContext``, or the path of a PEM file of
+            CA certificates to trust; ``None`` trusts the system's certificates.
+
+    Raises:
+        InvalidOptionError: ``ssl`` is neither a context nor a readable CA file.
     """
+
+    __slots__ = ("compression",)
 
     def __init__(
         self,
@@ -55,27 +73,25 @@ class WebsocketsTransport:
         compression: str | None = None,
         open_timeout: float = 10.0,
         ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 10.0,
         max_size: int = 16 * 1024 * 1024,
         write_limit: int = 64 * 1024,
+        ssl: SSLOption = None,
     ) -> None:
+        super().__init__(
+            open_timeout=open_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            max_size=max_size,
+            write_limit=write_limit,
+            ssl=ssl,
+        )
         self.compression = compression
-        self.open_timeout = open_timeout
-        self.ping_interval = ping_interval
-        self.max_size = max_size
-        self.write_limit = write_limit
 
-    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> Link:
-        loop = runtime.loop
-        if loop is None:
-            raise InvalidOptionError(
-                "WebsocketsTransport needs a runtime with an asyncio loop; with a virtual-time "
-                "scheduler, pass an in-memory transport such as rx_itty.testing.MemoryRelay()"
-            )
-        check_url(url)
-        link = _WebsocketsLink(self, url, listener)
-        link.task = loop.create_task(link.run())
-        link.task.add_done_callback(link._finished)
-        return link
+    def _new_link(self, url: str, listener: TransportListener) -> LinkBase:
+        return _WebsocketsLink(self, url, listener)
 
 
 def _describe(exc: BaseException) -> str:
@@ -97,33 +113,99 @@ def _final_close(conn: ClientConnection) -> Close:
     return Close(conn.close_code, conn.close_reason or "")
 
 
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_CONT = Opcode.CONT
+_PONG = Opcode.PONG
+
+
+class _Connection(ClientConnection):
+    """websockets' client connection, reporting straight to its link.
+
+    ``process_event`` is where websockets hands over each parsed event; the
+    link takes every frame there, so nothing waits in websockets' message queue.
+    """
+
+    def __init__(self, link: _WebsocketsLink, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.link = link
+
+    def process_event(self, event: Any) -> None:
+        if self.response is not None:
+            self.link.frame(self, event)
+            return
+        super().process_event(event)  # the handshake response
+        if self.protocol.handshake_exc is None:
+            self.link.opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.link.lost(self)
+
+
 @final
-class _WebsocketsLink:
+class _WebsocketsLink(LinkBase):
+    __slots__ = (*LINK_SLOTS, "_conn", "_drain", "_transport")
+
+    _log = _logger
+
     def __init__(self, transport: WebsocketsTransport, url: str, listener: TransportListener):
+        super().__init__(url, listener)
         self._transport = transport
-        self._url = url
-        self._listener = listener
         self._conn: ClientConnection | None = None
-        self._close_request: tuple[int, str] | None = None
         self._drain: asyncio.Task[None] | None = None
-        self.task: asyncio.Task[None] | None = None
-        self._reported = False
 
-    def _report(self, close: Close) -> None:
-        if not self._reported:
-            self._reported = True
-            self._listener.on_close(close)
+    def _opened(self) -> bool:
+        return self._conn is not None
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        # A task cancelled before its first step never runs run()'s handlers, and
-        # an unexpected exception skips them: either way report the close once.
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            _logger.error("connection to %s failed", without_query(self._url), exc_info=error)
-            if self._conn is not None:
-                self._conn.transport.abort()
-            self._report(Close(None, f"connection failed: {error!r}"))
-        self._report(Close(None, "closed before the connection opened"))
+    def _abort(self) -> None:
+        if self._conn is not None:
+            self._conn.transport.abort()
+
+    def _start_close(self, code: int, reason: str) -> None:
+        if self._conn is not None:
+            asyncio.get_running_loop().create_task(self._conn.close(code, reason))
+
+    # -- the connection's callbacks ---------------------------------------------------
+
+    def opened(self, conn: ClientConnection) -> None:
+        if self._close_request is not None:  # closed while the upgrade was on its way
+            conn.transport.abort()
+            self._report(Close(None, "closed before the connection opened"))
+            return
+        self._conn = conn
+        try:
+            self._listener.on_open()
+        except Exception:
+            self._listener_failed()
+
+    def frame(self, conn: ClientConnection, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is _TEXT and frame.fin and self._parts is None:  # the hot path
+            try:
+                text = str(frame.data, "utf-8")
+            except UnicodeDecodeError:
+                self._fail(INVALID_DATA, INVALID_UTF8)
+                return
+            try:  # _deliver(), inline: a call less per frame
+                self._receiver.on_frame(text)
+            except Exception:
+                self._listener_failed()
+        elif opcode is _PONG:
+            conn.acknowledge_pings(bytes(frame.data))
+        elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+            # websockets has checked the order of fragments and the size of the message.
+            self._gather(opcode is _TEXT, bytes(frame.data), frame.fin)
+        # Pings and close frames: websockets' protocol has answered them.
+
+    def lost(self, conn: ClientConnection) -> None:
+        if conn is not self._conn:
+            return  # an attempt that never opened (refused, redirected): connect() reports it
+        if self._drain is not None:
+            self._drain.cancel()
+        self._report(_final_close(conn))
+
+    # -- the Link ---------------------------------------------------------------------------
 
     def send(self, frame: str) -> bool:
         conn = self._conn
@@ -155,65 +237,39 @@ class _WebsocketsLink:
             try:
                 self._listener.on_drain()
             except Exception:
-                await self._listener_failed(conn)
+                self._listener_failed()
 
-    async def _listener_failed(self, conn: ClientConnection) -> None:
-        # A listener that raises is a bug on our side of the seam: say so, and
-        # end the connection cleanly rather than leave it half-served.
-        url = without_query(self._url)
-        _logger.exception("a listener failed on %s; closing with 1011", url)
-        await conn.close(CloseCode.INTERNAL_ERROR, "internal error")
-
-    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        if self._close_request is not None:
-            return
-        self._close_request = (code, reason)
-        conn = self._conn
-        if conn is not None:
-            asyncio.get_running_loop().create_task(conn.close(code, reason))
-        elif self.task is not None:
-            self.task.cancel()  # still connecting: abandon the attempt
-
-    async def run(self) -> None:
-        listener = self._listener
+    async def connect(self) -> None:
         transport = self._transport
+        # ssl=None would refuse a wss:// URL: leave it out to get the default context.
+        tls: dict[str, Any] = {} if transport.ssl is None else {"ssl": transport.ssl}
         try:
-            conn = await connect(
+            await connect(
                 self._url,
                 compression=transport.compression,
                 open_timeout=transport.open_timeout,
                 ping_interval=transport.ping_interval,
+                ping_timeout=transport.ping_timeout,
+                close_timeout=transport.close_timeout,
                 max_size=transport.max_size,
                 write_limit=transport.write_limit,
                 logger=_logger,
+                create_connection=cast(
+                    type[ClientConnection], functools.partial(_Connection, self)
+                ),
+                **tls,
             )
         except asyncio.CancelledError:
-            self._report(Close(None, "closed before the connection opened"))
-            return
+            self._abandon("closed before the connection opened")
         except InvalidStatus as exc:
             response = exc.response
             reason = bytes(response.body or b"").decode(errors="replace").strip()
             self._report(Close(None, reason, rejected=response.status_code))
-            return
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            self._report(Close(None, _describe(exc)))
-            return
-        self._conn = conn
-        try:
-            listener.on_open()
-            if self._close_request is not None:
-                await conn.close(*self._close_request)
-            # recv() in a loop, not `async for`: the async iterator costs ~2 us a frame.
-            recv = conn.recv
-            while True:
-                listener.on_frame(await recv())
-        except ConnectionClosed:
-            pass  # the code and reason are read below
-        except asyncio.CancelledError:
-            conn.transport.abort()
-        except Exception:
-            await self._listener_failed(conn)
-        finally:
-            if self._drain is not None:
-                self._drain.cancel()
-            self._report(_final_close(conn))
+            self._abandon(_describe(exc))
+
+    def _abandon(self, reason: str) -> None:
+        if self._opened():  # it opened as the attempt was given up: lost() reports
+            self._abort()
+        else:
+            self._report(Close(None, reason))

@@ -18,6 +18,7 @@ import dataclasses
 import signal
 
 from rx_itty._logging import without_credentials
+from rx_itty.asyncio.choose import new_event_loop
 from rx_itty.cli.common import bind_failure, error
 from rx_itty.cli.options import Commands, port, positive
 from rx_itty.exceptions import BackplaneUnavailable, RelayConfigError
@@ -138,4 +139,5 @@ def run(args: argparse.Namespace) -> int:
     """Serve until a signal; 0 then, 1 if the address cannot be bound or Redis reached."""
     config = serve_config(args)
     relay = Relay(config, host=args.host, port=args.port, http_port=args.http_port)
-    return asyncio.run(_serve(relay, args))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop when installed
+        return runner.run(_serve(relay, args))

@@ -137,6 +137,17 @@ async def test_current_runtime_picks_the_running_loop_of_this_thread() -> None:
     assert not is_shared(runtime)
 
 
+@pytest.mark.asyncio
+async def test_the_sockets_of_one_loop_share_one_runtime() -> None:
+    assert current_runtime() is current_runtime()
+
+    async def in_another_loop() -> LoopRuntime:
+        return current_runtime()
+
+    other = await asyncio.to_thread(asyncio.run, in_another_loop())
+    assert other is not current_runtime()
+
+
 def test_current_runtime_without_a_loop_is_the_one_shared_loop_thread() -> None:
     runtime = current_runtime()
     assert runtime is shared_runtime() is current_runtime()

@@ -51,7 +51,10 @@ async def run(
 
 
 async def start_serve(
-    *args: str, before: Sequence[str] = (), stderr: int | IO[bytes] = asyncio.subprocess.PIPE
+    *args: str,
+    before: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    stderr: int | IO[bytes] = asyncio.subprocess.PIPE,
 ) -> tuple[asyncio.subprocess.Process, str]:
     """Start ``python -m rx_itty [BEFORE] serve --port 0 ARGS``; return it and its first line.
 
@@ -64,7 +67,7 @@ async def start_serve(
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=stderr,
-        env=cli_env(),
+        env=cli_env(env),
     )
     assert proc.stdout is not None
     line = ""

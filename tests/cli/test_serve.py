@@ -21,10 +21,10 @@ _URL = re.compile(r"ws://\S+/c/")
 
 @asynccontextmanager
 async def serving(
-    *args: str, before: tuple[str, ...] = ()
+    *args: str, before: tuple[str, ...] = (), env: dict[str, str] | None = None
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """Run ``python -m rx_itty [BEFORE] serve --port 0 ARGS`` and yield it with its URL."""
-    proc, line = await start_serve(*args, before=before)
+    proc, line = await start_serve(*args, before=before, env=env)
     try:
         found = _URL.search(line)
         assert found, f"no URL in {line!r}"
@@ -35,10 +35,15 @@ async def serving(
             await proc.wait()
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.asyncio
-async def test_serve_prints_its_url_and_stops_cleanly_on_a_signal(sig: signal.Signals) -> None:
-    async with serving() as (proc, url):
+async def test_serve_prints_its_url_and_stops_cleanly_on_a_signal(
+    sig: signal.Signals, loop: str
+) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="the fast extra (uvloop) is not installed")
+    async with serving(env={"RX_ITTY_LOOP": loop}) as (proc, url):
         async with await Peer.connect(url + "room?echo=true") as peer:
             await peer.joined()
             await peer.send("hello")
@@ -189,3 +194,12 @@ async def test_serve_trusts_the_proxies_named_with_trusted_proxy(tmp_path: Path)
         with pytest.raises(InvalidStatus) as refused:
             await Peer.connect(url + "r?", **forwarded)  # the client's budget, not loopback's
         assert refused.value.response.status_code == 429
+
+
+@pytest.mark.asyncio
+async def test_serve_with_an_unknown_loop_in_the_environment_exits_2_saying_so() -> None:
+    code, _, err = await run(["serve", "--port", "0"], env={"RX_ITTY_LOOP": "trio"})
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "rx-itty: error: $RX_ITTY_LOOP is 'trio'; use one of: uvloop, asyncio"
+    ]

@@ -1,4 +1,4 @@
-"""The client end to end: connect() over the websockets transport to the real relay."""
+"""The client end to end: connect() over each network transport to the real relay."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import logging
+import ssl
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,9 +29,9 @@ from rx_itty import (
     iterate,
     start_relay_thread,
 )
-from rx_itty.asyncio import WebsocketsTransport
 from rx_itty.relay import Relay
 from rx_itty.streams import AsyncStreamIterator
+from tests.conftest import Tls, TransportClass
 from tests.support import first, run_python, scaled
 
 
@@ -188,8 +189,18 @@ def test_a_with_block_that_only_subscribes_exits_at_once() -> None:
 # -- delivery under backpressure, and failures that retrying cannot fix ----------------------
 
 
+def write_buffer_size(link: Any) -> int:
+    """Bytes the link's asyncio transport holds, not yet written to the socket."""
+    conn = getattr(link, "_conn", None)  # the websockets link's connection
+    if conn is not None:
+        return int(conn.transport.get_write_buffer_size())
+    return int(link._ws.underlying_transport.get_write_buffer_size())  # the picows link's
+
+
 @pytest.mark.asyncio
-async def test_sends_to_a_stalled_server_wait_in_the_socket_then_all_arrive_once_in_order() -> None:
+async def test_sends_to_a_stalled_server_wait_in_the_socket_then_all_arrive_once_in_order(
+    transport_class: TransportClass,
+) -> None:
     release = asyncio.Event()
     first_frame = asyncio.Event()
     everything = asyncio.Event()
@@ -209,7 +220,7 @@ async def test_sends_to_a_stalled_server_wait_in_the_socket_then_all_arrive_once
     filler = "x" * 100_000
     async with serve(read_one_then_stall, "127.0.0.1", 0, max_queue=1) as running:
         port = next(iter(running.sockets)).getsockname()[1]
-        transport = WebsocketsTransport(write_limit=write_limit)
+        transport = transport_class(write_limit=write_limit)
         ch = connect(f"ws://127.0.0.1:{port}/c/room", transport=transport, reconnect=False)
         for n in range(count):  # 30 MB: far more than the kernel's buffers hold
             ch.send({"n": n, "filler": filler})
@@ -218,7 +229,7 @@ async def test_sends_to_a_stalled_server_wait_in_the_socket_then_all_arrive_once
         # The server has stopped reading: the frames wait in the socket's queue,
         # not piled up in the transport's write buffer.
         assert not flushed.done()
-        buffered = ch._link._conn.transport.get_write_buffer_size()  # type: ignore[union-attr]
+        buffered = write_buffer_size(ch._link)
         assert buffered <= write_limit + 2 * len(filler)
         release.set()
         await asyncio.wait_for(flushed, scaled(20))
@@ -314,3 +325,62 @@ def test_wait_flushed_returns_once_what_was_sent_has_been_handed_over() -> None:
         assert [next(heard) for _ in range(100)] == list(range(100))
         ch.dispose()
         listener.dispose()
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def tls_in_front_of(relay: Relay, context: ssl.SSLContext) -> AsyncIterator[str]:
+    """A TLS listener relaying bytes to the relay and back: the relay behind ``wss://``.
+
+    Yields the server base for channel names, on ``localhost`` (the certificate's name).
+    """
+    handlers: set[asyncio.Task[Any]] = set()
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        relay_reader, relay_writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        await asyncio.gather(pipe(reader, relay_writer), pipe(relay_reader, writer))
+
+    front = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    async with front:
+        yield f"wss://localhost:{front.sockets[0].getsockname()[1]}/c/"
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_wss_to_a_relay_with_a_self_signed_certificate_works_with_its_ca_file(
+    relay: Relay, tls: Tls
+) -> None:
+    async with (
+        tls_in_front_of(relay, tls.server) as base,
+        connect("room", server=base, echo=True, ssl=str(tls.cafile)) as ch,
+    ):
+        echoed = asyncio.ensure_future(first(ch.messages, lambda m: m.message == "over TLS"))
+        ch.send("over TLS")
+        await echoed
+        assert ch.uid is not None
+
+
+@pytest.mark.asyncio
+async def test_wss_to_an_untrusted_certificate_fails_to_open_with_the_reason(
+    relay: Relay, tls: Tls
+) -> None:
+    async with tls_in_front_of(relay, tls.server) as base:
+        ch = connect("room", server=base, reconnect=False)
+        with pytest.raises(ConnectionFailed, match=r"(?i)certificate"):
+            await ch.opened(scaled(5))
+        await ch.adispose()

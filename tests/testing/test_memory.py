@@ -106,8 +106,8 @@ class Participants:
         """Wait until everything the last step caused has been delivered."""
         raise NotImplementedError
 
-    def closed(self, ch: IttySocket) -> None:
-        """Wait until ``ch`` has closed."""
+    def close(self, ch: IttySocket, control: IttySocket) -> None:
+        """Close ``ch``; return once the relay has told its channel (``control`` is in it)."""
         raise NotImplementedError
 
     def run(self) -> dict[str, list[tuple[Any, ...]]]:
@@ -128,7 +128,7 @@ class Participants:
                 uid = self.sockets[to].uid if to in self.sockets else to
                 self.sockets[name].send(args["message"], to=uid)
             elif action == "close":
-                self.closed(self.sockets[name].close())
+                self.close(self.sockets[name], self.controls[self.channels[name]])
             self.settle()
         names: dict[str, str] = {ch.uid: name for name, ch in self.controls.items() if ch.uid}
         for name, log in self.logs.items():
@@ -158,7 +158,8 @@ class InMemory(Participants):
     def settle(self) -> None:
         self.scheduler.advance_by(1.0)
 
-    def closed(self, ch: IttySocket) -> None:
+    def close(self, ch: IttySocket, control: IttySocket) -> None:
+        ch.close()
         self.settle()
 
 
@@ -171,9 +172,14 @@ class OverSockets(Participants):
         with contextlib.suppress(HandshakeRejected):
             ch.wait_open(scaled(5))
 
-    def closed(self, ch: IttySocket) -> None:
-        done = ch.state.pipe(ops.first(is_closed))
-        next(iterate(done, timeout=scaled(5)))
+    def close(self, ch: IttySocket, control: IttySocket) -> None:
+        # The socket closed is not the relay done with it: that is the leave it
+        # sends the others, which every later frame to them follows.
+        left = iterate(control.leaves.pipe(ops.first()), timeout=scaled(5))
+        closed = iterate(ch.state.pipe(ops.first(is_closed)), timeout=scaled(5))
+        ch.close()
+        next(closed)
+        next(left)
 
     def settle(self) -> None:
         # A sentinel from each channel's control socket; per-connection order
