@@ -336,7 +336,7 @@ class RelayCore(Generic[C]):
 
     def channel_names(self) -> list[str]:
         """Names of the live channels."""
-        return list(self._channels)
+        return [name for name, live in self._channels.items() if live.members]
 
     def member_count(self, channel: str) -> int:
         """Connections in ``channel`` (0 if it does not exist); in a cluster, on every node."""
@@ -344,13 +344,23 @@ class RelayCore(Generic[C]):
         return len(live.members) if live else 0
 
     def channel_keys(self, channel: str) -> tuple[str | None, str | None] | None:
-        """Digests of a live channel's join and send keys, or ``None`` if it is not live here."""
-        live = self._channels.get(channel)
+        """Digests of a live channel's join and send keys, or ``None`` if it is not live here.
+
+        In a cluster a channel this node follows can be empty for a moment (its last
+        member left while a joiner of this node is on its way in): its keys died with
+        that member, so it counts as not live until a join sets new ones.
+        """
+        live = self._live(channel)
         return None if live is None else (live.join_key, live.send_key)
 
     def reserved(self, channel: str) -> bool:
         """Whether ``channel`` is under a reserved namespace (its keys come from the config)."""
         return match_namespace(channel, self.config.namespaces) is not None
+
+    def _live(self, name: str) -> _Channel[C] | None:
+        """``name``'s channel if it has members (cluster-wide), else ``None``."""
+        live = self._channels.get(name)
+        return live if live is not None and live.members else None
 
     # -- handshake -----------------------------------------------------------
 
@@ -429,7 +439,7 @@ class RelayCore(Generic[C]):
         reserved = match_namespace(ticket.channel, self.config.namespaces)
         if reserved is not None:
             return self._namespace_digests[reserved]
-        live = self._channels.get(ticket.channel)
+        live = self._live(ticket.channel)
         if live is not None:
             return live.join_key, live.send_key
         # This connection will create the channel: its keys become the channel's.
@@ -456,6 +466,8 @@ class RelayCore(Generic[C]):
         channel = self._channels.get(ticket.channel)
         if channel is None:
             channel = self._channels[ticket.channel] = _Channel(ticket.channel, join_key, send_key)
+        elif not channel.members:  # a cluster's channel kept while empty: this join creates it
+            channel.join_key, channel.send_key = join_key, send_key
         uid = self._uid_factory()
         while uid in channel.members:
             uid = self._uid_factory()
@@ -513,7 +525,11 @@ class RelayCore(Generic[C]):
             channel.remote -= 1
         channel.changed()
         if not channel.members:
-            if self._channels.get(channel.name) is channel:
+            # One process: the channel ends with its last member. In a cluster the
+            # backplane decides when this node stops following it (load/forget): a
+            # joiner of this node may be on its way in, and its join must find the
+            # channel (its keys are dead meanwhile, see channel_keys).
+            if not self.clustered and self._channels.get(channel.name) is channel:
                 del self._channels[channel.name]
             return []
         recipients = channel.local()
@@ -721,7 +737,7 @@ class RelayCore(Generic[C]):
         problem = _json.json_error(text, _PAYLOAD_DEPTH)
         if problem is not None:
             return PushResult(400, f"Body is {problem}.")
-        live = self._channels.get(channel)
+        live = self._live(channel)
         envelope = f'{{"date":{int(now * 1000)},"message":{text}}}'
         # In a cluster, a channel with no members here may have some elsewhere.
         relay = Relayed(channel, envelope) if live is None and self.clustered else None

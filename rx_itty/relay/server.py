@@ -292,8 +292,11 @@ class Relay:
         ticket = self._tickets.pop(conn)
         joined = await self._backplane.join(ticket, conn, time.time())
         if isinstance(joined, Refusal):
+            # 503 (backplane down, or a join past its deadline): reconnecting may work.
             code = (
-                CloseCode.TRY_AGAIN_LATER if joined is UNAVAILABLE else CloseCode.POLICY_VIOLATION
+                CloseCode.TRY_AGAIN_LATER
+                if joined.status == UNAVAILABLE.status
+                else CloseCode.POLICY_VIOLATION
             )
             await conn.close(code, joined.reason)
             return

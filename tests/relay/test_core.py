@@ -643,6 +643,33 @@ def test_a_push_in_a_cluster_is_relayed_to_channels_not_live_here() -> None:
     assert make_core(config).push("/c/app:x", b"1", "S", 2.0).relay is None  # one process
 
 
+def test_a_local_join_still_lands_after_the_last_remote_member_left_meanwhile() -> None:
+    # The backplane loaded the roster (one member, on another node) for a joiner of
+    # this node; that member's leave comes in before the joiner's own join does.
+    core = cluster_core()
+    assert frames(core.depart("room", "far1", 0, 9)) == []
+    keys = (key_digest("J"), None)  # the join found the channel empty: it set the keys
+    member, deliveries = core.arrive(
+        "room", ("me0001", ticket(core, "/c/room?joinKey=J"), "A"), 1, 10, keys
+    )
+    assert member is not None
+    assert frames(deliveries) == [
+        ({"type": "join", "self": True, "uid": "me0001", "total": 1, "date": 10}, ["A"])
+    ]
+    assert core.channel_keys("room") == keys
+
+
+def test_an_emptied_channel_in_a_cluster_has_no_keys_until_a_join_sets_them() -> None:
+    # Its ephemeral keys died with its last member cluster-wide: a handshake must be
+    # checked against what the cluster says now, not against the old keys.
+    core: RelayCore[str] = RelayCore(clustered=True)
+    core.load("room", (key_digest("old"), None), [RemoteMember("far1", None, False, "nodeB")])
+    assert isinstance(core.admit("/c/room?joinKey=new"), Refusal)
+    core.depart("room", "far1", 0, 9)
+    assert core.channel_keys("room") is None
+    assert isinstance(core.admit("/c/room?joinKey=new"), Ticket)
+
+
 def test_forget_drops_a_channels_state() -> None:
     core = cluster_core()
     core.forget("room")
