@@ -91,6 +91,8 @@ class Limits:
         max_header_count: Most handshake request headers (HTTP 431 above it).
         max_header_bytes: Largest handshake request head, request line and headers
             together (HTTP 431 above it).
+        max_push_connections: HTTP push connections served at once (HTTP 503 to the
+            next); each has 10 s per request and while idle.
     """
 
     max_frame_bytes: int | None = 102_400
@@ -108,6 +110,7 @@ class Limits:
     max_request_line_bytes: int | None = 8 * 1024
     max_header_count: int | None = 100
     max_header_bytes: int | None = 32 * 1024
+    max_push_connections: int | None = 256
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

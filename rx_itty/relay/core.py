@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import string
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +37,7 @@ from urllib.parse import unquote
 from rx_itty import _json
 from rx_itty._logging import KEY_PARAMS, query_params
 from rx_itty.relay.config import RelayConfig, match_namespace
+from rx_itty.relay.proxy import parse_address
 from rx_itty.wire import CloseCode, split_direct
 
 __all__ = [
@@ -106,14 +106,8 @@ def _flag(params: dict[str, str], name: str) -> bool:
 
 def is_loopback(ip: str | None) -> bool:
     """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for anything unparsable."""
-    if not ip:
-        return False
-    try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool((mapped or address).is_loopback)
+    address = None if not ip else parse_address(ip)
+    return address is not None and address.is_loopback
 
 
 @final
@@ -377,13 +371,9 @@ class RelayCore(Generic[C]):
         """
         limits = self.config.limits
         raw_path, _, query = path.partition("?")
-        if not raw_path.startswith("/c/"):
-            return Refusal(404, "Not found: connect to /c/<channel>.")
-        channel = unquote(raw_path[3:], errors="replace")
-        if not channel:
-            return Refusal(400, "Channel name is empty: connect to /c/<channel>.")
-        if limits.max_channel_length is not None and len(channel) > limits.max_channel_length:
-            return Refusal(400, f"Channel name exceeds {limits.max_channel_length} characters.")
+        channel = self._channel_in(raw_path, "connect to")
+        if isinstance(channel, Refusal):
+            return channel
         params: dict[str, str] = {}
         for key, value in query_params(query):
             if key in params and key in KEY_PARAMS:
@@ -396,7 +386,7 @@ class RelayCore(Generic[C]):
             return Refusal(400, f"Alias exceeds {limits.max_alias_length} characters.")
         exempt = limits.exempt_loopback and is_loopback(ip)
         if not exempt and ip is not None:
-            refusal = self._check_ip(ip, now)
+            refusal = self._banned(ip, now) or self._count_connection(ip, now)
             if refusal is not None:
                 return refusal
         ticket = Ticket(
@@ -415,13 +405,28 @@ class RelayCore(Generic[C]):
             return KEY_REFUSED
         return ticket
 
-    def _check_ip(self, ip: str, now: float) -> Refusal | None:
-        limits = self.config.limits
+    def _channel_in(self, raw_path: str, verb: str) -> str | Refusal:
+        """The channel a request path (without its query) names, or why it names none."""
+        if not raw_path.startswith("/c/"):
+            return Refusal(404, f"Not found: {verb} /c/<channel>.")
+        channel = unquote(raw_path[3:], errors="replace")
+        if not channel:
+            return Refusal(400, f"Channel name is empty: {verb} /c/<channel>.")
+        longest = self.config.limits.max_channel_length
+        if longest is not None and len(channel) > longest:
+            return Refusal(400, f"Channel name exceeds {longest} characters.")
+        return channel
+
+    def _banned(self, ip: str, now: float) -> Refusal | None:
         until = self._bans.get(ip)
         if until is not None:
             if now < until:
                 return Refusal(429, "Too many violations: try again later.")
             del self._bans[ip]
+        return None
+
+    def _count_connection(self, ip: str, now: float) -> Refusal | None:
+        limits = self.config.limits
         if limits.connections_per_second is None:
             return None
         if len(self._handshakes) > 10_000:  # forget idle addresses so this never grows unbounded
@@ -705,31 +710,68 @@ class RelayCore(Generic[C]):
 
     # -- HTTP push ---------------------------------------------------------------
 
+    def check_push(
+        self,
+        path: str,
+        send_key: str | None,
+        ip: str | None = None,
+        now: float = 0.0,
+        *,
+        new_connection: bool = False,
+    ) -> Refusal | None:
+        """What an HTTP push must pass before its body is read; ``None`` if it does.
+
+        The path and channel name (404, 400), a ban of ``ip`` (429), for the first
+        request on a connection the connection rate (429), then the send key (403),
+        with the same limits and loopback exemption as handshakes.
+
+        Args:
+            path: The request target, ``/c/<channel>``.
+            send_key: The ``x-send-key`` header, ``None`` if absent.
+            ip: The client's address.
+            now: Current time in seconds, on the clock :meth:`admit` is given.
+            new_connection: This is the connection's first request.
+        """
+        channel = self._channel_in(path.partition("?")[0], "POST to")
+        if isinstance(channel, Refusal):
+            return channel
+        if ip is not None and not (self.config.limits.exempt_loopback and is_loopback(ip)):
+            refusal = self._banned(ip, now)
+            if refusal is None and new_connection:
+                refusal = self._count_connection(ip, now)
+            if refusal is not None:
+                return refusal
+        return self._push_key_refusal(channel, send_key)
+
+    def _push_key_refusal(self, channel: str, send_key: str | None) -> Refusal | None:
+        reserved = match_namespace(channel, self.config.namespaces)
+        key = None if reserved is None else self._namespace_digests[reserved][1]
+        if key is None:
+            return Refusal(403, "HTTP push needs a channel under a namespace with a sendKey.")
+        if not _keys_match(send_key, key):
+            return Refusal(403, "A valid x-send-key header is required for this channel.")
+        return None
+
     def push(self, path: str, body: bytes, send_key: str | None, now: float) -> PushResult[C]:
         """Handle ``POST /c/<channel>``: a message without a WebSocket.
 
         Only channels under a reserved namespace with a send key accept pushes;
         the envelope has no ``uid`` or ``alias`` (there is no sender connection).
+        Limits on the client's address are :meth:`check_push`'s, before the body.
 
         Returns:
             The HTTP status and reason, and the deliveries on success (200, even
             with nobody connected: nothing is stored).
         """
-        raw_path = path.partition("?")[0]
-        if not raw_path.startswith("/c/"):
-            return PushResult(404, "Not found: POST to /c/<channel>.")
-        channel = unquote(raw_path[3:], errors="replace")
-        if not channel:
-            return PushResult(400, "Channel name is empty: POST to /c/<channel>.")
+        channel = self._channel_in(path.partition("?")[0], "POST to")
+        if isinstance(channel, Refusal):
+            return PushResult(channel.status, channel.reason)
         cap = self._frame_cap
         if cap is not None and len(body) > cap:
             return PushResult(413, f"Message exceeds {cap} bytes.")
-        reserved = match_namespace(channel, self.config.namespaces)
-        key = None if reserved is None else self._namespace_digests[reserved][1]
-        if key is None:
-            return PushResult(403, "HTTP push needs a channel under a namespace with a sendKey.")
-        if not _keys_match(send_key, key):
-            return PushResult(403, "A valid x-send-key header is required for this channel.")
+        refusal = self._push_key_refusal(channel, send_key)
+        if refusal is not None:
+            return PushResult(refusal.status, refusal.reason)
         try:
             text = body.decode()
         except UnicodeDecodeError:

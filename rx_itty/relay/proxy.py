@@ -25,7 +25,7 @@ from typing import Final, final
 
 from rx_itty.exceptions import RelayConfigError
 
-__all__ = ["PROXY_HEADERS", "TrustedProxies"]
+__all__ = ["PROXY_HEADERS", "TrustedProxies", "parse_address"]
 
 PROXY_HEADERS: Final = ("X-Forwarded-For", "Forwarded")
 """The headers a proxy can name the client in; a relay reads the one it is configured with."""
@@ -34,7 +34,12 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _address(text: str) -> _Address | None:
+def parse_address(text: str) -> _Address | None:
+    """The IP address ``text`` names (an IPv4-mapped one as IPv4, a zone id dropped), or None.
+
+    The relay's one address parser: limits, bans, the loopback exemption and the
+    trusted-proxy check all see an address the same way.
+    """
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
@@ -102,7 +107,7 @@ class TrustedProxies:
         """True if ``host`` (an address; anything else is never trusted) is a trusted proxy."""
         if self._any:
             return True
-        address = None if host is None else _address(host)
+        address = None if host is None else parse_address(host)
         return address is not None and any(address in network for network in self._networks)
 
     def client_address(self, peer: str | None, values: Sequence[str]) -> str | None:
@@ -125,5 +130,5 @@ class TrustedProxies:
 
 def _canonical(host: str) -> str:
     """One spelling per address (``::ffff:1.2.3.4`` is ``1.2.3.4``), so limits count it once."""
-    address = _address(host)
+    address = parse_address(host)
     return host if address is None else str(address)

@@ -164,9 +164,8 @@ class Relay:
                 await self._backplane.aclose()
                 raise
             if self._requested_http_port is not None:
-                limits = self.config.limits
                 self._http = HttpPushListener(
-                    self._push, limits.max_frame_bytes, limits.max_header_bytes or 16384
+                    self._push, self.core.check_push, self.config.limits, self._proxies
                 )
                 self._http_port = await self._http.start(self.host, self._requested_http_port)
                 logger.info("relay accepting HTTP pushes on %s", self.http_url)

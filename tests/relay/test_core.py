@@ -503,6 +503,30 @@ def test_http_push_refusals(path: str, body: bytes, key: str | None, status: int
     assert list(result.deliveries) == []
 
 
+def test_a_push_is_checked_like_a_handshake_before_its_body() -> None:
+    limits = Limits(connections_per_second=1, ban_seconds=60, max_channel_length=10)
+    core = make_core(RelayConfig(limits=limits, namespaces={"app": NamespaceKeys(send_key="S")}))
+
+    def check(path: str, key: str | None, ip: str = REMOTE, new: bool = True) -> int | None:
+        refusal = core.check_push(path, key, ip, 1.0, new_connection=new)
+        return None if refusal is None else refusal.status
+
+    assert [check("/x/app", "S"), check("/c/", "S"), check("/c/app:" + "a" * 10, "S")] == [
+        404,
+        400,
+        400,
+    ]
+    assert check("/c/app:x", "wrong") == 403
+    assert check("/c/app:x", "S") == 429  # the wrong key's connection counted
+    assert check("/c/app:x", "S", new=False) is None  # a further push on a connection
+    assert check("/c/app:x", "S", ip=LOCAL) is None  # loopback is exempt, as for handshakes
+    # A member's fourth violation bans its address: from handshakes and pushes alike.
+    spammer, _ = join(core, "A", "/c/room", ip="198.51.100.1")
+    for _ in range(4):
+        core.receive(spammer, "x" * 200_000, 2.0)
+    assert check("/c/app:x", "S", ip="198.51.100.1", new=False) == 429
+
+
 def test_payloads_nested_deeper_than_clients_decode_are_refused_to_the_sender() -> None:
     core = make_core()
     a, _ = join(core, "A", "/c/r?echo=true")
