@@ -203,9 +203,11 @@ class RelayConfig:
             (the default) keeps the relay to this process. Every node of a
             cluster needs the same namespaces (a node with others cannot join).
         trusted_proxies: Addresses and networks of reverse proxies (``"127.0.0.1"``,
-            ``"10.0.0.0/8"``, ``"*"`` for any) whose ``proxy_header`` names the client;
-            limits, bans and the loopback exemption then apply to that client address.
-            Empty by default: the header is never trusted.
+            ``"10.0.0.0/8"``) whose ``proxy_header`` names the client; limits, bans and
+            the loopback exemption then apply to that client address. ``"*"`` trusts
+            any peer and takes the address the nearest proxy appended: only for a relay
+            that nothing but one proxy can reach. Empty by default: the header is
+            never trusted.
         proxy_header: ``"X-Forwarded-For"`` (the default) or ``"Forwarded"``.
     """
 

@@ -5,9 +5,11 @@ proxy's address (or network) in ``trusted_proxies``, the relay reads the
 client's address from the header the proxy sets, as uvicorn does with
 ``forwarded_allow_ips``: the addresses in ``X-Forwarded-For`` (or the ``for=``
 of ``Forwarded``) are read from the right, skipping trusted proxies, and the
-first untrusted one is the client; if all are trusted, the leftmost is. The
-header is ignored on connections from anyone else, so a client cannot pick its
-own address::
+first untrusted one is the client; if all are trusted, the leftmost is. With
+``"*"`` (any peer is a proxy) the rightmost is: the address the proxy in front of
+the relay appended, the only one a client cannot write (uvicorn takes the
+leftmost there, which the client controls). The header is ignored on
+connections from anyone else, so a client cannot pick its own address::
 
     proxies = TrustedProxies(["127.0.0.1", "10.0.0.0/8"])
     proxies.client_address("127.0.0.1", ["198.51.100.9, 10.0.0.2"])   # '198.51.100.9'
@@ -71,7 +73,9 @@ class TrustedProxies:
 
     Args:
         trusted: Addresses and networks (``"127.0.0.1"``, ``"10.0.0.0/8"``, ``"::1"``),
-            or ``"*"`` for any peer (only when nothing but the proxy can reach the relay).
+            or ``"*"`` for any peer: only when nothing but one proxy can reach the relay,
+            which then takes the address that proxy appended (behind a chain of proxies,
+            name them instead: with ``"*"`` the client is the innermost proxy).
         header: ``"X-Forwarded-For"`` (nginx's ``$proxy_add_x_forwarded_for``) or
             ``"Forwarded"`` (RFC 7239).
 
@@ -121,10 +125,13 @@ class TrustedProxies:
         hops = [hop for hop in hops if hop]
         if not hops:
             return peer
-        if not self._any:
-            for hop in reversed(hops):
-                if not self.trusts(hop):
-                    return _canonical(hop)
+        if self._any:
+            # Every hop would count as a proxy: only the last one, written by the proxy
+            # in front of us, is not the client's own word.
+            return _canonical(hops[-1])
+        for hop in reversed(hops):
+            if not self.trusts(hop):
+                return _canonical(hop)
         return _canonical(hops[0])
 
 
