@@ -85,8 +85,8 @@ class Limits:
         slow_reader_seconds: That grace period (and how long a dropped member gets
             to read its close frame before the TCP connection is cut).
         max_total_buffered_bytes: Relay-wide budget for unread output (of all members
-            more than 32 KiB behind); past it, those above their mark are cut off at
-            once, most behind first.
+            more than 32 KiB behind); past it, the members most behind are cut off at
+            once until it fits, whether past their own mark or not.
         max_request_line_bytes: Longest handshake request line (HTTP 414 above it).
         max_header_count: Most handshake request headers (HTTP 431 above it).
         max_header_bytes: Largest handshake request head, request line and headers
