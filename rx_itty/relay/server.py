@@ -311,13 +311,15 @@ class Relay:
         if not self._backplane.available:
             return UNAVAILABLE.status, UNAVAILABLE.reason
         result = self.core.push(path, body, send_key, now)
-        self._deliver(result.deliveries)
         if result.relay is None:
+            self._deliver(result.deliveries)
             return result.status, result.reason
-        try:
-            return result.status, delivered(await self._backplane.push(result.relay))
+        try:  # relayed before it is delivered here: a push answered 503 reached nobody here
+            total = await self._backplane.push(result.relay)
         except BackplaneUnavailable:
             return UNAVAILABLE.status, UNAVAILABLE.reason
+        self._deliver(result.deliveries)
+        return result.status, delivered(total)
 
     def _deliver(self, deliveries: Iterable[Delivery[RelayConnection]]) -> None:
         # Synchronous on purpose: frames reach every transport in the order the

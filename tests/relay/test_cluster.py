@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -545,3 +547,27 @@ async def test_a_push_while_redis_is_down_is_answered_503_and_the_connection_kep
             assert "backplane" in answer["message"]
             assert headers.get("connection") != "close"
         await client.close()
+
+
+async def test_a_push_answered_503_was_not_delivered_on_its_node(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    # Redis stops answering while a push is on its way: the node answers 503 once it
+    # notices, and a member on that node must not have the push already, or the
+    # client's retry would give it a second copy.
+    args = serve_args(tmp_path, PUSHABLE, "--http-port", "0")
+    async with running_nodes(redis_server.url, 2, *args) as (here, there):
+        local, _ = await join(here, "app:alerts")
+        await join(there, "app:alerts")
+        assert (await local.recv())["type"] == "join"
+        assert redis_server.proc is not None
+        os.kill(redis_server.proc.pid, signal.SIGSTOP)
+        try:
+            status, _, answer = await push_once(here.http_url, post("/c/app:alerts", b"1", key="S"))
+        finally:
+            os.kill(redis_server.proc.pid, signal.SIGCONT)
+        assert (status, answer["ok"]) == (503, False)
+        with pytest.raises(ConnectionClosed) as closed:  # the close, and not the push first
+            await local.recv(within=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012
