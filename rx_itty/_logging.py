@@ -35,8 +35,10 @@ _LOWER_KEYS = frozenset(name.lower() for name in KEY_PARAMS)
 # A parameter name: after '?' or '&', up to '='. Names never span a '?', so a
 # second '?' in a URL ("...?x=1?sendKey=s") starts a new candidate.
 _NAME = re.compile(r"[?&]([^=&?\s]*)=")
-# A value runs to the next '&' or whitespace, as the relay's parser reads it.
-_VALUE_END = re.compile(r"[&\s]")
+# A value runs to the next '&', as the relay's parser reads it: a tab or a vertical
+# tab is part of it. Nothing parses a value past a line break, nor past the space
+# before the protocol that ends a request line.
+_VALUE_END = re.compile(r"&|[\r\n]| HTTP/")
 
 
 def without_query(url: str) -> str:
