@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Final
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 __all__ = [
     "KEY_PARAMS",
@@ -86,14 +86,24 @@ def redact(text: str) -> str:
 
 
 def without_credentials(url: str) -> str:
-    """``url`` without a user name, password or ``password=`` parameter: the form to print."""
-    parts = urlsplit(url)
-    pairs = query_params(parts.query)
-    kept = [(k, v) for k, v in pairs if k != "password"]
-    if "@" not in parts.netloc and len(kept) == len(pairs):
+    """``url`` without a user name, password or ``password=`` parameter: the form to print.
+
+    A password with an unencoded ``/``, ``?``, ``#`` or ``@`` in it (``redis://u:pa/ss@h``)
+    is not where a URL parser looks for one, so everything before the last ``@`` goes:
+    at worst the host goes with it, never part of a password.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    query = f"?{urlencode(kept)}" if kept else ""
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}{query}"
+    if "@" in rest:
+        rest = rest.rpartition("@")[2]
+    place, mark, query = rest.partition("?")
+    pairs = query_params(query)
+    kept = [(k, v) for k, v in pairs if k != "password"]
+    if len(kept) != len(pairs):
+        query = urlencode(kept)
+        mark = "?" if kept else ""
+    return f"{scheme}://{place}{mark}{query}"
 
 
 class RedactKeys(logging.Filter):

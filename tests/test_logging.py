@@ -46,6 +46,8 @@ def logger_name(request: pytest.FixtureRequest) -> str:
         ("rediss://:pw@h/1", "rediss://h/1"),
         ("unix:///run/redis.sock?db=0", "unix:///run/redis.sock?db=0"),
         ("unix://u:pw@/run/redis.sock?db=1&password=pw", "unix:///run/redis.sock?db=1"),
+        ("redis://u:pa/ss@h:6379/0", "redis://h:6379/0"),  # a password no parser reads
+        ("redis://u:p?a#s@s@h/0", "redis://h/0"),
     ],
 )
 def test_without_credentials_drops_user_password_and_password_parameter(

@@ -646,16 +646,24 @@ class RedisBackplane(Generic[C]):
 
         Raises:
             BackplaneUnavailable: with a one-line reason naming the URL.
+            RelayConfigError: the URL is not one redis-py can read.
         """
-        pool = aioredis.ConnectionPool.from_url(
-            self.config.url,
-            retry=Retry(NoBackoff(), 0),
-            protocol=2,  # pub/sub messages as plain replies, read in order with the rest
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            # Reads wait as long as it takes (a quiet channel is not a failure); a Redis
-            # that stops answering is caught by the heartbeat's own deadline.
-            socket_timeout=None,
-        )
+        try:
+            pool = aioredis.ConnectionPool.from_url(
+                self.config.url,
+                retry=Retry(NoBackoff(), 0),
+                protocol=2,  # pub/sub messages as plain replies, read in order with the rest
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                # Reads wait as long as it takes (a quiet channel is not a failure); a Redis
+                # that stops answering is caught by the heartbeat's own deadline.
+                socket_timeout=None,
+            )
+        except ValueError:
+            # Not chained, and not quoted: redis-py's reason may quote part of a password.
+            raise RelayConfigError(
+                f"the backplane URL {self._url} is not a valid Redis URL: check its host, "
+                "port and /DB, and percent-encode any '/', '?', '#' or '@' in the password"
+            ) from None
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT * 2):
                 cmd = await pool.get_connection()  # type: ignore[no-untyped-call]

@@ -104,6 +104,19 @@ async def test_a_node_that_cannot_reach_redis_fails_with_one_line_naming_the_url
     assert "listening" not in out
 
 
+async def test_a_malformed_backplane_url_fails_with_one_line_and_no_credentials() -> None:
+    code, out, err = await run(
+        ["serve", "--port", "0", "--backplane", "redis://admin:hun/ter2@127.0.0.1:1/3"]
+    )
+    assert code == 2  # a configuration error, as for any other bad setting
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "redis://127.0.0.1:1/3 is not a valid Redis URL" in lines[0]
+    for secret in ("admin", "hun", "ter2"):
+        assert secret not in err
+    assert "listening" not in out
+
+
 # -- one relay over two nodes ------------------------------------------------------------
 
 
