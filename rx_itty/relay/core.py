@@ -364,7 +364,8 @@ class RelayCore(Generic[C]):
         Args:
             path: The request target, ``/c/<channel>?<query>``.
             ip: The peer's address, for connection limits and bans.
-            now: Current time in seconds (any monotonic-enough clock).
+            now: Current time in seconds on a monotonic clock (``time.monotonic()``):
+                the clock of every limit, never the wall clock, which can be stepped.
 
         Returns:
             A :class:`Ticket` to join with, or a :class:`Refusal` (400, 403, 404, 429).
@@ -636,13 +637,23 @@ class RelayCore(Generic[C]):
 
     # -- frames --------------------------------------------------------------
 
-    def receive(self, member: Member[C], data: str | bytes, now: float) -> Outcome[C]:
+    def receive(
+        self, member: Member[C], data: str | bytes, now: float, monotonic: float | None = None
+    ) -> Outcome[C]:
         """Handle one inbound frame: type, size, rate, DM prefix, JSON, send key, in that order.
 
         Each check that fails answers the sender alone with an ``error`` event and
         relays nothing; size and rate failures also count as violations. The JSON
         check includes depth: a payload nested more than ``MAX_DEPTH - 1`` levels
         (its envelope adds one) is refused, since no rx_itty client could decode it.
+
+        Args:
+            member: The sender.
+            data: The frame as received.
+            now: Wall-clock time in seconds: the envelope's ``date``.
+            monotonic: Seconds on the clock given to :meth:`admit`, for the rate
+                window and a ban, so that a wall clock stepped back or forth never
+                counts as a burst (``now`` if omitted).
 
         Returns:
             Deliveries (relayed envelope, or an error to the sender) and, after too
@@ -657,15 +668,16 @@ class RelayCore(Generic[C]):
             and len(data) * 4 > cap
             and (len(data) > cap or len(data.encode()) > cap)
         ):
-            return self._violation(member, f"Message exceeds {cap} bytes", now)
+            return self._violation(member, f"Message exceeds {cap} bytes", now, monotonic)
         per_window = self._per_window
         if per_window is not None and not member.exempt:
-            if now - member.window_start >= self._window:
-                member.window_start = now
+            clock = now if monotonic is None else monotonic
+            if clock - member.window_start >= self._window:
+                member.window_start = clock
                 member.window_count = 0
             member.window_count += 1
             if member.window_count > per_window:
-                return self._violation(member, "Rate limit exceeded", now)
+                return self._violation(member, "Rate limit exceeded", now, monotonic)
 
         parts = split_direct(data)
         if parts is None:
@@ -795,7 +807,9 @@ class RelayCore(Generic[C]):
         frame = _json.dumps({"type": "error", "message": text, "date": int(now * 1000)})
         return Outcome([Delivery(frame, [member.conn])])
 
-    def _violation(self, member: Member[C], text: str, now: float) -> Outcome[C]:
+    def _violation(
+        self, member: Member[C], text: str, now: float, monotonic: float | None
+    ) -> Outcome[C]:
         # ``text`` has no closing period: the count or the verdict follows it.
         limits = self.config.limits
         member.violations += 1
@@ -805,7 +819,7 @@ class RelayCore(Generic[C]):
             )
         reason = "too many limit violations"
         if limits.ban_seconds and member.ip is not None and not member.exempt:
-            self._bans[member.ip] = now + limits.ban_seconds
+            self._bans[member.ip] = (now if monotonic is None else monotonic) + limits.ban_seconds
             reason += f"; address banned for {limits.ban_seconds:g} s"
         outcome = self._error(member, f"{text}: too many violations, disconnecting.", now)
         return outcome._replace(close=(CloseCode.POLICY_VIOLATION, reason))

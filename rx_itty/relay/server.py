@@ -266,7 +266,7 @@ class Relay:
                 peer,
                 ", exempt from limits" if self.config.limits.exempt_loopback else "",
             )
-        verdict = self.core.admit(request.path, ip, time.time())
+        verdict = self.core.admit(request.path, ip, time.monotonic())  # limits: never wall time
         if not isinstance(verdict, Refusal):
             verdict = await self._backplane.admit(verdict) or verdict
         if isinstance(verdict, Refusal):
@@ -356,7 +356,8 @@ class Relay:
                 if conn.dropped:
                     return
                 try:
-                    outcome = self.core.receive(member, data, time.time())
+                    # Wall time for the envelope's date, monotonic time for the limits.
+                    outcome = self.core.receive(member, data, time.time(), time.monotonic())
                 except Exception:
                     # A bug must cost this one frame, never the relay or other clients.
                     logger.exception("relay failed on a frame in channel %r", member.channel.name)

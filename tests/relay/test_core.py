@@ -527,6 +527,26 @@ def test_a_push_is_checked_like_a_handshake_before_its_body() -> None:
     assert check("/c/app:x", "S", ip="198.51.100.1", new=False) == 429
 
 
+def test_limits_run_on_the_monotonic_clock_and_dates_on_the_wall_clock() -> None:
+    # The wall clock is stepped back an hour (NTP, a VM resumed): one message a second
+    # must stay one message a second, and a ban must last its time, not an hour more.
+    limits = Limits(exempt_loopback=False, warnings=0, ban_seconds=60)
+    core = make_core(RelayConfig(limits=limits))
+    member, _ = join(core, "A", "/c/r?echo=true", ip=REMOTE)
+    wall, clock = 1_700_000_000.0, 500.0
+    for n in range(60):
+        sent = core.receive(member, str(n), wall - 3600 + n, clock + n)
+        assert only(sent)[0] == {
+            "date": (1_700_000_000 - 3600 + n) * 1000,
+            "uid": "u1",
+            "message": n,
+        }
+    burst = [core.receive(member, "1", wall, clock + 60) for _ in range(41)]
+    assert burst[-1].close is not None  # 41 in one window: a violation, and no warning left
+    assert isinstance(core.admit("/c/r", REMOTE, clock + 60 + 59), Refusal)
+    assert isinstance(core.admit("/c/r", REMOTE, clock + 60 + 61), Ticket)
+
+
 def test_payloads_nested_deeper_than_clients_decode_are_refused_to_the_sender() -> None:
     core = make_core()
     a, _ = join(core, "A", "/c/r?echo=true")
