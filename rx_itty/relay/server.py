@@ -41,7 +41,7 @@ from rx_itty.relay.backplane import (
     open_backplane,
 )
 from rx_itty.relay.config import RelayConfig, backplane_at
-from rx_itty.relay.connection import RelayConnection, connection_type
+from rx_itty.relay.connection import RelayConnection, connection_type, is_upgrade
 from rx_itty.relay.core import (
     Delivery,
     Member,
@@ -267,7 +267,8 @@ class Relay:
                 ", exempt from limits" if self.config.limits.exempt_loopback else "",
             )
         verdict = self.core.admit(request.path, ip, time.monotonic())  # limits: never wall time
-        if not isinstance(verdict, Refusal):
+        # Not for a request websockets will refuse anyway: it would cost a Redis round trip.
+        if not isinstance(verdict, Refusal) and is_upgrade(conn, request):
             verdict = await self._backplane.admit(verdict) or verdict
         if isinstance(verdict, Refusal):
             logger.info(

@@ -20,6 +20,7 @@ from rx_itty.relay import BackplaneConfig, NamespaceKeys, Relay, RelayConfig
 from rx_itty.relay._lua import SCRIPTS
 from rx_itty.relay.core import Relayed
 from rx_itty.relay.redis import RedisBackplane
+from tests.rawws import open_socket, read_head, status_of
 from tests.redis_server import RedisServer
 from tests.support import Peer, scaled
 
@@ -209,3 +210,20 @@ async def test_a_join_that_never_comes_back_is_closed_with_1013_and_leaves_no_gh
     assert await client.hlen(f"rxi:m:{name}") == 0
     with pytest.raises(ConnectionClosed):
         await stuck.recv()
+
+
+async def test_a_handshake_websockets_refuses_anyway_costs_no_redis_round_trip(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    async with Relay(backplane=redis_server.url) as relay:
+        before = (await client.info("commandstats"))["cmdstat_evalsha"]["calls"]
+        for n in range(20):  # no Sec-WebSocket-Key: websockets answers 400
+            reader, writer = await open_socket(relay.port)
+            writer.write(
+                f"GET /c/fresh-{n} HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            assert status_of(await read_head(reader)) == 400
+            writer.close()
+        after = (await client.info("commandstats"))["cmdstat_evalsha"]["calls"]
+        assert after - before < 20  # the heartbeat's scripts, at most; none per handshake
