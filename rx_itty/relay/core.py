@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import secrets
 import string
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar, final
@@ -73,7 +74,12 @@ def random_uid() -> str:
 
 
 def key_digest(key: str) -> str:
-    """The form a channel key is kept in: a SHA-256 hex digest, never the key itself."""
+    """The form a channel key is kept in: a SHA-256 hex digest, never the key itself.
+
+    The digest is unsalted (every node of a cluster must compute the same one), so
+    whoever can read a cluster's Redis can test guesses against it offline: a
+    short or common key falls to a dictionary, a long random one does not.
+    """
     return hashlib.sha256(b"rx_itty channel key\0" + key.encode()).hexdigest()
 
 
@@ -319,8 +325,10 @@ class RelayCore(Generic[C]):
             name: _digests(keys.join_key, keys.send_key)
             for name, keys in self.config.namespaces.items()
         }
-        self._handshakes: dict[str, tuple[float, int]] = {}
-        self._bans: dict[str, float] = {}
+        # Oldest first (the clock only moves on), so what has expired is pruned from
+        # the front: a handshake costs O(1) however many addresses are remembered.
+        self._handshakes: OrderedDict[str, tuple[float, int]] = OrderedDict()  # window start
+        self._bans: OrderedDict[str, float] = OrderedDict()  # ban end
         limits = self.config.limits
         self._frame_cap = limits.max_frame_bytes
         self._per_window = limits.messages_per_window
@@ -419,25 +427,32 @@ class RelayCore(Generic[C]):
         return channel
 
     def _banned(self, ip: str, now: float) -> Refusal | None:
-        until = self._bans.get(ip)
-        if until is not None:
-            if now < until:
-                return Refusal(429, "Too many violations: try again later.")
-            del self._bans[ip]
+        bans = self._bans
+        while bans and bans[first := next(iter(bans))] <= now:
+            del bans[first]  # ended: forgotten whether or not the address comes back
+        until = bans.get(ip)
+        if until is None:
+            return None
+        if now < until:
+            return Refusal(429, "Too many violations: try again later.")
+        del bans[ip]
         return None
 
     def _count_connection(self, ip: str, now: float) -> Refusal | None:
         limits = self.config.limits
         if limits.connections_per_second is None:
             return None
-        if len(self._handshakes) > 10_000:  # forget idle addresses so this never grows unbounded
-            self._handshakes = {k: v for k, v in self._handshakes.items() if now - v[0] < 1.0}
-        start, count = self._handshakes.get(ip, (now, 0))
+        window = self._handshakes
+        while window and now - window[first := next(iter(window))][0] >= 1.0:
+            del window[first]  # a second old: that address starts afresh
+        start, count = window.get(ip, (now, 0))
         if now - start >= 1.0:
             start, count = now, 0
         if count >= limits.connections_per_second:
             return Refusal(429, "Too many new connections: try again in a second.")
-        self._handshakes[ip] = (start, count + 1)
+        window[ip] = (start, count + 1)
+        if count == 0:
+            window.move_to_end(ip)  # a new window: the newest entry
         return None
 
     def _effective_keys(self, ticket: Ticket) -> tuple[str | None, str | None]:
@@ -820,6 +835,7 @@ class RelayCore(Generic[C]):
         reason = "too many limit violations"
         if limits.ban_seconds and member.ip is not None and not member.exempt:
             self._bans[member.ip] = (now if monotonic is None else monotonic) + limits.ban_seconds
+            self._bans.move_to_end(member.ip)
             reason += f"; address banned for {limits.ban_seconds:g} s"
         outcome = self._error(member, f"{text}: too many violations, disconnecting.", now)
         return outcome._replace(close=(CloseCode.POLICY_VIOLATION, reason))

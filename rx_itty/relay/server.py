@@ -360,7 +360,7 @@ class Relay:
                     # Wall time for the envelope's date, monotonic time for the limits.
                     outcome = self.core.receive(member, data, time.time(), time.monotonic())
                 except Exception:
-                    # A bug must cost this one frame, never the relay or other clients.
+                    # A bug must cost this one connection, never the relay or other clients.
                     logger.exception("relay failed on a frame in channel %r", member.channel.name)
                     await conn.close(CloseCode.INTERNAL_ERROR, "relay error")
                     return

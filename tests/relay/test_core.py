@@ -547,6 +547,23 @@ def test_limits_run_on_the_monotonic_clock_and_dates_on_the_wall_clock() -> None
     assert isinstance(core.admit("/c/r", REMOTE, clock + 60 + 61), Ticket)
 
 
+def test_addresses_are_forgotten_once_their_second_or_their_ban_is_over() -> None:
+    # What the limits remember stays bounded by what is recent, not by every address
+    # ever seen (nor rebuilt on every handshake once there are many).
+    limits = Limits(exempt_loopback=False, warnings=0, ban_seconds=5)
+    core = make_core(RelayConfig(limits=limits))
+    for n in range(15_000):  # one new address a millisecond, for 15 s
+        assert isinstance(
+            core.admit("/c/r", f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", n / 1000), Ticket
+        )
+    assert len(core._handshakes) <= 1000  # the last second's
+    for n in range(100):  # 100 addresses banned, one a second
+        member, _ = join(core, f"C{n}", "/c/r", now=20.0 + n, ip=f"192.0.2.{n}")
+        core.receive(member, "x" * 200_000, 20.0 + n)
+    assert isinstance(core.admit("/c/r", "192.0.2.99", 121.0), Refusal)  # still banned
+    assert len(core._bans) <= 5  # the others' bans are over and forgotten
+
+
 def test_payloads_nested_deeper_than_clients_decode_are_refused_to_the_sender() -> None:
     core = make_core()
     a, _ = join(core, "A", "/c/r?echo=true")
