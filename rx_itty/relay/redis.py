@@ -322,7 +322,7 @@ class RedisBackplane(Generic[C]):
                 elif uid is not None:
                     # Registered, but its join never reached this node: take it out, or
                     # it would stay in Redis (counted in every total) as long as we live.
-                    self._send("leave", ticket.channel, uid, int(time.time() * 1000))
+                    self._take_out(ticket.channel, uid)
             self._release(channel)
 
     def leave(self, member: Member[C], now: float) -> None:
@@ -436,6 +436,10 @@ class RedisBackplane(Generic[C]):
         status = bytes(result[0])
         return status, result[1].decode() if status == b"ok" else None
 
+    def _take_out(self, channel: str, uid: str) -> None:
+        """Remove from Redis a member whose join never completed here (publishing its leave)."""
+        self._send("leave", channel, uid, int(time.time() * 1000))
+
     def _release(self, channel: _Channel) -> None:
         """Unsubscribe from a channel this node has no members in any more."""
         if channel.local or channel.joining or self._channels.get(channel.name) is not channel:
@@ -502,14 +506,14 @@ class RedisBackplane(Generic[C]):
             entry = RemoteMember(uid, alias or None, bool(announce), node)
             host.deliver(host.core.arrive(channel.name, entry, total, date, keys)[1])
             if node == self.node_id:  # its handshake gave up while it joined: take it back
-                self._send("leave", channel.name, uid, int(time.time() * 1000))
+                self._take_out(channel.name, uid)
             return
         member, deliveries = host.core.arrive(
             channel.name, (uid, joiner.ticket, joiner.conn), total, date, keys
         )
         host.deliver(deliveries)  # the own join first, before anything else reaches it
         if member is None:  # the core no longer follows the channel: fail the join cleanly
-            self._send("leave", channel.name, uid, int(time.time() * 1000))
+            self._take_out(channel.name, uid)
             _fail(joiner.waiter, BackplaneUnavailable(f"channel {channel.name!r} was dropped"))
             return
         channel.local.add(member)
