@@ -267,8 +267,10 @@ class Relay:
                 ", exempt from limits" if self.config.limits.exempt_loopback else "",
             )
         verdict = self.core.admit(request.path, ip, time.monotonic())  # limits: never wall time
-        # Not for a request websockets will refuse anyway: it would cost a Redis round trip.
-        if not isinstance(verdict, Refusal) and is_upgrade(conn, request):
+        # A request websockets will refuse anyway must not cost a cluster a Redis round trip.
+        if not isinstance(verdict, Refusal) and (
+            not self._backplane.clustered or is_upgrade(conn, request)
+        ):
             verdict = await self._backplane.admit(verdict) or verdict
         if isinstance(verdict, Refusal):
             logger.info(
