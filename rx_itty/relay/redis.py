@@ -259,8 +259,10 @@ class RedisBackplane(Generic[C]):
         await self._disconnect()
 
     async def admit(self, ticket: Ticket) -> Refusal | None:
-        """503 while Redis is down (or slower than the join deadline); 403 if the channel
-        lives elsewhere with another join key."""
+        """503 while Redis is down or slower than ``join_deadline``; 403 for another join key.
+
+        The key checked is the channel's, wherever it lives in the cluster.
+        """
         if not self._up:
             return UNAVAILABLE
         core = self._started().core
