@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from typing import Final
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 __all__ = [
     "KEY_PARAMS",
@@ -35,8 +35,10 @@ _LOWER_KEYS = frozenset(name.lower() for name in KEY_PARAMS)
 # A parameter name: after '?' or '&', up to '='. Names never span a '?', so a
 # second '?' in a URL ("...?x=1?sendKey=s") starts a new candidate.
 _NAME = re.compile(r"[?&]([^=&?\s]*)=")
-# A value runs to the next '&' or whitespace, as the relay's parser reads it.
-_VALUE_END = re.compile(r"[&\s]")
+# A value runs to the next '&', as the relay's parser reads it: a tab or a vertical
+# tab is part of it. Nothing parses a value past a line break, nor past the space
+# before the protocol that ends a request line.
+_VALUE_END = re.compile(r"&|[\r\n]| HTTP/")
 
 
 def without_query(url: str) -> str:
@@ -84,14 +86,24 @@ def redact(text: str) -> str:
 
 
 def without_credentials(url: str) -> str:
-    """``url`` without a user name, password or ``password=`` parameter: the form to print."""
-    parts = urlsplit(url)
-    pairs = query_params(parts.query)
-    kept = [(k, v) for k, v in pairs if k != "password"]
-    if "@" not in parts.netloc and len(kept) == len(pairs):
+    """``url`` without a user name, password or ``password=`` parameter: the form to print.
+
+    A password with an unencoded ``/``, ``?``, ``#`` or ``@`` in it (``redis://u:pa/ss@h``)
+    is not where a URL parser looks for one, so everything before the last ``@`` goes:
+    at worst the host goes with it, never part of a password.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    query = f"?{urlencode(kept)}" if kept else ""
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}{query}"
+    if "@" in rest:
+        rest = rest.rpartition("@")[2]
+    place, mark, query = rest.partition("?")
+    pairs = query_params(query)
+    kept = [(k, v) for k, v in pairs if k != "password"]
+    if len(kept) != len(pairs):
+        query = urlencode(kept)
+        mark = "?" if kept else ""
+    return f"{scheme}://{place}{mark}{query}"
 
 
 class RedactKeys(logging.Filter):

@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
+import gc
 import json
 import math
+import sys
 import uuid
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rx_itty import _json
 from rx_itty.exceptions import SerializationError
@@ -153,6 +157,68 @@ def test_max_depth_is_within_what_orjson_decodes_by_itself() -> None:
     orjson.loads(nested(_json._ORJSON_DEPTH))
     with pytest.raises(orjson.JSONDecodeError):
         orjson.loads(nested(_json._ORJSON_DEPTH + 1))
+
+
+def depth_of(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts (the reference: a plain walk)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
+TEXT = st.text(alphabet='[]{}"\\\\ab\ud800\udfff', max_size=8)
+VALUES = st.recursive(
+    st.none() | st.integers(min_value=-(10**30), max_value=10**30) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES, st.booleans())
+def test_the_fallback_finds_the_same_depth_as_a_walk_of_the_value(value: Any, raw: bool) -> None:
+    # Lone surrogates and integers beyond 64 bits send a text down the stdlib path;
+    # brackets, quotes and backslashes inside strings must not count as nesting.
+    text = json.dumps(["\ud800", value])
+    depth = depth_of(["\ud800", value])
+    given_text: str | bytes = text.encode("utf-8", "surrogatepass") if raw else text
+    assert _json.json_error(given_text, depth) is None
+    if depth > 1:
+        too_deep = f"nested more than {depth - 1} levels deep"
+        assert _json.json_error(given_text, depth - 1) == too_deep
+
+
+def python_calls(check: Any, text: str) -> int:
+    """Python-level function calls (and generator resumptions) while ``check(text)`` runs."""
+    calls = 0
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        calls += event == "call"
+
+    gc.collect()  # no collection (and finalizers of other tests' garbage) in between
+    gc.disable()
+    sys.setprofile(count)
+    try:
+        check(text)
+    finally:
+        sys.setprofile(None)
+        gc.enable()
+    return calls
+
+
+@pytest.mark.parametrize("odd", ['"\\ud800"', '"\\udc00\\ud800"', "1e400"])
+def test_a_wide_payload_orjson_refuses_is_checked_without_a_python_walk(odd: str) -> None:
+    # One such value in a wide payload made the relay walk the whole decoded value in
+    # Python, about 45x the usual cost of checking a frame: the work must not grow with it.
+    def payload(width: int) -> str:
+        return "[" + ",".join(["{}"] * width) + "," + odd + "]"
+
+    assert _json.json_error(payload(33_000), 511) is None
+    small, wide = (python_calls(_json.json_error, payload(n)) for n in (1_000, 33_000))
+    assert wide == small
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,9 @@ def register(commands: Commands) -> None:
         action="append",
         default=[],
         metavar="ADDR",
-        help="a reverse proxy (address or CIDR, '*' for any) whose X-Forwarded-For names "
-        "the client for limits and bans; repeatable",
+        help="a reverse proxy (address or CIDR) whose X-Forwarded-For names the client for "
+        "limits and bans; repeatable. '*' trusts any peer (the relay then takes the address "
+        "the nearest proxy appended): only when nothing but that proxy can reach the relay",
     )
     serve.set_defaults(run=run)
 

@@ -9,20 +9,24 @@ piles up in its write buffer instead. :class:`Backlog` bounds that pile:
 - still above it when that grace ends, it is dropped: close 1013, and the TCP
   connection cut ``slow_reader_seconds`` later unless it reads the close frame;
 - when the unread output of all watched members exceeds
-  ``max_total_buffered_bytes``, those past their mark are cut off at once, most
-  behind first, until it fits again;
+  ``max_total_buffered_bytes``, the members most behind are cut off at once,
+  whether past their own mark or not, until it fits again;
 - a member whose buffer has not drained for ``stall_seconds`` (the keepalive's
   ping interval plus timeout: not even its ping could be sent) is dropped too.
 
 Only members whose transport has paused writing (more than ``websockets``'
 write limit, 32 KiB, unread) are watched, so the relay's cost per delivery is
-nothing while every member keeps up.
+nothing while every member keeps up. While some are watched, the marks and the
+budget are checked in one pass over them at most every 50 ms (a delivery, or a
+member falling behind, asks for the next pass), so a delivery costs the same
+however many members are behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Protocol, final
 
 from rx_itty.relay.config import Limits
@@ -30,6 +34,7 @@ from rx_itty.relay.config import Limits
 __all__ = ["Backlog", "Buffered"]
 
 _MIB = 1024 * 1024
+_PASS_SECONDS = 0.05  # at most one pass over the watched members this often
 
 
 def _size(n: int) -> str:
@@ -69,8 +74,7 @@ class Backlog:
         drop: Called to drop a member: once with ``at_once`` false when its grace
             or the stall deadline ends, and (again) with ``at_once`` true when the
             budget demands it. It may deliver frames (the member's leave) and so
-            call :meth:`check` again; such a call returns at once, the pass that
-            dropped the member carries on.
+            call :meth:`check` again, which only asks for the next pass.
     """
 
     def __init__(self, limits: Limits, stall_seconds: float, drop: Drop) -> None:
@@ -80,7 +84,8 @@ class Backlog:
         self._stall = stall_seconds
         self._drop = drop
         self._watched: dict[Buffered, _Watch] = {}
-        self._dropping = False
+        self._pass_due: asyncio.TimerHandle | None = None
+        self._next_pass = 0.0
 
     def __bool__(self) -> bool:
         """True while some member is behind (the relay then calls :meth:`check`)."""
@@ -92,6 +97,7 @@ class Backlog:
             loop = asyncio.get_running_loop()
             ends = loop.time() + self._stall
             self._watched[conn] = _Watch(ends, loop.call_at(ends, self._expire, conn))
+            self.check()
 
     def resumed(self, conn: Buffered) -> None:
         """``conn`` drained (or closed): stop watching it."""
@@ -100,26 +106,36 @@ class Backlog:
             watch.timer.cancel()
 
     def check(self) -> None:
-        """After writing: start grace periods, and enforce the relay-wide budget."""
-        mark, budget = self._mark, self._budget
-        if mark is None or self._dropping:
+        """After writing: have the next pass start grace periods and enforce the budget.
+
+        The pass runs on the event loop, at once if none ran in the last 50 ms,
+        else when that time is up; until then this costs an attribute test.
+        """
+        if self._pass_due is not None or (self._mark is None and self._budget is None):
             return
+        loop = asyncio.get_running_loop()
+        self._pass_due = loop.call_at(max(loop.time(), self._next_pass), self._pass)
+
+    def _pass(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._pass_due = None
+        self._next_pass = loop.time() + _PASS_SECONDS
+        mark, budget = self._mark, self._budget
+        sizes = [(conn.buffered(), conn, watch) for conn, watch in self._watched.items()]
         total = 0
-        over: list[tuple[int, Buffered]] = []
-        for conn, watch in self._watched.items():
-            size = conn.buffered()
+        for size, conn, watch in sizes:
             total += size
-            if size > mark:
-                over.append((size, conn))
-                if watch.grace_ends is None:
-                    self._start_grace(conn, watch)
-        if budget is not None and total > budget:
-            over.sort(key=lambda item: item[0], reverse=True)
-            for size, conn in over:
+            if mark is not None and size > mark and watch.grace_ends is None:
+                self._start_grace(conn, watch)
+        if budget is None or total <= budget:
+            return
+        sizes.sort(key=itemgetter(0), reverse=True)
+        for size, conn, _ in sizes:
+            if conn in self._watched:  # a drop may have taken others out meanwhile
                 self._drop_now(conn, f"relay output budget of {_size(budget)} exceeded")
-                total -= size
-                if total <= budget:
-                    break
+            total -= size
+            if total <= budget:
+                break
 
     def _start_grace(self, conn: Buffered, watch: _Watch) -> None:
         loop = asyncio.get_running_loop()
@@ -143,18 +159,9 @@ class Backlog:
             watch.timer = asyncio.get_running_loop().call_at(watch.stall_ends, self._expire, conn)
             return
         watch.dropped = True
-        self._call_drop(conn, why, False)
+        self._drop(conn, why, False)
 
     def _drop_now(self, conn: Buffered, why: str) -> None:
         watch = self._watched.pop(conn)
         watch.timer.cancel()
-        self._call_drop(conn, why, True)
-
-    def _call_drop(self, conn: Buffered, why: str, at_once: bool) -> None:
-        # The drop delivers the member's leave, and delivering calls check():
-        # a nested pass would see this member half-dropped, so it is skipped.
-        self._dropping = True
-        try:
-            self._drop(conn, why, at_once)
-        finally:
-            self._dropping = False
+        self._drop(conn, why, True)

@@ -31,6 +31,7 @@ from rx_itty.relay.config import BackplaneConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore, Relayed, Ticket
 
 __all__ = [
+    "JOIN_TIMED_OUT",
     "UNAVAILABLE",
     "Backplane",
     "BackplaneHost",
@@ -42,6 +43,9 @@ C = TypeVar("C")
 
 UNAVAILABLE = Refusal(503, "The relay cannot reach its backplane: try again shortly.")
 """The answer to a handshake or push while the backplane is down."""
+
+JOIN_TIMED_OUT = Refusal(503, "The relay could not complete the join in time: try again.")
+"""The answer to a join the backplane did not complete within its deadline."""
 
 
 class BackplaneHost(NamedTuple, Generic[C]):
@@ -97,7 +101,8 @@ class Backplane(Protocol[C]):
 
         Returns:
             The member, or a :class:`Refusal` (403: the channel's key changed since
-            :meth:`admit`; 503: the backplane went down).
+            :meth:`admit`; 503: the backplane went down, or the join did not complete
+            within the backplane's deadline). A 503 closes the connection with 1013.
         """
         ...
 

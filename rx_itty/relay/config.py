@@ -85,12 +85,14 @@ class Limits:
         slow_reader_seconds: That grace period (and how long a dropped member gets
             to read its close frame before the TCP connection is cut).
         max_total_buffered_bytes: Relay-wide budget for unread output (of all members
-            more than 32 KiB behind); past it, those above their mark are cut off at
-            once, most behind first.
+            more than 32 KiB behind); past it, the members most behind are cut off at
+            once until it fits, whether past their own mark or not.
         max_request_line_bytes: Longest handshake request line (HTTP 414 above it).
         max_header_count: Most handshake request headers (HTTP 431 above it).
         max_header_bytes: Largest handshake request head, request line and headers
             together (HTTP 431 above it).
+        max_push_connections: HTTP push connections served at once (HTTP 503 to the
+            next); each has 10 s per request and while idle.
     """
 
     max_frame_bytes: int | None = 102_400
@@ -108,6 +110,7 @@ class Limits:
     max_request_line_bytes: int | None = 8 * 1024
     max_header_count: int | None = 100
     max_header_bytes: int | None = 32 * 1024
+    max_push_connections: int | None = 256
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -200,9 +203,11 @@ class RelayConfig:
             (the default) keeps the relay to this process. Every node of a
             cluster needs the same namespaces (a node with others cannot join).
         trusted_proxies: Addresses and networks of reverse proxies (``"127.0.0.1"``,
-            ``"10.0.0.0/8"``, ``"*"`` for any) whose ``proxy_header`` names the client;
-            limits, bans and the loopback exemption then apply to that client address.
-            Empty by default: the header is never trusted.
+            ``"10.0.0.0/8"``) whose ``proxy_header`` names the client; limits, bans and
+            the loopback exemption then apply to that client address. ``"*"`` trusts
+            any peer and takes the address the nearest proxy appended: only for a relay
+            that nothing but one proxy can reach. Empty by default: the header is
+            never trusted.
         proxy_header: ``"X-Forwarded-For"`` (the default) or ``"Forwarded"``.
     """
 

@@ -18,7 +18,13 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import HeaderLineTooLong, RequestLineTooLong, TooManyHeaders
+from websockets.exceptions import (
+    HeaderLineTooLong,
+    InvalidHandshake,
+    RequestLineTooLong,
+    TooManyHeaders,
+)
+from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.streams import StreamReader
 
@@ -28,7 +34,7 @@ from rx_itty.wire import CloseCode
 if TYPE_CHECKING:
     from rx_itty.relay.backlog import Backlog
 
-__all__ = ["RelayConnection", "connection_type"]
+__all__ = ["RelayConnection", "connection_type", "is_upgrade"]
 
 
 class _BoundedReader(StreamReader):
@@ -146,6 +152,19 @@ class RelayConnection(ServerConnection):
             self.transport.abort()
         else:
             self.loop.call_later(linger, self.transport.abort)
+
+
+def is_upgrade(conn: ServerConnection, request: Request) -> bool:
+    """Whether ``websockets`` will upgrade ``request``: it answers any other (400, 405...).
+
+    Checked by ``websockets``' own code, so the relay can skip work (a backplane's
+    round trip) for a request that will be refused anyway.
+    """
+    try:
+        conn.protocol.process_request(request)
+    except InvalidHandshake:
+        return False
+    return True
 
 
 def connection_type(limits: Limits) -> type[RelayConnection]:

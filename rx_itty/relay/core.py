@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import string
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar, final
@@ -38,6 +38,7 @@ from urllib.parse import unquote
 from rx_itty import _json
 from rx_itty._logging import KEY_PARAMS, query_params
 from rx_itty.relay.config import RelayConfig, match_namespace
+from rx_itty.relay.proxy import parse_address
 from rx_itty.wire import CloseCode, split_direct
 
 __all__ = [
@@ -73,7 +74,12 @@ def random_uid() -> str:
 
 
 def key_digest(key: str) -> str:
-    """The form a channel key is kept in: a SHA-256 hex digest, never the key itself."""
+    """The form a channel key is kept in: a SHA-256 hex digest, never the key itself.
+
+    The digest is unsalted (every node of a cluster must compute the same one), so
+    whoever can read a cluster's Redis can test guesses against it offline: a
+    short or common key falls to a dictionary, a long random one does not.
+    """
     return hashlib.sha256(b"rx_itty channel key\0" + key.encode()).hexdigest()
 
 
@@ -106,14 +112,8 @@ def _flag(params: dict[str, str], name: str) -> bool:
 
 def is_loopback(ip: str | None) -> bool:
     """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback; False for anything unparsable."""
-    if not ip:
-        return False
-    try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool((mapped or address).is_loopback)
+    address = None if not ip else parse_address(ip)
+    return address is not None and address.is_loopback
 
 
 @final
@@ -325,8 +325,10 @@ class RelayCore(Generic[C]):
             name: _digests(keys.join_key, keys.send_key)
             for name, keys in self.config.namespaces.items()
         }
-        self._handshakes: dict[str, tuple[float, int]] = {}
-        self._bans: dict[str, float] = {}
+        # Oldest first (the clock only moves on), so what has expired is pruned from
+        # the front: a handshake costs O(1) however many addresses are remembered.
+        self._handshakes: OrderedDict[str, tuple[float, int]] = OrderedDict()  # window start
+        self._bans: OrderedDict[str, float] = OrderedDict()  # ban end
         limits = self.config.limits
         self._frame_cap = limits.max_frame_bytes
         self._per_window = limits.messages_per_window
@@ -336,7 +338,7 @@ class RelayCore(Generic[C]):
 
     def channel_names(self) -> list[str]:
         """Names of the live channels."""
-        return list(self._channels)
+        return [name for name, live in self._channels.items() if live.members]
 
     def member_count(self, channel: str) -> int:
         """Connections in ``channel`` (0 if it does not exist); in a cluster, on every node."""
@@ -344,13 +346,23 @@ class RelayCore(Generic[C]):
         return len(live.members) if live else 0
 
     def channel_keys(self, channel: str) -> tuple[str | None, str | None] | None:
-        """Digests of a live channel's join and send keys, or ``None`` if it is not live here."""
-        live = self._channels.get(channel)
+        """Digests of a live channel's join and send keys, or ``None`` if it is not live here.
+
+        In a cluster a channel this node follows can be empty for a moment (its last
+        member left while a joiner of this node is on its way in): its keys died with
+        that member, so it counts as not live until a join sets new ones.
+        """
+        live = self._live(channel)
         return None if live is None else (live.join_key, live.send_key)
 
     def reserved(self, channel: str) -> bool:
         """Whether ``channel`` is under a reserved namespace (its keys come from the config)."""
         return match_namespace(channel, self.config.namespaces) is not None
+
+    def _live(self, name: str) -> _Channel[C] | None:
+        """``name``'s channel if it has members (cluster-wide), else ``None``."""
+        live = self._channels.get(name)
+        return live if live is not None and live.members else None
 
     # -- handshake -----------------------------------------------------------
 
@@ -360,20 +372,17 @@ class RelayCore(Generic[C]):
         Args:
             path: The request target, ``/c/<channel>?<query>``.
             ip: The peer's address, for connection limits and bans.
-            now: Current time in seconds (any monotonic-enough clock).
+            now: Current time in seconds on a monotonic clock (``time.monotonic()``):
+                the clock of every limit, never the wall clock, which can be stepped.
 
         Returns:
             A :class:`Ticket` to join with, or a :class:`Refusal` (400, 403, 404, 429).
         """
         limits = self.config.limits
         raw_path, _, query = path.partition("?")
-        if not raw_path.startswith("/c/"):
-            return Refusal(404, "Not found: connect to /c/<channel>.")
-        channel = unquote(raw_path[3:], errors="replace")
-        if not channel:
-            return Refusal(400, "Channel name is empty: connect to /c/<channel>.")
-        if limits.max_channel_length is not None and len(channel) > limits.max_channel_length:
-            return Refusal(400, f"Channel name exceeds {limits.max_channel_length} characters.")
+        channel = self._channel_in(raw_path, "connect to")
+        if isinstance(channel, Refusal):
+            return channel
         params: dict[str, str] = {}
         for key, value in query_params(query):
             if key in params and key in KEY_PARAMS:
@@ -386,7 +395,7 @@ class RelayCore(Generic[C]):
             return Refusal(400, f"Alias exceeds {limits.max_alias_length} characters.")
         exempt = limits.exempt_loopback and is_loopback(ip)
         if not exempt and ip is not None:
-            refusal = self._check_ip(ip, now)
+            refusal = self._banned(ip, now) or self._count_connection(ip, now)
             if refusal is not None:
                 return refusal
         ticket = Ticket(
@@ -405,23 +414,45 @@ class RelayCore(Generic[C]):
             return KEY_REFUSED
         return ticket
 
-    def _check_ip(self, ip: str, now: float) -> Refusal | None:
+    def _channel_in(self, raw_path: str, verb: str) -> str | Refusal:
+        """The channel a request path (without its query) names, or why it names none."""
+        if not raw_path.startswith("/c/"):
+            return Refusal(404, f"Not found: {verb} /c/<channel>.")
+        channel = unquote(raw_path[3:], errors="replace")
+        if not channel:
+            return Refusal(400, f"Channel name is empty: {verb} /c/<channel>.")
+        longest = self.config.limits.max_channel_length
+        if longest is not None and len(channel) > longest:
+            return Refusal(400, f"Channel name exceeds {longest} characters.")
+        return channel
+
+    def _banned(self, ip: str, now: float) -> Refusal | None:
+        bans = self._bans
+        while bans and bans[first := next(iter(bans))] <= now:
+            del bans[first]  # ended: forgotten whether or not the address comes back
+        until = bans.get(ip)
+        if until is None:
+            return None
+        if now < until:
+            return Refusal(429, "Too many violations: try again later.")
+        del bans[ip]
+        return None
+
+    def _count_connection(self, ip: str, now: float) -> Refusal | None:
         limits = self.config.limits
-        until = self._bans.get(ip)
-        if until is not None:
-            if now < until:
-                return Refusal(429, "Too many violations: try again later.")
-            del self._bans[ip]
         if limits.connections_per_second is None:
             return None
-        if len(self._handshakes) > 10_000:  # forget idle addresses so this never grows unbounded
-            self._handshakes = {k: v for k, v in self._handshakes.items() if now - v[0] < 1.0}
-        start, count = self._handshakes.get(ip, (now, 0))
+        window = self._handshakes
+        while window and now - window[first := next(iter(window))][0] >= 1.0:
+            del window[first]  # a second old: that address starts afresh
+        start, count = window.get(ip, (now, 0))
         if now - start >= 1.0:
             start, count = now, 0
         if count >= limits.connections_per_second:
             return Refusal(429, "Too many new connections: try again in a second.")
-        self._handshakes[ip] = (start, count + 1)
+        window[ip] = (start, count + 1)
+        if count == 0:
+            window.move_to_end(ip)  # a new window: the newest entry
         return None
 
     def _effective_keys(self, ticket: Ticket) -> tuple[str | None, str | None]:
@@ -429,7 +460,7 @@ class RelayCore(Generic[C]):
         reserved = match_namespace(ticket.channel, self.config.namespaces)
         if reserved is not None:
             return self._namespace_digests[reserved]
-        live = self._channels.get(ticket.channel)
+        live = self._live(ticket.channel)
         if live is not None:
             return live.join_key, live.send_key
         # This connection will create the channel: its keys become the channel's.
@@ -456,6 +487,8 @@ class RelayCore(Generic[C]):
         channel = self._channels.get(ticket.channel)
         if channel is None:
             channel = self._channels[ticket.channel] = _Channel(ticket.channel, join_key, send_key)
+        elif not channel.members:  # a cluster's channel kept while empty: this join creates it
+            channel.join_key, channel.send_key = join_key, send_key
         uid = self._uid_factory()
         while uid in channel.members:
             uid = self._uid_factory()
@@ -513,7 +546,11 @@ class RelayCore(Generic[C]):
             channel.remote -= 1
         channel.changed()
         if not channel.members:
-            if self._channels.get(channel.name) is channel:
+            # One process: the channel ends with its last member. In a cluster the
+            # backplane decides when this node stops following it (load/forget): a
+            # joiner of this node may be on its way in, and its join must find the
+            # channel (its keys are dead meanwhile, see channel_keys).
+            if not self.clustered and self._channels.get(channel.name) is channel:
                 del self._channels[channel.name]
             return []
         recipients = channel.local()
@@ -615,13 +652,23 @@ class RelayCore(Generic[C]):
 
     # -- frames --------------------------------------------------------------
 
-    def receive(self, member: Member[C], data: str | bytes, now: float) -> Outcome[C]:
+    def receive(
+        self, member: Member[C], data: str | bytes, now: float, monotonic: float | None = None
+    ) -> Outcome[C]:
         """Handle one inbound frame: type, size, rate, DM prefix, JSON, send key, in that order.
 
         Each check that fails answers the sender alone with an ``error`` event and
         relays nothing; size and rate failures also count as violations. The JSON
         check includes depth: a payload nested more than ``MAX_DEPTH - 1`` levels
         (its envelope adds one) is refused, since no rx_itty client could decode it.
+
+        Args:
+            member: The sender.
+            data: The frame as received.
+            now: Wall-clock time in seconds: the envelope's ``date``.
+            monotonic: Seconds on the clock given to :meth:`admit`, for the rate
+                window and a ban, so that a wall clock stepped back or forth never
+                counts as a burst (``now`` if omitted).
 
         Returns:
             Deliveries (relayed envelope, or an error to the sender) and, after too
@@ -636,15 +683,16 @@ class RelayCore(Generic[C]):
             and len(data) * 4 > cap
             and (len(data) > cap or len(data.encode()) > cap)
         ):
-            return self._violation(member, f"Message exceeds {cap} bytes", now)
+            return self._violation(member, f"Message exceeds {cap} bytes", now, monotonic)
         per_window = self._per_window
         if per_window is not None and not member.exempt:
-            if now - member.window_start >= self._window:
-                member.window_start = now
+            clock = now if monotonic is None else monotonic
+            if clock - member.window_start >= self._window:
+                member.window_start = clock
                 member.window_count = 0
             member.window_count += 1
             if member.window_count > per_window:
-                return self._violation(member, "Rate limit exceeded", now)
+                return self._violation(member, "Rate limit exceeded", now, monotonic)
 
         parts = split_direct(data)
         if parts is None:
@@ -689,31 +737,68 @@ class RelayCore(Generic[C]):
 
     # -- HTTP push ---------------------------------------------------------------
 
+    def check_push(
+        self,
+        path: str,
+        send_key: str | None,
+        ip: str | None = None,
+        now: float = 0.0,
+        *,
+        new_connection: bool = False,
+    ) -> Refusal | None:
+        """What an HTTP push must pass before its body is read; ``None`` if it does.
+
+        The path and channel name (404, 400), a ban of ``ip`` (429), for the first
+        request on a connection the connection rate (429), then the send key (403),
+        with the same limits and loopback exemption as handshakes.
+
+        Args:
+            path: The request target, ``/c/<channel>``.
+            send_key: The ``x-send-key`` header, ``None`` if absent.
+            ip: The client's address.
+            now: Current time in seconds, on the clock :meth:`admit` is given.
+            new_connection: This is the connection's first request.
+        """
+        channel = self._channel_in(path.partition("?")[0], "POST to")
+        if isinstance(channel, Refusal):
+            return channel
+        if ip is not None and not (self.config.limits.exempt_loopback and is_loopback(ip)):
+            refusal = self._banned(ip, now)
+            if refusal is None and new_connection:
+                refusal = self._count_connection(ip, now)
+            if refusal is not None:
+                return refusal
+        return self._push_key_refusal(channel, send_key)
+
+    def _push_key_refusal(self, channel: str, send_key: str | None) -> Refusal | None:
+        reserved = match_namespace(channel, self.config.namespaces)
+        key = None if reserved is None else self._namespace_digests[reserved][1]
+        if key is None:
+            return Refusal(403, "HTTP push needs a channel under a namespace with a sendKey.")
+        if not _keys_match(send_key, key):
+            return Refusal(403, "A valid x-send-key header is required for this channel.")
+        return None
+
     def push(self, path: str, body: bytes, send_key: str | None, now: float) -> PushResult[C]:
         """Handle ``POST /c/<channel>``: a message without a WebSocket.
 
         Only channels under a reserved namespace with a send key accept pushes;
         the envelope has no ``uid`` or ``alias`` (there is no sender connection).
+        Limits on the client's address are :meth:`check_push`'s, before the body.
 
         Returns:
             The HTTP status and reason, and the deliveries on success (200, even
             with nobody connected: nothing is stored).
         """
-        raw_path = path.partition("?")[0]
-        if not raw_path.startswith("/c/"):
-            return PushResult(404, "Not found: POST to /c/<channel>.")
-        channel = unquote(raw_path[3:], errors="replace")
-        if not channel:
-            return PushResult(400, "Channel name is empty: POST to /c/<channel>.")
+        channel = self._channel_in(path.partition("?")[0], "POST to")
+        if isinstance(channel, Refusal):
+            return PushResult(channel.status, channel.reason)
         cap = self._frame_cap
         if cap is not None and len(body) > cap:
             return PushResult(413, f"Message exceeds {cap} bytes.")
-        reserved = match_namespace(channel, self.config.namespaces)
-        key = None if reserved is None else self._namespace_digests[reserved][1]
-        if key is None:
-            return PushResult(403, "HTTP push needs a channel under a namespace with a sendKey.")
-        if not _keys_match(send_key, key):
-            return PushResult(403, "A valid x-send-key header is required for this channel.")
+        refusal = self._push_key_refusal(channel, send_key)
+        if refusal is not None:
+            return PushResult(refusal.status, refusal.reason)
         try:
             text = body.decode()
         except UnicodeDecodeError:
@@ -721,7 +806,7 @@ class RelayCore(Generic[C]):
         problem = _json.json_error(text, _PAYLOAD_DEPTH)
         if problem is not None:
             return PushResult(400, f"Body is {problem}.")
-        live = self._channels.get(channel)
+        live = self._live(channel)
         envelope = f'{{"date":{int(now * 1000)},"message":{text}}}'
         # In a cluster, a channel with no members here may have some elsewhere.
         relay = Relayed(channel, envelope) if live is None and self.clustered else None
@@ -737,7 +822,9 @@ class RelayCore(Generic[C]):
         frame = _json.dumps({"type": "error", "message": text, "date": int(now * 1000)})
         return Outcome([Delivery(frame, [member.conn])])
 
-    def _violation(self, member: Member[C], text: str, now: float) -> Outcome[C]:
+    def _violation(
+        self, member: Member[C], text: str, now: float, monotonic: float | None
+    ) -> Outcome[C]:
         # ``text`` has no closing period: the count or the verdict follows it.
         limits = self.config.limits
         member.violations += 1
@@ -747,7 +834,8 @@ class RelayCore(Generic[C]):
             )
         reason = "too many limit violations"
         if limits.ban_seconds and member.ip is not None and not member.exempt:
-            self._bans[member.ip] = now + limits.ban_seconds
+            self._bans[member.ip] = (now if monotonic is None else monotonic) + limits.ban_seconds
+            self._bans.move_to_end(member.ip)
             reason += f"; address banned for {limits.ban_seconds:g} s"
         outcome = self._error(member, f"{text}: too many violations, disconnecting.", now)
         return outcome._replace(close=(CloseCode.POLICY_VIOLATION, reason))

@@ -2,11 +2,18 @@
 
 ``websockets`` only answers GET upgrades on its port, so pushes get a listener of
 their own, an HTTP/1.1 server on ``h11``: keep-alive, ``Expect: 100-continue``
-(curl's default for larger bodies), ``Content-Length`` or chunked bodies,
-bounded head and body sizes, and a deadline per request so a slow client cannot
-hold a slot::
+(curl's default for larger bodies), ``Content-Length`` or chunked bodies::
 
     curl -X POST -H 'x-send-key: KEY' -d '{"type":"alert"}' http://127.0.0.1:8081/c/myapp:alerts
+
+It applies the WebSocket port's limits: request line (414), header count and
+size (431), channel name length (400), bans and new connections per second per
+client address (429, the address read through the trusted proxies). The path,
+those limits and the send key are checked before the body is read, so a push
+that would be refused costs nothing and is answered at once. Each request,
+including writing its answer, and each idle keep-alive connection have a
+deadline, and the listener holds at most ``max_push_connections`` connections,
+so a client that never reads, or never finishes, cannot hold the port.
 
 Every answer is JSON, ``{"ok": bool, "status": int, "message": str}``.
 """
@@ -19,12 +26,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import final
+from typing import Protocol, final
 
 import h11
 
 from rx_itty import _json
 from rx_itty._logging import without_query
+from rx_itty.relay.config import Limits
+from rx_itty.relay.core import Refusal
+from rx_itty.relay.proxy import TrustedProxies
 
 __all__ = ["HttpPushListener"]
 
@@ -35,9 +45,20 @@ _READ_SIZE = 65536
 _HEAD_READ_SIZE = 4096
 _DISCARD_BYTES = 4 * 1024 * 1024
 _DISCARD_SECONDS = 2.0
+_SEND_KEY = b"x-send-key"
 
 PushHandler = Callable[[str, bytes, str | None, float], Awaitable[tuple[int, str]]]
 """``(path, body, send_key, now) -> (status, reason)``; the relay delivers as it answers."""
+
+
+class PushGate(Protocol):
+    """The checks a push passes before its body is read (the core's ``check_push``)."""
+
+    def __call__(
+        self, path: str, send_key: str | None, ip: str | None, now: float, *, new_connection: bool
+    ) -> Refusal | None:
+        """``None`` to read the body; ``now`` is monotonic."""
+        ...
 
 
 class _Refused(Exception):
@@ -47,6 +68,14 @@ class _Refused(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+def _header_text(value: bytes) -> str:
+    """A header value as the client meant it: UTF-8 (as a query is), else Latin-1."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 async def _discard_rest(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -63,6 +92,20 @@ async def _discard_rest(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
             budget -= len(chunk)
 
 
+def _refusal(status: int, reason: str) -> bytes:
+    """A complete ``Connection: close`` answer, for a connection h11 never parsed."""
+    body = _json.dumps_bytes({"ok": False, "status": status, "message": reason})
+    phrase = HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_TOO_MANY = _refusal(503, "Too many push connections: try again shortly.")
+
+
 @final
 class _Exchange:
     """One client connection: h11's state machine fed from a stream."""
@@ -71,6 +114,7 @@ class _Exchange:
         self.reader = reader
         self.writer = writer
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=head)
+        self.requests = 0
 
     async def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
         """The next event from the client (never NEED_DATA: that is waited for here)."""
@@ -112,14 +156,35 @@ class HttpPushListener:
 
     Args:
         handle: The relay's push entry point; delivers and returns (status, reason).
-        max_body: Largest accepted body in bytes (413 above it); ``None`` for 16 MiB.
-        max_head: Largest request head (request line and headers) in bytes (431 above it).
+        gate: What a push must pass before its body is read (the relay core's
+            ``check_push``), with the client's address and a monotonic ``now``.
+        limits: ``max_frame_bytes`` bounds the body (413; ``None``: 16 MiB), the
+            request line, header count and head size are bounded as for handshakes,
+            and ``max_push_connections`` connections are served at once (503 past it).
+        proxies: Whose forwarded-for header names the client.
+        deadline: Seconds each request (answer included) and each idle keep-alive
+            connection may take.
     """
 
-    def __init__(self, handle: PushHandler, max_body: int | None, max_head: int = 16384) -> None:
+    def __init__(
+        self,
+        handle: PushHandler,
+        gate: PushGate,
+        limits: Limits,
+        proxies: TrustedProxies | None = None,
+        *,
+        deadline: float = _DEADLINE_SECONDS,
+    ) -> None:
         self._handle = handle
-        self._max_body = 16 * 1024 * 1024 if max_body is None else max_body
-        self._max_head = max_head
+        self._gate = gate
+        self._limits = limits
+        self._max_body = (
+            16 * 1024 * 1024 if limits.max_frame_bytes is None else limits.max_frame_bytes
+        )
+        self._max_head = limits.max_header_bytes or 16384
+        self._proxies = proxies or TrustedProxies()
+        self._deadline = deadline
+        self._connections = 0
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -135,20 +200,29 @@ class HttpPushListener:
             await server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        cap = self._limits.max_push_connections
+        if cap is not None and self._connections >= cap:
+            writer.write(_TOO_MANY)
+            with contextlib.suppress(OSError, TimeoutError):
+                await _discard_rest(reader, writer)
+            writer.close()
+            return
+        self._connections += 1
         exchange = _Exchange(reader, writer, self._max_head)
         try:
             while await self._one_request(exchange):
                 exchange.conn.start_next_cycle()
-        except (ConnectionError, h11.LocalProtocolError):
-            pass
+        except (OSError, h11.LocalProtocolError):
+            pass  # the client reset or broke the connection: nothing left to answer
         finally:
+            self._connections -= 1
             writer.close()
 
     async def _one_request(self, exchange: _Exchange) -> bool:
         """Answer one request; True if the connection can carry another."""
         conn = exchange.conn
         try:
-            async with asyncio.timeout(_DEADLINE_SECONDS):
+            async with asyncio.timeout(self._deadline):
                 event = await exchange.next_event()
                 if not isinstance(event, h11.Request):
                     return False  # the client closed an idle connection
@@ -172,9 +246,14 @@ class HttpPushListener:
             unread = conn.their_state is not h11.DONE
         close = unread or conn.their_state is h11.MUST_CLOSE
         exchange.answer(status, reason, close)
-        await exchange.writer.drain()
+        try:
+            async with asyncio.timeout(self._deadline):  # a client that never reads
+                await exchange.writer.drain()
+        except TimeoutError:
+            exchange.writer.transport.abort()
+            return False
         if close:
-            with contextlib.suppress(ConnectionError, TimeoutError):
+            with contextlib.suppress(OSError, TimeoutError):
                 await _discard_rest(exchange.reader, exchange.writer)
             return False
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
@@ -182,10 +261,30 @@ class HttpPushListener:
     async def _read_push(
         self, exchange: _Exchange, request: h11.Request
     ) -> tuple[str, bytes, str | None]:
-        """Check the request and read its body: ``(path, body, send_key)``."""
-        headers = dict(request.headers)
+        """Check the request, then read its body: ``(path, body, send_key)``."""
+        exchange.requests += 1
+        limits = self._limits
+        line = len(request.method) + len(request.target) + len(b"  HTTP/1.1")
+        if limits.max_request_line_bytes is not None and line > limits.max_request_line_bytes:
+            raise _Refused(414, "Request line too long.")
+        if limits.max_header_count is not None and len(request.headers) > limits.max_header_count:
+            raise _Refused(431, "Too many request headers.")
         if request.method != b"POST":
             raise _Refused(405, "Use POST /c/<channel> with a JSON body.")
+        keys = [value for name, value in request.headers if name == _SEND_KEY]
+        if len(keys) > 1:
+            raise _Refused(400, "x-send-key is given more than once: send it once.")
+        send_key = _header_text(keys[0]) if keys else None
+        path = request.target.decode("ascii", "replace")
+        peer = exchange.writer.get_extra_info("peername")
+        forwarded = self._forwarded(request)
+        ip = self._proxies.client_address(peer[0] if peer else None, forwarded)
+        refusal = self._gate(
+            path, send_key, ip, time.monotonic(), new_connection=exchange.requests == 1
+        )
+        if refusal is not None:
+            raise _Refused(refusal.status, refusal.reason)
+        headers = dict(request.headers)
         length = headers.get(b"content-length")
         if length is None and b"transfer-encoding" not in headers:
             raise _Refused(411, "A Content-Length header (or a chunked body) is required.")
@@ -194,7 +293,8 @@ class HttpPushListener:
         conn = exchange.conn
         if conn.they_are_waiting_for_100_continue:
             exchange.writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        body = await exchange.body(self._max_body)
-        path = request.target.decode("ascii", "replace")
-        key = headers.get(b"x-send-key")
-        return path, body, None if key is None else key.decode("latin-1")
+        return path, await exchange.body(self._max_body), send_key
+
+    def _forwarded(self, request: h11.Request) -> list[str]:
+        name = self._proxies.header.lower().encode()
+        return [value.decode("latin-1") for header, value in request.headers if header == name]

@@ -5,9 +5,11 @@ proxy's address (or network) in ``trusted_proxies``, the relay reads the
 client's address from the header the proxy sets, as uvicorn does with
 ``forwarded_allow_ips``: the addresses in ``X-Forwarded-For`` (or the ``for=``
 of ``Forwarded``) are read from the right, skipping trusted proxies, and the
-first untrusted one is the client; if all are trusted, the leftmost is. The
-header is ignored on connections from anyone else, so a client cannot pick its
-own address::
+first untrusted one is the client; if all are trusted, the leftmost is. With
+``"*"`` (any peer is a proxy) the rightmost is: the address the proxy in front of
+the relay appended, the only one a client cannot write (uvicorn takes the
+leftmost there, which the client controls). The header is ignored on
+connections from anyone else, so a client cannot pick its own address::
 
     proxies = TrustedProxies(["127.0.0.1", "10.0.0.0/8"])
     proxies.client_address("127.0.0.1", ["198.51.100.9, 10.0.0.2"])   # '198.51.100.9'
@@ -25,7 +27,7 @@ from typing import Final, final
 
 from rx_itty.exceptions import RelayConfigError
 
-__all__ = ["PROXY_HEADERS", "TrustedProxies"]
+__all__ = ["PROXY_HEADERS", "TrustedProxies", "parse_address"]
 
 PROXY_HEADERS: Final = ("X-Forwarded-For", "Forwarded")
 """The headers a proxy can name the client in; a relay reads the one it is configured with."""
@@ -34,7 +36,12 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _address(text: str) -> _Address | None:
+def parse_address(text: str) -> _Address | None:
+    """The IP address ``text`` names (an IPv4-mapped one as IPv4, a zone id dropped), or None.
+
+    The relay's one address parser: limits, bans, the loopback exemption and the
+    trusted-proxy check all see an address the same way.
+    """
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
@@ -66,7 +73,9 @@ class TrustedProxies:
 
     Args:
         trusted: Addresses and networks (``"127.0.0.1"``, ``"10.0.0.0/8"``, ``"::1"``),
-            or ``"*"`` for any peer (only when nothing but the proxy can reach the relay).
+            or ``"*"`` for any peer: only when nothing but one proxy can reach the relay,
+            which then takes the address that proxy appended (behind a chain of proxies,
+            name them instead: with ``"*"`` the client is the innermost proxy).
         header: ``"X-Forwarded-For"`` (nginx's ``$proxy_add_x_forwarded_for``) or
             ``"Forwarded"`` (RFC 7239).
 
@@ -102,7 +111,7 @@ class TrustedProxies:
         """True if ``host`` (an address; anything else is never trusted) is a trusted proxy."""
         if self._any:
             return True
-        address = None if host is None else _address(host)
+        address = None if host is None else parse_address(host)
         return address is not None and any(address in network for network in self._networks)
 
     def client_address(self, peer: str | None, values: Sequence[str]) -> str | None:
@@ -116,14 +125,17 @@ class TrustedProxies:
         hops = [hop for hop in hops if hop]
         if not hops:
             return peer
-        if not self._any:
-            for hop in reversed(hops):
-                if not self.trusts(hop):
-                    return _canonical(hop)
+        if self._any:
+            # Every hop would count as a proxy: only the last one, written by the proxy
+            # in front of us, is not the client's own word.
+            return _canonical(hops[-1])
+        for hop in reversed(hops):
+            if not self.trusts(hop):
+                return _canonical(hop)
         return _canonical(hops[0])
 
 
 def _canonical(host: str) -> str:
     """One spelling per address (``::ffff:1.2.3.4`` is ``1.2.3.4``), so limits count it once."""
-    address = _address(host)
+    address = parse_address(host)
     return host if address is None else str(address)

@@ -17,11 +17,24 @@ moment its join event comes back on the node's subscription: it receives
 exactly what was published after its join, and anyone who saw that join can
 already reach it with a direct message (which Redis delivers after the join).
 Members joining through one node join in the order their handshakes completed.
+A join that has not come back within ``join_deadline`` (which takes a fault:
+Redis stalling, or state edited behind the nodes' backs) is given up: the
+connection is closed with 1013 (try again later) and its member taken out of
+Redis, so neither the handshake nor the node's shutdown can hang on it.
+
+Racing first joiners. Ephemeral keys are set by the join script of a channel's
+first member. Connections that create an empty channel at the same moment with
+different ``joinKey`` values are each admitted (the channel is empty when each
+handshake is checked); the first join script to run sets the keys, and the
+others are upgraded and then closed with 1008 and the reason "A valid joinKey
+is required to join this channel." instead of being refused with 403.
 
 Liveness. Each node refreshes its heartbeat every ``node_ttl / 3`` and sweeps
 nodes whose heartbeat is older than ``node_ttl``, publishing their members'
-leaves; a node killed with ``kill -9`` thus disappears from every channel
-between ``node_ttl`` and ``4/3 node_ttl`` later.
+leaves. A node killed with ``kill -9`` last beat up to ``node_ttl / 3`` before
+it died, and the first sweep after its heartbeat expires comes up to
+``node_ttl / 3`` later, so it disappears from every channel between 2/3 and 4/3
+of ``node_ttl`` after the kill.
 
 Agreement. Reserved namespaces are checked by each node from its own config, so
 a node whose namespaces differ from a live node's refuses to join the cluster.
@@ -53,7 +66,7 @@ from rx_itty._logging import without_credentials
 from rx_itty.backoff import Backoff
 from rx_itty.exceptions import BackplaneUnavailable, MissingDependency, RelayConfigError
 from rx_itty.relay._lua import SCRIPTS
-from rx_itty.relay.backplane import UNAVAILABLE, BackplaneHost
+from rx_itty.relay.backplane import JOIN_TIMED_OUT, UNAVAILABLE, BackplaneHost
 from rx_itty.relay.config import BackplaneConfig, RelayConfig
 from rx_itty.relay.core import (
     KEY_REFUSED,
@@ -163,6 +176,11 @@ class RedisBackplane(Generic[C]):
         uid_factory: Makes candidate uids (6 random ``[0-9a-z]`` characters by default);
             the join script takes the first one no member of the channel has.
 
+    Attributes:
+        join_deadline: Seconds a handshake may wait on Redis, for its admission and
+            then for its join (twice the node TTL, at least 5 s); past it the
+            handshake is refused with 503, or closed with 1013 once upgraded.
+
     Raises:
         MissingDependency: the ``redis`` package is missing: ``pip install 'rx_itty[redis]'``.
     """
@@ -178,6 +196,7 @@ class RedisBackplane(Generic[C]):
             )
         self.config = config
         self._uid_factory = uid_factory
+        self.join_deadline = max(CONNECT_TIMEOUT, 2 * config.node_ttl)
         self.node_id = secrets.token_hex(NODE_ID_LENGTH // 2)
         self._node = self.node_id.encode()
         self._url = without_credentials(config.url)
@@ -240,15 +259,18 @@ class RedisBackplane(Generic[C]):
         await self._disconnect()
 
     async def admit(self, ticket: Ticket) -> Refusal | None:
-        """503 while Redis is down; 403 if the channel lives elsewhere with another join key."""
+        """503 while Redis is down or slower than ``join_deadline``; 403 for another join key.
+
+        The key checked is the channel's, wherever it lives in the cluster.
+        """
         if not self._up:
             return UNAVAILABLE
         core = self._started().core
         if core.reserved(ticket.channel) or core.channel_keys(ticket.channel) is not None:
             return None  # the core already checked the keys that apply
         try:
-            keys = await self._call("keys", ticket.channel)
-        except BackplaneUnavailable:
+            keys = await asyncio.wait_for(self._call("keys", ticket.channel), self.join_deadline)
+        except (BackplaneUnavailable, TimeoutError):
             return UNAVAILABLE
         join_key = keys[0].decode() if keys else ""
         presented = ticket_digests(ticket)[0] or ""
@@ -257,7 +279,12 @@ class RedisBackplane(Generic[C]):
         return None
 
     async def join(self, ticket: Ticket, conn: C, now: float) -> Member[C] | Refusal:
-        """Register the member in Redis; returns once its own join has been delivered."""
+        """Register the member in Redis; returns once its own join has been delivered.
+
+        A join that has not completed within :attr:`join_deadline` is given up (and
+        its member taken out of Redis): the handshake is refused with a 503, never
+        left hanging, and neither is the node's shutdown.
+        """
         if not self._up:
             return UNAVAILABLE
         channel = self._channels.get(ticket.channel) or self._open(ticket.channel)
@@ -265,26 +292,39 @@ class RedisBackplane(Generic[C]):
         token = str(next(self._tokens))
         waiter: asyncio.Future[Member[C]] = asyncio.get_running_loop().create_future()
         member = None
+        uid: str | None = None
         try:
-            async with channel.turns:
-                await asyncio.shield(channel.ready)
-                self._joiners[token] = _Joiner(ticket, conn, waiter)
-                reply = self._join_script(ticket, token, now)  # queued in arrival order
-            status = await self._register(ticket, token, now, reply)
-            if status == b"key":
-                return KEY_REFUSED
-            if status != b"ok":
-                return UNAVAILABLE
-            member = await waiter
-            return member
+            async with asyncio.timeout(self.join_deadline):
+                async with channel.turns:
+                    await asyncio.shield(channel.ready)
+                    self._joiners[token] = _Joiner(ticket, conn, waiter)
+                    reply = self._join_script(ticket, token, now)  # queued in arrival order
+                status, uid = await self._register(ticket, token, now, reply)
+                if status == b"key":
+                    return KEY_REFUSED
+                if status != b"ok":
+                    return UNAVAILABLE
+                member = await waiter
+                return member
+        except TimeoutError:
+            logger.warning(
+                "gave up a join to %r after %g s: its join event never came back from Redis",
+                ticket.channel,
+                self.join_deadline,
+            )
+            return JOIN_TIMED_OUT
         except BackplaneUnavailable:
             return UNAVAILABLE
         finally:
             self._joiners.pop(token, None)
             channel.joining -= 1
-            joined_anyway = waiter.done() and not waiter.cancelled() and not waiter.exception()
-            if member is None and joined_anyway:  # joined just as we were cancelled: undo it
-                self.leave(waiter.result(), time.time())
+            if member is None:
+                if waiter.done() and not waiter.cancelled() and not waiter.exception():
+                    self.leave(waiter.result(), time.time())  # joined just as it gave up
+                elif uid is not None:
+                    # Registered, but its join never reached this node: take it out, or
+                    # it would stay in Redis (counted in every total) as long as we live.
+                    self._take_out(ticket.channel, uid)
             self._release(channel)
 
     def leave(self, member: Member[C], now: float) -> None:
@@ -381,18 +421,26 @@ class RedisBackplane(Generic[C]):
 
     async def _register(
         self, ticket: Ticket, token: str, now: float, reply: asyncio.Future[Any]
-    ) -> bytes:
-        """The join script's status; retries with fresh candidate uids on the (rare) collision."""
-        status = b"uid"
+    ) -> tuple[bytes, str | None]:
+        """The join script's status and the member's uid (``None`` unless ``b"ok"``).
+
+        Retries with fresh candidate uids on the (rare) collision.
+        """
+        result = [b"uid"]
         for attempt in range(_JOIN_ATTEMPTS):
             if attempt:
                 reply = self._join_script(ticket, token, now)
-            status = (await reply)[0]
-            if status == b"gone":
+            result = await reply
+            if result[0] == b"gone":
                 self._beat_now.set()  # the heartbeat finds out and resets this node
-            if status != b"uid":
+            if result[0] != b"uid":
                 break
-        return bytes(status)
+        status = bytes(result[0])
+        return status, result[1].decode() if status == b"ok" else None
+
+    def _take_out(self, channel: str, uid: str) -> None:
+        """Remove from Redis a member whose join never completed here (publishing its leave)."""
+        self._send("leave", channel, uid, int(time.time() * 1000))
 
     def _release(self, channel: _Channel) -> None:
         """Unsubscribe from a channel this node has no members in any more."""
@@ -460,16 +508,19 @@ class RedisBackplane(Generic[C]):
             entry = RemoteMember(uid, alias or None, bool(announce), node)
             host.deliver(host.core.arrive(channel.name, entry, total, date, keys)[1])
             if node == self.node_id:  # its handshake gave up while it joined: take it back
-                self._send("leave", channel.name, uid, int(time.time() * 1000))
+                self._take_out(channel.name, uid)
             return
         member, deliveries = host.core.arrive(
             channel.name, (uid, joiner.ticket, joiner.conn), total, date, keys
         )
         host.deliver(deliveries)  # the own join first, before anything else reaches it
-        if member is not None:
-            channel.local.add(member)
-            if not joiner.waiter.done():
-                joiner.waiter.set_result(member)
+        if member is None:  # the core no longer follows the channel: fail the join cleanly
+            self._take_out(channel.name, uid)
+            _fail(joiner.waiter, BackplaneUnavailable(f"channel {channel.name!r} was dropped"))
+            return
+        channel.local.add(member)
+        if not joiner.waiter.done():
+            joiner.waiter.set_result(member)
 
     def _on_direct(self, data: bytes) -> None:
         head, _, frame = data[_HEAD:].partition(b"\n")
@@ -601,16 +652,24 @@ class RedisBackplane(Generic[C]):
 
         Raises:
             BackplaneUnavailable: with a one-line reason naming the URL.
+            RelayConfigError: the URL is not one redis-py can read.
         """
-        pool = aioredis.ConnectionPool.from_url(
-            self.config.url,
-            retry=Retry(NoBackoff(), 0),
-            protocol=2,  # pub/sub messages as plain replies, read in order with the rest
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            # Reads wait as long as it takes (a quiet channel is not a failure); a Redis
-            # that stops answering is caught by the heartbeat's own deadline.
-            socket_timeout=None,
-        )
+        try:
+            pool = aioredis.ConnectionPool.from_url(
+                self.config.url,
+                retry=Retry(NoBackoff(), 0),
+                protocol=2,  # pub/sub messages as plain replies, read in order with the rest
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                # Reads wait as long as it takes (a quiet channel is not a failure); a Redis
+                # that stops answering is caught by the heartbeat's own deadline.
+                socket_timeout=None,
+            )
+        except ValueError:
+            # Not chained, and not quoted: redis-py's reason may quote part of a password.
+            raise RelayConfigError(
+                f"the backplane URL {self._url} is not a valid Redis URL: check its host, "
+                "port and /DB, and percent-encode any '/', '?', '#' or '@' in the password"
+            ) from None
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT * 2):
                 cmd = await pool.get_connection()  # type: ignore[no-untyped-call]

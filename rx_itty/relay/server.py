@@ -41,7 +41,7 @@ from rx_itty.relay.backplane import (
     open_backplane,
 )
 from rx_itty.relay.config import RelayConfig, backplane_at
-from rx_itty.relay.connection import RelayConnection, connection_type
+from rx_itty.relay.connection import RelayConnection, connection_type, is_upgrade
 from rx_itty.relay.core import (
     Delivery,
     Member,
@@ -164,9 +164,8 @@ class Relay:
                 await self._backplane.aclose()
                 raise
             if self._requested_http_port is not None:
-                limits = self.config.limits
                 self._http = HttpPushListener(
-                    self._push, limits.max_frame_bytes, limits.max_header_bytes or 16384
+                    self._push, self.core.check_push, self.config.limits, self._proxies
                 )
                 self._http_port = await self._http.start(self.host, self._requested_http_port)
                 logger.info("relay accepting HTTP pushes on %s", self.http_url)
@@ -267,8 +266,11 @@ class Relay:
                 peer,
                 ", exempt from limits" if self.config.limits.exempt_loopback else "",
             )
-        verdict = self.core.admit(request.path, ip, time.time())
-        if not isinstance(verdict, Refusal):
+        verdict = self.core.admit(request.path, ip, time.monotonic())  # limits: never wall time
+        # A request websockets will refuse anyway must not cost a cluster a Redis round trip.
+        if not isinstance(verdict, Refusal) and (
+            not self._backplane.clustered or is_upgrade(conn, request)
+        ):
             verdict = await self._backplane.admit(verdict) or verdict
         if isinstance(verdict, Refusal):
             logger.info(
@@ -292,8 +294,11 @@ class Relay:
         ticket = self._tickets.pop(conn)
         joined = await self._backplane.join(ticket, conn, time.time())
         if isinstance(joined, Refusal):
+            # 503 (backplane down, or a join past its deadline): reconnecting may work.
             code = (
-                CloseCode.TRY_AGAIN_LATER if joined is UNAVAILABLE else CloseCode.POLICY_VIOLATION
+                CloseCode.TRY_AGAIN_LATER
+                if joined.status == UNAVAILABLE.status
+                else CloseCode.POLICY_VIOLATION
             )
             await conn.close(code, joined.reason)
             return
@@ -309,13 +314,15 @@ class Relay:
         if not self._backplane.available:
             return UNAVAILABLE.status, UNAVAILABLE.reason
         result = self.core.push(path, body, send_key, now)
-        self._deliver(result.deliveries)
         if result.relay is None:
+            self._deliver(result.deliveries)
             return result.status, result.reason
-        try:
-            return result.status, delivered(await self._backplane.push(result.relay))
+        try:  # relayed before it is delivered here: a push answered 503 reached nobody here
+            total = await self._backplane.push(result.relay)
         except BackplaneUnavailable:
             return UNAVAILABLE.status, UNAVAILABLE.reason
+        self._deliver(result.deliveries)
+        return result.status, delivered(total)
 
     def _deliver(self, deliveries: Iterable[Delivery[RelayConnection]]) -> None:
         # Synchronous on purpose: frames reach every transport in the order the
@@ -352,9 +359,10 @@ class Relay:
                 if conn.dropped:
                     return
                 try:
-                    outcome = self.core.receive(member, data, time.time())
+                    # Wall time for the envelope's date, monotonic time for the limits.
+                    outcome = self.core.receive(member, data, time.time(), time.monotonic())
                 except Exception:
-                    # A bug must cost this one frame, never the relay or other clients.
+                    # A bug must cost this one connection, never the relay or other clients.
                     logger.exception("relay failed on a frame in channel %r", member.channel.name)
                     await conn.close(CloseCode.INTERNAL_ERROR, "relay error")
                     return

@@ -17,8 +17,10 @@ class Fake:
     def __init__(self, name: str, size: int = 0) -> None:
         self.name = name
         self.size = size
+        self.looked = 0  # how often the backlog asked for its size
 
     def buffered(self) -> int:
+        self.looked += 1
         return self.size
 
 
@@ -111,3 +113,35 @@ async def test_a_drop_that_delivers_and_so_checks_again_drops_each_member_once()
     assert [(await drops.next())[:1] for _ in range(2)] == [("b",), ("a",)]
     assert drops.queue.empty()
     assert not guard
+
+
+async def test_the_budget_is_a_bound_even_when_every_member_is_under_its_own_mark() -> None:
+    drops = Drops()
+    guard = backlog(
+        drops, max_buffered_bytes=1000, slow_reader_seconds=3600, max_total_buffered_bytes=2000
+    )
+    members = [
+        Fake(name, size) for name, size in zip("abcde", [900, 500, 950, 800, 700], strict=True)
+    ]
+    for member in members:
+        guard.paused(member)
+    guard.check()  # 3850 > 2000, none past its mark: c and a go, and 2000 fits
+    assert [(await drops.next())[:2] for _ in range(2)] == [
+        ("c", "relay output budget of 2,000 bytes exceeded"),
+        ("a", "relay output budget of 2,000 bytes exceeded"),
+    ]
+    assert drops.queue.empty()
+
+
+async def test_a_delivery_costs_the_same_however_many_members_are_behind() -> None:
+    drops = Drops()
+    guard = backlog(drops, max_buffered_bytes=1000, max_total_buffered_bytes=10**9)
+    members = [Fake(f"m{n}", 500) for n in range(1000)]
+    for member in members:
+        guard.paused(member)
+    for _ in range(1000):  # a blast of deliveries in one go, each followed by a check
+        guard.check()
+    passed = asyncio.Event()
+    asyncio.get_running_loop().call_soon(passed.set)  # after the pass the checks asked for
+    await passed.wait()
+    assert sum(member.looked for member in members) == len(members)  # one pass, not 1000

@@ -503,6 +503,67 @@ def test_http_push_refusals(path: str, body: bytes, key: str | None, status: int
     assert list(result.deliveries) == []
 
 
+def test_a_push_is_checked_like_a_handshake_before_its_body() -> None:
+    limits = Limits(connections_per_second=1, ban_seconds=60, max_channel_length=10)
+    core = make_core(RelayConfig(limits=limits, namespaces={"app": NamespaceKeys(send_key="S")}))
+
+    def check(path: str, key: str | None, ip: str = REMOTE, new: bool = True) -> int | None:
+        refusal = core.check_push(path, key, ip, 1.0, new_connection=new)
+        return None if refusal is None else refusal.status
+
+    assert [check("/x/app", "S"), check("/c/", "S"), check("/c/app:" + "a" * 10, "S")] == [
+        404,
+        400,
+        400,
+    ]
+    assert check("/c/app:x", "wrong") == 403
+    assert check("/c/app:x", "S") == 429  # the wrong key's connection counted
+    assert check("/c/app:x", "S", new=False) is None  # a further push on a connection
+    assert check("/c/app:x", "S", ip=LOCAL) is None  # loopback is exempt, as for handshakes
+    # A member's fourth violation bans its address: from handshakes and pushes alike.
+    spammer, _ = join(core, "A", "/c/room", ip="198.51.100.1")
+    for _ in range(4):
+        core.receive(spammer, "x" * 200_000, 2.0)
+    assert check("/c/app:x", "S", ip="198.51.100.1", new=False) == 429
+
+
+def test_limits_run_on_the_monotonic_clock_and_dates_on_the_wall_clock() -> None:
+    # The wall clock is stepped back an hour (NTP, a VM resumed): one message a second
+    # must stay one message a second, and a ban must last its time, not an hour more.
+    limits = Limits(exempt_loopback=False, warnings=0, ban_seconds=60)
+    core = make_core(RelayConfig(limits=limits))
+    member, _ = join(core, "A", "/c/r?echo=true", ip=REMOTE)
+    wall, clock = 1_700_000_000.0, 500.0
+    for n in range(60):
+        sent = core.receive(member, str(n), wall - 3600 + n, clock + n)
+        assert only(sent)[0] == {
+            "date": (1_700_000_000 - 3600 + n) * 1000,
+            "uid": "u1",
+            "message": n,
+        }
+    burst = [core.receive(member, "1", wall, clock + 60) for _ in range(41)]
+    assert burst[-1].close is not None  # 41 in one window: a violation, and no warning left
+    assert isinstance(core.admit("/c/r", REMOTE, clock + 60 + 59), Refusal)
+    assert isinstance(core.admit("/c/r", REMOTE, clock + 60 + 61), Ticket)
+
+
+def test_addresses_are_forgotten_once_their_second_or_their_ban_is_over() -> None:
+    # What the limits remember stays bounded by what is recent, not by every address
+    # ever seen (nor rebuilt on every handshake once there are many).
+    limits = Limits(exempt_loopback=False, warnings=0, ban_seconds=5)
+    core = make_core(RelayConfig(limits=limits))
+    for n in range(15_000):  # one new address a millisecond, for 15 s
+        assert isinstance(
+            core.admit("/c/r", f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", n / 1000), Ticket
+        )
+    assert len(core._handshakes) <= 1000  # the last second's
+    for n in range(100):  # 100 addresses banned, one a second
+        member, _ = join(core, f"C{n}", "/c/r", now=20.0 + n, ip=f"192.0.2.{n}")
+        core.receive(member, "x" * 200_000, 20.0 + n)
+    assert isinstance(core.admit("/c/r", "192.0.2.99", 121.0), Refusal)  # still banned
+    assert len(core._bans) <= 5  # the others' bans are over and forgotten
+
+
 def test_payloads_nested_deeper_than_clients_decode_are_refused_to_the_sender() -> None:
     core = make_core()
     a, _ = join(core, "A", "/c/r?echo=true")
@@ -641,6 +702,33 @@ def test_a_push_in_a_cluster_is_relayed_to_channels_not_live_here() -> None:
     assert result.relay is not None
     assert json.loads(result.relay.frame) == {"date": 2000, "message": 1}
     assert make_core(config).push("/c/app:x", b"1", "S", 2.0).relay is None  # one process
+
+
+def test_a_local_join_still_lands_after_the_last_remote_member_left_meanwhile() -> None:
+    # The backplane loaded the roster (one member, on another node) for a joiner of
+    # this node; that member's leave comes in before the joiner's own join does.
+    core = cluster_core()
+    assert frames(core.depart("room", "far1", 0, 9)) == []
+    keys = (key_digest("J"), None)  # the join found the channel empty: it set the keys
+    member, deliveries = core.arrive(
+        "room", ("me0001", ticket(core, "/c/room?joinKey=J"), "A"), 1, 10, keys
+    )
+    assert member is not None
+    assert frames(deliveries) == [
+        ({"type": "join", "self": True, "uid": "me0001", "total": 1, "date": 10}, ["A"])
+    ]
+    assert core.channel_keys("room") == keys
+
+
+def test_an_emptied_channel_in_a_cluster_has_no_keys_until_a_join_sets_them() -> None:
+    # Its ephemeral keys died with its last member cluster-wide: a handshake must be
+    # checked against what the cluster says now, not against the old keys.
+    core: RelayCore[str] = RelayCore(clustered=True)
+    core.load("room", (key_digest("old"), None), [RemoteMember("far1", None, False, "nodeB")])
+    assert isinstance(core.admit("/c/room?joinKey=new"), Refusal)
+    core.depart("room", "far1", 0, 9)
+    assert core.channel_keys("room") is None
+    assert isinstance(core.admit("/c/room?joinKey=new"), Ticket)
 
 
 def test_forget_drops_a_channels_state() -> None:

@@ -58,10 +58,13 @@ def test_forwarded_gives_the_for_node_without_port_or_brackets(value: str, clien
     assert proxies.client_address("127.0.0.1", [value]) == client
 
 
-def test_a_star_trusts_every_peer_and_takes_the_leftmost_address() -> None:
+def test_a_star_trusts_every_peer_and_takes_the_address_its_proxy_appended() -> None:
+    # The rightmost hop is the one the proxy in front of the relay wrote; anything
+    # left of it came from the client (nginx's $proxy_add_x_forwarded_for appends).
     proxies = TrustedProxies(["*"])
     assert proxies.trusts("203.0.113.5")
-    assert proxies.client_address("203.0.113.5", ["192.0.2.1, 198.51.100.9"]) == "192.0.2.1"
+    assert proxies.client_address("203.0.113.5", ["192.0.2.1, 198.51.100.9"]) == "198.51.100.9"
+    assert proxies.client_address("203.0.113.5", ["127.0.0.1", "198.51.100.9"]) == "198.51.100.9"
 
 
 def test_nothing_is_trusted_by_default() -> None:
@@ -234,3 +237,16 @@ async def test_an_untrusted_same_host_proxy_is_reported_once(
     assert len(warnings) == 1
     assert "exempt from limits" in warnings[0]
     assert "trusted_proxies" in warnings[0]
+
+
+@pytest.mark.asyncio
+async def test_behind_a_star_a_client_cannot_pick_its_address_with_a_forged_header() -> None:
+    limits = Limits(connections_per_second=2, exempt_loopback=False)
+    async with Relay(RelayConfig(limits=limits, trusted_proxies=("*",))) as relay:
+        statuses = []
+        for n in range(3):  # the same client behind the proxy, a new forged address each time
+            forged = {"additional_headers": {"X-Forwarded-For": f"10.0.0.{n}, 198.51.100.7"}}
+            statuses.append(await status(relay.url + "r?", **forged))
+        assert statuses == [101, 101, 429]
+        loopback = {"additional_headers": {"X-Forwarded-For": "127.0.0.1, 198.51.100.7"}}
+        assert await status(relay.url + "r?", **loopback) == 429  # no loopback exemption either

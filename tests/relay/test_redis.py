@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import secrets
@@ -19,6 +20,7 @@ from rx_itty.relay import BackplaneConfig, NamespaceKeys, Relay, RelayConfig
 from rx_itty.relay._lua import SCRIPTS
 from rx_itty.relay.core import Relayed
 from rx_itty.relay.redis import RedisBackplane
+from tests.rawws import open_socket, read_head, status_of
 from tests.redis_server import RedisServer
 from tests.support import Peer, scaled
 
@@ -175,3 +177,53 @@ async def test_an_unreadable_event_on_redis_costs_that_event_only(
         assert (await there.recv())["message"] == "still fine"  # and nothing before it
         await here.close()
         await there.close()
+
+
+async def test_a_join_that_never_comes_back_is_closed_with_1013_and_leaves_no_ghost(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    # A sequence counter set back behind the nodes' backs makes a node take a newcomer's
+    # join event for one its snapshot already held, and skip it: that join can never
+    # complete. It must cost the newcomer a reconnect, not a hung handshake, a ghost
+    # member counted in every total, or a node that can no longer shut down.
+    backplane: RedisBackplane[Any] = RedisBackplane(BackplaneConfig(redis_server.url, node_ttl=1.0))
+    name = f"room-{secrets.token_hex(4)}"
+    relay = Relay(backplane=backplane)
+    await relay.start()
+    try:
+        first = await Peer.connect(relay.url + name)
+        await first.joined()
+        await client.set("rxi:seq", -1000)
+        late = await Peer.connect(relay.url + name)  # upgraded: the channel is known here
+        with pytest.raises(ConnectionClosed) as closed:
+            await late.recv(within=backplane.join_deadline + 5)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1013
+        # Commands go to Redis in order: once a later join is through, so is the leave.
+        other = await Peer.connect(f"{relay.url}other-{name}")
+        await other.joined()
+        assert await client.hlen(f"rxi:m:{name}") == 1
+        stuck = await Peer.connect(relay.url + name)
+    finally:
+        async with asyncio.timeout(scaled(backplane.join_deadline + 10)):
+            await relay.aclose()  # with a join of `stuck` still pending
+    assert await client.hlen(f"rxi:m:{name}") == 0
+    with pytest.raises(ConnectionClosed):
+        await stuck.recv()
+
+
+async def test_a_handshake_websockets_refuses_anyway_costs_no_redis_round_trip(
+    redis_server: RedisServer, client: aioredis.Redis
+) -> None:
+    async with Relay(backplane=redis_server.url) as relay:
+        before = (await client.info("commandstats"))["cmdstat_evalsha"]["calls"]
+        for n in range(20):  # no Sec-WebSocket-Key: websockets answers 400
+            reader, writer = await open_socket(relay.port)
+            writer.write(
+                f"GET /c/fresh-{n} HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            assert status_of(await read_head(reader)) == 400
+            writer.close()
+        after = (await client.info("commandstats"))["cmdstat_evalsha"]["calls"]
+        assert after - before < 20  # the heartbeat's scripts, at most; none per handshake

@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rx_itty.relay import Limits, NamespaceKeys, Relay, RelayConfig
+from tests.rawws import open_socket, read_head, status_of, upgrade_request
 from tests.support import Peer, scaled
 
 pytestmark = pytest.mark.asyncio
@@ -427,6 +428,20 @@ async def test_keys_are_never_logged_even_at_debug_level(
     relay_records = [r for r in caplog.records if r.name.startswith("rx_itty")]
     assert any("GET /c/" in r.getMessage() for r in relay_records)  # request lines were logged
     assert not [r for r in relay_records if "TOPSECRET" in r.getMessage()]
+
+
+async def test_a_key_with_whitespace_in_it_is_masked_whole_at_debug_level(
+    relay: Relay, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The relay reads the key up to the next '&', vertical tab and all.
+    caplog.set_level(logging.DEBUG)
+    reader, writer = await open_socket(relay.port)
+    writer.write(upgrade_request("/c/vt?joinKey=AA\x0bTOPSECRET4&as=Ann"))
+    assert status_of(await read_head(reader)) == 101
+    writer.close()
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("rx_itty")]
+    assert any("joinKey=***&as=Ann" in message for message in logged)
+    assert "TOPSECRET4" not in caplog.text
 
 
 async def test_a_payload_nested_deeper_than_clients_decode_is_refused_not_relayed(
