@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from rx_itty.relay import NamespaceKeys, Relay, RelayConfig
-from tests.support import Peer, scaled
+from tests.support import ENGINE, Peer, scaled
 
 pytestmark = pytest.mark.asyncio
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asyncio
 async def pushing_relay(test_backplane: str | None) -> AsyncIterator[Relay]:
     """A relay with HTTP push on; on a Redis backplane like ``relay`` when the tests ask."""
     config = RelayConfig(namespaces={"app": NamespaceKeys(send_key="S3CRET")})
-    async with Relay(config, http_port=0, backplane=test_backplane) as relay:
+    async with Relay(config, http_port=0, backplane=test_backplane, engine=ENGINE) as relay:
         yield relay
 
 
