@@ -34,6 +34,9 @@ __all__ = ["BoundedReader", "RequestHead"]
 class BoundedReader(StreamReader):
     """``websockets``' stream reader, with the relay's limits on the request head."""
 
+    # One per connection, for its whole life: its own fields take no dict.
+    __slots__ = ("_bytes", "_lines", "_max_bytes", "_max_count", "_max_line")
+
     def __init__(self, limits: Limits) -> None:
         super().__init__()
         self._max_line = limits.max_request_line_bytes

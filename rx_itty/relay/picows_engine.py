@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, cast, final
 
+from multidict import CIMultiDict
 from picows import (
     WSAutoPingStrategy,
     WSCloseCode,
@@ -62,6 +63,18 @@ _READ_BUFFER: Final = 2048
 _WRITE_LIMIT: Final = 32 * 1024
 # picows' own auto-ping timings: unused, the switchboard's keepalive pings.
 _UNUSED_PING: Final = 20.0
+
+# What every link's kept upgrade request and response point at instead of their headers.
+_NO_HEADERS: Final[CIMultiDict[str]] = CIMultiDict()
+
+
+class _Sink(asyncio.Protocol):
+    """A protocol no transport reads into: see :meth:`PicowsEngine.upgrade`."""
+
+    __slots__ = ()
+
+
+_SINK: Final = _Sink()
 
 _TEXT, _BINARY, _CONT = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION
 _PING, _PONG, _CLOSE = WSMsgType.PING, WSMsgType.PONG, WSMsgType.CLOSE
@@ -109,6 +122,9 @@ class PicowsLink(WSListener):
         self.transport = transport
         raw = self.raw = transport.underlying_transport
         raw.set_write_buffer_limits(_WRITE_LIMIT)
+        # picows keeps the upgrade request and response for the connection's life;
+        # nothing reads their headers again.
+        transport.request.headers = transport.response.headers = _NO_HEADERS
         self.engine.connected(self)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
@@ -239,6 +255,8 @@ class PicowsLink(WSListener):
 
 class _Handshake(asyncio.Protocol):
     """A new connection until its handshake is decided; then picows takes the transport."""
+
+    __slots__ = ("_admission", "_deadline", "_engine", "_head", "_transport")
 
     def __init__(self, engine: PicowsEngine) -> None:
         self._engine = engine
@@ -375,6 +393,9 @@ class PicowsEngine:
             None,  # extra headers: a client's
             _READ_BUFFER,
         )
+        # uvloop keeps the data_received of the last protocol that was not a buffered
+        # one: the sink's, shared, rather than the handshake's, with all it holds.
+        transport.set_protocol(_SINK)
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
         # What picows needs to answer 101 (websockets' accept() checked the rest), and
