@@ -228,7 +228,7 @@ async def running_relay(kind: RelayKind, profile_path: str | None) -> AsyncItera
 # --------------------------------------------------------------------------
 
 
-async def _connect_many(port: int, paths: Sequence[str]) -> list[RawClient]:
+async def connect_many(port: int, paths: Sequence[str]) -> list[RawClient]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     clients: list[RawClient] = []
 
@@ -447,12 +447,12 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
     try:
         # Warm the code paths (and lazily created objects) before the first reading.
         warm = [f"/c/warm-{run}"] * WARM_CONNECTIONS
-        clients += await _connect_many(relay.port, warm)
+        clients += await connect_many(relay.port, warm)
         await asyncio.sleep(MEMORY_SETTLE)
         await relay.collect()
         before = rss_bytes(relay.pid)
         paths = [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
-        clients += await _connect_many(relay.port, paths)
+        clients += await connect_many(relay.port, paths)
         per_channel = connections // channels
         await until(
             lambda: all(c.total >= per_channel for c in clients[WARM_CONNECTIONS:]),
