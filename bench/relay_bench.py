@@ -51,10 +51,10 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import Final, Literal, TypeVar, get_args
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -86,6 +86,7 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 SCRIPT: Final = Path(__file__).resolve()
+T = TypeVar("T")
 PythonRelay = Literal["baseline", "ours", "picows"]
 RelayKind = PythonRelay | Literal["node"]
 # The picows variant needs the fast extra (picows and uvloop).
@@ -436,23 +437,24 @@ def percentile(values: Sequence[float], percent: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
-async def measure_memory(relay: RelayProcess, connections: int, channels: int) -> float:
-    """Relay RSS growth, in bytes per connection, for ``connections`` idle connections.
+async def idle_growth(
+    port: int, connections: int, channels: int, mark: Callable[[], Awaitable[T]]
+) -> tuple[T, T]:
+    """``mark()`` after a warm-up, and again with ``connections`` idle connections joined.
 
-    RSS is read after a full garbage collection in the relay (:meth:`Child.collect`),
-    so that it counts what the connections hold, not garbage not yet collected.
+    The connections are spread over ``channels`` channels; ``mark`` is awaited once
+    every join has been announced and the relay had time to settle. Every client
+    is closed afterwards.
     """
     run = secrets.token_hex(4)
     clients: list[RawClient] = []
     try:
         # Warm the code paths (and lazily created objects) before the first reading.
-        warm = [f"/c/warm-{run}"] * WARM_CONNECTIONS
-        clients += await connect_many(relay.port, warm)
+        clients += await connect_many(port, [f"/c/warm-{run}"] * WARM_CONNECTIONS)
         await asyncio.sleep(MEMORY_SETTLE)
-        await relay.collect()
-        before = rss_bytes(relay.pid)
+        before = await mark()
         paths = [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
-        clients += await connect_many(relay.port, paths)
+        clients += await connect_many(port, paths)
         per_channel = connections // channels
         await until(
             lambda: all(c.total >= per_channel for c in clients[WARM_CONNECTIONS:]),
@@ -460,12 +462,25 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
             "join announcements",
         )
         await asyncio.sleep(MEMORY_SETTLE)
-        await relay.collect()
-        after = rss_bytes(relay.pid)
-        return (after - before) / connections
+        return before, await mark()
     finally:
         for client in clients:
             client.abort()
+
+
+async def measure_memory(relay: RelayProcess, connections: int, channels: int) -> float:
+    """Relay RSS growth, in bytes per connection, for ``connections`` idle connections.
+
+    RSS is read after a full garbage collection in the relay (:meth:`Child.collect`),
+    so that it counts what the connections hold, not garbage not yet collected.
+    """
+
+    async def rss() -> int:
+        await relay.collect()
+        return rss_bytes(relay.pid)
+
+    before, after = await idle_growth(relay.port, connections, channels, rss)
+    return (after - before) / connections
 
 
 # --------------------------------------------------------------------------

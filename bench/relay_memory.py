@@ -35,7 +35,6 @@ import functools
 import gc
 import json
 import os
-import secrets
 import sys
 import sysconfig
 import tracemalloc
@@ -44,7 +43,6 @@ from pathlib import Path
 from typing import Final
 
 from _proc import (
-    SETUP_TIMEOUT,
     BenchError,
     Child,
     announce_url,
@@ -55,15 +53,7 @@ from _proc import (
     run_relay,
     running_child,
 )
-from _rawws import RawClient, until
-from relay_bench import (
-    MEMORY_SETTLE,
-    WARM_CONNECTIONS,
-    PythonRelay,
-    connect_many,
-    measure_memory,
-    running_relay,
-)
+from relay_bench import PythonRelay, idle_growth, measure_memory, running_relay
 
 SCRIPT: Final = Path(__file__).resolve()
 ENGINES: Final = ("websockets", "picows")
@@ -176,31 +166,15 @@ async def serve(engine: str) -> None:
 async def traced(engine: str, connections: int, channels: int) -> dict[str, int]:
     """The traced growth, by owner, in bytes for all ``connections`` idle connections."""
     argv = [sys.executable, str(SCRIPT), "--serve", engine]
-    clients: list[RawClient] = []
-    try:
-        async with running_child(f"{engine} relay (traced)", argv) as child:
-            port = port_of(await child.read_url())
-            clients += await connect_many(port, [f"/c/warm-{engine}"] * WARM_CONNECTIONS)
-            await asyncio.sleep(MEMORY_SETTLE)
+    async with running_child(f"{engine} relay (traced)", argv) as child:
+
+        async def snap() -> None:
             await _ask(child, "snap", "SNAP")
-            run = secrets.token_hex(4)
-            clients += await connect_many(
-                port, [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
-            )
-            per_channel = connections // channels
-            await until(
-                lambda: all(c.total >= per_channel for c in clients[WARM_CONNECTIONS:]),
-                SETUP_TIMEOUT,
-                "join announcements",
-            )
-            await asyncio.sleep(MEMORY_SETTLE)
-            await _ask(child, "snap", "SNAP")
-            child.send_line("report")
-            owners = await child.read_record(120)
-        return {str(owner): int(size) for owner, size in owners.items()}
-    finally:
-        for client in clients:
-            client.abort()
+
+        await idle_growth(port_of(await child.read_url()), connections, channels, snap)
+        child.send_line("report")
+        owners = await child.read_record(120)
+    return {str(owner): int(size) for owner, size in owners.items()}
 
 
 async def _ask(child: Child, command: str, answer: str) -> None:

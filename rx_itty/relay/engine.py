@@ -13,7 +13,9 @@ Between the two:
 - once upgraded, its connection object is a :class:`Link`: it awaits
   ``board.join(link, ticket)``, hands every complete message to
   ``board.receive(link, data)``, a pong to ``board.ponged(link)``, the peer's
-  close or the connection's end to ``board.closed(link)``;
+  close frame to ``board.closed(link)``, the connection's end to
+  ``board.gone(link)``, and its write buffer's ups and downs to
+  ``board.backlog.paused(link)`` and ``board.backlog.resumed(link)``;
 - the switchboard writes to links only through :meth:`Link.write`, whole frames
   that :func:`text_frame` built once for all their recipients, and closes them
   with :meth:`Link.shut`. An engine that calls ``board.cork()`` before handing
@@ -26,6 +28,8 @@ and ``picows`` (:mod:`rx_itty.relay.picows_engine`, ``pip install 'rx_itty[fast]
 
 from __future__ import annotations
 
+import abc
+import asyncio
 import enum
 import importlib
 from collections.abc import Iterable
@@ -39,12 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLOSE_TIMEOUT",
+    "LINK_SLOTS",
     "OPEN_TIMEOUT",
     "SERVER_HEADER",
     "Engine",
     "Link",
     "Phase",
     "open_engine",
+    "start_link",
     "text_frame",
 ]
 
@@ -88,12 +94,13 @@ class Phase(enum.Enum):
     DONE = enum.auto()
 
 
-class Link(Protocol):
-    """An engine's upgraded connection, as the switchboard drives it.
+class Link(abc.ABC):
+    """An engine's upgraded connection, as the switchboard drives it: engines subclass it.
 
-    The attributes are the switchboard's state for the link; an engine starts
-    them at ``phase = JOINING``, ``member = held = outbox = None``,
-    ``unanswered = False`` and leaves them alone.
+    The attributes are the switchboard's state for the link: a subclass lists
+    them in its ``__slots__`` (:data:`LINK_SLOTS`), starts them with
+    :func:`start_link` and leaves them alone. (They cannot be slots here: a
+    subclass's first base may be a C extension's class, with a layout of its own.)
     """
 
     phase: Phase
@@ -104,31 +111,57 @@ class Link(Protocol):
     """Frames for this link while the switchboard is corked, written at uncork."""
     unanswered: bool
     """A keepalive ping is out and no pong has come back since."""
+    cut: asyncio.TimerHandle | None
+    """When the link is closing: the timer that cuts it off if it lingers."""
 
+    @abc.abstractmethod
     def write(self, data: bytes) -> None:
         """Write complete frames now, after everything written before (nothing once closing)."""
         ...
 
+    @abc.abstractmethod
     def buffered(self) -> int:
         """Bytes written to this link that the peer has not taken yet."""
         ...
 
+    @abc.abstractmethod
     def send_ping(self) -> None:
         """Send a keepalive ping."""
         ...
 
-    def shut(self, code: int, reason: str, within: float) -> None:
-        """Send a close frame after what was written; cut the TCP connection unless it
-        ends within ``within`` seconds (0: at once). Idempotent."""
+    @abc.abstractmethod
+    def shut(self, code: int, reason: str) -> None:
+        """Send a close frame after what was written, unless one was sent already."""
         ...
 
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Cut the TCP connection now (what is still buffered is lost)."""
+        ...
+
+    @abc.abstractmethod
     def pause_reading(self) -> None:
         """Stop reading from the peer until :meth:`resume_reading`."""
         ...
 
+    @abc.abstractmethod
     def resume_reading(self) -> None:
         """Read from the peer again."""
         ...
+
+
+def start_link(link: Link) -> None:
+    """Give a new link the switchboard's starting state: joining, nothing held or owed."""
+    link.phase = Phase.JOINING
+    link.member = None
+    link.held = None
+    link.outbox = None
+    link.unanswered = False
+    link.cut = None
+
+
+LINK_SLOTS: Final = ("cut", "held", "member", "outbox", "phase", "unanswered")
+"""The names a :class:`Link` subclass puts in its ``__slots__`` for the switchboard's state."""
 
 
 class Engine(Protocol):

@@ -43,8 +43,8 @@ from websockets.server import ServerProtocol
 
 from rx_itty._logging import wire_logger
 from rx_itty.exceptions import RelayNotStarted
-from rx_itty.relay.core import Member, Refusal, Ticket
-from rx_itty.relay.engine import OPEN_TIMEOUT, SERVER_HEADER, Link, Phase
+from rx_itty.relay.core import Refusal, Ticket
+from rx_itty.relay.engine import LINK_SLOTS, OPEN_TIMEOUT, SERVER_HEADER, Link, Phase, start_link
 from rx_itty.relay.head import RequestHead
 from rx_itty.relay.switchboard import library_max_size
 
@@ -81,35 +81,20 @@ _PING, _PONG, _CLOSE = WSMsgType.PING, WSMsgType.PONG, WSMsgType.CLOSE
 _DONE = Phase.DONE
 
 
-class PicowsLink(WSListener):
+class PicowsLink(WSListener, Link):
     """One upgraded connection on ``picows``, as the switchboard's link."""
 
-    __slots__ = (
-        "_cut",
-        "_fragments",
-        "held",
-        "member",
-        "outbox",
-        "phase",
-        "raw",
-        "transport",
-        "unanswered",
-    )
+    __slots__ = (*LINK_SLOTS, "_fragments", "raw", "transport")
 
     board: ClassVar[Switchboard]
     engine: ClassVar[PicowsEngine]
     max_size: ClassVar[int]
 
     def __init__(self) -> None:
-        self.phase = Phase.JOINING
-        self.member: Member[Link] | None = None
-        self.held: list[str | bytes] | None = None
-        self.outbox: list[bytes] | None = None
-        self.unanswered = False
+        start_link(self)
         self.transport: WSTransport | None = None
         self.raw: asyncio.Transport | None = None
         self._fragments: list[Any] | None = None  # [is_text, part, part, ...]
-        self._cut: asyncio.TimerHandle | None = None
 
     def upgraded(self, request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
         """picows' listener factory: the handshake was decided already, so: accept."""
@@ -152,12 +137,7 @@ class PicowsLink(WSListener):
                 board.uncork()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
-        if self._cut is not None:
-            self._cut.cancel()
-            self._cut = None
-        board = self.board
-        board.backlog.resumed(self)
-        board.closed(self)
+        self.board.gone(self)
         self.engine.disconnected(self)
 
     def pause_writing(self) -> None:
@@ -232,17 +212,17 @@ class PicowsLink(WSListener):
         if transport is not None and not transport.is_close_frame_sent:
             transport.send_ping()
 
-    def shut(self, code: int, reason: str, within: float) -> None:
-        """Send a close frame; cut the TCP connection if it is still open after ``within`` s."""
-        transport, raw = self.transport, self.raw
-        if transport is None or raw is None:
+    def shut(self, code: int, reason: str) -> None:
+        """Send a close frame, behind everything written before, unless one was sent."""
+        transport = self.transport
+        if transport is None or transport.is_close_frame_sent or transport.is_disconnected:
             return
-        if not transport.is_close_frame_sent and not transport.is_disconnected:
-            transport.send_close(WSCloseCode(code), reason.encode())
-        if within <= 0:
-            raw.abort()
-        elif self._cut is None:
-            self._cut = asyncio.get_running_loop().call_later(within, raw.abort)
+        transport.send_close(WSCloseCode(code), reason.encode())
+
+    def abort(self) -> None:
+        """Cut the TCP connection now."""
+        if self.raw is not None:
+            self.raw.abort()
 
     def pause_reading(self) -> None:
         if self.raw is not None:

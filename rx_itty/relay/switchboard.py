@@ -13,8 +13,9 @@ cluster). Every engine hands it the same events and gets the same answers:
   arrive meanwhile are held, and reading pauses if many do);
 - ``board.receive(link, data)`` for each message: the core's outcome is
   delivered, relayed to the other nodes, or turned into a close;
-- ``board.ponged(link)`` and ``board.closed(link)`` for pongs and for the peer's
-  close or the connection's end: the member leaves, once.
+- ``board.ponged(link)``, ``board.closed(link)`` and ``board.gone(link)`` for
+  pongs, the peer's close frame and the connection's end: the member leaves,
+  once.
 
 Writes are synchronous: each frame is built once (:func:`~rx_itty.relay.engine.text_frame`)
 and written to every recipient right after the core produced it, with no await in
@@ -221,14 +222,27 @@ class Switchboard:
         """Close ``link`` with ``(code, reason)``; its member leaves at once.
 
         Frames already delivered to it go first; the TCP connection is cut if the
-        peer has not finished the closing handshake within ``within`` seconds.
+        peer has not finished the closing handshake within ``within`` seconds (at
+        once for 0; a second close can only bring the cut closer).
         """
         box = link.outbox
         if box is not None:
             link.outbox = None
             link.write(b"".join(box))
         self.closed(link)
-        link.shut(code, reason, within)
+        link.shut(code, reason)
+        if within <= 0:
+            link.abort()
+        elif link.cut is None:
+            link.cut = asyncio.get_running_loop().call_later(within, link.abort)
+
+    def gone(self, link: Link) -> None:
+        """``link``'s connection ended: its member leaves (once), nothing of it is watched."""
+        if link.cut is not None:
+            link.cut.cancel()
+            link.cut = None
+        self.backlog.resumed(link)
+        self.closed(link)
 
     def disconnect_all(self, code: int, reason: str) -> None:
         """Close every link with ``(code, reason)`` (the backplane went down: they reconnect)."""

@@ -35,8 +35,14 @@ from websockets.protocol import Event, State
 from rx_itty._logging import wire_logger
 from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay.config import Limits
-from rx_itty.relay.core import Member, Refusal, Ticket
-from rx_itty.relay.engine import CLOSE_TIMEOUT, SERVER_HEADER, Link, Phase
+from rx_itty.relay.core import Refusal, Ticket
+from rx_itty.relay.engine import (
+    CLOSE_TIMEOUT,
+    LINK_SLOTS,
+    SERVER_HEADER,
+    Link,
+    start_link,
+)
 from rx_itty.relay.head import BoundedReader
 from rx_itty.relay.switchboard import library_max_size
 
@@ -62,7 +68,7 @@ def _payload(frame: bytes) -> bytes:
     return frame[2 if size < 126 else 4 if size == 126 else 10 :]
 
 
-class RelayConnection(ServerConnection):
+class RelayConnection(ServerConnection, Link):
     """A ``websockets`` server connection as the relay runs it (see the module docstring)."""
 
     board: ClassVar[Switchboard]
@@ -72,35 +78,17 @@ class RelayConnection(ServerConnection):
 
     # Slots, not instance attributes: websockets' own 27 fill the instance dict's
     # shared keys almost to their limit (29); one more and every dict costs 1.3 KB more.
-    __slots__ = (
-        "_cut",
-        "_fragments",
-        "_gone",
-        "_text",
-        "deflate",
-        "held",
-        "member",
-        "outbox",
-        "phase",
-        "ticket",
-        "unanswered",
-    )
+    __slots__ = (*LINK_SLOTS, "_fragments", "_gone", "_text", "deflate", "ticket")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The switchboard's state (see rx_itty.relay.engine.Link).
-        self.phase = Phase.JOINING
-        self.member: Member[Link] | None = None
-        self.held: list[str | bytes] | None = None
-        self.outbox: list[bytes] | None = None
-        self.unanswered = False
+        start_link(self)
         self.ticket: Ticket | None = None
         """The admitted handshake, until the handler joins with it."""
         self.deflate = False
         """permessage-deflate was negotiated: each message is compressed for this connection."""
         self._fragments: list[bytes] | None = None
         self._text = False
-        self._cut: asyncio.TimerHandle | None = None
         self._gone: asyncio.Future[None] | None = None
         protocol = self.protocol
         # Nothing has been received yet, so the parser can start over on our reader.
@@ -193,20 +181,16 @@ class RelayConnection(ServerConnection):
             self.protocol.send_ping(b"")
             self.send_data()
 
-    def shut(self, code: int, reason: str, within: float) -> None:
-        """Send a close frame; cut the TCP connection if it is still open after ``within`` s.
-
-        The close frame queues behind everything the peer has not read; a peer that
-        reads on within the grace gets it, others are cut off then (at once for 0),
-        which frees the buffer. Unlike ``close()``, it does not wait.
-        """
+    def shut(self, code: int, reason: str) -> None:
+        """Send a close frame, behind everything the peer has not read; unlike ``close()``,
+        it does not wait."""
         if self.protocol.state is State.OPEN:
             self.protocol.send_close(code, reason)
             self.send_data()
-        if within <= 0:
-            self.transport.abort()
-        elif self._cut is None:
-            self._cut = self.loop.call_later(within, self.transport.abort)
+
+    def abort(self) -> None:
+        """Cut the TCP connection now."""
+        self.transport.abort()
 
     def pause_reading(self) -> None:
         self.transport.pause_reading()
@@ -235,12 +219,7 @@ class RelayConnection(ServerConnection):
 
     def connection_lost(self, exc: Exception | None) -> None:
         try:
-            if self._cut is not None:
-                self._cut.cancel()
-                self._cut = None
-            board = self.board
-            board.backlog.resumed(self)
-            board.closed(self)
+            self.board.gone(self)
         finally:  # the handler waits for this, whatever happened above
             super().connection_lost(exc)
             if self._gone is not None and not self._gone.done():

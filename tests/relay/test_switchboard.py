@@ -8,8 +8,10 @@ answers a ping, one that sends invalid UTF-8.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -35,6 +37,25 @@ async def next_text(reader: asyncio.StreamReader) -> dict[str, object]:
                 decoded = json.loads(payload)
                 assert isinstance(decoded, dict)
                 return decoded
+
+
+@contextlib.asynccontextmanager
+async def beside_a_peer(
+    relay: Relay, query: str
+) -> AsyncIterator[tuple[Peer, asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A peer joined with ``query``, then a raw socket in its channel (the peer saw it join)."""
+    name = channel()
+    async with await Peer.connect(f"{relay.url}{name}?{query}") as peer:
+        await peer.joined()
+        reader, writer = await open_socket(relay.port)
+        writer.write(upgrade_request(f"/c/{name}?"))
+        assert status_of(await read_head(reader)) == 101
+        assert (await next_text(reader))["self"] is True
+        assert (await peer.recv())["total"] == 2
+        try:
+            yield peer, reader, writer
+        finally:
+            writer.close()
 
 
 async def close_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -63,14 +84,7 @@ async def test_messages_sent_with_the_handshake_come_after_the_own_join_in_order
 
 
 async def test_the_keepalive_closes_a_member_that_never_answers_a_ping(relay: Relay) -> None:
-    name = channel()
-    async with await Peer.connect(f"{relay.url}{name}?echo=true") as alive:
-        await alive.joined()
-        reader, writer = await open_socket(relay.port)
-        writer.write(upgrade_request(f"/c/{name}?"))
-        assert status_of(await read_head(reader)) == 101
-        await next_text(reader)  # its own join
-        assert (await alive.recv())["total"] == 2
+    async with beside_a_peer(relay, "echo=true") as (alive, reader, _):
         relay.switchboard.sweep()  # a ping to each
         assert (await read_frame(reader))[0] == PING  # the silent member never answers it
         await alive.send("after the pong")  # the client answered the ping before sending this
@@ -84,24 +98,15 @@ async def test_the_keepalive_closes_a_member_that_never_answers_a_ping(relay: Re
         relay.switchboard.sweep()  # the live member answered every ping: it stays
         await alive.send("still here")
         assert (await alive.recv())["message"] == "still here"
-        writer.close()
 
 
 async def test_invalid_utf8_closes_the_sender_with_1007_and_nobody_else(relay: Relay) -> None:
-    name = channel()
-    async with await Peer.connect(f"{relay.url}{name}?") as other:
-        await other.joined()
-        reader, writer = await open_socket(relay.port)
-        writer.write(upgrade_request(f"/c/{name}?"))
-        assert status_of(await read_head(reader)) == 101
-        await next_text(reader)
-        await other.recv()  # its join
+    async with beside_a_peer(relay, "") as (other, reader, writer):
         writer.write(client_frame(b'"\xff\xfe"'))
         code, reason = await close_frame(reader)
         assert code == 1007
         assert b"invalid UTF-8" in reason
         assert (await other.recv())["type"] == "leave"
-        writer.close()
 
 
 async def test_a_fragmented_message_is_relayed_whole(relay: Relay) -> None:
