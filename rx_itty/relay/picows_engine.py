@@ -251,6 +251,12 @@ class _Handshake(asyncio.Protocol):
         self._transport = transport
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(OPEN_TIMEOUT, transport.abort)
+        self._engine.handshakes.add(self)
+
+    def abort(self) -> None:
+        """Give up on this handshake: cut the connection."""
+        if self._transport is not None:
+            self._transport.abort()
 
     def data_received(self, data: bytes) -> None:
         transport = self._transport
@@ -273,6 +279,7 @@ class _Handshake(asyncio.Protocol):
         return False  # a half-closed handshake: close
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._engine.handshakes.discard(self)
         if self._deadline is not None:
             self._deadline.cancel()
         if self._admission is not None:
@@ -305,6 +312,7 @@ class _Handshake(asyncio.Protocol):
             self._deadline.cancel()
             self._deadline = None
         self._admission = None
+        engine.handshakes.discard(self)
         engine.upgrade(transport, request, verdict, self._head.rest)
 
     def _respond(self, response: Response) -> None:
@@ -325,7 +333,9 @@ class PicowsEngine:
     def __init__(self, board: Switchboard) -> None:
         self.board = board
         self.closing = False
+        self.handshakes: set[_Handshake] = set()
         self.pending: set[asyncio.Task[None]] = set()
+        """Admissions and joins under way."""
         self._server: asyncio.Server | None = None
         self._links: set[PicowsLink] = set()
         self._gone: asyncio.Event | None = None
@@ -391,7 +401,14 @@ class PicowsEngine:
         transport.resume_reading()
         task = asyncio.get_running_loop().create_task(self.board.join(link, ticket))
         self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
+        task.add_done_callback(lambda done: self._joined(done, link))
+
+    def _joined(self, task: asyncio.Task[None], link: PicowsLink) -> None:
+        self.pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A bug must cost this one connection, never the relay.
+            _wire_logger.error("joining failed", exc_info=task.exception())
+            self.board.close(link, WSCloseCode.INTERNAL_ERROR.value, "relay error")
 
     def connected(self, link: PicowsLink) -> None:
         self._links.add(link)
@@ -407,6 +424,8 @@ class PicowsEngine:
             return
         self.closing = True
         server.close()
+        for handshake in list(self.handshakes):
+            handshake.abort()
         for task in list(self.pending):
             task.cancel()
         await asyncio.gather(*self.pending, return_exceptions=True)

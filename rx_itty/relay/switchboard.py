@@ -158,22 +158,23 @@ class Switchboard:
         """Join ``link`` to its channel, then handle what it sent meanwhile; close it if refused."""
         joined = await self.backplane.join(ticket, link, time.time())
         if isinstance(joined, Refusal):
-            code = (
-                CloseCode.TRY_AGAIN_LATER if joined is UNAVAILABLE else CloseCode.POLICY_VIOLATION
-            )
-            self.close(link, code, joined.reason)
+            if link.phase is not _DONE:  # not gone meanwhile
+                unavailable = joined is UNAVAILABLE
+                code = CloseCode.TRY_AGAIN_LATER if unavailable else CloseCode.POLICY_VIOLATION
+                self.close(link, code, joined.reason)
             return
-        if link.phase is _DONE:  # gone while the join went round the backplane
-            self.backplane.leave(joined, time.time())
-            return
+        # The peer may have closed (or vanished) while the join went round the
+        # backplane: what it sent before still counts, then it leaves.
+        gone = link.phase is _DONE
         link.member = joined
         link.phase = _OPEN
         held, link.held = link.held, None
-        if held:
-            for data in held:
-                self.receive(link, data)
-            if len(held) >= _HOLD:
-                link.resume_reading()
+        for data in held or ():
+            self.receive(link, data)
+        if gone:
+            self.closed(link)
+        elif held and len(held) >= _HOLD:
+            link.resume_reading()
 
     def receive(self, link: Link, data: str | bytes) -> None:
         """Handle one message from ``link``: deliver, relay, or close, as the core decides."""
@@ -211,10 +212,13 @@ class Switchboard:
         link.unanswered = False
 
     def closed(self, link: Link) -> None:
-        """The peer closed ``link`` (or the connection ended): its member leaves, once."""
+        """The peer closed ``link`` (or the connection ended): its member leaves, once.
+
+        During its join, what it sent before is kept: the join handles it, then
+        the member leaves.
+        """
         if link.phase is not _DONE:
             link.phase = _DONE
-            link.held = None
             if link.member is not None:
                 self.backplane.leave(link.member, time.time())
 
@@ -229,6 +233,7 @@ class Switchboard:
         if box is not None:
             link.outbox = None
             link.write(b"".join(box))
+        link.held = None  # closed by the relay: what it sent during its join is not handled
         self.closed(link)
         link.shut(code, reason)
         if within <= 0:

@@ -83,6 +83,25 @@ async def test_messages_sent_with_the_handshake_come_after_the_own_join_in_order
     writer.close()
 
 
+async def test_what_a_member_sends_before_closing_during_its_join_arrives_before_its_leave(
+    relay: Relay,
+) -> None:
+    name = channel()
+    async with await Peer.connect(f"{relay.url}{name}?") as watcher:
+        await watcher.joined()
+        reader, writer = await open_socket(relay.port)
+        # The message comes with the handshake, the close as soon as the handshake is
+        # answered: on a backplane, both before the join is through.
+        writer.write(upgrade_request(f"/c/{name}?") + client_frame(b'"last words"'))
+        assert status_of(await read_head(reader)) == 101
+        writer.write(client_frame((1000).to_bytes(2, "big"), opcode=CLOSE))
+        assert (await watcher.recv())["type"] == "join"
+        assert (await watcher.recv())["message"] == "last words"
+        leave = await watcher.recv()
+        assert (leave["type"], leave["total"]) == ("leave", 1)
+        writer.close()
+
+
 async def test_the_keepalive_closes_a_member_that_never_answers_a_ping(relay: Relay) -> None:
     async with beside_a_peer(relay, "echo=true") as (alive, reader, _):
         relay.switchboard.sweep()  # a ping to each
