@@ -60,6 +60,7 @@ __all__ = [
     "round_order",
     "rss_bytes",
     "run_async",
+    "run_relay",
     "running_child",
     "serve_our_relay",
     "tree_version",
@@ -429,20 +430,46 @@ def announce_url(url: str) -> None:
     print(f"URL {url}", flush=True)
 
 
+def run_relay(main: Coroutine[Any, Any, None], engine: str = "websockets") -> None:
+    """Run a relay process's ``main`` until it returns; the picows engine on uvloop.
+
+    The picows engine comes with the fast extra, uvloop included, so that is how
+    it runs; the default engine runs on asyncio's own loop, as on a default install.
+    """
+    loop_factory = None
+    if engine == "picows":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=loop_factory) as runner,
+    ):
+        runner.run(main)
+
+
 async def serve_our_relay(
-    profile_path: str | None = None, backplane: str | None = None, port: int = 0
+    profile_path: str | None = None,
+    backplane: str | None = None,
+    port: int = 0,
+    engine: str = "websockets",
 ) -> None:
     """Run our relay on HOST (``port`` 0: a free one) with no rate, connection or ban
     limits until stopped.
 
-    With ``backplane`` (a Redis URL) the relay is one node of a cluster.
-    ``rx_itty`` is imported here, not at module level, so that a baseline relay
-    process never loads it.
+    With ``backplane`` (a Redis URL) the relay is one node of a cluster; ``engine``
+    picks what runs its sockets. ``rx_itty`` is imported here, not at module level,
+    so that a baseline relay process never loads it.
     """
     from rx_itty.relay import Limits, Relay, RelayConfig
 
     limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
-    relay = Relay(RelayConfig(limits=limits), host=HOST, port=port, backplane=backplane)
+    config = RelayConfig(limits=limits)
+    # The default engine unnamed: the benches also measure relays from before engines.
+    if engine == "websockets":
+        relay = Relay(config, host=HOST, port=port, backplane=backplane)
+    else:
+        relay = Relay(config, host=HOST, port=port, backplane=backplane, engine=engine)
     announce_url(await relay.start())
     try:
         with profiled(profile_path):

@@ -33,6 +33,7 @@ from _proc import (
     raise_nofile,
     rss_bytes,
     run_async,
+    run_relay,
     running_child,
     serve_our_relay,
 )
@@ -73,9 +74,9 @@ class RelayChild:
 
 
 @contextlib.asynccontextmanager
-async def relay_child(script: Path, port: int = 0) -> AsyncIterator[RelayChild]:
-    """Our relay (no rate or connection limits, all else default) in a subprocess."""
-    argv = [sys.executable, str(script), "--serve", "--port", str(port)]
+async def relay_child(script: Path, engine: str, port: int = 0) -> AsyncIterator[RelayChild]:
+    """Our relay (no rate or connection limits, all else default) on ``engine``, in a subprocess."""
+    argv = [sys.executable, str(script), "--serve", "--port", str(port), "--engine", engine]
     async with running_child("relay", argv) as child:
         yield RelayChild(child, await child.read_url())
 
@@ -83,6 +84,12 @@ async def relay_child(script: Path, port: int = 0) -> AsyncIterator[RelayChild]:
 def common_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a small run of a few seconds (CI)")
+    parser.add_argument(
+        "--engine",
+        choices=("websockets", "picows"),
+        default="websockets",
+        help="the relay's engine (picows: on uvloop; needs rx_itty[fast])",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     return parser
@@ -102,8 +109,7 @@ def script_main(
     args = parser.parse_args()
     if args.serve:
         raise_nofile(65_536)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_our_relay(port=args.port))
+        run_relay(serve_our_relay(port=args.port, engine=args.engine), args.engine)
         return 0
     if args.quick:
         for option, value in quick.items():

@@ -6,7 +6,9 @@ their own); :func:`report` prints the median of each, the median of the
 per-repetition ratios ours/baseline with their range, and the verdict against
 the row's :class:`Target`. A row may also name one of its ``extra`` figures as
 its ``anchor`` (the program users would otherwise run, such as a Node relay):
-then the ratios ours/anchor get columns, and a verdict, of their own.
+then the ratios ours/anchor get columns, and a verdict, of their own; and more
+of its ``extra`` figures (another variant of ours, such as a faster engine) may
+be compared with the anchor too, each in a group of columns of its own.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ class Row:
     ``extra`` carries further named figures per repetition (say, another
     implementation measured for reference); each name gets a column of medians.
     ``anchor`` names the ``extra`` figure that ours is also compared with, against
-    ``anchor_target`` (None: the ratio is shown for information).
+    ``anchor_target`` (None: the ratio is shown for information). ``variants``
+    maps more ``extra`` names to their own target against the anchor: each is
+    compared with the anchor as ours is (``<name>/<anchor>`` columns).
     """
 
     name: str
@@ -67,6 +71,7 @@ class Row:
     extra: dict[str, list[float]] = field(default_factory=dict)
     anchor: str | None = None
     anchor_target: Target | None = None
+    variants: dict[str, Target | None] = field(default_factory=dict)
 
     def values(self, side: str) -> list[float]:
         """The list to append to for ``side``: "baseline", "ours" or an ``extra`` name."""
@@ -76,15 +81,16 @@ class Row:
             return self.ours
         return self.extra.setdefault(side, [])
 
-    def ratios(self, against: str = "baseline") -> list[float]:
-        """ours/``against`` per repetition (repetitions where it is zero left out).
+    def ratios(self, against: str = "baseline", side: str = "ours") -> list[float]:
+        """``side``/``against`` per repetition (repetitions where it is zero left out).
 
-        Empty when ``against`` was not measured at all.
+        Empty when either was not measured at all.
         """
         others = self.baseline if against == "baseline" else self.extra.get(against, [])
-        if not others:
+        mine = self.ours if side == "ours" else self.extra.get(side, [])
+        if not others or not mine:
             return []
-        return [o / b for b, o in zip(others, self.ours, strict=True) if b > 0]
+        return [o / b for b, o in zip(others, mine, strict=True) if b > 0]
 
     def median(self, values: Sequence[float]) -> str:
         return f"{statistics.median(values):,.{self.digits}f}" if values else ""
@@ -127,6 +133,7 @@ def report(title: str, rows: Sequence[Row], notes: Sequence[str] = ()) -> bool:
     rows = [row for row in rows if row.baseline or row.ours]
     extras = list(dict.fromkeys(name for row in rows for name in row.extra))
     anchors = list(dict.fromkeys(row.anchor for row in rows if row.anchor is not None))
+    variants = list(dict.fromkeys(name for row in rows for name in row.variants))
     cells: list[list[str]] = []
     all_pass = True
     for row in rows:
@@ -144,18 +151,26 @@ def report(title: str, rows: Sequence[Row], notes: Sequence[str] = ()) -> bool:
             compared, ok = _comparison(row.ratios(row.anchor), row.anchor_target)
             texts += compared
             all_pass &= ok
+            for name in variants:
+                if name not in row.variants:
+                    texts += ["", "", "", ""]
+                    continue
+                compared, ok = _comparison(row.ratios(row.anchor, name), row.variants[name])
+                texts += compared
+                all_pass &= ok
         cells.append(texts)
 
     titles = ["metric", "unit", "baseline", "ours", *extras]
     titles += ["ours/baseline", "range", "target", "result"]
+    results = [len(titles) - 1]
     if anchors:
         anchor = anchors[0] if len(anchors) == 1 else "anchor"
-        titles += [f"ours/{anchor}", "range", "target", "result"]
+        for name in ("ours", *variants):
+            titles += [f"{name}/{anchor}", "range", "target", "result"]
+            results.append(len(titles) - 1)
     # Every column but the last is padded to its widest cell.
     widths = [max(len(t), *(len(c[i]) for c in cells if i < len(c))) for i, t in enumerate(titles)]
-    texts_left = {0, 1, len(titles) - 1}
-    if anchors:
-        texts_left.add(len(titles) - 5)
+    texts_left = {0, 1, *results}
 
     def line(texts: Sequence[str]) -> str:
         # Names and results left-aligned, figures right-aligned; the last column runs free.

@@ -35,8 +35,8 @@ SCRIPT = Path(__file__).resolve()
 TRAFFIC_TIMEOUT = 120.0
 
 
-async def run(connections: int, channels: int, messages: int) -> bool:
-    async with relay_child(SCRIPT) as relay:
+async def run(engine: str, connections: int, channels: int, messages: int) -> bool:
+    async with relay_child(SCRIPT, engine) as relay:
         before = relay.rss()
         paths = [f"/c/load-{i % channels}?" for i in range(connections)]
         started = time.perf_counter()
@@ -93,7 +93,7 @@ def main() -> int:
         "load",
         parser,
         {"connections": 200, "channels": 4, "messages": 50},
-        lambda a: run(a.connections, a.channels, a.messages),
+        lambda a: run(a.engine, a.connections, a.channels, a.messages),
     )
 
 

@@ -6,12 +6,15 @@ Usage::
     .venv/bin/python bench/relay_bench.py --quick    # smoke run, a few seconds
     .venv/bin/python bench/relay_bench.py --reps 9   # more repetitions on a noisy machine
 
-Three relays are measured in the same run: ``ours``; the ``baseline``, the
-smallest relay that can be written with ``websockets`` (:class:`BaselineRelay`);
-and the ``node`` anchor, the same relay written with Node's ``ws`` package
+Four relays are measured in the same run: ``ours`` (the default engine,
+``websockets``, on asyncio's own loop: the default install); ``picows``, ours
+with ``--engine picows`` on uvloop (``pip install 'rx_itty[fast]'``; left out,
+with a note, when picows or uvloop is missing); the ``baseline``, the smallest
+relay that can be written with ``websockets`` (:class:`BaselineRelay`); and the
+``node`` anchor, the same relay written with Node's ``ws`` package
 (``bench/node/relay.mjs``), which is what users would otherwise run. Each
 repetition of each scenario starts one fresh subprocess per relay (this script
-re-run with ``--serve ours|baseline``, or Node), so a relay's CPU time and
+re-run with ``--serve ours|picows|baseline``, or Node), so a relay's CPU time and
 memory are its own and are read from ``/proc/<pid>``. The clients live in this
 process and are as cheap as a WebSocket client can be: a hand-written
 handshake, pre-encoded masked frames written in one go, and a receiver that
@@ -33,8 +36,9 @@ relays (rotating, every other round reversed; ABBA for two): each round is
 timed from its first write until every receiver has all of it, and a relay's
 figure is its messages over the sum of its rounds. The round trips alternate
 likewise, one by one. The table shows the median of each relay over the
-repetitions and the medians of the per-repetition ratios ours/baseline and
-ours/node, with PASS/MISS against the targets (see ``Results``). Linux only.
+repetitions and the medians of the per-repetition ratios ours/baseline,
+ours/node and picows/node, with PASS/MISS against the targets (see
+``Results``). Linux only.
 """
 
 from __future__ import annotations
@@ -42,14 +46,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import secrets
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import Final, Literal, TypeVar, get_args
 from urllib.parse import parse_qsl, unquote
 
 import orjson
@@ -70,6 +75,7 @@ from _proc import (
     round_order,
     rss_bytes,
     run_async,
+    run_relay,
     running_child,
     serve_our_relay,
     until_stopped,
@@ -80,9 +86,14 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 SCRIPT: Final = Path(__file__).resolve()
-PythonRelay = Literal["baseline", "ours"]
+T = TypeVar("T")
+PythonRelay = Literal["baseline", "ours", "picows"]
 RelayKind = PythonRelay | Literal["node"]
-KINDS: Final[tuple[RelayKind, ...]] = ("baseline", "ours", "node")
+# The picows variant needs the fast extra (picows and uvloop).
+FAST: Final = all(importlib.util.find_spec(name) for name in ("picows", "uvloop"))
+KINDS: Final[tuple[RelayKind, ...]] = (
+    ("baseline", "ours", "picows", "node") if FAST else ("baseline", "ours", "node")
+)
 SCENARIOS: Final = ("throughput", "fanout", "rtt", "memory")
 
 # Same library max_size as our relay with its default 100 KiB frame cap (1 MiB).
@@ -102,6 +113,10 @@ NODE_TPUT_TARGET: Final = 0.75
 NODE_FANOUT_TARGET: Final = 1.0
 NODE_MEMORY_TARGET: Final = 1.2
 NODE_RTT_P99_TARGET: Final = 1.5
+# Targets for picows/node: ours with --engine picows on uvloop.
+PICOWS_TPUT_TARGET: Final = 1.2
+PICOWS_FANOUT_TARGET: Final = 1.3
+PICOWS_MEMORY_TARGET: Final = 1.0
 
 
 # --------------------------------------------------------------------------
@@ -153,8 +168,8 @@ class BaselineRelay:
 
 async def serve_relay(kind: PythonRelay, profile_path: str | None) -> None:
     """Run one relay on 127.0.0.1, print ``URL <url>``, serve until SIGTERM/SIGINT or stdin EOF."""
-    if kind == "ours":
-        await serve_our_relay(profile_path)
+    if kind != "baseline":
+        await serve_our_relay(profile_path, engine="picows" if kind == "picows" else "websockets")
         return
     baseline = BaselineRelay()
     async with serve(
@@ -214,7 +229,7 @@ async def running_relay(kind: RelayKind, profile_path: str | None) -> AsyncItera
 # --------------------------------------------------------------------------
 
 
-async def _connect_many(port: int, paths: Sequence[str]) -> list[RawClient]:
+async def connect_many(port: int, paths: Sequence[str]) -> list[RawClient]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     clients: list[RawClient] = []
 
@@ -422,23 +437,24 @@ def percentile(values: Sequence[float], percent: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
 
 
-async def measure_memory(relay: RelayProcess, connections: int, channels: int) -> float:
-    """Relay RSS growth, in bytes per connection, for ``connections`` idle connections.
+async def idle_growth(
+    port: int, connections: int, channels: int, mark: Callable[[], Awaitable[T]]
+) -> tuple[T, T]:
+    """``mark()`` after a warm-up, and again with ``connections`` idle connections joined.
 
-    RSS is read after a full garbage collection in the relay (:meth:`Child.collect`),
-    so that it counts what the connections hold, not garbage not yet collected.
+    The connections are spread over ``channels`` channels; ``mark`` is awaited once
+    every join has been announced and the relay had time to settle. Every client
+    is closed afterwards.
     """
     run = secrets.token_hex(4)
     clients: list[RawClient] = []
     try:
         # Warm the code paths (and lazily created objects) before the first reading.
-        warm = [f"/c/warm-{run}"] * WARM_CONNECTIONS
-        clients += await _connect_many(relay.port, warm)
+        clients += await connect_many(port, [f"/c/warm-{run}"] * WARM_CONNECTIONS)
         await asyncio.sleep(MEMORY_SETTLE)
-        await relay.collect()
-        before = rss_bytes(relay.pid)
+        before = await mark()
         paths = [f"/c/idle-{run}-{i % channels}" for i in range(connections)]
-        clients += await _connect_many(relay.port, paths)
+        clients += await connect_many(port, paths)
         per_channel = connections // channels
         await until(
             lambda: all(c.total >= per_channel for c in clients[WARM_CONNECTIONS:]),
@@ -446,12 +462,25 @@ async def measure_memory(relay: RelayProcess, connections: int, channels: int) -
             "join announcements",
         )
         await asyncio.sleep(MEMORY_SETTLE)
-        await relay.collect()
-        after = rss_bytes(relay.pid)
-        return (after - before) / connections
+        return before, await mark()
     finally:
         for client in clients:
             client.abort()
+
+
+async def measure_memory(relay: RelayProcess, connections: int, channels: int) -> float:
+    """Relay RSS growth, in bytes per connection, for ``connections`` idle connections.
+
+    RSS is read after a full garbage collection in the relay (:meth:`Child.collect`),
+    so that it counts what the connections hold, not garbage not yet collected.
+    """
+
+    async def rss() -> int:
+        await relay.collect()
+        return rss_bytes(relay.pid)
+
+    before, after = await idle_growth(relay.port, connections, channels, rss)
+    return (after - before) / connections
 
 
 # --------------------------------------------------------------------------
@@ -471,6 +500,7 @@ class Settings:
     rounds: int
     scenarios: tuple[str, ...]
     profile_dir: Path | None
+    kinds: tuple[RelayKind, ...] = KINDS
 
     def fanout_messages(self, receivers: int) -> int:
         """Messages for a 1 -> ``receivers`` fan-out: the same deliveries for every size."""
@@ -490,6 +520,7 @@ class Results:
             digits: int,
             target: Target | None = None,
             node: Target | None = None,
+            picows: Target | None = None,
             anchored: bool = True,
         ) -> Row:
             return Row(
@@ -499,29 +530,61 @@ class Results:
                 target=target,
                 anchor="node" if anchored else None,
                 anchor_target=node,
+                variants={"picows": picows} if anchored and "picows" in kinds else {},
             )
 
+        def rate(goal: float) -> Target:
+            return Target(">=", goal)
+
+        def cost(goal: float) -> Target:  # a rate target as work per message
+            return Target("<=", 1 / goal)
+
+        kinds = settings.kinds
         rows = {
-            "tput": row("1->1 throughput", "msg/s", 0, faster, Target(">=", NODE_TPUT_TARGET)),
+            "tput": row(
+                "1->1 throughput",
+                "msg/s",
+                0,
+                faster,
+                rate(NODE_TPUT_TARGET),
+                rate(PICOWS_TPUT_TARGET),
+            ),
             "tput_cpu": row(
-                "1->1 relay CPU", "us/msg", 2, cheaper, Target("<=", 1 / NODE_TPUT_TARGET)
+                "1->1 relay CPU",
+                "us/msg",
+                2,
+                cheaper,
+                cost(NODE_TPUT_TARGET),
+                cost(PICOWS_TPUT_TARGET),
             ),
         }
         for n in settings.fanouts:
             rows[f"fan{n}"] = row(
-                f"1->{n} fan-out", "deliveries/s", 0, faster, Target(">=", NODE_FANOUT_TARGET)
+                f"1->{n} fan-out",
+                "deliveries/s",
+                0,
+                faster,
+                rate(NODE_FANOUT_TARGET),
+                rate(PICOWS_FANOUT_TARGET),
             )
             rows[f"fan{n}_cpu"] = row(
-                f"1->{n} relay CPU", "us/delivery", 2, cheaper, Target("<=", 1 / NODE_FANOUT_TARGET)
+                f"1->{n} relay CPU",
+                "us/delivery",
+                2,
+                cheaper,
+                cost(NODE_FANOUT_TARGET),
+                cost(PICOWS_FANOUT_TARGET),
             )
         rows["rtt50"] = row("RTT p50", "us", 0)
-        rows["rtt99"] = row("RTT p99", "us", 0, node=Target("<=", NODE_RTT_P99_TARGET))
+        rtt99 = Target("<=", NODE_RTT_P99_TARGET)
+        rows["rtt99"] = row("RTT p99", "us", 0, node=rtt99, picows=rtt99)
         rows["mem"] = row(
             "idle memory",
             "KiB/conn",
             1,
             Target("<=", MEMORY_TARGET),
             Target("<=", NODE_MEMORY_TARGET),
+            Target("<=", PICOWS_MEMORY_TARGET),
         )
         # The bench's own cost, to show that the relays are what is being measured.
         rows["tput_client"] = row("1->1 bench client CPU", "us/msg", 2, anchored=False)
@@ -552,7 +615,7 @@ async def run_flows(
     """Measure 1 -> ``receivers`` into the rows ``key``, ``key_cpu`` and ``key_client``."""
     messages = settings.messages if receivers == 1 else settings.fanout_messages(receivers)
     flows = await measure_flows(relays, receivers, messages, settings.rounds)
-    for kind in KINDS:
+    for kind in settings.kinds:
         flow = flows[kind]
         results.add(key, kind, flow.rate)
         results.add(f"{key}_cpu", kind, flow.relay_us)
@@ -572,7 +635,7 @@ async def run_scenario(settings: Settings, scenario: str, rep: int, results: Res
             await stack.enter_async_context(
                 running_relay(kind, _profile_path(settings, kind, scenario, rep))
             )
-            for kind in round_order(KINDS, rep)
+            for kind in round_order(settings.kinds, rep)
         ]
         if scenario == "memory":
             for relay in relays:
@@ -581,7 +644,7 @@ async def run_scenario(settings: Settings, scenario: str, rep: int, results: Res
                 print(f"  {where} {relay.kind:<8} {per_conn / 1024:9.1f} KiB/conn", flush=True)
         elif scenario == "rtt":
             samples = await measure_rtt(relays, settings.pings)
-            for kind in KINDS:
+            for kind in settings.kinds:
                 p50, p99 = (
                     statistics.median(samples[kind]) * 1e6,
                     percentile(samples[kind], 99) * 1e6,
@@ -688,8 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.serve:
         raise_nofile(65_536)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_relay(args.serve, args.profile_out))
+        engine = "picows" if args.serve == "picows" else "websockets"
+        run_relay(serve_relay(args.serve, args.profile_out), engine)
         return 0
 
     settings = _settings(args)
@@ -703,8 +766,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.profile_dir.mkdir(parents=True, exist_ok=True)
         print("profiling: the Python relays run slower, so ignore the ratios of this run")
     fanouts = ", ".join(f"{settings.fanout_messages(n):,} msgs 1->{n}" for n in settings.fanouts)
+    variants = (
+        "ours: websockets engine, asyncio loop; picows: --engine picows, uvloop"
+        if FAST
+        else "ours: websockets engine, asyncio loop (no picows column: pip install "
+        "'rx_itty[fast]' for picows and uvloop)"
+    )
     print(
-        f"{header('relay_bench', node_versions())}\n"
+        f"{header('relay_bench', node_versions())}\n  {variants}\n"
         f"  {settings.messages:,} msgs 1->1, {fanouts}, {settings.rounds} rounds each; "
         f"{settings.pings:,} round trips; {settings.connections:,} idle conns; "
         f"{settings.reps} rep(s)",
@@ -714,8 +783,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with guarded("relay_bench"):
         results = run_async(run_bench(settings))
     all_pass = report(
-        f"relay_bench: median of {settings.reps} rep(s); ratios = median of per-rep ours/baseline "
-        "and ours/node (the Node ws relay)",
+        f"relay_bench: median of {settings.reps} rep(s); ratios = median of per-rep ours/baseline, "
+        "ours/node and picows/node (node: the Node ws relay)",
         list(results.rows.values()),
         [
             "throughput rows: higher is better; CPU, RTT and memory rows: lower is better "

@@ -35,7 +35,7 @@ BACKOFF = Backoff(initial=0.05, maximum=0.2)
 REOPEN_TIMEOUT = 30.0
 
 
-async def run(restarts: int, rate: float, downtime: float, traffic: float) -> bool:
+async def run(engine: str, restarts: int, rate: float, downtime: float, traffic: float) -> bool:
     got: list[int] = []
     sent = 0
     reopen: list[float] = []
@@ -55,7 +55,7 @@ async def run(restarts: int, rate: float, downtime: float, traffic: float) -> bo
     port = 0
     rss = 0
     for round_ in range(restarts + 1):
-        async with relay_child(SCRIPT, port) as relay:
+        async with relay_child(SCRIPT, engine, port) as relay:
             port = relay.port
             if not clients:
                 clients = [connect("restart", server=relay.url, reconnect=BACKOFF) for _ in "sr"]
@@ -102,7 +102,7 @@ def main() -> int:
         "restart",
         parser,
         {"restarts": 1, "traffic": 1.0},
-        lambda a: run(a.restarts, a.rate, a.downtime, a.traffic),
+        lambda a: run(a.engine, a.restarts, a.rate, a.downtime, a.traffic),
     )
 
 

@@ -40,8 +40,8 @@ SCRIPT = Path(__file__).resolve()
 PATH = "/c/slow?"
 
 
-async def run(stalled_count: int, messages: int, pad: int) -> bool:
-    async with relay_child(SCRIPT) as relay:
+async def run(engine: str, stalled_count: int, messages: int, pad: int) -> bool:
+    async with relay_child(SCRIPT, engine) as relay:
         fast = await connect_many(relay.port, [PATH, PATH])
         stalled = [await stalled_member(relay.port, PATH) for _ in range(stalled_count)]
         sender = (await connect_many(relay.port, [PATH]))[0]
@@ -97,7 +97,7 @@ def main() -> int:
         "slow_consumers",
         parser,
         {"stalled": 5, "messages": 10_000, "pad": 1000},
-        lambda a: run(a.stalled, a.messages, a.pad),
+        lambda a: run(a.engine, a.stalled, a.messages, a.pad),
     )
 
 

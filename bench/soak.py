@@ -40,9 +40,11 @@ SCRIPT = Path(__file__).resolve()
 SAMPLE_EVERY = 1.0
 
 
-async def run(seconds: float, channels: int, churners: int, rate: float, churn: float) -> bool:
+async def run(
+    engine: str, seconds: float, channels: int, churners: int, rate: float, churn: float
+) -> bool:
     rng = random.Random(7)
-    async with relay_child(SCRIPT) as relay:
+    async with relay_child(SCRIPT, engine) as relay:
         paths = [f"/c/soak-{c}?" for c in range(channels)]
         senders = await connect_many(relay.port, paths)
         witnesses = await connect_many(relay.port, paths)
@@ -111,7 +113,7 @@ def main() -> int:
         "soak",
         parser,
         {"seconds": 6.0},
-        lambda a: run(a.seconds, a.channels, a.churners, a.rate, a.churn),
+        lambda a: run(a.engine, a.seconds, a.channels, a.churners, a.rate, a.churn),
     )
 
 

@@ -24,6 +24,7 @@ from rx_itty.asyncio import TRANSPORT_ENV, WebsocketsTransport
 from rx_itty.relay import Relay
 from rx_itty.transport import Transport
 from tests.redis_server import RedisServer, redis_or_skip
+from tests.support import ENGINE
 
 BACKPLANE_ENV = "RX_ITTY_TEST_BACKPLANE"
 TRANSPORT_NAMES = ("websockets", "picows")
@@ -54,7 +55,7 @@ def test_backplane() -> Iterator[str | None]:
 @pytest_asyncio.fixture
 async def relay(test_backplane: str | None) -> AsyncIterator[Relay]:
     """A real relay with default configuration on a free loopback port."""
-    async with Relay(backplane=test_backplane) as running:
+    async with Relay(backplane=test_backplane, engine=ENGINE) as running:
         yield running
 
 

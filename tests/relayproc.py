@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.rawws import rss_bytes
-from tests.support import scaled
+from tests.support import ENGINE, scaled
 
 _SERVE = """
 import asyncio, json, sys
@@ -47,13 +47,17 @@ class RelayProcess:
 
 @contextlib.asynccontextmanager
 async def relay_process(config: dict[str, Any] | None = None) -> AsyncIterator[RelayProcess]:
-    """Run ``Relay(config_from_dict(config))`` in a fresh interpreter until the block ends."""
+    """Run ``Relay(config_from_dict(config))`` in a fresh interpreter until the block ends.
+
+    The config's engine is the one under test unless ``config`` names one.
+    """
+    config = {"engine": ENGINE, **(config or {})}
     with tempfile.TemporaryFile() as errors:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             _SERVE,
-            json.dumps(config or {}),
+            json.dumps(config),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=errors,

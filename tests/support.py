@@ -14,9 +14,17 @@ from reactivex import Observable
 from websockets.asyncio.client import ClientConnection, connect
 
 from rx_itty.events import Close
+from rx_itty.relay.config import ENGINES
 from rx_itty.wire import decode_frame, encode_frame
 
 TIMEOUT_FACTOR = float(os.environ.get("RX_ITTY_TIMEOUT_FACTOR", "1"))
+
+ENGINE_ENV = "RX_ITTY_TEST_ENGINE"
+ENGINE = os.environ.get(ENGINE_ENV) or "websockets"
+"""The relay engine the relay tests run on: ``RX_ITTY_TEST_ENGINE=picows`` runs them on
+picows (``.ci/run`` does, once more after the main run); ``websockets`` by default."""
+if ENGINE not in ENGINES:
+    raise SystemExit(f"{ENGINE_ENV} must be one of {', '.join(ENGINES)}, got {ENGINE!r}")
 
 
 T = TypeVar("T")

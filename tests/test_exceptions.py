@@ -290,8 +290,8 @@ CONTROL_FLOW = [
 # Raised into a library that expects exactly these from the hook it called.
 LIBRARY_HOOKS = [
     Allowed(
-        "rx_itty.relay.connection",
-        "_BoundedReader.read_line",
+        "rx_itty.relay.head",
+        "BoundedReader.read_line",
         name,
         "websockets' request parser calls read_line and answers these with 414 or 431",
     )

@@ -7,6 +7,8 @@ so does a backplane (Redis) that cannot be reached.
 
 With ``--backplane redis://HOST:PORT/DB`` several ``serve`` processes, on one
 machine or many, act as one relay; each prints its node id after its URL.
+``--engine picows`` runs the sockets on picows (``rx_itty[fast]``): the same relay,
+faster.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rx_itty.asyncio.choose import new_event_loop
 from rx_itty.cli.common import bind_failure, error
 from rx_itty.cli.options import Commands, port, positive
 from rx_itty.exceptions import BackplaneUnavailable, RelayConfigError
-from rx_itty.relay.config import RelayConfig, backplane_at, load_config
+from rx_itty.relay.config import ENGINES, RelayConfig, backplane_at, load_config
 from rx_itty.relay.server import Relay
 
 __all__ = ["register", "run", "serve_config"]
@@ -74,6 +76,12 @@ def register(commands: Commands) -> None:
         "limits and bans; repeatable. '*' trusts any peer (the relay then takes the address "
         "the nearest proxy appended): only when nothing but that proxy can reach the relay",
     )
+    serve.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="what runs the sockets: websockets (the default) or picows (faster; needs "
+        "rx_itty[fast]; no --compression)",
+    )
     serve.set_defaults(run=run)
 
 
@@ -82,7 +90,8 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
 
     Raises:
         RelayConfigError: the file is missing, not JSON, or not a valid configuration,
-            or ``--node-ttl`` was given without a backplane.
+            ``--node-ttl`` was given without a backplane, or ``--compression`` with the
+            picows engine.
     """
     config = load_config(args.config) if args.config else RelayConfig()
     limits = config.limits
@@ -103,6 +112,7 @@ def serve_config(args: argparse.Namespace) -> RelayConfig:
         compression=config.compression or args.compression,
         backplane=backplane,
         trusted_proxies=(*config.trusted_proxies, *args.trusted_proxy),
+        engine=args.engine or config.engine,
     )
 
 

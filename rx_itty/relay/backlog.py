@@ -18,8 +18,11 @@ Only members whose transport has paused writing (more than ``websockets``'
 write limit, 32 KiB, unread) are watched, so the relay's cost per delivery is
 nothing while every member keeps up. While some are watched, the marks and the
 budget are checked in one pass over them at most every 50 ms (a delivery, or a
-member falling behind, asks for the next pass), so a delivery costs the same
-however many members are behind.
+member falling behind, asks for the next pass), and at once whenever half the
+smaller limit (and at least 16 KiB per watched member) has been written since
+the last pass, so a fast sender cannot outrun the budget between two turns of
+the event loop, and a delivery still costs the same however many members are
+behind.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from rx_itty.relay.config import Limits
 __all__ = ["Backlog", "Buffered"]
 
 _MIB = 1024 * 1024
-_PASS_SECONDS = 0.05  # at most one pass over the watched members this often
+_PASS_SECONDS = 0.05  # at most one pass over the watched members this often...
+_PASS_BYTES_EACH = 16 * 1024  # ...unless this much per watched member was written
 
 
 def _size(n: int) -> str:
@@ -86,6 +90,10 @@ class Backlog:
         self._watched: dict[Buffered, _Watch] = {}
         self._pass_due: asyncio.TimerHandle | None = None
         self._next_pass = 0.0
+        limits_set = [limit for limit in (self._mark, self._budget) if limit is not None]
+        self._pass_bytes = min(limits_set) // 2 if limits_set else 0
+        self._written = 0  # since the last pass
+        self._passing = False
 
     def __bool__(self) -> bool:
         """True while some member is behind (the relay then calls :meth:`check`)."""
@@ -105,21 +113,40 @@ class Backlog:
         if watch is not None:
             watch.timer.cancel()
 
-    def check(self) -> None:
-        """After writing: have the next pass start grace periods and enforce the budget.
+    def check(self, written: int = 0) -> None:
+        """After writing ``written`` bytes: have a pass start grace periods and enforce
+        the budget.
 
         The pass runs on the event loop, at once if none ran in the last 50 ms,
-        else when that time is up; until then this costs an attribute test.
+        else when that time is up; it runs here and now once the bytes written
+        since the last pass reach half the smaller limit (at least 16 KiB per
+        watched member). Otherwise this costs an addition and a test.
         """
-        if self._pass_due is not None or (self._mark is None and self._budget is None):
+        if not self._pass_bytes:
             return
-        loop = asyncio.get_running_loop()
-        self._pass_due = loop.call_at(max(loop.time(), self._next_pass), self._pass)
+        self._written += written
+        if self._written >= max(self._pass_bytes, _PASS_BYTES_EACH * len(self._watched)):
+            if not self._passing:  # a drop's own deliveries wait for the next pass
+                self._pass()
+            return
+        if self._pass_due is None:
+            loop = asyncio.get_running_loop()
+            self._pass_due = loop.call_at(max(loop.time(), self._next_pass), self._pass)
 
     def _pass(self) -> None:
         loop = asyncio.get_running_loop()
-        self._pass_due = None
+        if self._pass_due is not None:
+            self._pass_due.cancel()
+            self._pass_due = None
         self._next_pass = loop.time() + _PASS_SECONDS
+        self._written = 0
+        self._passing = True
+        try:
+            self._enforce()
+        finally:
+            self._passing = False
+
+    def _enforce(self) -> None:
         mark, budget = self._mark, self._budget
         sizes = [(conn.buffered(), conn, watch) for conn, watch in self._watched.items()]
         total = 0

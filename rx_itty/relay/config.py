@@ -13,10 +13,13 @@ A configuration file is JSON::
       "limits": {"max_frame_bytes": 102400, "messages_per_window": 40,
                  "window_seconds": 0.005, "exempt_loopback": false},
       "backplane": {"url": "redis://127.0.0.1:6379/0", "node_ttl": 5},
-      "trusted_proxies": ["127.0.0.1"]
+      "trusted_proxies": ["127.0.0.1"],
+      "engine": "picows"
     }
 
 ``"backplane"`` may also be just the URL; without it the relay is one process.
+``"engine"`` picks what runs the sockets (see :data:`ENGINES`); the relay behaves
+the same on either.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Final, final
 
 from rx_itty import _json
 from rx_itty._logging import without_credentials
@@ -34,17 +37,24 @@ from rx_itty.exceptions import RelayConfigError
 from rx_itty.relay.proxy import TrustedProxies
 
 __all__ = [
+    "ENGINES",
     "BackplaneConfig",
     "Limits",
     "NamespaceKeys",
     "RelayConfig",
     "backplane_at",
+    "check_engine",
     "config_from_dict",
     "load_config",
     "match_namespace",
 ]
 
 _BOUNDARIES = ":/"
+
+ENGINES: Final = ("websockets", "picows")
+"""What can run a relay's sockets: ``websockets`` (the default, always installed) or
+``picows`` (frames parsed and written in C, from ``pip install 'rx_itty[fast]'``; no
+compression). The relay behaves the same on either."""
 
 
 def _check_limit(name: str, declared: str, value: Any) -> None:
@@ -209,6 +219,8 @@ class RelayConfig:
             that nothing but one proxy can reach. Empty by default: the header is
             never trusted.
         proxy_header: ``"X-Forwarded-For"`` (the default) or ``"Forwarded"``.
+        engine: What runs the sockets, one of :data:`ENGINES`: ``"websockets"`` (the
+            default) or ``"picows"`` (``rx_itty[fast]``; it cannot compress).
     """
 
     limits: Limits = field(default_factory=Limits)
@@ -217,8 +229,10 @@ class RelayConfig:
     backplane: BackplaneConfig | None = None
     trusted_proxies: tuple[str, ...] = ()
     proxy_header: str = "X-Forwarded-For"
+    engine: str = "websockets"
 
     def __post_init__(self) -> None:
+        check_engine(self.engine, self.compression)
         if isinstance(self.trusted_proxies, str) or not all(
             isinstance(entry, str) for entry in self.trusted_proxies
         ):
@@ -229,6 +243,21 @@ class RelayConfig:
                 raise RelayConfigError(
                     f"namespace {name!r} must be non-empty and not end with ':' or '/'"
                 )
+
+
+def check_engine(engine: str, compression: bool) -> None:
+    """Check that ``engine`` is one of :data:`ENGINES` and can do what the config asks.
+
+    Raises:
+        RelayConfigError: an unknown engine, or compression with ``picows``.
+    """
+    if engine not in ENGINES:
+        raise RelayConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if compression and engine == "picows":
+        raise RelayConfigError(
+            "the picows engine cannot compress (no permessage-deflate): turn compression "
+            "off or use the websockets engine"
+        )
 
 
 def match_namespace(channel: str, namespaces: Mapping[str, NamespaceKeys]) -> str | None:
@@ -299,6 +328,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
         "backplane",
         "trusted_proxies",
         "proxy_header",
+        "engine",
     }
     unknown = set(raw) - sections
     if unknown:
@@ -318,6 +348,9 @@ def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
         raise RelayConfigError(
             '"trusted_proxies" must be a list of addresses or networks, "proxy_header" a string'
         )
+    engine = raw.get("engine", "websockets")
+    if not isinstance(engine, str):
+        raise RelayConfigError(f'"engine" must be one of {", ".join(ENGINES)}')
     return RelayConfig(
         limits=Limits(**limits_raw),
         namespaces=_namespaces(raw.get("namespaces", {})),
@@ -325,6 +358,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> RelayConfig:
         backplane=_backplane(raw.get("backplane")),
         trusted_proxies=tuple(proxies),
         proxy_header=header,
+        engine=engine,
     )
 
 

@@ -145,9 +145,10 @@ def start_relay_thread(
 
     Args:
         config: Limits, namespaces, compression (the hosted service's limits by default).
-        **options: Where to listen, as for :class:`~rx_itty.relay.Relay`: ``host``
-            (loopback by default), ``port`` (0 picks a free one), ``http_port``
-            (also accept HTTP pushes there; off if ``None``).
+        **options: As for :class:`~rx_itty.relay.Relay`: ``host`` (loopback by
+            default), ``port`` (0 picks a free one), ``http_port`` (also accept HTTP
+            pushes there; off if ``None``), ``backplane``, ``engine`` (``"picows"``
+            with ``rx_itty[fast]``).
 
     Returns:
         The running :class:`RelayThread`; read ``.url``, call ``.stop()`` when done.

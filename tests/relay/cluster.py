@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from tests.cli.support import start_serve
-from tests.support import scaled
+from tests.support import ENGINE, scaled
 
 __all__ = ["NODE_TTL", "Node", "running_nodes"]
 
@@ -25,7 +25,7 @@ _HTTP = re.compile(r"http://\S+/c/")
 
 @dataclass
 class Node:
-    """One ``python -m rx_itty serve`` process on a backplane."""
+    """One ``python -m rx_itty serve`` process on a backplane, on the engine under test."""
 
     proc: asyncio.subprocess.Process
     url: str
@@ -40,7 +40,9 @@ class Node:
         errors = tempfile.TemporaryFile()  # noqa: SIM115 - the Node owns it; running_nodes closes it
         try:
             proc, line = await start_serve(
-                *("--backplane", backplane, "--node-ttl", str(NODE_TTL)), *args, stderr=errors
+                *("--backplane", backplane, "--node-ttl", str(NODE_TTL), "--engine", ENGINE),
+                *args,
+                stderr=errors,
             )
         except AssertionError as failed:
             errors.seek(0)

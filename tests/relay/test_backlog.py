@@ -145,3 +145,38 @@ async def test_a_delivery_costs_the_same_however_many_members_are_behind() -> No
     asyncio.get_running_loop().call_soon(passed.set)  # after the pass the checks asked for
     await passed.wait()
     assert sum(member.looked for member in members) == len(members)  # one pass, not 1000
+
+
+async def test_a_fast_sender_cannot_outrun_the_budget_within_one_turn_of_the_loop() -> None:
+    # A single read can carry thousands of frames: the budget must hold before the
+    # loop turns again, once enough has been written since the last pass.
+    drops = Drops()
+    guard = backlog(
+        drops, max_buffered_bytes=20_000, slow_reader_seconds=3600, max_total_buffered_bytes=40_000
+    )
+    slow = Fake("slow", 0)
+    guard.paused(slow)  # asks for a pass on the loop, which does not turn in this test
+    for _ in range(8):
+        slow.size += 2000
+        guard.check(2000)  # written, not yet read: 16,000 bytes in all
+    assert slow.looked == 0  # under 16 KiB per watched member: left to the loop's pass
+    slow.size = 50_000
+    guard.check(2000)  # 18,000 since the last pass: checked here and now
+    assert slow.looked == 1
+    budget = "relay output budget of 40,000 bytes exceeded"
+    assert drops.queue.get_nowait() == ("slow", budget, True)
+
+
+async def test_deliveries_that_write_little_leave_the_pass_to_the_loop() -> None:
+    drops = Drops()
+    guard = backlog(drops, max_buffered_bytes=1000, max_total_buffered_bytes=10**9)
+    members = [Fake(f"m{n}", 500) for n in range(100)]
+    for member in members:
+        guard.paused(member)
+    for _ in range(100):  # 100 x 100 bytes: under 16 KiB per watched member
+        guard.check(100)
+    assert sum(member.looked for member in members) == 0  # nothing looked at yet
+    passed = asyncio.Event()
+    asyncio.get_running_loop().call_soon(passed.set)
+    await passed.wait()
+    assert sum(member.looked for member in members) == len(members)

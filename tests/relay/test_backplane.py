@@ -13,11 +13,11 @@ from rx_itty.relay import (
     RelayConfig,
     open_backplane,
 )
-from tests.support import run_python
+from tests.support import ENGINE, run_python
 
 
 def test_a_relay_is_one_process_unless_given_a_backplane() -> None:
-    relay = Relay()
+    relay = Relay(engine=ENGINE)
     assert relay.node_id is None
     assert relay.core.clustered is False
     backplane: LocalBackplane[object] = LocalBackplane()
@@ -26,8 +26,10 @@ def test_a_relay_is_one_process_unless_given_a_backplane() -> None:
 
 def test_a_backplane_url_or_config_makes_the_relay_a_cluster_node() -> None:
     pytest.importorskip("redis")
-    from_url = Relay(backplane="redis://127.0.0.1:6379/0")
-    from_config = Relay(RelayConfig(backplane=BackplaneConfig("unix:///tmp/r.sock?db=0")))
+    from_url = Relay(backplane="redis://127.0.0.1:6379/0", engine=ENGINE)
+    from_config = Relay(
+        RelayConfig(backplane=BackplaneConfig("unix:///tmp/r.sock?db=0")), engine=ENGINE
+    )
     for relay in (from_url, from_config):
         assert relay.core.clustered
         assert relay.node_id is not None
@@ -44,7 +46,7 @@ def test_open_backplane_connects_nothing_until_started() -> None:
 
 def test_a_backplane_url_with_an_unknown_scheme_is_a_config_error() -> None:
     with pytest.raises(RelayConfigError, match="redis://HOST:PORT/DB"):
-        Relay(backplane="http://127.0.0.1:6379")
+        Relay(backplane="http://127.0.0.1:6379", engine=ENGINE)
 
 
 def test_the_relay_imports_and_runs_without_redis_and_says_which_extra_a_backplane_needs() -> None:

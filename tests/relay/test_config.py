@@ -19,6 +19,7 @@ from rx_itty.relay.config import (
     load_config,
     match_namespace,
 )
+from rx_itty.relay.server import Relay
 
 OPEN = NamespaceKeys()
 REGISTERED = {"myapp": OPEN, "myapp/private": OPEN}
@@ -214,6 +215,18 @@ def test_compression_can_be_turned_on() -> None:
     assert config_from_dict({"compression": True}).compression is True
 
 
+def test_the_engine_is_websockets_unless_the_config_names_picows() -> None:
+    assert RelayConfig().engine == "websockets"
+    assert config_from_dict({"engine": "picows"}).engine == "picows"
+
+
+def test_the_picows_engine_refuses_compression_with_a_clear_error() -> None:
+    with pytest.raises(RelayConfigError, match="picows engine cannot compress"):
+        RelayConfig(compression=True, engine="picows")
+    with pytest.raises(RelayConfigError, match="picows engine cannot compress"):
+        Relay(RelayConfig(compression=True), engine="picows")
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
@@ -225,6 +238,9 @@ def test_compression_can_be_turned_on() -> None:
             r"limits\.warnings must be a (whole )?number( of seconds)? >= 0",
         ),
         ({"compression": "yes"}, '"compression" must be true or false'),
+        ({"engine": "uvicorn"}, "engine must be one of websockets, picows, got 'uvicorn'"),
+        ({"engine": 1}, '"engine" must be one of websockets, picows'),
+        ({"engine": "picows", "compression": True}, "picows engine cannot compress"),
         ({"namespaces": ["myapp"]}, '"namespaces" must be an object'),
         ({"namespaces": {"myapp": "key"}}, "namespace 'myapp' must map to an object"),
         ({"namespaces": {"myapp": {"key": "k"}}}, r"namespace 'myapp' has unknown keys \['key'\]"),

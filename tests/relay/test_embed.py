@@ -21,13 +21,13 @@ from rx_itty import (
 )
 from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay import NamespaceKeys, Relay, RelayConfig, RelayThread
-from tests.support import first, scaled
+from tests.support import ENGINE, first, scaled
 
 
 @pytest.mark.asyncio
 async def test_stopping_a_relay_thread_from_a_running_loop_does_not_block_it() -> None:
     # The notebook shape: the relay's clients live on the loop calling stop().
-    relay = start_relay_thread()
+    relay = start_relay_thread(engine=ENGINE)
     ch = connect("room", server=relay.url, reconnect=False)
     await ch.opened(scaled(5))
     closed = asyncio.ensure_future(first(ch.closes, lambda _: True))
@@ -54,7 +54,7 @@ def own_join(url: str) -> dict[str, Any]:
 
 
 def test_start_returns_the_url_and_is_idempotent() -> None:
-    relay = RelayThread()
+    relay = RelayThread(engine=ENGINE)
     try:
         url = relay.start()
         assert relay.start() == url == relay.url
@@ -66,7 +66,7 @@ def test_start_returns_the_url_and_is_idempotent() -> None:
 
 
 def test_stop_closes_the_port_and_is_idempotent() -> None:
-    relay = start_relay_thread()
+    relay = start_relay_thread(engine=ENGINE)
     port = relay.port
     relay.stop()
     relay.stop()
@@ -74,14 +74,14 @@ def test_stop_closes_the_port_and_is_idempotent() -> None:
 
 
 def test_stop_before_start_does_nothing() -> None:
-    relay = RelayThread()
+    relay = RelayThread(engine=ENGINE)
     relay.stop()
     relay.start()  # still startable
     relay.stop()
 
 
 def test_a_relay_thread_that_never_started_leaves_no_unclosed_loop() -> None:
-    relay = RelayThread()
+    relay = RelayThread(engine=ENGINE)
     relay.stop()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -91,31 +91,31 @@ def test_a_relay_thread_that_never_started_leaves_no_unclosed_loop() -> None:
 
 
 def test_a_with_block_serves_inside_and_stops_after() -> None:
-    with start_relay_thread() as relay:
+    with start_relay_thread(engine=ENGINE) as relay:
         port = relay.port
         assert own_join(relay.url + "room")["type"] == "join"
     assert refuses_connections(port)
 
 
 def test_a_with_block_starts_a_relay_thread_that_was_not_started() -> None:
-    with RelayThread() as relay:
+    with RelayThread(engine=ENGINE) as relay:
         assert own_join(relay.url + "room")["self"] is True
         port = relay.port
     assert refuses_connections(port)
 
 
 def test_a_port_already_in_use_raises_os_error_from_start() -> None:
-    with start_relay_thread() as taken:
+    with start_relay_thread(engine=ENGINE) as taken:
         with pytest.raises(OSError, match="address already in use"):
-            RelayThread(port=taken.port).start()
+            RelayThread(port=taken.port, engine=ENGINE).start()
         with pytest.raises(OSError, match="address already in use"):
-            start_relay_thread(port=taken.port)
+            start_relay_thread(port=taken.port, engine=ENGINE)
         assert own_join(taken.url + "room")["self"] is True  # the first one is unharmed
 
 
 def test_http_port_passes_through_and_accepts_pushes() -> None:
     config = RelayConfig(namespaces={"app": NamespaceKeys(send_key="S3CRET")})
-    with start_relay_thread(config, http_port=0) as relay:
+    with start_relay_thread(config, http_port=0, engine=ENGINE) as relay:
         http_url = relay.relay.http_url
         assert http_url is not None
         assert http_url.startswith("http://127.0.0.1:")
@@ -134,18 +134,18 @@ def test_http_port_passes_through_and_accepts_pushes() -> None:
 
 
 def test_without_http_port_there_is_no_http_push() -> None:
-    with start_relay_thread() as relay:
+    with start_relay_thread(engine=ENGINE) as relay:
         assert relay.relay.http_url is None
 
 
 @pytest.mark.parametrize("name", ["port", "url"])
 def test_reading_a_relays_address_before_start_raises_relay_not_started(name: str) -> None:
     with pytest.raises(RelayNotStarted, match="not started"):
-        getattr(Relay(), name)
+        getattr(Relay(engine=ENGINE), name)
 
 
 def test_reading_a_relay_threads_port_before_start_raises_relay_not_started() -> None:
-    relay = RelayThread()
+    relay = RelayThread(engine=ENGINE)
     answer: concurrent.futures.Future[int] = concurrent.futures.Future()
 
     def read() -> None:

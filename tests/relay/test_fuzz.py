@@ -19,7 +19,7 @@ import pytest
 
 from rx_itty.relay import Limits, Relay, RelayConfig
 from tests.rawws import client_frame, open_socket, read_head, upgrade_request
-from tests.support import Peer, scaled
+from tests.support import ENGINE, Peer, scaled
 
 pytestmark = pytest.mark.asyncio
 
@@ -84,7 +84,7 @@ async def fuzzer(port: int, rng: random.Random, budget: list[int]) -> None:
 async def test_hostile_frames_never_disturb_good_members() -> None:
     rng = random.Random(SEED)
     limits = Limits(max_frame_bytes=4096)
-    async with Relay(RelayConfig(limits=limits)) as relay:
+    async with Relay(RelayConfig(limits=limits), engine=ENGINE) as relay:
         url = relay.url + "fuzz?"
         async with (
             await Peer.connect(url, max_queue=None) as sender,

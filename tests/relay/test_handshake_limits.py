@@ -9,6 +9,7 @@ import pytest
 from rx_itty.relay import Limits, Relay, RelayConfig
 from tests.rawws import open_socket, read_head, status_of, upgrade_request
 from tests.relayproc import relay_process
+from tests.support import ENGINE
 
 pytestmark = pytest.mark.asyncio
 
@@ -49,7 +50,7 @@ async def test_the_request_head_is_bounded_like_nginx_by_default(
 
 async def test_head_limits_are_configurable() -> None:
     limits = Limits(max_request_line_bytes=100, max_header_count=6, max_header_bytes=1000)
-    async with Relay(RelayConfig(limits=limits)) as relay:
+    async with Relay(RelayConfig(limits=limits), engine=ENGINE) as relay:
         assert await status(relay.port, upgrade_request("/c/r?x=" + "a" * 60)) == 101
         assert await status(relay.port, upgrade_request("/c/r?x=" + "a" * 100)) == 414
         assert await status(relay.port, upgrade_request("/c/r?", headers(1, 50))) == 101

@@ -23,7 +23,7 @@ from rx_itty.relay import Limits, NamespaceKeys, Relay, RelayConfig
 from rx_itty.relay.core import RelayCore
 from rx_itty.relay.http_push import HttpPushListener
 from tests.rawws import open_socket
-from tests.support import Peer, scaled
+from tests.support import ENGINE, Peer, scaled
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.asyncio
 async def pushing_relay(test_backplane: str | None) -> AsyncIterator[Relay]:
     """A relay with HTTP push on; on a Redis backplane like ``relay`` when the tests ask."""
     config = RelayConfig(namespaces={"app": NamespaceKeys(send_key="S3CRET")})
-    async with Relay(config, http_port=0, backplane=test_backplane) as relay:
+    async with Relay(config, http_port=0, backplane=test_backplane, engine=ENGINE) as relay:
         yield relay
 
 

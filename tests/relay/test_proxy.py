@@ -15,7 +15,7 @@ from rx_itty.exceptions import RelayConfigError
 from rx_itty.relay import Limits, Relay, RelayConfig
 from rx_itty.relay.config import config_from_dict
 from rx_itty.relay.proxy import TrustedProxies
-from tests.support import Peer, scaled
+from tests.support import ENGINE, Peer, scaled
 
 # -- TrustedProxies ------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ async def status(url: str, **kwargs: object) -> int:
 
 def relay_behind_proxy(**limits: object) -> Relay:
     config = RelayConfig(limits=Limits(**limits), trusted_proxies=("127.0.0.1",))  # type: ignore[arg-type]
-    return Relay(config)
+    return Relay(config, engine=ENGINE)
 
 
 @pytest.mark.asyncio
@@ -188,7 +188,9 @@ async def test_a_client_cannot_pick_its_address_by_sending_the_header_itself() -
 @pytest.mark.asyncio
 async def test_the_header_from_a_peer_that_is_not_a_trusted_proxy_is_ignored() -> None:
     limits = Limits(connections_per_second=1, exempt_loopback=False)
-    async with Relay(RelayConfig(limits=limits, trusted_proxies=("10.0.0.1",))) as relay:
+    async with Relay(
+        RelayConfig(limits=limits, trusted_proxies=("10.0.0.1",)), engine=ENGINE
+    ) as relay:
         first = {"additional_headers": {"X-Forwarded-For": "198.51.100.1"}}
         second = {"additional_headers": {"X-Forwarded-For": "198.51.100.2"}}
         assert await status(relay.url + "r?", **first) == 101
@@ -218,7 +220,7 @@ async def test_the_forwarded_header_can_be_read_instead() -> None:
         trusted_proxies=("127.0.0.1",),
         proxy_header="Forwarded",
     )
-    async with Relay(config) as relay:
+    async with Relay(config, engine=ENGINE) as relay:
         one = {"additional_headers": {"Forwarded": 'for="[2001:db8::1]:4711"'}}
         other = {"additional_headers": {"Forwarded": "for=198.51.100.3"}}
         assert [await status(relay.url + "r?", **one) for _ in range(2)] == [101, 429]
@@ -230,7 +232,7 @@ async def test_an_untrusted_same_host_proxy_is_reported_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="rx_itty.relay")
-    async with Relay() as relay, FakeProxy.running(relay) as proxy:
+    async with Relay(engine=ENGINE) as relay, FakeProxy.running(relay) as proxy:
         for _ in range(3):
             assert await status(proxy.url + "r?") == 101
     warnings = [r.getMessage() for r in caplog.records if "not a trusted proxy" in r.getMessage()]

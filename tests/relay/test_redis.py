@@ -22,7 +22,7 @@ from rx_itty.relay.core import Relayed
 from rx_itty.relay.redis import RedisBackplane
 from tests.rawws import open_socket, read_head, status_of
 from tests.redis_server import RedisServer
-from tests.support import Peer, scaled
+from tests.support import ENGINE, Peer, scaled
 
 pytestmark = pytest.mark.asyncio
 
@@ -36,8 +36,8 @@ async def test_uids_are_unique_across_the_cluster(redis_server: RedisServer) -> 
     config = BackplaneConfig(redis_server.url)
     name = f"room-{secrets.token_hex(4)}"
     async with (
-        Relay(backplane=RedisBackplane(config, uid_factory=same_uids())) as one,
-        Relay(backplane=RedisBackplane(config, uid_factory=same_uids())) as other,
+        Relay(backplane=RedisBackplane(config, uid_factory=same_uids()), engine=ENGINE) as one,
+        Relay(backplane=RedisBackplane(config, uid_factory=same_uids()), engine=ENGINE) as other,
     ):
         a = await Peer.connect(one.url + name)
         b = await Peer.connect(other.url + name)
@@ -53,7 +53,7 @@ async def test_members_joining_a_fresh_channel_on_one_node_join_in_handshake_ord
     # A handshake that completes just as the channel's roster arrives from Redis must
     # not overtake the member that was waiting for it. That window is narrow, so many
     # fresh channels are tried; before the fix about one in 25 went wrong.
-    async with Relay(backplane=redis_server.url) as relay:
+    async with Relay(backplane=redis_server.url, engine=ENGINE) as relay:
         for _ in range(100):
             url = f"{relay.url}room-{secrets.token_hex(4)}?"
             async with await Peer.connect(url) as first, await Peer.connect(url) as second:
@@ -75,10 +75,10 @@ async def test_a_stopped_node_leaves_the_registry_and_its_members_leave(
 ) -> None:
     config = BackplaneConfig(redis_server.url)
     name = f"room-{secrets.token_hex(4)}"
-    async with Relay(backplane=RedisBackplane(config)) as staying:
+    async with Relay(backplane=RedisBackplane(config), engine=ENGINE) as staying:
         a = await Peer.connect(staying.url + name)
         await a.joined()
-        leaving = Relay(backplane=RedisBackplane(config))
+        leaving = Relay(backplane=RedisBackplane(config), engine=ENGINE)
         await leaving.start()
         assert await client.zscore("rxi:nodes", leaving.node_id or "") is not None
         b = await Peer.connect(leaving.url + name + "?announce=true")
@@ -97,7 +97,7 @@ async def test_a_node_declared_dead_while_alive_drops_its_connections_and_rejoin
 ) -> None:
     config = BackplaneConfig(redis_server.url, node_ttl=0.5)
     name = f"room-{secrets.token_hex(4)}"
-    async with Relay(backplane=RedisBackplane(config)) as relay:
+    async with Relay(backplane=RedisBackplane(config), engine=ENGINE) as relay:
         peer = await Peer.connect(relay.url + name)
         await peer.joined()
         # What another node's sweep does to a node that stalled past its TTL.
@@ -114,7 +114,7 @@ async def test_a_node_declared_dead_while_alive_drops_its_connections_and_rejoin
 
 
 async def test_starting_without_a_reachable_redis_names_the_url_without_credentials() -> None:
-    relay = Relay(backplane="redis://someone:hunter2@127.0.0.1:1/0")
+    relay = Relay(backplane="redis://someone:hunter2@127.0.0.1:1/0", engine=ENGINE)
     with pytest.raises(BackplaneUnavailable) as caught:
         await relay.start()
     message = str(caught.value)
@@ -129,7 +129,10 @@ async def test_frames_queued_together_for_a_channel_cross_as_one_publish_in_orde
     config = BackplaneConfig(redis_server.url)
     name = f"room-{secrets.token_hex(4)}"
     sender: RedisBackplane[Any] = RedisBackplane(config)
-    async with Relay(backplane=sender) as one, Relay(backplane=config.url) as other:
+    async with (
+        Relay(backplane=sender, engine=ENGINE) as one,
+        Relay(backplane=config.url, engine=ENGINE) as other,
+    ):
         here = await Peer.connect(one.url + name)
         there = await Peer.connect(other.url + name)
         await here.joined()
@@ -152,12 +155,14 @@ async def test_a_node_with_other_namespaces_cannot_join_the_cluster(
 ) -> None:
     keys = RelayConfig(namespaces={"app": NamespaceKeys(join_key="J")})
     other = RelayConfig(namespaces={"app": NamespaceKeys(join_key="changed")})
-    async with Relay(keys, backplane=redis_server.url) as first:
-        late = Relay(other, backplane=redis_server.url)
+    async with Relay(keys, backplane=redis_server.url, engine=ENGINE) as first:
+        late = Relay(other, backplane=redis_server.url, engine=ENGINE)
         with pytest.raises(RelayConfigError, match=f"node {first.node_id} has other reserved"):
             await late.start()
         assert await client.zscore("rxi:nodes", late.node_id or "") is None
-        async with Relay(keys, backplane=redis_server.url) as same:  # the same namespaces: fine
+        async with Relay(
+            keys, backplane=redis_server.url, engine=ENGINE
+        ) as same:  # the same namespaces: fine
             assert same.node_id != first.node_id
 
 
@@ -165,7 +170,10 @@ async def test_an_unreadable_event_on_redis_costs_that_event_only(
     redis_server: RedisServer, client: aioredis.Redis
 ) -> None:
     name = f"room-{secrets.token_hex(4)}"
-    async with Relay(backplane=redis_server.url) as one, Relay(backplane=redis_server.url) as other:
+    async with (
+        Relay(backplane=redis_server.url, engine=ENGINE) as one,
+        Relay(backplane=redis_server.url, engine=ENGINE) as other,
+    ):
         here = await Peer.connect(one.url + name)
         there = await Peer.connect(other.url + name)
         await here.joined()

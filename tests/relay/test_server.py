@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rx_itty.relay import Limits, NamespaceKeys, Relay, RelayConfig
 from tests.rawws import open_socket, read_head, status_of, upgrade_request
-from tests.support import Peer, scaled
+from tests.support import ENGINE, Peer, scaled
 
 pytestmark = pytest.mark.asyncio
 
@@ -336,7 +336,7 @@ async def test_sending_without_the_send_key_errors_and_relays_nothing(url: str) 
 
 async def test_namespace_keys_from_the_config_are_enforced() -> None:
     config = RelayConfig(namespaces={"myapp": NamespaceKeys(join_key="J", send_key="S")})
-    async with Relay(config) as relay:
+    async with Relay(config, engine=ENGINE) as relay:
         await expect_status(relay.url + "myapp:room?", 403)
         async with await Peer.connect(relay.url + "myapp:room?joinKey=J&sendKey=S&echo=true") as a:
             await a.joined()
@@ -351,7 +351,10 @@ async def test_bad_paths_get_http_errors(relay: Relay, path: str, status: int) -
 
 async def test_oversize_frames_get_an_error_event_then_a_policy_close() -> None:
     config = RelayConfig(limits=Limits(max_frame_bytes=1000, warnings=1))
-    async with Relay(config) as relay, await Peer.connect(relay.url + "r?echo=true") as a:
+    async with (
+        Relay(config, engine=ENGINE) as relay,
+        await Peer.connect(relay.url + "r?echo=true") as a,
+    ):
         await a.joined()
         big = "x" * 2000
         await a.send(big)
@@ -369,7 +372,7 @@ async def test_oversize_frames_get_an_error_event_then_a_policy_close() -> None:
 async def test_rate_limit_applies_to_loopback_when_not_exempt() -> None:
     limits = Limits(messages_per_window=3, window_seconds=60, exempt_loopback=False)
     async with (
-        Relay(RelayConfig(limits=limits)) as relay,
+        Relay(RelayConfig(limits=limits), engine=ENGINE) as relay,
         await Peer.connect(relay.url + "r?echo=true") as a,
     ):
         await a.joined()
@@ -394,20 +397,32 @@ async def test_one_clients_bad_frames_never_disturb_another(url: str) -> None:
 # -- operations --------------------------------------------------------------------
 
 
-async def test_compression_is_off_by_default_and_on_when_configured(url: str) -> None:
+async def test_compression_is_off_by_default(url: str) -> None:
     async with connect(url + "?") as conn:
         assert conn.response is not None
         assert "Sec-WebSocket-Extensions" not in conn.response.headers
+
+
+@pytest.mark.parametrize("size", [10, 1_000, 70_000])  # each frame-length encoding
+async def test_compression_when_configured_compresses_what_is_relayed(size: int) -> None:
     async with (
-        Relay(RelayConfig(compression=True)) as relay,
-        connect(relay.url + "r?") as conn,
+        Relay(RelayConfig(compression=True), engine="websockets") as relay,
+        await Peer.connect(relay.url + "r?echo=true") as a,
+        await Peer.connect(relay.url + "r?") as b,
     ):
-        assert conn.response is not None
-        assert "permessage-deflate" in conn.response.headers["Sec-WebSocket-Extensions"]
+        assert a.conn.response is not None
+        assert "permessage-deflate" in a.conn.response.headers["Sec-WebSocket-Extensions"]
+        await a.joined()
+        await b.joined()
+        await a.recv()  # b's join
+        text = "x" * size
+        await a.send(text)
+        assert (await a.recv())["message"] == text
+        assert (await b.recv())["message"] == text
 
 
 async def test_stopping_the_relay_closes_clients_normally() -> None:
-    relay = Relay()
+    relay = Relay(engine=ENGINE)
     await relay.start()
     peer = await Peer.connect(relay.url + "r?")
     await peer.joined()

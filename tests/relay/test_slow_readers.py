@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from rx_itty.relay import Limits, Relay, RelayConfig
 from tests.rawws import Stalled, client_frame, open_socket, read_frame, read_head, upgrade_request
 from tests.relayproc import relay_process
-from tests.support import Peer, scaled
+from tests.support import ENGINE, Peer, scaled
 
 pytestmark = pytest.mark.asyncio
 
@@ -97,27 +97,27 @@ async def test_stalled_readers_are_dropped_under_a_blast_with_bounded_memory() -
 
 
 async def blast_until_gone(relay: Relay, watcher: Peer) -> None:
-    """Send 100 KB messages until ``watcher``, reading all along, sees someone leave."""
+    """Send 100 KB messages until ``watcher``, reading all along, sees someone leave.
 
-    async def left() -> None:
-        while (await watcher.recv(within=60)).get("type") != "leave":
-            pass
-
+    Each message waits until ``watcher`` has it, so the watcher never falls behind
+    however fast the relay writes (the relay and the watcher share this thread).
+    """
     async with await Peer.connect(relay.url + "r?") as sender:
         await sender.joined()
         await watcher.recv()  # the sender's join
-        leave = asyncio.ensure_future(left())
         for _ in range(400):  # 40 MB at most
-            if leave.done():
-                break
             await sender.send("x" * 100_000)
-        await leave
+            while "message" not in (frame := await watcher.recv(within=60)):
+                if frame.get("type") == "leave":
+                    return
+        while (await watcher.recv(within=60)).get("type") != "leave":  # a grace may end later
+            pass
 
 
 async def test_a_reader_past_its_mark_is_dropped_and_can_read_the_1013_close() -> None:
     limits = Limits(max_buffered_bytes=256 * 1024, slow_reader_seconds=scaled(3))
     async with (
-        Relay(RelayConfig(limits=limits)) as relay,
+        Relay(RelayConfig(limits=limits), engine=ENGINE) as relay,
         await Peer.connect(relay.url + "r?", max_queue=None) as watcher,
     ):
         await watcher.joined()
@@ -144,7 +144,7 @@ async def test_the_relay_wide_budget_cuts_slow_readers_off_without_a_grace() -> 
         max_total_buffered_bytes=MIB,
     )
     async with (
-        Relay(RelayConfig(limits=limits)) as relay,
+        Relay(RelayConfig(limits=limits), engine=ENGINE) as relay,
         await Peer.connect(relay.url + "r?", max_queue=None) as watcher,
     ):
         await watcher.joined()
@@ -159,7 +159,7 @@ async def test_the_relay_wide_budget_cuts_slow_readers_off_without_a_grace() -> 
 async def test_a_member_that_keeps_up_is_never_dropped() -> None:
     limits = Limits(max_buffered_bytes=64 * 1024, slow_reader_seconds=0)
     async with (
-        Relay(RelayConfig(limits=limits)) as relay,
+        Relay(RelayConfig(limits=limits), engine=ENGINE) as relay,
         connect(relay.url + "r?echo=true", max_size=None) as member,
     ):
         peer = Peer(member)
@@ -173,7 +173,7 @@ async def test_a_member_that_keeps_up_is_never_dropped() -> None:
 async def test_closing_members_cost_no_log_flood(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO")
     async with (
-        Relay() as relay,
+        Relay(engine=ENGINE) as relay,
         await Peer.connect(relay.url + "room?", max_queue=None) as survivor,
     ):
         await survivor.joined()

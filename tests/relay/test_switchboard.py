@@ -1,0 +1,145 @@
+"""What every engine's connections get from the switchboard, on the engine under test.
+
+Raw sockets play the peers that ``websockets`` clients are too well behaved to
+be: one that sends its messages together with its handshake, one that never
+answers a ping, one that sends invalid UTF-8.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+
+from rx_itty.relay import Relay
+from tests.rawws import client_frame, open_socket, read_frame, read_head, status_of, upgrade_request
+from tests.support import Peer, scaled
+
+pytestmark = pytest.mark.asyncio
+
+TEXT, CLOSE, PING = 0x1, 0x8, 0x9
+
+
+def channel() -> str:
+    return f"switchboard-{secrets.token_hex(4)}"
+
+
+async def next_text(reader: asyncio.StreamReader) -> dict[str, object]:
+    """The next text frame, decoded; control frames before it are skipped."""
+    async with asyncio.timeout(scaled(5)):
+        while True:
+            opcode, payload = await read_frame(reader)
+            if opcode == TEXT:
+                decoded = json.loads(payload)
+                assert isinstance(decoded, dict)
+                return decoded
+
+
+@contextlib.asynccontextmanager
+async def beside_a_peer(
+    relay: Relay, query: str
+) -> AsyncIterator[tuple[Peer, asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A peer joined with ``query``, then a raw socket in its channel (the peer saw it join)."""
+    name = channel()
+    async with await Peer.connect(f"{relay.url}{name}?{query}") as peer:
+        await peer.joined()
+        reader, writer = await open_socket(relay.port)
+        writer.write(upgrade_request(f"/c/{name}?"))
+        assert status_of(await read_head(reader)) == 101
+        assert (await next_text(reader))["self"] is True
+        assert (await peer.recv())["total"] == 2
+        try:
+            yield peer, reader, writer
+        finally:
+            writer.close()
+
+
+async def close_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The code and reason of the close frame the relay sends next (other frames skipped)."""
+    async with asyncio.timeout(scaled(5)):
+        while True:
+            opcode, payload = await read_frame(reader)
+            if opcode == CLOSE:
+                return int.from_bytes(payload[:2], "big"), payload[2:]
+
+
+async def test_messages_sent_with_the_handshake_come_after_the_own_join_in_order(
+    relay: Relay,
+) -> None:
+    # More than the switchboard holds before it pauses reading, all in one write.
+    frames = b"".join(client_frame(json.dumps({"n": n}).encode()) for n in range(40))
+    reader, writer = await open_socket(relay.port)
+    writer.write(upgrade_request(f"/c/{channel()}?echo=true") + frames)
+    assert status_of(await read_head(reader)) == 101
+    join = await next_text(reader)
+    assert (join["type"], join["self"]) == ("join", True)
+    assert [(await next_text(reader))["message"] for _ in range(40)] == [
+        {"n": n} for n in range(40)
+    ]
+    writer.close()
+
+
+async def test_what_a_member_sends_before_closing_during_its_join_arrives_before_its_leave(
+    relay: Relay,
+) -> None:
+    name = channel()
+    async with await Peer.connect(f"{relay.url}{name}?") as watcher:
+        await watcher.joined()
+        reader, writer = await open_socket(relay.port)
+        # The message comes with the handshake, the close as soon as the handshake is
+        # answered: on a backplane, both before the join is through.
+        writer.write(upgrade_request(f"/c/{name}?") + client_frame(b'"last words"'))
+        assert status_of(await read_head(reader)) == 101
+        writer.write(client_frame((1000).to_bytes(2, "big"), opcode=CLOSE))
+        assert (await watcher.recv())["type"] == "join"
+        assert (await watcher.recv())["message"] == "last words"
+        leave = await watcher.recv()
+        assert (leave["type"], leave["total"]) == ("leave", 1)
+        writer.close()
+
+
+async def test_the_keepalive_closes_a_member_that_never_answers_a_ping(relay: Relay) -> None:
+    async with beside_a_peer(relay, "echo=true") as (alive, reader, _):
+        relay.switchboard.sweep()  # a ping to each
+        assert (await read_frame(reader))[0] == PING  # the silent member never answers it
+        await alive.send("after the pong")  # the client answered the ping before sending this
+        assert (await alive.recv())["message"] == "after the pong"
+        relay.switchboard.sweep()  # the silent one's ping is still unanswered: closed
+        assert await close_frame(reader) == (1011, b"keepalive ping timeout")
+        leave = await alive.recv()
+        assert (leave["type"], leave["total"]) == ("leave", 1)
+        await alive.send("after another pong")
+        assert (await alive.recv())["message"] == "after another pong"
+        relay.switchboard.sweep()  # the live member answered every ping: it stays
+        await alive.send("still here")
+        assert (await alive.recv())["message"] == "still here"
+
+
+async def test_invalid_utf8_closes_the_sender_with_1007_and_nobody_else(relay: Relay) -> None:
+    async with beside_a_peer(relay, "") as (other, reader, writer):
+        writer.write(client_frame(b'"\xff\xfe"'))
+        code, reason = await close_frame(reader)
+        assert code == 1007
+        assert b"invalid UTF-8" in reason
+        assert (await other.recv())["type"] == "leave"
+
+
+async def test_a_fragmented_message_is_relayed_whole(relay: Relay) -> None:
+    url = f"{relay.url}{channel()}?"
+    async with await Peer.connect(url) as sender, await Peer.connect(url) as receiver:
+        await sender.joined()
+        await receiver.joined()
+        await sender.recv()  # the receiver's join
+        await sender.conn.send(['{"parts":', ' ["a", "b"],', ' "n": 3}'])  # three frames
+        assert (await receiver.recv())["message"] == {"parts": ["a", "b"], "n": 3}
+
+
+async def test_pings_from_a_client_are_answered(relay: Relay) -> None:
+    async with await Peer.connect(f"{relay.url}{channel()}?") as peer:
+        await peer.joined()
+        pong = await peer.conn.ping()
+        await asyncio.wait_for(pong, scaled(5))
