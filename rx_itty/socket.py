@@ -15,7 +15,10 @@ arises while a row's actions run (a subscriber calling ``close()`` from an
 Delivery: every frame goes through the queue; a frame leaves it only when an
 open link took it (``Link.send`` returned True). A frame the link refused
 (connecting, closing, or its write buffer above the high-water mark) stays at
-the head and goes out, once, when the link drains or on the next connection.
+the head and goes out, once, when the link drains or on the next connection. A
+frame no link could ever take (``Link.send`` raised ``SerializationError``) is
+dropped from the queue, reported on ``diagnostics`` and logged, so it cannot
+hold back the frames behind it.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from rx_itty.exceptions import (
     InvalidOptionError,
     LoopThreadError,
     SendQueueFull,
+    SerializationError,
     SocketDisposed,
 )
 from rx_itty.lifecycle import (
@@ -455,11 +459,20 @@ class IttySocket(ChannelStreams):
         if link is None:
             return
         queue = self._queue
+        unsendable: list[tuple[str, SerializationError]] = []
         with self._lock:
             before = len(queue)
-            while queue and link.send(queue[0]):
+            while queue:
+                try:
+                    if not link.send(queue[0]):
+                        break
+                except SerializationError as exc:  # no link could ever take it
+                    unsendable.append((queue[0], exc))
                 queue.popleft()
             self._handed += before - len(queue)
+        for frame, error in unsendable:  # outside the lock: a subscriber may send
+            self._diagnostics.on_next(SendError(frame, error))
+            logger.warning("dropped a frame no connection could take: %s", error)
         if self._flush_waiters:
             self._settle_flushed(None)
 

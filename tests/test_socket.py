@@ -412,6 +412,60 @@ def test_unserialisable_messages_raise_at_the_call_and_queue_nothing(world: Worl
     assert [m.message for m in seen] == ["ok"]
 
 
+@pytest.mark.parametrize("to", ["\ud800", "u\udcff"])
+def test_a_recipient_that_is_not_unicode_text_is_refused_at_the_call(world: World, to: str) -> None:
+    # No connection could ever send it; queued, it would hold back every later send.
+    listener = world.socket()
+    seen = record(listener.messages)
+    world.run()
+    ch = world.socket()
+    with pytest.raises(SerializationError, match="which is not a Unicode character"):
+        ch.send("psst", to=to)
+    ch.send("ok")
+    world.run()
+    assert [m.message for m in seen] == ["ok"]
+
+
+class Picky:
+    """The in-memory relay behind links that can never send a frame holding "poison"."""
+
+    def __init__(self, relay: MemoryRelay) -> None:
+        self.relay = relay
+
+    def open(self, url: str, listener: Any, runtime: Any) -> PickyLink:
+        return PickyLink(self.relay.open(url, listener, runtime))
+
+
+class PickyLink:
+    def __init__(self, link: Any) -> None:
+        self.link = link
+
+    def send(self, frame: str) -> bool:
+        if "poison" in frame:
+            raise SerializationError("poison cannot be sent")
+        return bool(self.link.send(frame))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.link.close(code, reason)
+
+
+def test_a_frame_no_link_can_take_is_dropped_and_reported_not_left_to_block_the_queue(
+    world: World,
+) -> None:
+    listener = world.socket()
+    seen = record(listener.messages)
+    world.run()
+    ch = connect("room", transport=Picky(world.relay), scheduler=world.scheduler)
+    problems = record(ch.diagnostics)
+    ch.send("a").send("poison").send("b")
+    world.run()
+    assert [m.message for m in seen] == ["a", "b"]
+    assert [(type(p), p.value) for p in problems] == [(SendError, '"poison"')]
+    ch.dispose()  # closes at once: nothing is left in the queue
+    world.run()
+    assert world.relay.connections == 1
+
+
 def test_the_queue_is_bounded_and_says_so(world: World) -> None:
     world.relay.stop()
     ch = world.socket(max_queue=2)

@@ -60,7 +60,7 @@ from rx_itty.asyncio._link import (
 )
 from rx_itty.events import Close
 from rx_itty.transport import TransportListener
-from rx_itty.wire import CloseCode
+from rx_itty.wire import CloseCode, check_frame
 
 __all__ = ["PicowsTransport"]
 
@@ -353,6 +353,9 @@ class _PicowsLink(WSListener, LinkBase):
             return False
         try:
             ws.send(_TEXT, frame)
+        except UnicodeEncodeError:  # raised before anything is written
+            check_frame(frame)  # raises SerializationError, saying why
+            raise
         except Exception as exc:  # the transport broke under us: on_close follows
             _logger.debug("could not write to %s: %r", without_query(self._url), exc)
             return False

@@ -34,6 +34,7 @@ from rx_itty.asyncio._link import (
 from rx_itty.asyncio._tls import SSLOption
 from rx_itty.events import Close
 from rx_itty.transport import TransportListener
+from rx_itty.wire import check_frame
 
 __all__ = ["WebsocketsTransport"]
 
@@ -215,7 +216,12 @@ class _WebsocketsLink(LinkBase):
             self._await_drain(conn)
             return False
         try:
-            conn.protocol.send_text(frame.encode())
+            data = frame.encode()
+        except UnicodeEncodeError:
+            check_frame(frame)  # raises SerializationError, saying why
+            raise
+        try:
+            conn.protocol.send_text(data)
             conn.send_data()
         except Exception as exc:  # the transport broke under us: on_close follows
             _logger.debug("could not write to %s: %r", without_query(self._url), exc)
