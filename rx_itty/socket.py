@@ -766,7 +766,14 @@ class IttySocket(ChannelStreams):
         self._wait_closed(_WAIT_SECONDS)
 
     async def __aenter__(self) -> Self:
-        return await self.opened()
+        """Open and wait until READY. If that fails or is cancelled (a timeout around the
+        ``async with``), the socket is disposed: no block will, and it must not go on
+        reconnecting with nobody holding it."""
+        try:
+            return await self.opened()
+        except BaseException:
+            self.dispose()
+            raise
 
     async def __aexit__(
         self,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator
@@ -287,6 +288,26 @@ async def test_async_with_disposes_and_waits_for_the_close(relay: Relay) -> None
             ch.send("from the block")
         assert ch.current_state is ConnectionState.DISPOSED
         assert (await asyncio.wait_for(heard.__anext__(), scaled(5))).message == "from the block"
+
+
+@pytest.mark.asyncio
+async def test_an_async_with_that_never_opens_disposes_the_socket(relay: Relay) -> None:
+    # Cancelled by a timeout around it, or refused: either way nothing holds the
+    # socket any more, so it must not go on reconnecting.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nobody = f"ws://127.0.0.1:{probe.getsockname()[1]}/c/room"  # nothing listens here
+    unreachable = connect(nobody, reconnect=FAST)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3), unreachable:
+            pytest.fail("the block must not run")
+    assert unreachable.current_state is ConnectionState.DISPOSED
+    async with connect("vault", server=relay.url, join_key="right"):
+        refused = connect("vault", server=relay.url, join_key="wrong")
+        with pytest.raises(HandshakeRejected):
+            async with refused:
+                pytest.fail("the block must not run")
+        assert refused.current_state is ConnectionState.DISPOSED
 
 
 @contextlib.asynccontextmanager
