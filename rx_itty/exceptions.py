@@ -26,6 +26,8 @@ Messages say what happened and what to do about it, in one line.
 
 from __future__ import annotations
 
+from rx_itty._logging import redact
+
 __all__ = [
     "BackplaneUnavailable",
     "ConnectionFailed",
@@ -80,10 +82,12 @@ class HandshakeRejected(ConnectionFailed):
 
     Attributes:
         status: The HTTP status, e.g. 403 for a wrong or missing ``joinKey``.
-        reason: The server's explanation, if it sent one.
+        reason: The server's explanation, if it sent one, with any ``joinKey`` or
+            ``sendKey`` value it quotes masked.
     """
 
     def __init__(self, url: str, status: int, reason: str = "") -> None:
+        reason = redact(reason)  # the server's text may quote the request, keys included
         self.status = status
         self.reason = reason
         hint = {

@@ -39,7 +39,7 @@ from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignme
 from reactivex.observer import Observer
 
 from rx_itty._channel import ChannelStreams
-from rx_itty._logging import without_query
+from rx_itty._logging import redact, without_query
 from rx_itty.backoff import Backoff
 from rx_itty.events import Close, Open, SendError
 from rx_itty.exceptions import (
@@ -414,6 +414,8 @@ class IttySocket(ChannelStreams):
     def _link_closed(self, listener: _Listener, close: Close, *, opened: bool) -> None:
         if listener.link is not self._link:
             return  # a link we already forgot
+        if "=" in close.reason:  # a server's text may quote our URL, keys and all
+            close = Close(close.code, redact(close.reason), close.rejected)
         backoff = self._backoff
         event = link_closed_input(
             self._state.latest,

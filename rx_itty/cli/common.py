@@ -18,7 +18,7 @@ import socket
 import sys
 from collections.abc import Iterator
 
-from rx_itty._logging import without_query
+from rx_itty._logging import redact, without_query
 from rx_itty.cli.format import terminal_safe
 from rx_itty.cli.options import JOIN_KEY_ENV
 from rx_itty.client import SERVER_ENV
@@ -77,6 +77,7 @@ def clause(text: str) -> str:
 
 
 def _rejected(url: str, code: int, reason: str) -> str:
+    reason = redact(reason)
     detail = f": {clause(reason)}" if clause(reason) else ""
     hint = _FLAG_HINTS.get(code, _SERVER_TROUBLE_HINT if code >= 500 else _OTHER_HINT)
     return f"server refused {without_query(url)} with HTTP {code}{detail}; {hint}"
@@ -102,8 +103,9 @@ def failure(exc: ConnectionFailed, url: str) -> str:
 
 def close_failure(close: Close, url: str) -> str:
     """A one-line description of a close the socket will not recover from."""
-    # A reason may quote the URL (a library's error text): never with its keys.
-    said = close.reason.replace(url, without_query(url))
+    # A reason may quote the URL (a library's error text, a server's 400 page):
+    # never with its keys.
+    said = redact(close.reason.replace(url, without_query(url)))
     if close.rejected is not None:
         return _rejected(url, close.rejected, said)
     if close.code is None:

@@ -11,7 +11,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from rx_itty.relay import Limits, Relay, RelayConfig
 from tests.cli.support import run, spawn
-from tests.support import Peer, scaled
+from tests.support import Peer, quoting_server, scaled
 
 
 async def received(peer: Peer) -> dict[str, object]:
@@ -112,6 +112,20 @@ async def test_send_to_a_join_keyed_channel_needs_the_key(relay: Relay) -> None:
         code, _, err = await run(["send", "vault", "y", "--join-key", "J", "--server", relay.url])
         assert code == 0, err
         assert (await received(owner))["message"] == "y"
+
+
+@pytest.mark.asyncio
+async def test_a_refusal_quoting_the_request_is_shown_without_the_keys() -> None:
+    async with quoting_server() as base:
+        code, _, err = await run(
+            ["send", "room", "x", "--server", base, "--send-key", "SECRET"],
+            env={"RX_ITTY_JOIN_KEY": "SECRET"},
+        )
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"rx-itty: error: server refused {base}room with HTTP 400: Bad request: "
+        "GET /c/room?joinKey=***&sendKey=***; check the channel name and --as"
+    )
 
 
 @pytest.mark.asyncio
