@@ -209,6 +209,9 @@ async def quoting_server() -> AsyncIterator[str]:
         body = f"Bad request: GET {request.path}".encode()
         return Response(400, "Bad Request", Headers([("Content-Length", str(len(body)))]), body)
 
-    async with serve(lambda ws: None, "127.0.0.1", 0, process_request=refuse) as server:
+    async def never(connection: ServerConnection) -> None:
+        raise AssertionError("every handshake is refused")
+
+    async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:
         port = server.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}/c/"
