@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import difflib
 import logging
 import os
@@ -40,16 +42,14 @@ _background_sockets: weakref.WeakSet[IttySocket] = weakref.WeakSet()
 
 def _flush_background_sockets() -> None:
     # A script that sends and ends would otherwise lose what is still queued:
-    # the shared loop thread is a daemon and dies with the interpreter.
-    waits = []
-    for socket in list(_background_sockets):
-        socket.dispose()
-        waits.append(socket._closed_future())
-    for wait in waits:
-        try:
-            wait.result(_EXIT_FLUSH_SECONDS)
-        except Exception:  # noqa: S112 - best effort at exit, nothing left to tell
-            continue
+    # the shared loop thread is a daemon and dies with the interpreter. The
+    # sockets flush at once, within one budget for all of them.
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C at exit: leave now, quietly
+        sockets = list(_background_sockets)
+        for socket in sockets:
+            socket.dispose()
+        waits = [socket._closed_future() for socket in sockets]
+        concurrent.futures.wait(waits, timeout=_EXIT_FLUSH_SECONDS)
 
 
 def _check_flag(name: str, value: Any) -> bool:

@@ -9,6 +9,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -163,6 +164,41 @@ def test_a_script_that_sends_and_exits_without_closing_still_delivers() -> None:
         run_python(script)
         assert next(heard).message == "bye"
         listener.dispose()
+
+
+STUCK_AT_EXIT = """
+import atexit, os, signal, socket, threading, time
+from rx_itty import connect
+
+server = socket.socket()  # accepts TCP, never answers a handshake: nothing can flush
+server.bind(("127.0.0.1", 0))
+server.listen()
+url = f"ws://127.0.0.1:{server.getsockname()[1]}/c/room"
+sockets = [connect(url).send("stuck") for _ in range(8)]
+"""
+
+
+def test_at_exit_stuck_sockets_share_one_flush_budget() -> None:
+    # Each socket used to get its own 2 s, one after another: 16 s for these 8.
+    started = time.monotonic()
+    run_python(STUCK_AT_EXIT)
+    assert time.monotonic() - started < 8
+
+
+def test_ctrl_c_while_the_exit_flush_waits_ends_the_program_quietly() -> None:
+    # Registered after rx_itty's hook, this one runs first: it interrupts that wait.
+    interrupt = """
+def interrupt_once_disposed():
+    disposed = threading.Event()
+    sockets[-1].state.subscribe(on_completed=disposed.set)
+    disposed.wait(10)
+    os.kill(os.getpid(), signal.SIGINT)
+
+atexit.register(lambda: threading.Thread(target=interrupt_once_disposed).start())
+"""
+    done = run_python(STUCK_AT_EXIT + interrupt)
+    assert "Traceback" not in done.stderr
+    assert "KeyboardInterrupt" not in done.stderr
 
 
 @pytest.mark.asyncio
