@@ -292,9 +292,11 @@ def check_url(url: str) -> None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise InvalidOptionError(
-            f"{shown} is not a valid URL ({exc}); ports are whole numbers from 1 to 65535"
-        ) from None
+        if "port" in str(exc).lower():
+            raise InvalidOptionError(
+                f"{shown} is not a valid URL: its port must be a whole number from 1 to 65535"
+            ) from None
+        raise InvalidOptionError(f"{shown} is not a valid URL ({exc})") from None
     if parts.scheme not in ("ws", "wss"):
         raise InvalidOptionError(f"{shown} is not a ws:// or wss:// URL")
     if not parts.hostname:

@@ -87,7 +87,7 @@ def test_bad_options_fail_at_once_with_a_clear_message(
 @pytest.mark.parametrize(
     ("channel", "kwargs", "problem"),
     [
-        ("ws://127.0.0.1:99999/c/room", {}, "ports are whole numbers from 1 to 65535"),
+        ("ws://127.0.0.1:99999/c/room", {}, "a whole number from 1 to 65535"),
         ("ws://127.0.0.1:0/c/room", {}, "port 0, which no server listens on"),
         ("room", {"server": "ws://127.0.0.1:0/c/"}, "port 0, which no server listens on"),
         ("ws://h/c/room#top", {}, "has a #fragment"),

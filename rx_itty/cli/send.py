@@ -47,6 +47,7 @@ from rx_itty.cli.options import (
     options_from,
     positive,
     text,
+    utf8,
 )
 from rx_itty.client import connect
 from rx_itty.events import Close, Message, ServerError
@@ -349,6 +350,7 @@ def register(commands: Commands) -> None:
     command.add_argument(
         "message",
         metavar="MESSAGE",
+        type=utf8,
         help="a JSON value, or any other text to send as a string; - reads stdin",
     )
     command.add_argument("--to", type=text, metavar="UID", help="send a direct message to UID")

@@ -114,6 +114,33 @@ async def test_send_to_a_join_keyed_channel_needs_the_key(relay: Relay) -> None:
         assert (await received(owner))["message"] == "y"
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["room", "hi", "--as", "\udcff"], "argument --as: is not UTF-8 text (byte 0xff"),
+        (["room", "hi", "--to", "u\udcff"], "argument --to: is not UTF-8 text (byte 0xff"),
+        (["room", "h\udce9"], "argument MESSAGE: is not UTF-8 text (byte 0xe9"),
+        (["r\udcff", "hi"], "argument CHANNEL: is not UTF-8 text (byte 0xff"),
+        (["room", "hi", "--join-key", "\udcff"], "argument --join-key: is not UTF-8 text"),
+        (
+            ["room", "hi", "--server", "ws://127.0.0.1:80800/c/"],
+            "ws://127.0.0.1:80800/c/room is not a valid URL: its port must be a whole number",
+        ),
+        (["room", "hi", "--server", "ws://127.0.0.1:0/c/"], "has port 0, which no server"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_an_argument_no_relay_could_take_is_refused_in_one_line_before_connecting(
+    args: list[str], error: str
+) -> None:
+    # Arguments arrive as bytes: \udcff is how Python reads a byte that is not UTF-8.
+    code, out, err = await run(["send", *args])
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(("rx-itty: error: ", "rx-itty send: error: "))
+    assert error in err
+
+
 @pytest.mark.asyncio
 async def test_a_refusal_quoting_the_request_is_shown_without_the_keys() -> None:
     async with quoting_server() as base:
