@@ -70,7 +70,7 @@ def test_text_an_argument_that_was_not_utf8_is_refused_naming_the_byte(
 ) -> None:
     # Python reads an argument's bytes that are not UTF-8 as lone surrogates.
     assert refusal(kind, "ws://h\udcff") == (
-        "is not UTF-8 text (byte 0xff at character 4); check the terminal's encoding "
+        "is not UTF-8 text (byte 0xff at character 6); check the terminal's encoding "
         "(e.g. LANG=C.UTF-8)"
     )
     assert utf8("") == ""
