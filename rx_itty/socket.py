@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import random
 import threading
@@ -35,11 +36,11 @@ from typing import Any, Self, final
 
 import reactivex
 from reactivex import abc
-from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
 from reactivex.observer import Observer
 
 from rx_itty._channel import ChannelStreams
 from rx_itty._logging import redact, without_query
+from rx_itty._send_all import SendAll
 from rx_itty.backoff import Backoff
 from rx_itty.events import Close, Open, SendError
 from rx_itty.exceptions import (
@@ -64,7 +65,7 @@ from rx_itty.presence import Presence
 from rx_itty.runtime import Runtime
 from rx_itty.streams import Stream
 from rx_itty.transport import Link, Transport
-from rx_itty.wire import encode_frame
+from rx_itty.wire import check_recipient, encode_frame
 
 __all__ = ["ConnectionState", "IttySocket"]
 
@@ -190,6 +191,12 @@ class IttySocket(ChannelStreams):
         return without_query(self.url)
 
     @property
+    def queued(self) -> int:
+        """Frames sent but not yet handed to a connection (like a browser WebSocket's
+        ``bufferedAmount``, in frames): they wait in the queue, in order."""
+        return len(self._queue)
+
+    @property
     def scheduler(self) -> abc.SchedulerBase:
         """The clock this socket runs on (its loop, or virtual time in tests).
 
@@ -239,59 +246,28 @@ class IttySocket(ChannelStreams):
         The result emits the number of values, then completes, once the source has
         completed and every one of its frames has been handed to an open connection
         (what was handed over when a connection dies is not sent again; see the
-        README's delivery guarantees).
+        README's delivery guarantees). A source faster than the connection never
+        overflows the queue: values that find it full (``max_queue`` frames) wait,
+        in order, until the connection has taken half of it. Unsubscribing stops
+        the sending; frames already in the queue still go out.
+
+        Raises:
+            SerializationError: ``to`` is not a uid (at the call, before anything is sent).
 
         Raises (as the stream's error):
-            SerializationError, SendQueueFull, SocketDisposed: a value could not be
-                queued; the source is unsubscribed and later values are not sent.
+            SerializationError, SocketDisposed: a value could not be queued; the source
+                is unsubscribed and later values are not sent.
             ConnectionFailed: the socket closed for good with frames still queued.
             Exception: the source's own error.
         """
 
+        if to is not None:
+            check_recipient(to)
+
         def subscribe(
             observer: abc.ObserverBase[int], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            count = 0  # values queued so far; -1 once one could not be
-            upstream = SingleAssignmentDisposable()
-            waiting = SingleAssignmentDisposable()
-
-            def on_next(value: Any) -> None:
-                nonlocal count
-                if count < 0:
-                    return  # a synchronous source may emit on before it sees the dispose
-                try:
-                    self.send(value, to)
-                except Exception as exc:
-                    count = -1
-                    upstream.dispose()
-                    observer.on_error(exc)
-                    return
-                count += 1
-
-            def on_completed() -> None:
-                if count < 0:
-                    return
-                future = self._flushed_future()
-
-                def stop_waiting() -> None:
-                    future.cancel()
-
-                waiting.disposable = Disposable(stop_waiting)
-
-                def handed_over(done: concurrent.futures.Future[None]) -> None:
-                    if done.cancelled():
-                        return
-                    error = done.exception()
-                    if error is not None:
-                        observer.on_error(error)  # type: ignore[arg-type]
-                    else:
-                        observer.on_next(count)
-                        observer.on_completed()
-
-                future.add_done_callback(handed_over)
-
-            upstream.disposable = source.subscribe(on_next, observer.on_error, on_completed)
-            return CompositeDisposable(upstream, waiting)
+            return SendAll(self, observer, to).run(source)
 
         return Stream(subscribe, self._runtime.on_thread)
 
@@ -584,19 +560,30 @@ class IttySocket(ChannelStreams):
         return ConnectionFailed(f"connection to {url} closed before it opened: {close.reason}")
 
     def _settle_flushed(self, error: Exception | None) -> None:
-        """Resolve the flushed() waiters whose frames are handed over; fail the rest on error."""
+        """Resolve the flushed() waiters whose frames are handed over; fail the rest on error.
+
+        A waiter's callback may register a new waiter (``send_all`` waiting for room):
+        the list is replaced before any callback runs, so none is lost.
+        """
         handed = self._handed
         pending = []
+        settled: list[tuple[concurrent.futures.Future[None], Exception | None]] = []
         for target, waiter in self._flush_waiters:
             if waiter.done():
                 continue
             if target <= handed:
-                waiter.set_result(None)
+                settled.append((waiter, None))
             elif error is not None:
-                waiter.set_exception(error)
+                settled.append((waiter, error))
             else:
                 pending.append((target, waiter))
         self._flush_waiters = pending
+        for waiter, failure in settled:
+            with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled meanwhile
+                if failure is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(failure)
 
     # -- waiting -----------------------------------------------------------------------
 
@@ -616,10 +603,12 @@ class IttySocket(ChannelStreams):
         self._runtime.call(register)
         return future
 
-    def _flushed_future(self) -> concurrent.futures.Future[None]:
+    def _flushed_future(self, behind: int = 0) -> concurrent.futures.Future[None]:
+        """Resolved once every frame queued before this call, but the last ``behind`` of
+        them, has been handed over (``behind=0``: all of them)."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._lock:
-            target = self._queued  # every frame queued before this call
+            target = self._queued - behind
 
         def register() -> None:
             if self._handed >= target:

@@ -501,6 +501,48 @@ def test_send_all_is_cold_and_fails_on_the_first_value_that_cannot_be_sent(world
     assert [type(e) for e in errors] == [SerializationError]
 
 
+def test_send_all_waits_for_room_instead_of_overflowing_the_queue(world: World) -> None:
+    # A source far larger than max_queue, faster than the connection takes frames.
+    heard = world.listener()
+    ch = world.socket(world.flaky, max_queue=4)
+    world.flaky.capacity = 3
+    errors: list[Exception] = []
+    done: list[int] = []
+    ch.send_all(reactivex.from_iterable(range(25))).subscribe(done.append, errors.append)
+    world.run(1)
+    assert ch.queued == 4  # full, and the rest wait their turn
+    for step in range(2, 12):
+        world.flaky.drain(3)
+        world.run(step)
+    assert (errors, done) == ([], [25])
+    assert heard == list(range(25))  # each once, in order
+    assert ch.queued == 0
+
+
+def test_unsubscribing_from_send_all_stops_the_values_still_waiting_for_room(
+    world: World,
+) -> None:
+    heard = world.listener()
+    ch = world.socket(world.flaky, max_queue=2)
+    world.flaky.capacity = 0  # the connection takes nothing for now
+    subscription = ch.send_all(reactivex.from_iterable("abcdefg")).subscribe()
+    world.run(1)
+    assert ch.queued == 2
+    subscription.dispose()
+    world.flaky.drain()
+    world.run(2)
+    assert heard == ["a", "b"]  # what was in the queue goes out; the rest is not sent
+
+
+def test_send_all_refuses_a_recipient_that_is_not_a_uid_even_for_an_empty_source(
+    world: World,
+) -> None:
+    ch = world.socket()
+    for to in ("", "a\x1fb", "\ud800"):
+        with pytest.raises(SerializationError, match="recipient"):
+            ch.send_all(reactivex.empty(), to=to)
+
+
 def test_send_all_fails_when_the_socket_closes_for_good_with_frames_queued(world: World) -> None:
     world.relay.stop()
     ch = world.socket(reconnect=False)

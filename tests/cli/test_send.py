@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 
 import pytest
@@ -93,7 +94,8 @@ async def test_send_without_the_send_key_exits_1_and_with_it_delivers(relay: Rel
         assert code == 1
         assert err.splitlines()[-1] == (
             "rx-itty: error: the relay refused the message: "
-            "A valid sendKey is required to send on this channel."
+            "A valid sendKey is required to send on this channel; "
+            "pass the channel's send key with --send-key or $RX_ITTY_SEND_KEY"
         )
         code, _, err = await run(["send", "feed", "y", "--send-key", "S", "--server", relay.url])
         assert code == 0, err
@@ -268,6 +270,54 @@ async def test_send_dash_reports_how_many_messages_the_relay_refused(relay: Rela
 
 
 @pytest.mark.asyncio
+async def test_send_dash_counts_only_its_messages_among_refusals_and_names_the_flag(
+    relay: Relay,
+) -> None:
+    # The confirming probe is refused too, for want of the send key: not a message
+    # of the user's, and its refusal is answer enough (no wait for the timeout).
+    async with await Peer.connect(relay.url + "feed?sendKey=S") as owner:
+        await owner.joined()
+        code, _, err = await run(
+            ["send", "feed", "-", "--server", relay.url, "--timeout", "60"], stdin=b"1\n2\n"
+        )
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: the relay refused 2 of 2 messages; the first refusal: "
+        "A valid sendKey is required to send on this channel; "
+        "pass the channel's send key with --send-key or $RX_ITTY_SEND_KEY"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_dash_reads_no_faster_than_the_relay_takes_and_says_when_it_stalls() -> None:
+    # A relay that greets, then never reads: once the buffers on the way are full,
+    # nothing more goes out. 30 MB of stdin would overflow the socket's queue.
+    stop = asyncio.Event()
+
+    async def stalled(conn: ServerConnection) -> None:
+        conn.transport.pause_reading()
+        await conn.send(json.dumps({"type": "join", "self": True, "uid": "me", "total": 1}))
+        await stop.wait()
+
+    lines = b"".join(b'"%d %s"\n' % (n, b"x" * 1000) for n in range(30_000))
+    async with serve(stalled, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/c/"
+        code, _, err = await run(
+            ["send", "room", "-", "--server", url, "--timeout", "1"], stdin=lines
+        )
+        stop.set()
+    assert code == 1
+    last = err.splitlines()[-1]
+    assert re.fullmatch(
+        r"rx-itty: error: the relay took no message for 1 s: (\d+) of (\d+) messages went out, "
+        r"the rest were not sent; check the relay \(or raise --timeout\)",
+        last,
+    ), err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 2  # connecting, then that line
+
+
+@pytest.mark.asyncio
 async def test_send_dash_with_empty_stdin_sends_nothing_and_says_so(relay: Relay) -> None:
     code, _, err = await run(["send", "room", "-", "--server", relay.url], stdin=b"\n")
     assert code == 0, err
@@ -310,7 +360,7 @@ async def test_send_dash_streams_lines_as_they_come_and_stops_cleanly_on_ctrl_c(
                 proc.kill()
                 await proc.wait()
     assert err.splitlines()[-1] == (
-        "rx-itty: error: interrupted before the relay confirmed what was sent"
+        "rx-itty: error: interrupted: 1 message went out; the relay had not confirmed them"
     )
 
 

@@ -303,6 +303,22 @@ async def test_blocking_run_refuses_the_sockets_loop_and_await_works_there(relay
 
 
 @pytest.mark.asyncio
+async def test_send_all_sends_a_source_much_larger_than_the_queue_whole_and_in_order(
+    relay: Relay,
+) -> None:
+    count = 5_000
+    async with connect("room", server=relay.url) as listener:
+        heard = listener.messages.aiter()
+        ch = connect("room", server=relay.url, max_queue=100)
+        async with asyncio.timeout(scaled(20)):
+            assert await ch.send_all(reactivex.from_iterable(range(count))) == count
+            got = [(await anext(heard)).message for _ in range(count)]
+        assert got == list(range(count))
+        await ch.adispose()
+        await heard.aclose()
+
+
+@pytest.mark.asyncio
 async def test_aclose_closes_and_waits_and_the_socket_can_open_again(relay: Relay) -> None:
     ch = connect("room", server=relay.url, echo=True)
     await ch.opened(scaled(5))
