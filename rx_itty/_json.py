@@ -72,7 +72,7 @@ _INT_MIN: Final = -(2**63)  # the ints orjson writes, and reads back as ints
 _INT_MAX: Final = 2**64 - 1
 
 
-class _NestedTooDeep(Exception):
+class _NestedTooDeep(SerializationError):
     """Raised inside the walk; :func:`dumps` turns it into a SerializationError."""
 
 

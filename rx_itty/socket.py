@@ -33,13 +33,14 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, final
+from urllib.parse import urlsplit
 
 import reactivex
 from reactivex import abc
 from reactivex.observer import Observer
 
 from rx_itty._channel import ChannelStreams
-from rx_itty._logging import redact, without_query
+from rx_itty._logging import query_params, redact, without_query
 from rx_itty._send_all import SendAll
 from rx_itty.backoff import Backoff
 from rx_itty.events import Close, Open, SendError
@@ -556,7 +557,8 @@ class IttySocket(ChannelStreams):
         if close is None:
             return ConnectionFailed(f"close() was called before {url} opened")
         if close.rejected is not None:
-            return HandshakeRejected(url, close.rejected, close.reason)
+            given = any(name == "joinKey" for name, _ in query_params(urlsplit(self.url).query))
+            return HandshakeRejected(url, close.rejected, close.reason, key_given=given)
         return ConnectionFailed(f"connection to {url} closed before it opened: {close.reason}")
 
     def _settle_flushed(self, error: Exception | None) -> None:

@@ -57,6 +57,7 @@ from rx_itty.asyncio._link import (
     LINK_SLOTS,
     LinkBase,
     NetworkTransport,
+    describe_failure,
 )
 from rx_itty.events import Close
 from rx_itty.transport import TransportListener
@@ -139,9 +140,7 @@ class PicowsTransport(NetworkTransport):
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, WSInvalidURL):  # its text quotes the whole URL, keys included
         return f"{without_query(exc.url)} isn't a valid URL: {exc.args[-1]}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+    return describe_failure(exc)
 
 
 def _final_close(ws: WSTransport) -> Close:

@@ -30,6 +30,7 @@ from rx_itty.asyncio._link import (
     LINK_SLOTS,
     LinkBase,
     NetworkTransport,
+    describe_failure,
 )
 from rx_itty.asyncio._tls import SSLOption
 from rx_itty.events import Close
@@ -98,11 +99,7 @@ class WebsocketsTransport(NetworkTransport):
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, InvalidURI):  # its text quotes the whole URL, keys included
         return f"{without_query(exc.uri)} isn't a valid URI: {exc.msg}"
-    if isinstance(exc, TimeoutError):
-        return "timed out opening the connection"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+    return describe_failure(exc)
 
 
 def _final_close(conn: ClientConnection) -> Close:

@@ -111,6 +111,11 @@ async def test_send_to_a_join_keyed_channel_needs_the_key(relay: Relay) -> None:
         assert len(err.splitlines()) == 2  # connecting, then the one-line error
         assert "HTTP 403" in err
         assert "--join-key" in err
+        code, _, err = await run(["send", "vault", "y", "--join-key", "K", "--server", relay.url])
+        assert code == 1
+        assert err.splitlines()[-1].endswith(
+            "; the join key given (--join-key or $RX_ITTY_JOIN_KEY) is not this channel's"
+        )
         code, _, err = await run(["send", "vault", "y", "--join-key", "J", "--server", relay.url])
         assert code == 0, err
         assert (await received(owner))["message"] == "y"
@@ -179,11 +184,23 @@ async def test_send_to_a_relay_that_never_confirms_says_so_after_the_timeout() -
 
 
 @pytest.mark.asyncio
-async def test_send_to_an_unreachable_server_exits_1() -> None:
+async def test_send_to_an_unreachable_server_exits_1_and_says_what_to_check() -> None:
     code, _, err = await run(["send", "room", "x", "--server", "ws://127.0.0.1:9/c/"])
     assert code == 1
-    assert err.splitlines()[-1].startswith(
-        "rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room"
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room: connection refused; "
+        "no relay is listening there: check --server"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_with_wss_to_a_relay_without_tls_suggests_ws(relay: Relay) -> None:
+    server = relay.url.replace("ws://", "wss://")
+    code, _, err = await run(["send", "room", "x", "--server", server, "--timeout", "5"])
+    assert code == 1
+    assert err.splitlines()[-1].startswith(f"rx-itty: error: cannot connect to {server}room: ")
+    assert err.splitlines()[-1].endswith(
+        "; if the relay does not use TLS (a plain rx-itty serve), use ws://"
     )
 
 

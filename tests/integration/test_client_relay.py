@@ -47,7 +47,7 @@ FAST = Backoff(initial=0.05, maximum=0.2)
 async def test_a_wrong_join_key_raises_a_clear_error_and_does_not_reconnect(relay: Relay) -> None:
     async with connect("vault", server=relay.url, join_key="right"):
         intruder = connect("vault", server=relay.url, join_key="wrong")
-        with pytest.raises(HandshakeRejected, match=r"HTTP 403.*pass the channel's join_key") as e:
+        with pytest.raises(HandshakeRejected, match=r"HTTP 403.*join_key given is not") as e:
             await intruder.opened(timeout=scaled(5))
         assert e.value.status == 403
         assert intruder.current_state is ConnectionState.CLOSED
