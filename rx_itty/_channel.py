@@ -34,13 +34,13 @@ from rx_itty.events import (
     Signal,
     Uid,
 )
-from rx_itty.exceptions import InvalidOptionError
+from rx_itty.exceptions import InvalidOptionError, LoopThreadError
 from rx_itty.lifecycle import ConnectionState
 from rx_itty.operators.payloads import decode
 from rx_itty.operators.routing import keep
 from rx_itty.presence import Presence
 from rx_itty.runtime import Runtime
-from rx_itty.streams import Stream
+from rx_itty.streams import Stream, refuse_in_a_loop
 from rx_itty.wire import decode_frame
 
 __all__ = ["ChannelStreams"]
@@ -98,6 +98,26 @@ class ChannelStreams(ABC):
     def open(self) -> Self:
         """Connect if not connected (subscribing to an event stream calls this)."""
 
+    def _forbid_loop_thread(self, what: str, instead: str) -> None:
+        """Raise where ``what`` (a blocking helper) would freeze the loop that must deliver.
+
+        Raises:
+            LoopThreadError: on the socket's loop thread, inside any running loop, or
+                on a socket in virtual time (nothing advances its clock meanwhile).
+        """
+        runtime = self._runtime
+        if runtime.loop is None:
+            raise LoopThreadError(
+                f"{what} cannot wait on a socket in virtual time: its clock moves only when "
+                "the test advances it; advance the scheduler (scheduler.advance_to(...), "
+                "fake.run()) and subscribe to collect values"
+            )
+        if runtime.on_thread():
+            raise LoopThreadError(
+                f"{what} would block the event loop this socket runs on; use '{instead}'"
+            )
+        refuse_in_a_loop(what, instead)
+
     def _stream(self, hub: Hub[Any], *, opens: bool = True, replay: bool = False) -> Stream[Any]:
         runtime = self._runtime
 
@@ -115,10 +135,10 @@ class ChannelStreams(ABC):
                 self.open()
             return disposable
 
-        return Stream(subscribe, runtime.on_thread)
+        return Stream(subscribe, self._forbid_loop_thread)
 
     def _wrap(self, source: reactivex.Observable[Any]) -> Stream[Any]:
-        return Stream.of(source, self._runtime.on_thread)
+        return Stream.of(source, self._forbid_loop_thread)
 
     @property
     def events(self) -> Stream[Event]:

@@ -270,7 +270,7 @@ class IttySocket(ChannelStreams):
         ) -> abc.DisposableBase:
             return SendAll(self, observer, to).run(source)
 
-        return Stream(subscribe, self._runtime.on_thread)
+        return Stream(subscribe, self._forbid_loop_thread)
 
     @property
     def sink(self) -> abc.ObserverBase[Any]:
@@ -661,12 +661,13 @@ class IttySocket(ChannelStreams):
         """Blocking :meth:`opened`, for scripts and threads.
 
         Raises:
-            LoopThreadError: called on the socket's own loop thread (use ``await ch.opened()``).
+            LoopThreadError: called on the socket's own loop thread or inside another
+                running loop (use ``await ch.opened()``), or on a socket in virtual time
+                that is not ready yet (advance its scheduler instead).
             HandshakeRejected, ConnectionFailed, SocketDisposed: as :meth:`opened`.
         """
-        self._forbid_loop_thread("wait_open()", "await ch.opened()")
         try:
-            self._open_future().result(timeout)
+            self._block_on(self._open_future, timeout, "wait_open()", "await ch.opened()")
         except concurrent.futures.TimeoutError:
             raise self._timeout_error(timeout) from None
         return self
@@ -690,27 +691,42 @@ class IttySocket(ChannelStreams):
         """Blocking :meth:`flushed`, for scripts and threads.
 
         Raises:
-            LoopThreadError: called on the socket's own loop thread (use ``await ch.flushed()``).
+            LoopThreadError: as :meth:`wait_open` (use ``await ch.flushed()``).
             ConnectionFailed: as :meth:`flushed`.
         """
-        self._forbid_loop_thread("wait_flushed()", "await ch.flushed()")
         try:
-            self._flushed_future().result(timeout)
+            self._block_on(self._flushed_future, timeout, "wait_flushed()", "await ch.flushed()")
         except concurrent.futures.TimeoutError:
             raise self._flush_timeout(timeout) from None
         return self
+
+    def _block_on(
+        self,
+        waiter: Callable[[], concurrent.futures.Future[None]],
+        timeout: float | None,
+        what: str,
+        instead: str,
+    ) -> None:
+        """Wait for ``waiter()``'s future, where blocking may wait for anything at all.
+
+        In virtual time nothing moves while the caller waits: what is already
+        settled is returned (or raised) at once, anything else raises.
+        """
+        if self._runtime.loop is not None:
+            self._forbid_loop_thread(what, instead)
+            waiter().result(timeout)
+            return
+        future = waiter()  # virtual time: whatever can happen now has happened
+        if not future.done():
+            future.cancel()
+            self._forbid_loop_thread(what, instead)
+        future.result(0)
 
     def _flush_timeout(self, timeout: float | None) -> ConnectionFailed:
         return ConnectionFailed(
             f"queued frames were not handed to {self.display_url} within {timeout} s; "
             "check that it is reachable, or wait longer"
         )
-
-    def _forbid_loop_thread(self, what: str, instead: str) -> None:
-        if self._runtime.on_thread() and self._runtime.loop is not None:
-            raise LoopThreadError(
-                f"{what} would block the event loop this socket runs on; use '{instead}'"
-            )
 
     # -- closing and disposal ----------------------------------------------------------------
 
@@ -746,6 +762,17 @@ class IttySocket(ChannelStreams):
         await self._await_closed(timeout)
 
     def __enter__(self) -> Self:
+        """Leaving the block flushes and closes, waiting for it: for scripts and threads.
+
+        Raises:
+            LoopThreadError: on the socket's own event loop (async code, a notebook
+                cell), where that wait would freeze the loop: use ``async with``.
+        """
+        if self._runtime.loop is not None and self._runtime.on_thread():
+            raise LoopThreadError(
+                "a plain 'with' would block the event loop this socket runs on when it "
+                "flushes on leaving; use 'async with connect(...)' here"
+            )
         return self
 
     def __exit__(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import concurrent.futures
 import contextlib
 import os
 import secrets
@@ -121,39 +120,51 @@ class _Receipt:
             self._settle(close_failure(close, self._ch.url))
 
 
-def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[list[bytes] | None]:
+@final
+class _StdinLines:
     """Batches of stdin's lines as they arrive (without their newlines), then ``None``.
 
     Read on a daemon thread, because stdin may be a regular file (which an
     event loop cannot watch) and a blocked read cannot be cancelled. It reads
     the file descriptor itself: a daemon thread blocked inside ``sys.stdin``
     would hold its lock, and the interpreter aborts at exit over a held lock.
+    It reads at most :data:`AHEAD` batches ahead of :meth:`get`, so a relay that
+    takes no more messages stops the reading too.
     """
-    # A few batches ahead at most: a relay that takes no more stops the reading too.
-    lines: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize=2)
-    fd = sys.stdin.fileno()
 
-    def put(batch: list[bytes] | None) -> None:
-        asyncio.run_coroutine_threadsafe(lines.put(batch), loop).result()
+    AHEAD = 2
 
-    def pump() -> None:
-        # The loop closed, or ended the put unfinished: nobody is reading any more.
-        with contextlib.suppress(RuntimeError, concurrent.futures.CancelledError):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._batches: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
+        self._room = threading.Semaphore(self.AHEAD)
+        threading.Thread(target=self._pump, name="rx-itty stdin", daemon=True).start()
+
+    async def get(self) -> list[bytes] | None:
+        """The next batch of lines, or ``None`` at the end of stdin."""
+        batch = await self._batches.get()
+        self._room.release()
+        return batch
+
+    def _put(self, batch: list[bytes] | None) -> None:
+        self._room.acquire()
+        self._loop.call_soon_threadsafe(self._batches.put_nowait, batch)
+
+    def _pump(self) -> None:
+        fd = sys.stdin.fileno()
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is reading
             pending = b""
             try:
                 while chunk := os.read(fd, 1 << 16):
                     *batch, pending = (pending + chunk).split(b"\n")
                     if batch:
-                        put(batch)
+                        self._put(batch)
                 if pending:
-                    put([pending])
+                    self._put([pending])
             except OSError:
                 pass  # stdin went away: it ends here, as at end of file
             finally:
-                put(None)
-
-    threading.Thread(target=pump, name="rx-itty stdin", daemon=True).start()
-    return lines
+                self._put(None)
 
 
 @final
@@ -248,7 +259,7 @@ class _Sender:
             self._ch.send(options.message, to=options.to)
             self.sent = 1
             return None
-        lines = _stdin_lines(asyncio.get_running_loop())
+        lines = _StdinLines(asyncio.get_running_loop())
         number = 0
         while True:
             arrived = asyncio.ensure_future(lines.get())

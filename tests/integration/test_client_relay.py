@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import socket
 import ssl
 import threading
@@ -23,6 +24,7 @@ from rx_itty import (
     ConnectionFailed,
     ConnectionState,
     HandshakeRejected,
+    IttySocket,
     LoopThreadError,
     Message,
     SocketDisposed,
@@ -59,7 +61,7 @@ async def test_blocking_helpers_refuse_to_run_on_the_sockets_loop(relay: Relay) 
     async with connect("room", server=relay.url) as ch:
         with pytest.raises(LoopThreadError, match=r"await ch\.opened"):
             ch.wait_open(1)
-        with pytest.raises(LoopThreadError, match="aiter"):
+        with pytest.raises(LoopThreadError, match=r"async for \.\.\. in stream"):
             next(ch.messages.iter())
         with pytest.raises(LoopThreadError, match=r"await ch\.flushed"):
             ch.wait_flushed(1)
@@ -360,6 +362,39 @@ async def test_an_async_with_that_never_opens_disposes_the_socket(relay: Relay) 
             async with refused:
                 pytest.fail("the block must not run")
         assert refused.current_state is ConnectionState.DISPOSED
+
+
+@pytest.mark.asyncio
+async def test_a_plain_with_in_async_code_points_to_async_with_instead_of_losing_sends(
+    relay: Relay,
+) -> None:
+    # Leaving a plain 'with' could not wait for the flush without freezing this loop.
+    ch = connect("room", server=relay.url)
+    with pytest.raises(LoopThreadError, match=r"use 'async with connect\(\.\.\.\)' here"), ch:
+        pytest.fail("the block must not run")
+    async with relay_listener(relay) as heard:
+        async with ch:
+            ch.send("sent from async with")
+        assert (await asyncio.wait_for(heard.__anext__(), scaled(5))).message == (
+            "sent from async with"
+        )
+
+
+def test_a_socket_whose_loop_has_closed_says_so_when_used(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def make() -> IttySocket:
+        return connect("room", server="ws://127.0.0.1:9/c/")
+
+    ch = asyncio.run(make())  # lives on a loop that asyncio.run has closed
+    closed = "the event loop this socket lives on has closed"
+    with pytest.raises(SocketDisposed, match=closed):
+        ch.send("x")
+    with pytest.raises(SocketDisposed, match=closed):
+        ch.wait_open(timeout=scaled(5))
+    with pytest.raises(SocketDisposed, match=closed):
+        ch.open()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 @contextlib.asynccontextmanager
