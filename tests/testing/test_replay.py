@@ -15,7 +15,7 @@ from reactivex.testing import TestScheduler
 from reactivex.testing.recorded import Recorded
 
 from rx_itty import IttySocket, Message, connect
-from rx_itty.events import Event
+from rx_itty.events import BadFrame, Event
 from rx_itty.recording import Arrival, Recording, parse_recording, record
 from rx_itty.relay import Relay
 from rx_itty.testing import Outgoing, join, leave, marble_socket, message, replay
@@ -142,7 +142,9 @@ def test_replayed_frames_arrive_exactly_as_they_were_recorded() -> None:
     source: Subject[Event] = Subject()
     record(source, file, url="ws://h/c/room")
     for text in texts:
-        source.on_next(decode_frame(text))
+        event = decode_frame(text)
+        assert not isinstance(event, BadFrame)
+        source.on_next(event)
     recording = parse_recording(file.getvalue().splitlines(), "memory")
     with marble_socket() as fake:
         heard = fake.record(fake.socket.messages)
