@@ -29,6 +29,7 @@ so whatever it relays decodes on every rx_itty client.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
@@ -46,6 +47,7 @@ __all__ = [
     "is_json",
     "json_error",
     "loads",
+    "loads_unique",
     "stringify",
 ]
 
@@ -368,3 +370,41 @@ def json_error(text: str | bytes, max_depth: int = MAX_DEPTH) -> str | None:
 def is_json(text: str | bytes) -> bool:
     """True if ``text`` is JSON that :func:`loads` decodes."""
     return json_error(text) is None
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _RepeatedKey(key)
+        result[key] = value
+    return result
+
+
+def loads_unique(text: str | bytes) -> Any:
+    """Decode JSON text written by hand (a configuration file), refusing repeated keys.
+
+    JSON readers keep the last of two equal keys in one object without a word, so
+    a second ``"namespaces"`` would silently replace the first. Not for the wire:
+    this parser is the stdlib's, slower than :func:`loads`.
+
+    Raises:
+        JSONDecodeError: ``text`` is not valid JSON (NaN and Infinity included), or
+            an object repeats a key (the error names it, and where it repeats).
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_reject_constant)
+    except _RepeatedKey as exc:
+        doc = text if isinstance(text, str) else text.decode(errors="replace")
+        places = [m.start() for m in re.finditer(re.escape(json.dumps(exc.key)) + r"\s*:", doc)]
+        raise JSONDecodeError(
+            f"the key {exc.key!r} appears twice in one object, and only the last would count",
+            doc,
+            places[1] if len(places) > 1 else 0,
+        ) from None

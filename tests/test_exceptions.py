@@ -289,6 +289,12 @@ CONTROL_FLOW = [
     ),
     Allowed(
         "rx_itty._json",
+        "_unique_pairs",
+        "_RepeatedKey",
+        "the object_pairs_hook of loads_unique(), which turns it into a JSONDecodeError",
+    ),
+    Allowed(
+        "rx_itty._json",
         "_plain",
         "_NestedTooDeep",
         "unwinds the encoder's walk; dumps() turns it into a SerializationError",
@@ -319,7 +325,17 @@ LIBRARY_HOOKS = [
     for name in ("RequestLineTooLong", "HeaderLineTooLong", "TooManyHeaders")
 ]
 
-ALLOWED = PROTOCOL + ARGPARSE_CONVERTERS + CONTROL_FLOW + LIBRARY_HOOKS
+# A JSON decoder's own error, as json.loads raises it: its callers catch JSONDecodeError.
+DECODE_ERRORS = [
+    Allowed(
+        "rx_itty._json",
+        "loads_unique",
+        "JSONDecodeError",
+        "a repeated key, reported as json.loads reports bad JSON; load_config() names it",
+    ),
+]
+
+ALLOWED = PROTOCOL + ARGPARSE_CONVERTERS + CONTROL_FLOW + LIBRARY_HOOKS + DECODE_ERRORS
 
 # Re-raises of an exception object that rx_itty did not build at that line
 # (module, qualname, expression) -> why it may be something other than an IttyError.

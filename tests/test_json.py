@@ -372,3 +372,17 @@ def test_stringify_exact_writes_what_decodes_back_to_the_same_values() -> None:
 def test_stringify_never_raises_on_what_loads_returns() -> None:
     decoded = _json.loads('["\\ud800", 123456789012345678901234567890, 1e400]')
     assert _json.loads(_json.stringify(decoded)) == [*decoded[:2], None]
+
+
+def test_loads_unique_decodes_as_loads_but_refuses_a_repeated_key() -> None:
+    text = '{"a": [1, {"b": 2.5}], "c": null, "d": "\\ud800"}'
+    assert _json.loads_unique(text) == _json.loads(text)
+    with pytest.raises(_json.JSONDecodeError) as caught:
+        _json.loads_unique(b'{"x": {"k": 1, "k": 2}}')
+    assert (
+        caught.value.msg == "the key 'k' appears twice in one object, and only the last would count"
+    )
+    assert caught.value.pos == 15
+    for bad, problem in (('{"a": NaN}', "NaN is not JSON"), ("[1,]", "Expecting value")):
+        with pytest.raises(ValueError, match=problem):
+            _json.loads_unique(bad)

@@ -34,6 +34,7 @@ __all__ = [
     "close_failure",
     "error",
     "failure",
+    "quiet",
     "server_note",
     "set_quiet",
     "status",
@@ -60,6 +61,11 @@ def set_quiet(quiet: bool) -> None:
     """Hide status lines (``-q``); errors are always printed."""
     global _quiet
     _quiet = quiet
+
+
+def quiet() -> bool:
+    """True once ``-q`` asked for errors only."""
+    return _quiet
 
 
 def status(text: str) -> None:
