@@ -20,8 +20,9 @@ Members joining through one node join in the order their handshakes completed.
 
 Liveness. Each node refreshes its heartbeat every ``node_ttl / 3`` and sweeps
 nodes whose heartbeat is older than ``node_ttl``, publishing their members'
-leaves; a node killed with ``kill -9`` thus disappears from every channel
-between ``node_ttl`` and ``4/3 node_ttl`` later.
+leaves; a node killed with ``kill -9`` (its last heartbeat up to ``node_ttl / 3``
+before) thus disappears from every channel between ``2/3 node_ttl`` and
+``4/3 node_ttl`` after the kill.
 
 Agreement. Reserved namespaces are checked by each node from its own config, so
 a node whose namespaces differ from a live node's refuses to join the cluster.
