@@ -18,7 +18,7 @@ from typing import Any, Literal, Self, TypeVar, overload
 
 import reactivex
 from reactivex import abc
-from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from rx_itty._hub import Hub
 from rx_itty.events import (
@@ -266,8 +266,8 @@ class ChannelStreams(ABC):
                     f"on({key!r}, model): models decode user message payloads; "
                     "use a payload type such as on('chat', Chat) or on('message', Chat)"
                 )
-            hub = self._messages if key == "message" else self._typed_hub(key)
-            decoded = self._stream(hub).pipe(decode(model, on_error=self._diagnostics.on_next))
+            stream = self.messages if key == "message" else self._typed_stream(key)
+            decoded = stream.pipe(decode(model, on_error=self._diagnostics.on_next))
             return self._wrap(decoded)
         hubs: dict[str, Hub[Any]] = {
             "*": self._all,
@@ -278,18 +278,46 @@ class ChannelStreams(ABC):
             "open": self._opens,
             "close": self._closes,
         }
-        return self._stream(hubs.get(key) or self._typed_hub(key))
+        hub = hubs.get(key)
+        return self._typed_stream(key) if hub is None else self._stream(hub)
 
-    def _typed_hub(self, kind: str) -> Hub[Message[Any]]:
-        hub = self._typed.get(kind)
-        if hub is None:
-            hub = self._typed.setdefault(
-                kind, Hub(self._report_listener_error, lock=self._hub_lock)
-            )
-            # Disposal sets the state before completing the hubs it finds, so a hub
-            # added after that snapshot sees DISPOSED here and completes itself.
-            if self._state.latest is ConnectionState.DISPOSED:
-                hub.on_completed()
+    def _typed_stream(self, kind: str) -> Stream[Message[Any]]:
+        """Messages of payload type ``kind``, through a hub that lives while observed.
+
+        A hub exists only while someone observes it, so a socket that saw
+        ``on(f"reply-{n}")`` for many ``n`` keeps no memory for them. Getting or
+        making the hub and joining it happen under the hub lock, as does forgetting
+        it when its last observer leaves, so a newcomer never joins a forgotten hub.
+        Disposal sets the state, then takes every hub out under the same lock and
+        completes it: a newcomer either joins a hub disposal will complete or finds
+        none and, the socket being disposed, completes at once.
+        """
+        lock, typed = self._hub_lock, self._typed
+
+        def subscribe(
+            observer: abc.ObserverBase[Message[Any]], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            with lock:
+                hub = typed.get(kind)
+                if hub is None and self._state.latest is not ConnectionState.DISPOSED:
+                    hub = typed[kind] = self._new_typed_hub(kind)
+                added = None if hub is None else hub.add(observer)
+            if added is None:  # disposed: every stream has completed
+                observer.on_completed()
+                return Disposable()
+            self.open()
+            return added
+
+        return Stream(subscribe, self._forbid_loop_thread)
+
+    def _new_typed_hub(self, kind: str) -> Hub[Message[Any]]:
+        def forget() -> None:  # the lock is held
+            if self._typed.get(kind) is hub:
+                del self._typed[kind]
+
+        hub: Hub[Message[Any]] = Hub(
+            self._report_listener_error, lock=self._hub_lock, on_empty=forget
+        )
         return hub
 
     # -- inbound -----------------------------------------------------------------------
@@ -330,11 +358,14 @@ class ChannelStreams(ABC):
         logger.error("a diagnostics subscriber raised on %r", value, exc_info=error)
 
     def _complete_streams(self) -> None:
-        """Complete every stream (disposal); typed hubs made later complete at once."""
+        """Complete every stream (disposal); later subscribers complete at once."""
+        with self._hub_lock:  # another thread may be adding or forgetting one
+            typed = tuple(self._typed.values())
+            self._typed.clear()
         hubs: tuple[Hub[Any], ...] = (
             self._all,
             self._messages,
-            *self._typed.values(),
+            *typed,
             self._joins,
             self._leaves,
             self._errors,

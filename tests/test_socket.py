@@ -234,6 +234,33 @@ def test_typed_payloads_reach_their_type_and_all_messages(world: World) -> None:
     ]
 
 
+def test_a_typed_stream_keeps_nothing_once_its_last_observer_leaves(world: World) -> None:
+    ch = world.socket(echo=True)
+    kept = record(ch.on("chat"))
+    for i in range(100_000):  # a request/reply pattern: one reply type per request
+        ch.on(f"reply-{i}").subscribe().dispose()
+    assert set(ch._typed) == {"chat"}  # no hub for a type nobody observes any more
+    again = record(ch.on("reply-7"))  # a type observed again gets a working stream
+    ch.send({"type": "reply-7", "n": 1}).send({"type": "chat", "n": 2})
+    world.run()
+    assert [m["n"] for m in again] == [1]
+    assert [m["n"] for m in kept] == [2]
+
+
+def test_a_typed_stream_subscribed_after_dispose_completes_at_once(world: World) -> None:
+    ch = world.socket()
+    first: list[str] = []
+    ch.on("chat").subscribe(on_completed=lambda: first.append("done"))
+    world.run()
+    ch.dispose()
+    world.run()
+    late: list[str] = []
+    ch.on("chat").subscribe(on_completed=lambda: late.append("done"))
+    ch.on("other").subscribe(on_completed=lambda: late.append("done"))
+    assert (first, late) == (["done"], ["done", "done"])
+    assert not ch._typed  # disposal keeps no hub, nor do later subscribers
+
+
 def test_wildcard_receives_joins_and_messages_but_not_lifecycle(world: World) -> None:
     ch = world.socket(echo=True)
     events = record(ch.on("*"))
