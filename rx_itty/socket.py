@@ -142,6 +142,7 @@ class IttySocket(ChannelStreams):
         "_queue",
         "_queued",
         "_random",
+        "_reopen",
         "_timers",
         "_transport",
         "url",
@@ -177,6 +178,7 @@ class IttySocket(ChannelStreams):
         self._inputs: list[tuple[Input, Close | None]] = []  # rarely more than one
         self._link: Link | None = None
         self._attempt = 0
+        self._reopen = False  # open() came while CLOSING: connect again after the close
         self._timers: dict[Input, abc.DisposableBase] = {}
         self._last_close: Close | None = None
         self._open_waiters: list[concurrent.futures.Future[None]] = []
@@ -329,7 +331,11 @@ class IttySocket(ChannelStreams):
     # -- lifecycle: requests -------------------------------------------------------------
 
     def open(self) -> Self:
-        """Connect if not connected; harmless when connecting or open (idempotent)."""
+        """Connect if not connected; harmless when connecting or open (idempotent).
+
+        While closing, the close finishes first (``closes`` reports it), then the
+        socket connects again, unless :meth:`close` is called after this.
+        """
         self._runtime.call(self._request_open)
         return self
 
@@ -339,7 +345,9 @@ class IttySocket(ChannelStreams):
         Queued sends are handed over first: while connecting, the socket closes
         right after it opens and flushes them (as in JS); while waiting to
         reconnect with sends queued, it connects at once to deliver them. A later
-        :meth:`open`, send or subscription connects again, keeping every subscription.
+        :meth:`open`, send or subscription connects again, keeping every subscription;
+        while the close is under way, a send is still delivered and an ``open()``
+        (or a subscription, ``opened()``) connects again once it has finished.
         """
         self._runtime.call(self._request_close)
         return self
@@ -400,6 +408,7 @@ class IttySocket(ChannelStreams):
             may_retry=backoff is not None and backoff.allows(self._attempt),
             opened=opened,
             unsent=bool(self._queue),
+            reopen=self._reopen,
         )
         self._feed(event, close)
 
@@ -492,6 +501,12 @@ class IttySocket(ChannelStreams):
     def _reset_attempts(self, event: Input, close: Close | None) -> None:
         self._attempt = 0
 
+    def _remember_open(self, event: Input, close: Close | None) -> None:
+        self._reopen = True
+
+    def _forget_open(self, event: Input, close: Close | None) -> None:
+        self._reopen = False
+
     def _schedule_retry(self, event: Input, close: Close | None) -> None:
         # link_closed_input() made this a drop only if the backoff allows the attempt.
         backoff = self._backoff
@@ -559,7 +574,10 @@ class IttySocket(ChannelStreams):
         if close.rejected is not None:
             given = any(name == "joinKey" for name, _ in query_params(urlsplit(self.url).query))
             return HandshakeRejected(url, close.rejected, close.reason, key_given=given)
-        return ConnectionFailed(f"connection to {url} closed before it opened: {close.reason}")
+        detail = close.reason or (
+            f"close code {close.code}" if close.code is not None else "no reason given"
+        )
+        return ConnectionFailed(f"connection to {url} closed before it was ready: {detail}")
 
     def _settle_flushed(self, error: Exception | None) -> None:
         """Resolve the flushed() waiters whose frames are handed over; fail the rest on error.
@@ -826,6 +844,8 @@ _ACTIONS: dict[Action, Callable[[IttySocket, Input, Close | None], None]] = {
     Action.DROP_UNSENT: IttySocket._drop_unsent,
     Action.RESOLVE_CLOSED: IttySocket._resolve_closed,
     Action.COMPLETE_STREAMS: IttySocket._complete,
+    Action.REMEMBER_OPEN: IttySocket._remember_open,
+    Action.FORGET_OPEN: IttySocket._forget_open,
 }
 
 

@@ -402,6 +402,53 @@ def test_push_while_waiting_to_reconnect_connects_at_once_delivers_and_closes(
     assert state(ch) is ConnectionState.CLOSED
 
 
+def test_a_subscription_or_opened_while_closing_connects_again_once_the_close_finished(
+    world: World,
+) -> None:
+    heard = world.listener()
+    ch = world.socket(world.flaky).open()
+    world.run(1)
+    states, closes = record(ch.state), record(ch.closes)
+    world.flaky.capacity = 0  # the close waits for "a" to go out
+    ch.send("a").close()
+    assert state(ch) is ConnectionState.CLOSING
+    chats = record(ch.on("chat"))  # a subscriber expects to hear the channel
+    ready = ch._open_future()  # what opened() and wait_open() wait on
+    world.flaky.drain()
+    world.run(2)
+    assert closes == [Close(CloseCode.NORMAL, "")]  # the close asked for did happen
+    assert ready.result(timeout=0) is None
+    assert states[1:] == [
+        ConnectionState.CLOSING,
+        ConnectionState.CONNECTING,
+        ConnectionState.OPEN,
+        ConnectionState.READY,
+    ]
+    world.socket().send({"type": "chat", "text": "hi"})
+    world.run(3)
+    assert heard == ["a", {"type": "chat", "text": "hi"}]
+    assert [m["text"] for m in chats] == ["hi"]
+
+
+def test_a_close_after_an_open_while_closing_stays_closed_and_says_why_opened_failed(
+    world: World,
+) -> None:
+    ch = world.socket(world.flaky).open()
+    world.run(1)
+    world.flaky.capacity = 0
+    ch.send("a").close()
+    ready = ch._open_future()
+    ch.close()  # the last call wins
+    world.flaky.drain()
+    world.run(2)
+    assert state(ch) is ConnectionState.CLOSED
+    with pytest.raises(ConnectionFailed) as failed:
+        ready.result(timeout=0)
+    assert str(failed.value) == (
+        "connection to wss://itty.ws/c/room closed before it was ready: close code 1000"
+    )
+
+
 def test_close_while_waiting_to_reconnect_with_nothing_queued_stops_at_once(
     world: World,
 ) -> None:
@@ -577,6 +624,7 @@ def test_a_typed_stream_asked_for_after_dispose_completes_at_once(world: World) 
     completed: list[str] = []
     ch.on("made-later").subscribe(on_completed=lambda: completed.append("done"))
     assert completed == ["done"]
+    assert not ch._typed  # disposal keeps no per-type hub, nor does a later subscriber
 
 
 def test_waiting_for_open_on_a_disposed_socket_fails_at_once(world: World) -> None:
