@@ -357,6 +357,29 @@ def test_typed_payloads_decode_into_models_and_misfits_are_reported(
     assert problem.event.message == {"type": "chat", "text": 7}
 
 
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+@dataclass
+class Route:
+    name: str
+    stops: list[Point]
+    start: Point | None = None
+    box: tuple[Point, Point] | None = None
+
+
+def test_a_dataclass_with_nested_dataclasses_and_tuples_round_trips(world: World) -> None:
+    ch = world.socket(echo=True)
+    routes = record(ch.on("message", Route))
+    sent = Route("r", [Point(1, 2)], start=Point(0, 0), box=(Point(0, 0), Point(3, 4)))
+    ch.send(sent)
+    world.run()
+    assert [m.message for m in routes] == [sent]
+
+
 @pytest.mark.parametrize("model", [Chat, ChatModel, ChatStruct])
 def test_a_model_sent_arrives_as_what_on_with_that_model_decodes(world: World, model: Any) -> None:
     # Sending encodes a model the way on(type, Model) decodes it, for each library.
