@@ -118,7 +118,29 @@ class ChannelStreams(ABC):
             )
         refuse_in_a_loop(what, instead)
 
-    def _stream(self, hub: Hub[Any], *, opens: bool = True, replay: bool = False) -> Stream[Any]:
+    @property
+    @abstractmethod
+    def display_url(self) -> str:
+        """The channel's URL without its query string (keys never show)."""
+
+    def _describer(self, name: str, now: Callable[[], str] | None = None) -> Callable[[], str]:
+        """A stream's ``repr`` text: ``ch.NAME of URL``, and what it holds ``now``."""
+
+        def describe() -> str:
+            where = f"ch.{name} of {self.display_url}"
+            return where if now is None else f"{where}: {now()}"
+
+        return describe
+
+    def _stream(
+        self,
+        hub: Hub[Any],
+        name: str,
+        *,
+        opens: bool = True,
+        replay: bool = False,
+        now: Callable[[], str] | None = None,
+    ) -> Stream[Any]:
         runtime = self._runtime
 
         def subscribe(
@@ -135,67 +157,80 @@ class ChannelStreams(ABC):
                 self.open()
             return disposable
 
-        return Stream(subscribe, self._forbid_loop_thread)
+        return Stream(subscribe, self._forbid_loop_thread, describe=self._describer(name, now))
 
-    def _wrap(self, source: reactivex.Observable[Any]) -> Stream[Any]:
-        return Stream.of(source, self._forbid_loop_thread)
+    def _wrap(self, source: reactivex.Observable[Any], name: str) -> Stream[Any]:
+        return Stream.of(source, self._forbid_loop_thread, describe=self._describer(name))
 
     @property
     def events(self) -> Stream[Event]:
         """Every protocol event (JS ``'*'``): messages, joins, leaves, errors, signals."""
-        return self._stream(self._all)
+        return self._stream(self._all, "events")
 
     @property
     def messages(self) -> Stream[Message[Any]]:
         """Every user message, typed or not (JS ``'message'``)."""
-        return self._stream(self._messages)
+        return self._stream(self._messages, "messages")
 
     @property
     def joins(self) -> Stream[Join]:
         """Join events from the relay (our own first, ``is_self=True``)."""
-        return self._stream(self._joins)
+        return self._stream(self._joins, "joins")
 
     @property
     def leaves(self) -> Stream[Leave]:
         """Leave events from the relay."""
-        return self._stream(self._leaves)
+        return self._stream(self._leaves, "leaves")
 
     @property
     def errors(self) -> Stream[ServerError]:
         """``error`` events from the relay (unknown DM recipient, send key, limits)."""
-        return self._stream(self._errors)
+        return self._stream(self._errors, "errors")
 
     @property
     def signals(self) -> Stream[Signal]:
         """Frames with another top-level ``type`` (raw-mode servers)."""
-        return self._stream(self._signals)
+        return self._stream(self._signals, "signals")
 
     @property
     def opens(self) -> Stream[Open]:
         """Lifecycle: each time a connection opens (after queued sends are flushed)."""
-        return self._stream(self._opens)
+        return self._stream(self._opens, "opens")
 
     @property
     def closes(self) -> Stream[Close]:
         """Lifecycle: each time a connection closes or fails to open."""
-        return self._stream(self._closes)
+        return self._stream(self._closes, "closes")
 
     @property
     def diagnostics(self) -> Stream[Diagnostic]:
         """Local trouble, reported instead of raised: bad frames, payloads that did not
         fit a model, subscribers that raised, sink values that could not be sent.
         Subscribing does not open the socket."""
-        return self._stream(self._diagnostics, opens=False)
+        return self._stream(self._diagnostics, "diagnostics", opens=False)
 
     @property
     def state(self) -> Stream[ConnectionState]:
         """The connection state, replaying the current one; subscribing does not open."""
-        return self._stream(self._state, opens=False, replay=True)
+        return self._stream(
+            self._state,
+            "state",
+            opens=False,
+            replay=True,
+            now=lambda: f"now {self._state.latest.name}; the value itself is ch.current_state",
+        )
 
     @property
     def presence(self) -> Stream[Presence]:
         """Who is here (our identity, ``total``, announced users), replaying the latest."""
-        return self._stream(self._presence, replay=True)
+        return self._stream(
+            self._presence,
+            "presence",
+            replay=True,
+            now=lambda: (
+                f"{self._presence.latest.total} here; the value itself is ch.current_presence"
+            ),
+        )
 
     @property
     def current_state(self) -> ConnectionState:
@@ -255,7 +290,10 @@ class ChannelStreams(ABC):
             InvalidOptionError: an empty key, or a model with a system event key.
         """
         if callable(key):
-            return self._wrap(self.events.pipe(keep(key, on_error=self._diagnostics.on_next)))
+            name = getattr(key, "__qualname__", None) or type(key).__name__
+            return self._wrap(
+                self.events.pipe(keep(key, on_error=self._diagnostics.on_next)), f"on({name})"
+            )
         if not isinstance(key, str) or not key:
             raise InvalidOptionError(
                 f"on() takes a non-empty event key or a filter function, got {key!r}"
@@ -268,7 +306,8 @@ class ChannelStreams(ABC):
                 )
             stream = self.messages if key == "message" else self._typed_stream(key)
             decoded = stream.pipe(decode(model, on_error=self._diagnostics.on_next))
-            return self._wrap(decoded)
+            model_name = getattr(model, "__qualname__", None) or type(model).__name__
+            return self._wrap(decoded, f"on({key!r}, {model_name})")
         hubs: dict[str, Hub[Any]] = {
             "*": self._all,
             "message": self._messages,
@@ -279,7 +318,7 @@ class ChannelStreams(ABC):
             "close": self._closes,
         }
         hub = hubs.get(key)
-        return self._typed_stream(key) if hub is None else self._stream(hub)
+        return self._typed_stream(key) if hub is None else self._stream(hub, f"on({key!r})")
 
     def _typed_stream(self, kind: str) -> Stream[Message[Any]]:
         """Messages of payload type ``kind``, through a hub that lives while observed.
@@ -308,7 +347,9 @@ class ChannelStreams(ABC):
             self.open()
             return added
 
-        return Stream(subscribe, self._forbid_loop_thread)
+        return Stream(
+            subscribe, self._forbid_loop_thread, describe=self._describer(f"on({kind!r})")
+        )
 
     def _new_typed_hub(self, kind: str) -> Hub[Message[Any]]:
         def forget() -> None:  # the lock is held

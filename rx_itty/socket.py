@@ -272,7 +272,7 @@ class IttySocket(ChannelStreams):
         ) -> abc.DisposableBase:
             return SendAll(self, observer, to).run(source)
 
-        return Stream(subscribe, self._forbid_loop_thread)
+        return Stream(subscribe, self._forbid_loop_thread, describe=self._describer("send_all()"))
 
     @property
     def sink(self) -> abc.ObserverBase[Any]:
@@ -693,7 +693,10 @@ class IttySocket(ChannelStreams):
     async def flushed(self, timeout: float | None = None) -> Self:  # noqa: ASYNC109
         """Wait until every frame sent before this call has been handed to an open connection.
 
-        Opens the socket if needed.
+        Opens the socket if needed. Handed over is not received: a frame is then in
+        the connection's write buffer (up to the transport's ``write_limit``) or the
+        kernel's, and a connection cut before the relay read it loses it (it is not
+        sent again). For a receipt, have the peer answer.
 
         Raises:
             ConnectionFailed: the socket closed for good (or was disposed) with those

@@ -276,18 +276,29 @@ class Stream(reactivex.Observable[T], Generic[T]):
         subscribe: The subscribe function, as for ``reactivex.Observable``.
         forbid: Raises if blocking is not allowed in the calling thread (a socket
             passes its own rule); by default blocking is refused inside a running loop.
+        describe: What the stream is, for its ``repr`` (called only then), e.g.
+            ``ch.on('chat') of ws://host/c/room``.
     """
 
     def __init__(
         self,
         subscribe: Callable[[abc.ObserverBase[T], abc.SchedulerBase | None], abc.DisposableBase],
         forbid: Forbid | None = None,
+        *,
+        describe: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(subscribe)
         self._refuse_blocking: Forbid = forbid or refuse_in_a_loop
+        self._describe = describe
 
     @classmethod
-    def of(cls, source: reactivex.Observable[T], forbid: Forbid | None = None) -> Stream[T]:
+    def of(
+        cls,
+        source: reactivex.Observable[T],
+        forbid: Forbid | None = None,
+        *,
+        describe: Callable[[], str] | None = None,
+    ) -> Stream[T]:
         """``source`` as a Stream whose blocking helpers follow ``forbid`` (see :class:`Stream`)."""
 
         def subscribe(
@@ -295,7 +306,12 @@ class Stream(reactivex.Observable[T], Generic[T]):
         ) -> abc.DisposableBase:
             return source.subscribe(observer, scheduler=scheduler)
 
-        return cls(subscribe, forbid)
+        return cls(subscribe, forbid, describe=describe)
+
+    def __repr__(self) -> str:
+        """``<Stream what it is>``: a stream is not its values; subscribe to get them."""
+        what = self._describe() if self._describe is not None else f"at {id(self):#x}"
+        return f"<Stream {what}>"
 
     def aiter(self, maxsize: int = DEFAULT_BUFFER) -> AsyncStreamIterator[T]:
         """``async for event in stream.aiter(): ...`` — see :func:`aiterate`."""

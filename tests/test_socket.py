@@ -628,6 +628,20 @@ def test_presence_tracks_the_roster_from_the_list_snapshot_and_joins(world: Worl
     assert "u1" in final
 
 
+def test_a_stream_says_what_it_is_and_where_its_current_value_is(world: World) -> None:
+    ch = world.socket(join_key="s3cret")
+    assert repr(ch.state) == (
+        "<Stream ch.state of wss://itty.ws/c/room: now IDLE; the value itself is ch.current_state>"
+    )
+    assert repr(ch.on("chat", Chat)) == "<Stream ch.on('chat', Chat) of wss://itty.ws/c/room>"
+    assert repr(ch.messages) == "<Stream ch.messages of wss://itty.ws/c/room>"
+    ch.open()
+    world.run()
+    assert "now READY" in repr(ch.state)
+    assert "1 here" in repr(ch.presence)
+    assert all("s3cret" not in repr(s) for s in (ch.state, ch.on("x"), ch.events))
+
+
 def test_state_replays_the_current_state_to_late_subscribers(world: World) -> None:
     ch = world.socket().open()
     world.run()
