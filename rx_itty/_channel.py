@@ -96,7 +96,11 @@ class ChannelStreams(ABC):
 
     @abstractmethod
     def open(self) -> Self:
-        """Connect if not connected (subscribing to an event stream calls this)."""
+        """Connect if not connected."""
+
+    @abstractmethod
+    def _subscribed(self) -> None:
+        """A subscription to an event stream: connect if idle or closed (not while closing)."""
 
     def _forbid_loop_thread(self, what: str, instead: str) -> None:
         """Raise where ``what`` (a blocking helper) would freeze the loop that must deliver.
@@ -154,7 +158,7 @@ class ChannelStreams(ABC):
             else:
                 disposable = hub.subscribe(observer)
             if opens:
-                self.open()
+                self._subscribed()
             return disposable
 
         return Stream(subscribe, self._forbid_loop_thread, describe=self._describer(name, now))
@@ -344,7 +348,7 @@ class ChannelStreams(ABC):
             if added is None:  # disposed: every stream has completed
                 observer.on_completed()
                 return Disposable()
-            self.open()
+            self._subscribed()
             return added
 
         return Stream(

@@ -24,10 +24,11 @@ only runs actions, such as flushing the queue while OPEN or READY)::
 
     CLOSING stays CLOSING while it hands the queue over before closing the link, and
     when a link it closed left sends behind it reconnects (after a backoff delay) to
-    deliver them, then closes again. ``open()`` (or a subscription, ``opened()``) while
-    CLOSING lets the close finish, then connects again; a ``close()`` after it cancels
-    that. DISPOSED completes every stream at once, then still delivers what is queued
-    (connecting once more if needed) before it rests.
+    deliver them, then closes again. ``open()`` (or ``opened()``) while CLOSING lets
+    the close finish, then connects again; a ``close()`` after it cancels that. A
+    subscription connects an IDLE or CLOSED socket but not a CLOSING one. DISPOSED
+    completes every stream at once, then still delivers what is queued (connecting
+    once more if needed) before it rests.
 
 Rules the table encodes, row by row:
 
@@ -44,8 +45,9 @@ Rules the table encodes, row by row:
   seconds (:data:`Input.STEADY`), or when the user opens a CLOSED socket again.
 - **A close we asked for that left frames unsent** is, for those frames, a drop:
   the socket reconnects (after a backoff delay) to deliver them, then closes again.
-- **The last call wins.** ``open()`` while closing is not dropped: once the link has
-  closed (``closes`` reports it), the socket connects again (:data:`Input.REOPEN`).
+- **The last call wins.** ``open()`` (not a subscription) while closing is not
+  dropped: once the link has closed (``closes`` reports it), the socket connects
+  again (:data:`Input.REOPEN`).
 """
 
 from __future__ import annotations
@@ -97,7 +99,11 @@ class Input(enum.Enum):
     """What happened to a socket."""
 
     OPEN = "open requested"
-    """``open()`` or a subscription."""
+    """``open()``, or ``opened()``/``wait_open()``."""
+    WANTED = "connection wanted"
+    """A subscription to an event stream or a ``flushed()`` wait: connects like
+    :data:`OPEN`, but never undoes a ``close()`` under way (one may subscribe to
+    ``closes``, or wait for the queue to go out, to see it end)."""
     QUEUED = "frames queued"
     """A send (or push) added frames to the queue."""
     CLOSE = "close requested"
@@ -203,6 +209,7 @@ TABLE: Final[dict[tuple[ConnectionState, Input], Transition]] = {
     # -- never connected ----------------------------------------------------------------
     (S.IDLE, I.OPEN): _T(S.CONNECTING, A.CONNECT),
     (S.IDLE, I.QUEUED): _T(S.CONNECTING, A.CONNECT),
+    (S.IDLE, I.WANTED): _T(S.CONNECTING, A.CONNECT),
     (S.IDLE, I.DISPOSE): _T(S.DISPOSED, A.COMPLETE_STREAMS),
     (S.IDLE, I.DISPOSE_AFTER_SENDS): _T(S.DISPOSED, A.COMPLETE_STREAMS, A.CONNECT),
     # -- connecting -------------------------------------------------------------------
@@ -264,6 +271,7 @@ TABLE: Final[dict[tuple[ConnectionState, Input], Transition]] = {
     # -- closed (no link) ---------------------------------------------------------------------
     (S.CLOSED, I.OPEN): _T(S.CONNECTING, A.RESET_ATTEMPTS, A.CONNECT),
     (S.CLOSED, I.QUEUED): _T(S.CONNECTING, A.RESET_ATTEMPTS, A.CONNECT),
+    (S.CLOSED, I.WANTED): _T(S.CONNECTING, A.RESET_ATTEMPTS, A.CONNECT),
     (S.CLOSED, I.DISPOSE): _T(S.DISPOSED, A.COMPLETE_STREAMS),
     (S.CLOSED, I.DISPOSE_AFTER_SENDS): _T(S.DISPOSED, A.COMPLETE_STREAMS, A.CONNECT),
     # -- disposed: only delivering what is left -------------------------------------------------

@@ -334,7 +334,9 @@ class IttySocket(ChannelStreams):
         """Connect if not connected; harmless when connecting or open (idempotent).
 
         While closing, the close finishes first (``closes`` reports it), then the
-        socket connects again, unless :meth:`close` is called after this.
+        socket connects again, unless :meth:`close` is called after this. (A new
+        subscription connects an idle or closed socket, but not one that is closing:
+        watching ``closes`` for a close just asked for must not undo it.)
         """
         self._runtime.call(self._request_open)
         return self
@@ -347,7 +349,7 @@ class IttySocket(ChannelStreams):
         reconnect with sends queued, it connects at once to deliver them. A later
         :meth:`open`, send or subscription connects again, keeping every subscription;
         while the close is under way, a send is still delivered and an ``open()``
-        (or a subscription, ``opened()``) connects again once it has finished.
+        (or ``opened()``) connects again once it has finished.
         """
         self._runtime.call(self._request_close)
         return self
@@ -364,6 +366,12 @@ class IttySocket(ChannelStreams):
 
     def _request_open(self) -> None:
         self._feed(Input.OPEN)
+
+    def _subscribed(self) -> None:
+        self._runtime.call(self._request_subscribed)
+
+    def _request_subscribed(self) -> None:
+        self._feed(Input.WANTED)
 
     def _request_flush(self) -> None:
         self._feed(Input.QUEUED)
@@ -635,7 +643,7 @@ class IttySocket(ChannelStreams):
                 future.set_result(None)
                 return
             self._flush_waiters.append((target, future))
-            self._feed(Input.OPEN)
+            self._feed(Input.WANTED)  # connect if needed, never undoing a close()
 
         self._runtime.call(register)
         return future

@@ -43,6 +43,7 @@ EXPECTED: Final[dict[tuple[ConnectionState, Input], tuple[ConnectionState, tuple
     # the streams and, with sends queued, still connects to deliver them.
     (S.IDLE, I.OPEN): (S.CONNECTING, (A.CONNECT,)),
     (S.IDLE, I.QUEUED): (S.CONNECTING, (A.CONNECT,)),
+    (S.IDLE, I.WANTED): (S.CONNECTING, (A.CONNECT,)),
     (S.IDLE, I.DISPOSE): (S.DISPOSED, (A.COMPLETE_STREAMS,)),
     (S.IDLE, I.DISPOSE_AFTER_SENDS): (S.DISPOSED, (A.COMPLETE_STREAMS, A.CONNECT)),
     # Connecting: queued sends go first, then `opens` hears of it, then a second of grace.
@@ -141,6 +142,7 @@ EXPECTED: Final[dict[tuple[ConnectionState, Input], tuple[ConnectionState, tuple
     # Closed: the user opening again starts a fresh backoff.
     (S.CLOSED, I.OPEN): (S.CONNECTING, (A.RESET_ATTEMPTS, A.CONNECT)),
     (S.CLOSED, I.QUEUED): (S.CONNECTING, (A.RESET_ATTEMPTS, A.CONNECT)),
+    (S.CLOSED, I.WANTED): (S.CONNECTING, (A.RESET_ATTEMPTS, A.CONNECT)),
     (S.CLOSED, I.DISPOSE): (S.DISPOSED, (A.COMPLETE_STREAMS,)),
     (S.CLOSED, I.DISPOSE_AFTER_SENDS): (S.DISPOSED, (A.COMPLETE_STREAMS, A.CONNECT)),
     # Disposed: streams are complete; only delivering what is still queued.
@@ -178,6 +180,7 @@ def test_a_pair_not_in_the_table_changes_nothing() -> None:
     assert step(S.RECONNECTING, I.QUEUED) is None  # a send never cuts the backoff short
     assert step(S.RECONNECTING, I.OPEN) is None  # nor does open()
     assert step(S.RECONNECTING, I.REOPEN) is None  # only a close() leads to a reopen
+    assert step(S.CLOSING, I.WANTED) is None  # watching `closes` must not undo a close
     assert step(S.CLOSED, I.CLOSE) is None  # a second close() is harmless
     assert step(S.IDLE, I.CLOSE) is None  # close() before anything arms nothing
     assert step(S.READY, I.GREETED) is None  # a late grace timer changes nothing
@@ -253,7 +256,7 @@ def test_opened_resolves_only_when_ready_and_the_backoff_resets_only_when_steady
         if A.RESOLVE_OPENED in row.actions:
             assert row.state is S.READY
         if A.RESET_ATTEMPTS in row.actions:
-            asked = {(S.CLOSED, I.OPEN), (S.CLOSED, I.QUEUED), (S.CLOSING, I.REOPEN)}
+            asked = {(S.CLOSED, i) for i in (I.OPEN, I.QUEUED, I.WANTED)} | {(S.CLOSING, I.REOPEN)}
             assert (state, event) == (S.READY, I.STEADY) or (state, event) in asked
 
 

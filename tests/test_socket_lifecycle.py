@@ -402,7 +402,7 @@ def test_push_while_waiting_to_reconnect_connects_at_once_delivers_and_closes(
     assert state(ch) is ConnectionState.CLOSED
 
 
-def test_a_subscription_or_opened_while_closing_connects_again_once_the_close_finished(
+def test_open_or_opened_while_closing_connects_again_once_the_close_finished(
     world: World,
 ) -> None:
     heard = world.listener()
@@ -412,8 +412,8 @@ def test_a_subscription_or_opened_while_closing_connects_again_once_the_close_fi
     world.flaky.capacity = 0  # the close waits for "a" to go out
     ch.send("a").close()
     assert state(ch) is ConnectionState.CLOSING
-    chats = record(ch.on("chat"))  # a subscriber expects to hear the channel
-    ready = ch._open_future()  # what opened() and wait_open() wait on
+    chats = record(ch.on("chat"))  # a subscription alone would not undo the close...
+    ready = ch._open_future()  # ...but opened() (and wait_open(), open()) does
     world.flaky.drain()
     world.run(2)
     assert closes == [Close(CloseCode.NORMAL, "")]  # the close asked for did happen
@@ -428,6 +428,24 @@ def test_a_subscription_or_opened_while_closing_connects_again_once_the_close_fi
     world.run(3)
     assert heard == ["a", {"type": "chat", "text": "hi"}]
     assert [m["text"] for m in chats] == ["hi"]
+
+
+def test_subscribing_or_flushed_while_closing_lets_it_close_and_a_later_subscription_reconnects(
+    world: World,
+) -> None:
+    ch = world.socket(world.flaky).open()
+    world.run(1)
+    world.flaky.capacity = 0
+    ch.send("a").close()
+    closes = record(ch.closes)  # to see the close end: this must not undo it
+    out = ch._flushed_future()  # what flushed() waits on: neither may this
+    world.flaky.drain()
+    world.run(2)
+    assert (closes, state(ch)) == ([Close(CloseCode.NORMAL, "")], ConnectionState.CLOSED)
+    assert out.result(timeout=0) is None
+    record(ch.messages)
+    world.run(3)
+    assert state(ch) is ConnectionState.READY
 
 
 def test_a_close_after_an_open_while_closing_stays_closed_and_says_why_opened_failed(
