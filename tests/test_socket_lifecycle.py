@@ -402,23 +402,30 @@ def test_push_while_waiting_to_reconnect_connects_at_once_delivers_and_closes(
     assert state(ch) is ConnectionState.CLOSED
 
 
+def closing(world: World) -> IttySocket:
+    """A READY socket told to close while "a" is stuck in its queue: CLOSING until
+    ``world.flaky.drain()``."""
+    ch = world.socket(world.flaky).open()
+    world.run(1)
+    world.flaky.capacity = 0
+    ch.send("a").close()
+    assert state(ch) is ConnectionState.CLOSING
+    return ch
+
+
 def test_open_or_opened_while_closing_connects_again_once_the_close_finished(
     world: World,
 ) -> None:
     heard = world.listener()
-    ch = world.socket(world.flaky).open()
-    world.run(1)
+    ch = closing(world)
     states, closes = record(ch.state), record(ch.closes)
-    world.flaky.capacity = 0  # the close waits for "a" to go out
-    ch.send("a").close()
-    assert state(ch) is ConnectionState.CLOSING
     chats = record(ch.on("chat"))  # a subscription alone would not undo the close...
     ready = ch._open_future()  # ...but opened() (and wait_open(), open()) does
     world.flaky.drain()
     world.run(2)
     assert closes == [Close(CloseCode.NORMAL, "")]  # the close asked for did happen
     assert ready.result(timeout=0) is None
-    assert states[1:] == [
+    assert states == [
         ConnectionState.CLOSING,
         ConnectionState.CONNECTING,
         ConnectionState.OPEN,
@@ -433,10 +440,7 @@ def test_open_or_opened_while_closing_connects_again_once_the_close_finished(
 def test_subscribing_or_flushed_while_closing_lets_it_close_and_a_later_subscription_reconnects(
     world: World,
 ) -> None:
-    ch = world.socket(world.flaky).open()
-    world.run(1)
-    world.flaky.capacity = 0
-    ch.send("a").close()
+    ch = closing(world)
     closes = record(ch.closes)  # to see the close end: this must not undo it
     out = ch._flushed_future()  # what flushed() waits on: neither may this
     world.flaky.drain()
@@ -451,10 +455,7 @@ def test_subscribing_or_flushed_while_closing_lets_it_close_and_a_later_subscrip
 def test_a_close_after_an_open_while_closing_stays_closed_and_says_why_opened_failed(
     world: World,
 ) -> None:
-    ch = world.socket(world.flaky).open()
-    world.run(1)
-    world.flaky.capacity = 0
-    ch.send("a").close()
+    ch = closing(world)
     ready = ch._open_future()
     ch.close()  # the last call wins
     world.flaky.drain()
