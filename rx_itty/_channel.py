@@ -18,7 +18,7 @@ from typing import Any, Literal, Self, TypeVar, overload
 
 import reactivex
 from reactivex import abc
-from reactivex.disposable import SingleAssignmentDisposable
+from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from rx_itty._hub import Hub
 from rx_itty.events import (
@@ -34,13 +34,13 @@ from rx_itty.events import (
     Signal,
     Uid,
 )
-from rx_itty.exceptions import InvalidOptionError
+from rx_itty.exceptions import InvalidOptionError, LoopThreadError
 from rx_itty.lifecycle import ConnectionState
 from rx_itty.operators.payloads import decode
 from rx_itty.operators.routing import keep
 from rx_itty.presence import Presence
 from rx_itty.runtime import Runtime
-from rx_itty.streams import Stream
+from rx_itty.streams import Stream, refuse_in_a_loop
 from rx_itty.wire import decode_frame
 
 __all__ = ["ChannelStreams"]
@@ -96,9 +96,55 @@ class ChannelStreams(ABC):
 
     @abstractmethod
     def open(self) -> Self:
-        """Connect if not connected (subscribing to an event stream calls this)."""
+        """Connect if not connected."""
 
-    def _stream(self, hub: Hub[Any], *, opens: bool = True, replay: bool = False) -> Stream[Any]:
+    @abstractmethod
+    def _subscribed(self) -> None:
+        """A subscription to an event stream: connect if idle or closed (not while closing)."""
+
+    def _forbid_loop_thread(self, what: str, instead: str) -> None:
+        """Raise where ``what`` (a blocking helper) would freeze the loop that must deliver.
+
+        Raises:
+            LoopThreadError: on the socket's loop thread, inside any running loop, or
+                on a socket in virtual time (nothing advances its clock meanwhile).
+        """
+        runtime = self._runtime
+        if runtime.loop is None:
+            raise LoopThreadError(
+                f"{what} cannot wait on a socket in virtual time: its clock moves only when "
+                "the test advances it; advance the scheduler (scheduler.advance_to(...), "
+                "fake.run()) and subscribe to collect values"
+            )
+        if runtime.on_thread():
+            raise LoopThreadError(
+                f"{what} would block the event loop this socket runs on; use '{instead}'"
+            )
+        refuse_in_a_loop(what, instead)
+
+    @property
+    @abstractmethod
+    def display_url(self) -> str:
+        """The channel's URL without its query string (keys never show)."""
+
+    def _describer(self, name: str, now: Callable[[], str] | None = None) -> Callable[[], str]:
+        """A stream's ``repr`` text: ``ch.NAME of URL``, and what it holds ``now``."""
+
+        def describe() -> str:
+            where = f"ch.{name} of {self.display_url}"
+            return where if now is None else f"{where}: {now()}"
+
+        return describe
+
+    def _stream(
+        self,
+        hub: Hub[Any],
+        name: str,
+        *,
+        opens: bool = True,
+        replay: bool = False,
+        now: Callable[[], str] | None = None,
+    ) -> Stream[Any]:
         runtime = self._runtime
 
         def subscribe(
@@ -112,70 +158,83 @@ class ChannelStreams(ABC):
             else:
                 disposable = hub.subscribe(observer)
             if opens:
-                self.open()
+                self._subscribed()
             return disposable
 
-        return Stream(subscribe, runtime.on_thread)
+        return Stream(subscribe, self._forbid_loop_thread, describe=self._describer(name, now))
 
-    def _wrap(self, source: reactivex.Observable[Any]) -> Stream[Any]:
-        return Stream.of(source, self._runtime.on_thread)
+    def _wrap(self, source: reactivex.Observable[Any], name: str) -> Stream[Any]:
+        return Stream.of(source, self._forbid_loop_thread, describe=self._describer(name))
 
     @property
     def events(self) -> Stream[Event]:
         """Every protocol event (JS ``'*'``): messages, joins, leaves, errors, signals."""
-        return self._stream(self._all)
+        return self._stream(self._all, "events")
 
     @property
     def messages(self) -> Stream[Message[Any]]:
         """Every user message, typed or not (JS ``'message'``)."""
-        return self._stream(self._messages)
+        return self._stream(self._messages, "messages")
 
     @property
     def joins(self) -> Stream[Join]:
         """Join events from the relay (our own first, ``is_self=True``)."""
-        return self._stream(self._joins)
+        return self._stream(self._joins, "joins")
 
     @property
     def leaves(self) -> Stream[Leave]:
         """Leave events from the relay."""
-        return self._stream(self._leaves)
+        return self._stream(self._leaves, "leaves")
 
     @property
     def errors(self) -> Stream[ServerError]:
         """``error`` events from the relay (unknown DM recipient, send key, limits)."""
-        return self._stream(self._errors)
+        return self._stream(self._errors, "errors")
 
     @property
     def signals(self) -> Stream[Signal]:
         """Frames with another top-level ``type`` (raw-mode servers)."""
-        return self._stream(self._signals)
+        return self._stream(self._signals, "signals")
 
     @property
     def opens(self) -> Stream[Open]:
         """Lifecycle: each time a connection opens (after queued sends are flushed)."""
-        return self._stream(self._opens)
+        return self._stream(self._opens, "opens")
 
     @property
     def closes(self) -> Stream[Close]:
         """Lifecycle: each time a connection closes or fails to open."""
-        return self._stream(self._closes)
+        return self._stream(self._closes, "closes")
 
     @property
     def diagnostics(self) -> Stream[Diagnostic]:
         """Local trouble, reported instead of raised: bad frames, payloads that did not
         fit a model, subscribers that raised, sink values that could not be sent.
         Subscribing does not open the socket."""
-        return self._stream(self._diagnostics, opens=False)
+        return self._stream(self._diagnostics, "diagnostics", opens=False)
 
     @property
     def state(self) -> Stream[ConnectionState]:
         """The connection state, replaying the current one; subscribing does not open."""
-        return self._stream(self._state, opens=False, replay=True)
+        return self._stream(
+            self._state,
+            "state",
+            opens=False,
+            replay=True,
+            now=lambda: f"now {self._state.latest.name}; the value itself is ch.current_state",
+        )
 
     @property
     def presence(self) -> Stream[Presence]:
         """Who is here (our identity, ``total``, announced users), replaying the latest."""
-        return self._stream(self._presence, replay=True)
+        return self._stream(
+            self._presence,
+            "presence",
+            replay=True,
+            now=lambda: (
+                f"{self._presence.latest.total} here; the value itself is ch.current_presence"
+            ),
+        )
 
     @property
     def current_state(self) -> ConnectionState:
@@ -235,7 +294,10 @@ class ChannelStreams(ABC):
             InvalidOptionError: an empty key, or a model with a system event key.
         """
         if callable(key):
-            return self._wrap(self.events.pipe(keep(key, on_error=self._diagnostics.on_next)))
+            name = getattr(key, "__qualname__", None) or type(key).__name__
+            return self._wrap(
+                self.events.pipe(keep(key, on_error=self._diagnostics.on_next)), f"on({name})"
+            )
         if not isinstance(key, str) or not key:
             raise InvalidOptionError(
                 f"on() takes a non-empty event key or a filter function, got {key!r}"
@@ -246,9 +308,10 @@ class ChannelStreams(ABC):
                     f"on({key!r}, model): models decode user message payloads; "
                     "use a payload type such as on('chat', Chat) or on('message', Chat)"
                 )
-            hub = self._messages if key == "message" else self._typed_hub(key)
-            decoded = self._stream(hub).pipe(decode(model, on_error=self._diagnostics.on_next))
-            return self._wrap(decoded)
+            stream = self.messages if key == "message" else self._typed_stream(key)
+            decoded = stream.pipe(decode(model, on_error=self._diagnostics.on_next))
+            model_name = getattr(model, "__qualname__", None) or type(model).__name__
+            return self._wrap(decoded, f"on({key!r}, {model_name})")
         hubs: dict[str, Hub[Any]] = {
             "*": self._all,
             "message": self._messages,
@@ -258,18 +321,48 @@ class ChannelStreams(ABC):
             "open": self._opens,
             "close": self._closes,
         }
-        return self._stream(hubs.get(key) or self._typed_hub(key))
+        hub = hubs.get(key)
+        return self._typed_stream(key) if hub is None else self._stream(hub, f"on({key!r})")
 
-    def _typed_hub(self, kind: str) -> Hub[Message[Any]]:
-        hub = self._typed.get(kind)
-        if hub is None:
-            hub = self._typed.setdefault(
-                kind, Hub(self._report_listener_error, lock=self._hub_lock)
-            )
-            # Disposal sets the state before completing the hubs it finds, so a hub
-            # added after that snapshot sees DISPOSED here and completes itself.
-            if self._state.latest is ConnectionState.DISPOSED:
-                hub.on_completed()
+    def _typed_stream(self, kind: str) -> Stream[Message[Any]]:
+        """Messages of payload type ``kind``, through a hub that lives while observed.
+
+        A hub exists only while someone observes it, so a socket that saw
+        ``on(f"reply-{n}")`` for many ``n`` keeps no memory for them. Getting or
+        making the hub and joining it happen under the hub lock, as does forgetting
+        it when its last observer leaves, so a newcomer never joins a forgotten hub.
+        Disposal sets the state, then takes every hub out under the same lock and
+        completes it: a newcomer either joins a hub disposal will complete or finds
+        none and, the socket being disposed, completes at once.
+        """
+        lock, typed = self._hub_lock, self._typed
+
+        def subscribe(
+            observer: abc.ObserverBase[Message[Any]], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            with lock:
+                hub = typed.get(kind)
+                if hub is None and self._state.latest is not ConnectionState.DISPOSED:
+                    hub = typed[kind] = self._new_typed_hub(kind)
+                added = None if hub is None else hub.add(observer)
+            if added is None:  # disposed: every stream has completed
+                observer.on_completed()
+                return Disposable()
+            self._subscribed()
+            return added
+
+        return Stream(
+            subscribe, self._forbid_loop_thread, describe=self._describer(f"on({kind!r})")
+        )
+
+    def _new_typed_hub(self, kind: str) -> Hub[Message[Any]]:
+        def forget() -> None:  # the lock is held
+            if self._typed.get(kind) is hub:
+                del self._typed[kind]
+
+        hub: Hub[Message[Any]] = Hub(
+            self._report_listener_error, lock=self._hub_lock, on_empty=forget
+        )
         return hub
 
     # -- inbound -----------------------------------------------------------------------
@@ -310,11 +403,14 @@ class ChannelStreams(ABC):
         logger.error("a diagnostics subscriber raised on %r", value, exc_info=error)
 
     def _complete_streams(self) -> None:
-        """Complete every stream (disposal); typed hubs made later complete at once."""
+        """Complete every stream (disposal); later subscribers complete at once."""
+        with self._hub_lock:  # another thread may be adding or forgetting one
+            typed = tuple(self._typed.values())
+            self._typed.clear()
         hubs: tuple[Hub[Any], ...] = (
             self._all,
             self._messages,
-            *self._typed.values(),
+            *typed,
             self._joins,
             self._leaves,
             self._errors,

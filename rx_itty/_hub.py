@@ -32,9 +32,11 @@ class Hub(Generic[T]):
         replay: Keep the latest value and give it to each new observer first.
         initial: The value replayed before any has been emitted (``replay`` only).
         lock: Guards (un)subscribing; hubs of one owner may share one (a socket's do).
+        on_empty: Called, with the lock held, when the last observer unsubscribes
+            (its owner may then forget the hub).
     """
 
-    __slots__ = ("_done", "_latest", "_lock", "_replay", "_report", "observers")
+    __slots__ = ("_done", "_latest", "_lock", "_on_empty", "_replay", "_report", "observers")
 
     def __init__(
         self,
@@ -43,6 +45,7 @@ class Hub(Generic[T]):
         replay: bool = False,
         initial: Any = None,
         lock: threading.Lock | None = None,
+        on_empty: Callable[[], None] | None = None,
     ) -> None:
         # Read without the lock (it is replaced, never mutated): a hot path can skip
         # building or delivering a value nobody observes.
@@ -52,6 +55,7 @@ class Hub(Generic[T]):
         self._replay = replay
         self._latest: Any = initial
         self._done = False
+        self._on_empty = on_empty
 
     @property
     def latest(self) -> T:
@@ -70,18 +74,27 @@ class Hub(Generic[T]):
         replayed value can never arrive after a newer one.
         """
         with self._lock:
-            done = self._done
-            if not done:
-                self.observers = (*self.observers, observer)
+            added = self.add(observer)
         if self._replay:
             self._deliver(observer, self._latest)
-        if done:
+        if added is None:
             observer.on_completed()
             return Disposable()
+        return added
+
+    def add(self, observer: abc.ObserverBase[T]) -> abc.DisposableBase | None:
+        """Add ``observer`` with the lock already held; ``None`` if the hub has completed
+        (the caller then completes the observer, once it has let go of the lock)."""
+        if self._done:
+            return None
+        self.observers = (*self.observers, observer)
 
         def remove() -> None:
             with self._lock:
-                self.observers = tuple(o for o in self.observers if o is not observer)
+                before = self.observers
+                self.observers = tuple(o for o in before if o is not observer)
+                if before and not self.observers and self._on_empty is not None:
+                    self._on_empty()
 
         return Disposable(remove)
 

@@ -9,13 +9,17 @@ The stdlib takes over for the rare value orjson refuses but JavaScript accepts
 (a lone surrogate, an integer beyond 64 bits); its output is ASCII with escapes.
 
 :func:`dumps` takes plain JSON values only, whichever codec writes them: dicts
-(keys str, int, bool, None or finite float, written as strings like a JavaScript
-object's), lists, tuples, str, int, finite float, bool and None. Anything else
-raises :class:`~rx_itty.exceptions.SerializationError` (a ``TypeError``) unless a
-``default`` converts it: NaN and Infinity (which JSON cannot express and
-``JSON.stringify`` would silently turn into ``null``), and ``datetime``, ``UUID``,
-``Enum``, sets, bytes, numpy values, subclasses of the builtins... each of which
-orjson alone would encode in a way of its own.
+with str keys, lists, tuples, str, int (within 64 bits), finite float, bool and
+None, nested at most :data:`MAX_DEPTH` levels. Anything else raises
+:class:`~rx_itty.exceptions.SerializationError` (a ``TypeError``) unless a
+``default`` converts it, rather than being changed on its way: NaN and Infinity
+(which JSON cannot express and ``JSON.stringify`` would silently turn into
+``null``); a key that is not a str (JSON would make it a string, so ``{1: "a"}``
+would come back as ``{"1": "a"}`` and ``{True: 1, "true": 2}`` would repeat a
+key); an int beyond 64 bits (JSON readers, orjson included, would read it back as
+an approximate float); and ``datetime``, ``UUID``, ``Enum``, sets, bytes, numpy
+values, subclasses of the builtins... each of which orjson alone would encode in a
+way of its own.
 
 Decoding refuses text nested deeper than :data:`MAX_DEPTH` levels, on either
 path; the relay refuses payloads that its envelope would push past that depth,
@@ -25,8 +29,8 @@ so whatever it relays decodes on every rx_itty client.
 from __future__ import annotations
 
 import json
-import math
 import re
+import secrets
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
@@ -43,6 +47,7 @@ __all__ = [
     "is_json",
     "json_error",
     "loads",
+    "loads_unique",
     "stringify",
 ]
 
@@ -63,9 +68,14 @@ class _TooDeep(JSONDecodeError):
         super().__init__(f"nested more than {max_depth} levels deep", "", 0)
 
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS
-
 Default = Callable[[Any], Any]
+
+_INT_MIN: Final = -(2**63)  # the ints orjson writes, and reads back as ints
+_INT_MAX: Final = 2**64 - 1
+
+
+class _NestedTooDeep(SerializationError):
+    """Raised inside the walk; :func:`dumps` turns it into a SerializationError."""
 
 
 def _not_json(value: Any) -> NoReturn:
@@ -78,49 +88,53 @@ def _not_json(value: Any) -> NoReturn:
     )
 
 
-def _key(key: Any) -> None:
-    kind = type(key)
-    if kind is str or kind is int or kind is bool or key is None:
-        return
-    if kind is float and math.isfinite(key):
-        return
+def _key(key: Any) -> NoReturn:
+    shown = repr(key)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
     raise SerializationError(
-        f"an object key must be a str (or int, float, bool, None), not {kind.__name__}"
+        f"object keys must be str, got {type(key).__name__} {shown}: JSON would turn it "
+        "into a string (and could repeat a key); convert the keys first, e.g. str(key)"
     )
 
 
 # Floats pass the walk unchecked: orjson writes NaN and Infinity as ``null``, so
 # only an output containing "null" can hide one, and only then are floats checked.
+# Ints beyond 64 bits make orjson raise, and are found on that rare path.
 _SCALARS = frozenset((str, int, bool, float, type(None)))
 
 
-def _plain(value: Any, default: Default | None) -> Any:
+def _plain(value: Any, default: Default | None, depth: int) -> Any:
     """``value`` checked to be plain JSON: the same object, or a copy with models converted.
 
-    Floats are not checked here: see :func:`dumps`.
+    ``depth`` is how many levels of lists and dicts may still open here. Floats
+    and ints are not checked here: see :func:`dumps`.
     """
     kind = type(value)
     if kind in _SCALARS:
         return value
     if kind is dict:
+        if depth <= 0:
+            raise _NestedTooDeep
         converted: Any = None
         for key, item in value.items():
             if type(key) is not str:
                 _key(key)
             if type(item) in _SCALARS:  # the common case, without a call
                 continue
-            plain = _plain(item, default)
+            plain = _plain(item, default, depth - 1)
             if plain is not item:
                 if converted is None:
                     converted = dict(value)
                 converted[key] = plain
         return value if converted is None else converted
     if kind is list or kind is tuple:
+        if depth <= 0:
+            raise _NestedTooDeep
         converted = None
         for index, item in enumerate(value):
             if type(item) in _SCALARS:
                 continue
-            plain = _plain(item, default)
+            plain = _plain(item, default, depth - 1)
             if plain is not item:
                 if converted is None:
                     converted = list(value)
@@ -128,7 +142,7 @@ def _plain(value: Any, default: Default | None) -> Any:
         return value if converted is None else converted
     if default is None:
         _not_json(value)
-    return _plain(default(value), default)
+    return _plain(default(value), default, depth)
 
 
 def _finite(value: Any, replace: Callable[[float], Any]) -> Any:
@@ -143,34 +157,63 @@ def _finite(value: Any, replace: Callable[[float], Any]) -> Any:
     return value
 
 
-def _stdlib_dumps(value: Any, error: TypeError) -> str:
+def _check_numbers(value: Any) -> None:
+    """Raise for a NaN, an Infinity or an int beyond 64 bits anywhere in plain ``value``."""
+    kind = type(value)
+    if kind is float:
+        if value - value != 0.0:
+            _not_json(value)
+    elif kind is int:
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise SerializationError(
+                f"{value} does not fit in 64 bits: JSON readers (orjson, and JavaScript "
+                "beyond 2**53) would read it back as an approximate float; send it as a str"
+            )
+    elif kind is dict:
+        for item in value.values():
+            _check_numbers(item)
+    elif kind is list or kind is tuple:
+        for item in value:
+            _check_numbers(item)
+
+
+def _stdlib_text(value: Any) -> str:
     # ASCII output: a lone surrogate becomes an escape, as JSON.stringify writes it.
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _stdlib_dumps(value: Any, error: TypeError) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _stdlib_text(value)
     except (TypeError, ValueError, RecursionError):
         raise error from None
 
 
-def dumps(value: Any, default: Default | None = None) -> str:
+def dumps(value: Any, default: Default | None = None, *, max_depth: int = MAX_DEPTH) -> str:
     """Encode a plain JSON value as compact JSON text.
 
     Args:
         value: Plain JSON values (see the module docstring).
         default: Converts any other object into plain JSON values, or raises
             ``TypeError`` (the socket passes :func:`rx_itty.models.as_payload`).
+        max_depth: The deepest nesting of lists and dicts allowed (``[]`` is 1 level).
 
     Raises:
         SerializationError: ``value`` (or something inside it) is not a plain JSON
-            value (a ``TypeError``, as ``json.dumps`` raises).
+            value, or nests deeper than ``max_depth`` (a ``TypeError``, as
+            ``json.dumps`` raises).
     """
     try:
-        plain = _plain(value, default)
-    except RecursionError:
-        raise SerializationError("value is nested too deeply to encode as JSON") from None
+        plain = _plain(value, default, max_depth)
+    except (_NestedTooDeep, RecursionError):
+        raise SerializationError(
+            f"value nests lists and dicts more than {max_depth} levels deep, more than a "
+            "JSON reader accepts; flatten it"
+        ) from None
     try:
-        text = orjson.dumps(plain, option=_OPTIONS).decode()
-    except TypeError as exc:  # a lone surrogate, an integer beyond 64 bits
-        _finite(plain, _not_json)
+        text = orjson.dumps(plain).decode()
+    except TypeError as exc:  # a lone surrogate, or an int beyond 64 bits
+        _check_numbers(plain)
         return _stdlib_dumps(plain, exc)
     if "null" in text:  # where orjson may have written a NaN or an Infinity
         _finite(plain, _not_json)
@@ -190,17 +233,37 @@ def _null(value: float) -> None:
     return None
 
 
-def stringify(value: Any) -> str:
+def stringify(value: Any, *, exact: bool = False) -> str:
     """JSON text for a value :func:`loads` produced, as ``JSON.stringify`` would write it.
 
-    Decoding a number beyond double range (``1e400``) gives Infinity, which
-    :func:`dumps` refuses; here it becomes ``null``, so re-encoding what a peer
-    sent (to show it, or to quote it in an event) never raises.
+    Never raises on what :func:`loads` returns, so re-encoding what a peer sent
+    (to show it, or to quote it in an event) is always possible. Decoding a number
+    beyond double range (``1e400``) gives Infinity, which :func:`dumps` refuses:
+    here it becomes ``null``, as ``JSON.stringify`` writes it, or with ``exact``
+    the number ``1e400`` (``-1e400``), which decodes back to the same Infinity (a
+    recording keeps what it recorded). Ints beyond 64 bits are written as they are.
     """
     try:
         return dumps(value)
     except TypeError:
-        return dumps(_finite(value, _null))
+        pass
+    if not exact:
+        return _lenient(_finite(value, _null))
+    token = secrets.token_hex(16)  # cannot occur in what a peer sent
+
+    def mark(number: float) -> str | None:
+        return None if number != number else f"{token}{'+' if number > 0 else '-'}"
+
+    text = _lenient(_finite(value, mark))
+    return text.replace(f'"{token}+"', "1e400").replace(f'"{token}-"', "-1e400")
+
+
+def _lenient(value: Any) -> str:
+    """Finite ``value`` as JSON, whatever its ints and keys (the stdlib writes the rest)."""
+    try:
+        return dumps(value)
+    except TypeError:
+        return _stdlib_text(value)
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -309,3 +372,41 @@ def json_error(text: str | bytes, max_depth: int = MAX_DEPTH) -> str | None:
 def is_json(text: str | bytes) -> bool:
     """True if ``text`` is JSON that :func:`loads` decodes."""
     return json_error(text) is None
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _RepeatedKey(key)
+        result[key] = value
+    return result
+
+
+def loads_unique(text: str | bytes) -> Any:
+    """Decode JSON text written by hand (a configuration file), refusing repeated keys.
+
+    JSON readers keep the last of two equal keys in one object without a word, so
+    a second ``"namespaces"`` would silently replace the first. Not for the wire:
+    this parser is the stdlib's, slower than :func:`loads`.
+
+    Raises:
+        JSONDecodeError: ``text`` is not valid JSON (NaN and Infinity included), or
+            an object repeats a key (the error names it, and where it repeats).
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_reject_constant)
+    except _RepeatedKey as exc:
+        doc = text if isinstance(text, str) else text.decode(errors="replace")
+        places = [m.start() for m in re.finditer(re.escape(json.dumps(exc.key)) + r"\s*:", doc)]
+        raise JSONDecodeError(
+            f"the key {exc.key!r} appears twice in one object, and only the last would count",
+            doc,
+            places[1] if len(places) > 1 else 0,
+        ) from None

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import difflib
 import logging
 import os
+import random
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from reactivex import abc
 
+from rx_itty._logging import without_query
 from rx_itty.asyncio._tls import SSLOption
 from rx_itty.asyncio.choose import make_transport
 from rx_itty.asyncio.runtime import at_exit, current_runtime, is_shared
@@ -19,7 +23,7 @@ from rx_itty.exceptions import InvalidOptionError
 from rx_itty.runtime import ImmediateRuntime, Runtime
 from rx_itty.socket import IttySocket
 from rx_itty.transport import Transport
-from rx_itty.wire import DEFAULT_BASE, QueryValue, build_url, is_raw_url
+from rx_itty.wire import DEFAULT_BASE, QueryValue, build_url, check_url, is_raw_url
 
 __all__ = ["SERVER_ENV", "connect"]
 
@@ -38,16 +42,14 @@ _background_sockets: weakref.WeakSet[IttySocket] = weakref.WeakSet()
 
 def _flush_background_sockets() -> None:
     # A script that sends and ends would otherwise lose what is still queued:
-    # the shared loop thread is a daemon and dies with the interpreter.
-    waits = []
-    for socket in list(_background_sockets):
-        socket.dispose()
-        waits.append(socket._closed_future())
-    for wait in waits:
-        try:
-            wait.result(_EXIT_FLUSH_SECONDS)
-        except Exception:  # noqa: S112 - best effort at exit, nothing left to tell
-            continue
+    # the shared loop thread is a daemon and dies with the interpreter. The
+    # sockets flush at once, within one budget for all of them.
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C at exit: leave now, quietly
+        sockets = list(_background_sockets)
+        for socket in sockets:
+            socket.dispose()
+        waits = [socket._closed_future() for socket in sockets]
+        concurrent.futures.wait(waits, timeout=_EXIT_FLUSH_SECONDS)
 
 
 def _check_flag(name: str, value: Any) -> bool:
@@ -77,6 +79,21 @@ def _server_base(server: str | None, channel: str) -> str:
             f"e.g. ws://127.0.0.1:8080/c/; fix or unset ${SERVER_ENV}"
         )
     return base
+
+
+def _warn_doubled_channel(base: str, channel: str) -> None:
+    """Warn when ``base`` already ends with the channel name: the URL would repeat it."""
+    path = without_query(base).rstrip("/")
+    if path.endswith("/" + channel) and path.count("/") > 2:  # ws://host/.../<channel>
+        logger.warning(
+            "the server base %s already ends with the channel name %r, so the socket opens "
+            "%s/%s; pass the base (such as ws://host:8080/c/) as server=, or the whole URL "
+            "as the channel",
+            path,
+            channel,
+            path,
+            channel,
+        )
 
 
 def _merge_js_options(options: Mapping[str, Any], given: dict[str, Any]) -> None:
@@ -142,7 +159,10 @@ def connect(
         join_key: Key for the join gate (wire ``joinKey``, also accepted as such).
         send_key: Key for the send gate (wire ``sendKey``, also accepted as such).
         params: Extra query parameters (for raw URLs or custom relays), after the options.
-        server: Base URL for channel names; default ``$RX_ITTY_SERVER``, else ``wss://itty.ws/c/``.
+        server: Base URL for channel names; default ``$RX_ITTY_SERVER``, else
+            ``wss://itty.ws/c/``. The channel name is appended to it, so a base that
+            already ends with the name (``ws://host/c/room`` for ``"room"``) opens
+            ``.../c/room/room``: that is logged as a warning.
         reconnect: Reconnect after unexpected closes: ``True`` (default backoff),
             a :class:`~rx_itty.backoff.Backoff`, or ``False``.
         max_queue: Frames that may wait while not open before sends raise ``SendQueueFull``.
@@ -153,12 +173,15 @@ def connect(
             certificates to trust (a self-signed relay); for a transport given as
             an instance, pass it to the transport instead.
         scheduler: Scheduler for reconnect timers (virtual time in tests); implies a
-            runtime in the calling thread unless ``runtime`` is given.
+            runtime in the calling thread unless ``runtime`` is given. A socket on a
+            runtime with no asyncio loop (virtual time) draws its reconnect jitter from
+            its own generator seeded with 0, so a test run repeats exactly.
         runtime: Where the socket lives; by default the running loop of this thread,
             else the shared background loop.
 
     Raises:
-        InvalidOptionError: a bad or unknown option, with what to do instead.
+        InvalidOptionError: a bad or unknown option, with what to do instead, or a
+            URL no server could accept (see :func:`rx_itty.wire.check_url`).
         MissingDependency: ``transport="picows"`` (or ``$RX_ITTY_TRANSPORT``) and
             picows is not installed.
     """
@@ -183,7 +206,11 @@ def connect(
         if name in query and query[name] not in (None, False):
             raise InvalidOptionError(f"params[{name!r}] repeats an option; pass it once")
         query[name] = value
-    url = build_url(channel, query, base=_server_base(server, channel))
+    base = _server_base(server, channel)
+    url = build_url(channel, query, base=base)
+    check_url(url)  # a URL no server could accept fails here, not on every attempt
+    if not is_raw_url(channel):
+        _warn_doubled_channel(base, channel)
 
     if reconnect is True:
         backoff: Backoff | None = Backoff()
@@ -204,6 +231,7 @@ def connect(
         runtime=runtime,
         reconnect=backoff,
         max_queue=max_queue,
+        random_source=random.Random(0).random if runtime.loop is None else random.random,
     )
     if is_shared(runtime):
         if not _background_sockets:

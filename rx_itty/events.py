@@ -307,7 +307,8 @@ class ListenerError:
 @final
 @dataclass(frozen=True, slots=True)
 class SendError:
-    """A value pushed into a sink could not be sent (not JSON, queue full, disposed)."""
+    """A value pushed into a sink could not be sent (not JSON, queue full, disposed), or a
+    queued frame no connection could take was dropped (``value`` is then the frame text)."""
 
     value: Any
     error: Exception

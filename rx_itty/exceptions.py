@@ -26,6 +26,8 @@ Messages say what happened and what to do about it, in one line.
 
 from __future__ import annotations
 
+from rx_itty._logging import redact
+
 __all__ = [
     "BackplaneUnavailable",
     "ConnectionFailed",
@@ -78,21 +80,45 @@ class ConnectionFailed(IttyError, ConnectionError):
 class HandshakeRejected(ConnectionFailed):
     """The server refused the WebSocket handshake with an HTTP status.
 
+    Args:
+        url: The URL refused, as it may be shown (without its query).
+        status: The HTTP status.
+        reason: The server's explanation, if any.
+        key_given: A join key was given: a 403 then means it is the wrong one.
+
     Attributes:
         status: The HTTP status, e.g. 403 for a wrong or missing ``joinKey``.
-        reason: The server's explanation, if it sent one.
+        reason: The server's explanation, if it sent one, with any ``joinKey`` or
+            ``sendKey`` value it quotes masked.
     """
 
-    def __init__(self, url: str, status: int, reason: str = "") -> None:
+    def __init__(self, url: str, status: int, reason: str = "", *, key_given: bool = False):
+        reason = redact(reason)  # the server's text may quote the request, keys included
         self.status = status
         self.reason = reason
-        hint = {
-            403: "pass the channel's join_key",
-            404: "check the server URL; channels live under /c/",
-            429: "slow down and retry later",
-        }.get(status, "check the server URL and options")
         detail = f": {reason.rstrip('.')}" if reason else ""
-        super().__init__(f"server refused {url} with HTTP {status}{detail}; {hint}")
+        hint = _rejection_hint(status, reason, key_given, _LIBRARY_HINTS)
+        super().__init__(f"server refused {url} with HTTP {status}{detail}{hint}")
+
+
+_LIBRARY_HINTS: dict[int | str, str] = {
+    403: "pass the channel's join_key",
+    "403 given": "the join_key given is not this channel's: check it",
+    404: "check the server URL; channels live under /c/",
+    429: "slow down and retry later",
+    "other": "check the server URL and options",
+}
+
+
+def _rejection_hint(status: int, reason: str, key_given: bool, hints: dict[int | str, str]) -> str:
+    """``; what to do`` after a refused handshake, from ``hints`` (by status, ``"403
+    given"`` when a join key was given, ``"5xx"``, ``"other"``); ``""`` for a 429 whose
+    reason already says when to retry (the relay's does). Shared with the CLI's hints."""
+    if status == 429 and reason:
+        return ""
+    key = "403 given" if status == 403 and key_given else status
+    hint = hints.get(key) or (status >= 500 and hints.get("5xx")) or hints["other"]
+    return f"; {hint}"
 
 
 class SendQueueFull(IttyError, BufferError):

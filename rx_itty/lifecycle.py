@@ -17,14 +17,18 @@ only runs actions, such as flushing the queue while OPEN or READY)::
     READY      │
                ├────── link closed, final ────────────► CLOSED ── open() / a send ──► CONNECTING
                └────── close() / push() ──────────────► CLOSING ── link closed ─────► CLOSED
+    CLOSING ────────── link closed, open() asked since ─► CONNECTING
     RECONNECTING ┬──── close(), nothing queued ───────► CLOSED
                  └──── close(), sends queued ─────────► CLOSING   (connects at once to deliver)
     any state but DISPOSED ── dispose() ──────────────► DISPOSED
 
     CLOSING stays CLOSING while it hands the queue over before closing the link, and
     when a link it closed left sends behind it reconnects (after a backoff delay) to
-    deliver them, then closes again. DISPOSED completes every stream at once, then
-    still delivers what is queued (connecting once more if needed) before it rests.
+    deliver them, then closes again. ``open()`` (or ``opened()``) while CLOSING lets
+    the close finish, then connects again; a ``close()`` after it cancels that. A
+    subscription connects an IDLE or CLOSED socket but not a CLOSING one. DISPOSED
+    completes every stream at once, then still delivers what is queued (connecting
+    once more if needed) before it rests.
 
 Rules the table encodes, row by row:
 
@@ -41,6 +45,9 @@ Rules the table encodes, row by row:
   seconds (:data:`Input.STEADY`), or when the user opens a CLOSED socket again.
 - **A close we asked for that left frames unsent** is, for those frames, a drop:
   the socket reconnects (after a backoff delay) to deliver them, then closes again.
+- **The last call wins.** ``open()`` (not a subscription) while closing is not
+  dropped: once the link has closed (``closes`` reports it), the socket connects
+  again (:data:`Input.REOPEN`).
 """
 
 from __future__ import annotations
@@ -92,7 +99,11 @@ class Input(enum.Enum):
     """What happened to a socket."""
 
     OPEN = "open requested"
-    """``open()`` or a subscription."""
+    """``open()``, or ``opened()``/``wait_open()``."""
+    WANTED = "connection wanted"
+    """A subscription to an event stream or a ``flushed()`` wait: connects like
+    :data:`OPEN`, but never undoes a ``close()`` under way (one may subscribe to
+    ``closes``, or wait for the queue to go out, to see it end)."""
     QUEUED = "frames queued"
     """A send (or push) added frames to the queue."""
     CLOSE = "close requested"
@@ -117,6 +128,8 @@ class Input(enum.Enum):
     """The link closed, and connecting again may help (see :func:`link_closed_input`)."""
     ENDED = "link closed, final"
     """The link closed, and connecting again cannot help or was not asked for."""
+    REOPEN = "link closed as asked, open() since"
+    """The link closed while CLOSING, and ``open()`` came after the ``close()``."""
 
 
 @final
@@ -163,6 +176,10 @@ class Action(enum.Enum):
     """Wake waiters of ``aclose()``/``adispose()``/``with``: the link is gone for good."""
     COMPLETE_STREAMS = "complete streams"
     """Complete every stream (disposal)."""
+    REMEMBER_OPEN = "remember open"
+    """``open()`` came while closing: connect again once the link has closed."""
+    FORGET_OPEN = "forget open"
+    """No connecting again after the close: it was used, cancelled, or cannot help."""
 
 
 @final
@@ -192,6 +209,7 @@ TABLE: Final[dict[tuple[ConnectionState, Input], Transition]] = {
     # -- never connected ----------------------------------------------------------------
     (S.IDLE, I.OPEN): _T(S.CONNECTING, A.CONNECT),
     (S.IDLE, I.QUEUED): _T(S.CONNECTING, A.CONNECT),
+    (S.IDLE, I.WANTED): _T(S.CONNECTING, A.CONNECT),
     (S.IDLE, I.DISPOSE): _T(S.DISPOSED, A.COMPLETE_STREAMS),
     (S.IDLE, I.DISPOSE_AFTER_SENDS): _T(S.DISPOSED, A.COMPLETE_STREAMS, A.CONNECT),
     # -- connecting -------------------------------------------------------------------
@@ -224,6 +242,9 @@ TABLE: Final[dict[tuple[ConnectionState, Input], Transition]] = {
     (S.READY, I.DROPPED): _T(S.RECONNECTING, *_LOST, A.REPORT_DROP, A.SCHEDULE_RETRY),
     (S.READY, I.ENDED): _T(S.CLOSED, *_LOST, A.REPORT_CLOSE, *_FINISHED),
     # -- closing as asked -----------------------------------------------------------------
+    (S.CLOSING, I.OPEN): _T(S.CLOSING, A.REMEMBER_OPEN),  # the last call wins
+    (S.CLOSING, I.CLOSE): _T(S.CLOSING, A.FORGET_OPEN),
+    (S.CLOSING, I.CLOSE_AFTER_SENDS): _T(S.CLOSING, A.FORGET_OPEN),
     (S.CLOSING, I.QUEUED): _T(S.CLOSING, *_CLOSE_LINK),
     (S.CLOSING, I.OPENED): _T(S.CLOSING, A.FLUSH, A.REPORT_OPEN, A.CLOSE_IF_FLUSHED),
     (S.CLOSING, I.DRAINED): _T(S.CLOSING, *_CLOSE_LINK),
@@ -231,7 +252,16 @@ TABLE: Final[dict[tuple[ConnectionState, Input], Transition]] = {
     (S.CLOSING, I.DISPOSE): _T(S.DISPOSED, *_DISPOSED),
     (S.CLOSING, I.DISPOSE_AFTER_SENDS): _T(S.DISPOSED, *_DISPOSED),
     (S.CLOSING, I.DROPPED): _T(S.CLOSING, *_LOST, A.REPORT_DROP, A.SCHEDULE_RETRY),
-    (S.CLOSING, I.ENDED): _T(S.CLOSED, *_LOST, A.REPORT_CLOSE, *_FINISHED),
+    (S.CLOSING, I.ENDED): _T(S.CLOSED, *_LOST, A.FORGET_OPEN, A.REPORT_CLOSE, *_FINISHED),
+    (S.CLOSING, I.REOPEN): _T(
+        S.CONNECTING,
+        *_LOST,
+        A.FORGET_OPEN,
+        A.REPORT_CLOSE,
+        A.RESOLVE_CLOSED,
+        A.RESET_ATTEMPTS,
+        A.CONNECT,
+    ),
     # -- waiting to reconnect (no link) -------------------------------------------------------
     (S.RECONNECTING, I.RETRY): _T(S.CONNECTING, A.CONNECT),
     (S.RECONNECTING, I.CLOSE): _T(S.CLOSED, A.CANCEL_RETRY, *_FINISHED),
@@ -241,6 +271,7 @@ TABLE: Final[dict[tuple[ConnectionState, Input], Transition]] = {
     # -- closed (no link) ---------------------------------------------------------------------
     (S.CLOSED, I.OPEN): _T(S.CONNECTING, A.RESET_ATTEMPTS, A.CONNECT),
     (S.CLOSED, I.QUEUED): _T(S.CONNECTING, A.RESET_ATTEMPTS, A.CONNECT),
+    (S.CLOSED, I.WANTED): _T(S.CONNECTING, A.RESET_ATTEMPTS, A.CONNECT),
     (S.CLOSED, I.DISPOSE): _T(S.DISPOSED, A.COMPLETE_STREAMS),
     (S.CLOSED, I.DISPOSE_AFTER_SENDS): _T(S.DISPOSED, A.COMPLETE_STREAMS, A.CONNECT),
     # -- disposed: only delivering what is left -------------------------------------------------
@@ -276,9 +307,16 @@ def is_final(close: Close) -> bool:
 
 
 def link_closed_input(
-    state: ConnectionState, close: Close, *, may_retry: bool, opened: bool, unsent: bool
+    state: ConnectionState,
+    close: Close,
+    *,
+    may_retry: bool,
+    opened: bool,
+    unsent: bool,
+    reopen: bool = False,
 ) -> Input:
-    """Classify a link's close as :data:`Input.DROPPED` or :data:`Input.ENDED`.
+    """Classify a link's close as :data:`Input.DROPPED`, :data:`Input.ENDED` or
+    :data:`Input.REOPEN`.
 
     Args:
         state: The socket's state when the link closed.
@@ -286,12 +324,19 @@ def link_closed_input(
         may_retry: The socket reconnects at all, and its backoff has attempts left.
         opened: The link had opened before it closed.
         unsent: Frames still wait in the queue.
+        reopen: ``open()`` came while CLOSING (and no ``close()`` after it).
 
     While CLOSING or DISPOSED the close was asked for: it is a drop only when it
     left frames unsent on a link that had opened (a link that never opens is
     not retried then, so a dead server cannot keep a disposed socket busy).
+    While CLOSING with ``reopen`` it is a reopen, whatever the backoff allows (the
+    user asked), unless the close is final.
     """
-    if is_final(close) or not may_retry:
+    if is_final(close):
+        return Input.ENDED
+    if reopen and state is ConnectionState.CLOSING:
+        return Input.REOPEN
+    if not may_retry:
         return Input.ENDED
     if state is ConnectionState.CLOSING or state is ConnectionState.DISPOSED:
         return Input.DROPPED if opened and unsent else Input.ENDED

@@ -10,7 +10,9 @@ its own library, so ``ch.send(Chat(...))`` and ``ch.on("chat", Chat)`` agree.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
+import types
 import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,14 +31,22 @@ _SCALARS: dict[Any, tuple[type, ...]] = {
 }
 
 
+Convert = Callable[[Any], Any]
+
+
 def _dataclass_decoder(model: type[M]) -> Callable[[Any], M]:
     try:
         hints = typing.get_type_hints(model)
-    except Exception:  # unresolvable forward references: skip the scalar checks
+    except Exception:  # unresolvable forward references: skip the checks and conversions
         hints = {}
     fields = [f for f in dataclasses.fields(model) if f.init]  # type: ignore[arg-type]
     names = {f.name for f in fields}
     checks = {f.name: _SCALARS[hints[f.name]] for f in fields if hints.get(f.name) in _SCALARS}
+    converts = {
+        f.name: convert
+        for f in fields
+        if f.name in hints and (convert := _converter(hints[f.name])) is not None
+    }
 
     def decode(payload: Any) -> M:
         if type(payload) is not dict:
@@ -52,12 +62,90 @@ def _dataclass_decoder(model: type[M]) -> Callable[[Any], M]:
                         f"field {name!r} should be {allowed[-1].__name__}, "
                         f"got {type(value).__name__}"
                     )
+        kwargs = {k: v for k, v in payload.items() if k in names}
+        for name, convert in converts.items():
+            if name in kwargs:
+                try:
+                    kwargs[name] = convert(kwargs[name])
+                except PayloadMismatch as exc:
+                    raise PayloadMismatch(f"field {name!r} of {model.__name__}: {exc}") from exc
         try:
-            return model(**{k: v for k, v in payload.items() if k in names})
+            return model(**kwargs)
         except TypeError as exc:  # a required field is missing
             raise PayloadMismatch(f"payload does not fit {model.__name__}: {exc}") from exc
 
     return decode
+
+
+_nested_decoder = functools.cache(_dataclass_decoder)
+
+
+def _converter(hint: Any) -> Convert | None:
+    """How to turn the JSON value of a field typed ``hint`` back into that type.
+
+    ``None`` when the JSON value is already it. What JSON cannot carry comes back:
+    a dataclass (also inside ``list``, ``tuple``, ``dict`` values and ``X | None``)
+    from its object, a ``tuple`` from its array.
+    """
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        model: Any = hint
+        return lambda value: _nested_decoder(model)(value)  # looked up late: it may be us
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        others = [arg for arg in args if arg is not type(None)]
+        return _optional(_converter(others[0])) if len(others) == 1 else None
+    if origin is dict and len(args) == 2:
+        return _values(_converter(args[1]))
+    if origin is list and len(args) == 1:
+        return _items(_converter(args[0]), list)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _items(_converter(args[0]), tuple) or (lambda value: tuple(_shaped(value, list)))
+    if origin is tuple and args:
+        return _fixed([_converter(arg) for arg in args])
+    return None
+
+
+def _optional(convert: Convert | None) -> Convert | None:
+    if convert is None:
+        return None
+    return lambda value: None if value is None else convert(value)
+
+
+def _values(convert: Convert | None) -> Convert | None:
+    if convert is None:
+        return None
+    return lambda value: {k: convert(v) for k, v in _shaped(value, dict).items()}
+
+
+def _items(
+    convert: Convert | None, kind: type[list[Any]] | type[tuple[Any, ...]]
+) -> Convert | None:
+    if convert is None:
+        return None
+    return lambda value: kind(map(convert, _shaped(value, list)))
+
+
+def _fixed(slots: list[Convert | None]) -> Convert:
+    def convert(value: Any) -> tuple[Any, ...]:
+        items = _shaped(value, list)
+        if len(items) != len(slots):
+            raise PayloadMismatch(f"should hold {len(slots)} items, got {len(items)}")
+        return tuple(
+            item if slot is None else slot(item) for slot, item in zip(slots, items, strict=True)
+        )
+
+    return convert
+
+
+def _shaped(value: Any, kind: type[Any]) -> Any:
+    """``value`` if JSON gives it as ``kind`` (an array may also come as a tuple, from
+    :func:`as_payload` without a trip through JSON)."""
+    if type(value) is not kind and not (kind is list and type(value) is tuple):
+        raise PayloadMismatch(f"should be {_JSON_NAMES[kind]}, got {type(value).__name__}")
+    return value
+
+
+_JSON_NAMES: dict[type[Any], str] = {dict: "an object", list: "an array"}
 
 
 def _msgspec_decoder(model: Any) -> Callable[[Any], Any] | None:
@@ -79,6 +167,13 @@ def decoder_for(model: type[M] | Callable[[Any], M]) -> Callable[[Any], M]:
     (extra payload keys are ignored, ``str``/``int``/``float``/``bool`` fields are
     type-checked, a misfit raises :class:`~rx_itty.exceptions.PayloadMismatch`), or
     any callable taking the payload.
+
+    A dataclass's fields are rebuilt as far as their annotations say: a nested
+    dataclass from its object, also as the items of ``list[...]``, ``tuple[...]``,
+    the values of ``dict[str, ...]`` and in ``X | None``; a ``tuple`` from its array.
+    Other fields keep their JSON value, unchecked (a ``list[str]`` is not looked
+    into; a union of two dataclasses stays a dict): use pydantic or msgspec for
+    full validation.
 
     Raises:
         InvalidOptionError: ``model`` is none of these.

@@ -21,6 +21,7 @@ import asyncio
 import contextvars
 import html
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -184,7 +185,9 @@ class Sparkline:
 
     Both pictures are drawn only when displayed (``_repr_svg_``, ``_repr_png_``),
     so making one per value, as :func:`sparkline` does, costs a copy of the values.
-    The PNG is drawn in pure Python: no imaging library is needed.
+    The PNG is drawn in pure Python: no imaging library is needed. A value that is
+    not finite (NaN, an infinity) leaves a gap in the line and no mark on the scale;
+    the caption still shows it when it is the last.
 
     Args:
         values: The numbers, oldest first (at least one).
@@ -208,37 +211,53 @@ class Sparkline:
 
     @property
     def caption(self) -> str:
-        """``label last  (min low, max high)``, numbers to three significant digits."""
-        low, high, last = min(self.values), max(self.values), self.values[-1]
-        return f"{self.label} {last:.3g}  (min {low:.3g}, max {high:.3g})".strip()
+        """``label last  (min low, max high)``, numbers to three significant digits
+        (min and max of the finite values; left out when there is none)."""
+        finite = [v for v in self.values if math.isfinite(v)]
+        last = f"{self.label} {self.values[-1]:.3g}"
+        if not finite:
+            return last.strip()
+        return f"{last}  (min {min(finite):.3g}, max {max(finite):.3g})".strip()
 
-    def _points(self) -> list[tuple[float, float]]:
-        low, high = min(self.values), max(self.values)
+    def _runs(self) -> list[list[tuple[float, float]]]:
+        """The line's pieces in pixels: one per run of finite values."""
+        finite = [v for v in self.values if math.isfinite(v)]
+        if not finite:
+            return []
+        # Halves, so that even a span from -1e308 to 1e308 stays finite.
+        low, high = min(finite) / 2, max(finite) / 2
         span = (high - low) or 1.0
         step = self.width / max(len(self.values) - 1, 1)
         usable = self.height - 8  # 4 px free above and below the line
-        return [
-            (i * step, self.height - 4 - (v - low) / span * usable)
-            for i, v in enumerate(self.values)
-        ]
+        runs: list[list[tuple[float, float]]] = [[]]
+        for i, v in enumerate(self.values):
+            if math.isfinite(v):
+                runs[-1].append((i * step, self.height - 4 - (v / 2 - low) / span * usable))
+            elif runs[-1]:
+                runs.append([])
+        return [run for run in runs if run]
 
     def _repr_svg_(self) -> str:
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in self._points())
+        lines = "".join(
+            '<polyline fill="none" stroke="#3572a5" stroke-width="2" points="'
+            + " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+            + '"/>'
+            for run in self._runs()
+        )
         return (
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.width}" '
-            f'height="{self.height + 18}">'
-            f'<polyline fill="none" stroke="#3572a5" stroke-width="2" points="{path}"/>'
+            f'height="{self.height + 18}">{lines}'
             f'<text x="0" y="{self.height + 14}" font-family="sans-serif" font-size="12">'
             f"{html.escape(self.caption)}</text></svg>"
         )
 
     def _repr_png_(self) -> bytes:
         canvas = Canvas(self.width, self.height + 18)
-        points = self._points()
-        for a, b in itertools.pairwise(points):
-            canvas.line(a, b, _LINE_RGB, 2)
-        if len(points) == 1:
-            canvas.dot(round(points[0][0]), round(points[0][1]) - 1, _LINE_RGB, 2)
+        for run in self._runs():
+            for a, b in itertools.pairwise(run):
+                canvas.line(a, b, _LINE_RGB, 2)
+            if len(run) == 1:
+                canvas.dot(round(run[0][0]), round(run[0][1]) - 1, _LINE_RGB, 2)
         canvas.text(0, self.height + 5, self.caption, _TEXT_RGB)
         return canvas.png()
 

@@ -50,6 +50,7 @@ from rx_itty.wire import decode_frame
 __all__ = [
     "RECORDING_VERSION",
     "Arrival",
+    "Recorder",
     "Recording",
     "load_recording",
     "parse_recording",
@@ -131,27 +132,46 @@ def _frame_of(event: Event) -> Any:
 
 
 @final
-class _Writer:
-    """Writes the header, then one line per event, each flushed so an interrupted run keeps all."""
+class Recorder(abc.DisposableBase):
+    """A recording under way (what :func:`record` returns): dispose it to stop.
 
-    def __init__(self, file: TextIO, url: str | None, started: int) -> None:
+    It writes the header, then one line per event, each flushed so that an
+    interrupted run keeps everything recorded so far.
+
+    Attributes:
+        events: How many events it has written so far.
+    """
+
+    def __init__(self, file: TextIO, url: str | None) -> None:
         self._file = file
-        header: dict[str, Any] = {_VERSION_KEY: RECORDING_VERSION, "started": started}
+        self.events = 0
+        header: dict[str, Any] = {
+            _VERSION_KEY: RECORDING_VERSION,
+            "started": int(time.time() * 1000),
+        }
         if url is not None:
             header["url"] = without_query(url)  # the query may hold keys
         self._put(header)
+        self._start = time.monotonic()
+        self._subscription: abc.DisposableBase | None = None
 
-    def write(self, event: Event, t: float) -> None:
-        self._put({"t": round(t, 6), "frame": _frame_of(event)})
+    def write(self, event: Event) -> None:
+        """Write ``event``, arrived now."""
+        self._put({"t": round(time.monotonic() - self._start, 6), "frame": _frame_of(event)})
+        self.events += 1
+
+    def dispose(self) -> None:
+        """Stop recording (closing the file is the caller's job)."""
+        if self._subscription is not None:
+            self._subscription.dispose()
 
     def _put(self, line: dict[str, Any]) -> None:
-        self._file.write(_json.stringify(line) + "\n")
+        # Exact: a number beyond double range stays 1e400 (Infinity), never null.
+        self._file.write(_json.stringify(line, exact=True) + "\n")
         self._file.flush()
 
 
-def record(
-    events: Observable[Event], file: TextIO, *, url: str | None = None
-) -> abc.DisposableBase:
+def record(events: Observable[Event], file: TextIO, *, url: str | None = None) -> Recorder:
     """Write every event of ``events`` to ``file`` as it arrives: what ``--record`` does.
 
     Subscribes at once (so recording a socket's ``events`` opens it) and writes
@@ -165,15 +185,11 @@ def record(
             is never written.
 
     Returns:
-        The subscription: dispose it to stop.
+        The recording under way: dispose it to stop; ``.events`` counts what it wrote.
     """
-    writer = _Writer(file, url, started=int(time.time() * 1000))
-    start = time.monotonic()
-
-    def write(event: Event) -> None:
-        writer.write(event, time.monotonic() - start)
-
-    return events.subscribe(write)
+    recorder = Recorder(file, url)
+    recorder._subscription = events.subscribe(recorder.write)
+    return recorder
 
 
 def _arrivals(lines: Iterator[tuple[int, str]], source: str) -> Iterator[Arrival]:
@@ -191,7 +207,7 @@ def _arrivals(lines: Iterator[tuple[int, str]], source: str) -> Iterator[Arrival
             ) from None
         if isinstance(t, bool) or not isinstance(t, int | float) or t < previous:
             raise RecordingError(f"{where}: 't' must be a number of seconds, in order, got {t!r}")
-        event = decode_frame(_json.stringify(frame))
+        event = decode_frame(_json.stringify(frame, exact=True))
         if isinstance(event, BadFrame):  # e.g. nested too deep for the decoder
             raise RecordingError(f"{where}: the frame does not decode ({event.reason})")
         previous = float(t)

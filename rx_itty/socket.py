@@ -15,13 +15,17 @@ arises while a row's actions run (a subscriber calling ``close()`` from an
 Delivery: every frame goes through the queue; a frame leaves it only when an
 open link took it (``Link.send`` returned True). A frame the link refused
 (connecting, closing, or its write buffer above the high-water mark) stays at
-the head and goes out, once, when the link drains or on the next connection.
+the head and goes out, once, when the link drains or on the next connection. A
+frame no link could ever take (``Link.send`` raised ``SerializationError``) is
+dropped from the queue, reported on ``diagnostics`` and logged, so it cannot
+hold back the frames behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import random
 import threading
@@ -29,14 +33,15 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, final
+from urllib.parse import urlsplit
 
 import reactivex
 from reactivex import abc
-from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
 from reactivex.observer import Observer
 
 from rx_itty._channel import ChannelStreams
-from rx_itty._logging import without_query
+from rx_itty._logging import query_params, redact, without_query
+from rx_itty._send_all import SendAll
 from rx_itty.backoff import Backoff
 from rx_itty.events import Close, Open, SendError
 from rx_itty.exceptions import (
@@ -45,6 +50,7 @@ from rx_itty.exceptions import (
     InvalidOptionError,
     LoopThreadError,
     SendQueueFull,
+    SerializationError,
     SocketDisposed,
 )
 from rx_itty.lifecycle import (
@@ -60,7 +66,7 @@ from rx_itty.presence import Presence
 from rx_itty.runtime import Runtime
 from rx_itty.streams import Stream
 from rx_itty.transport import Link, Transport
-from rx_itty.wire import encode_frame
+from rx_itty.wire import check_recipient, encode_frame
 
 __all__ = ["ConnectionState", "IttySocket"]
 
@@ -136,6 +142,7 @@ class IttySocket(ChannelStreams):
         "_queue",
         "_queued",
         "_random",
+        "_reopen",
         "_timers",
         "_transport",
         "url",
@@ -171,6 +178,7 @@ class IttySocket(ChannelStreams):
         self._inputs: list[tuple[Input, Close | None]] = []  # rarely more than one
         self._link: Link | None = None
         self._attempt = 0
+        self._reopen = False  # open() came while CLOSING: connect again after the close
         self._timers: dict[Input, abc.DisposableBase] = {}
         self._last_close: Close | None = None
         self._open_waiters: list[concurrent.futures.Future[None]] = []
@@ -184,6 +192,12 @@ class IttySocket(ChannelStreams):
     def display_url(self) -> str:
         """:attr:`url` without its query string, so keys never reach logs or messages."""
         return without_query(self.url)
+
+    @property
+    def queued(self) -> int:
+        """Frames sent but not yet handed to a connection (like a browser WebSocket's
+        ``bufferedAmount``, in frames): they wait in the queue, in order."""
+        return len(self._queue)
 
     @property
     def scheduler(self) -> abc.SchedulerBase:
@@ -235,61 +249,30 @@ class IttySocket(ChannelStreams):
         The result emits the number of values, then completes, once the source has
         completed and every one of its frames has been handed to an open connection
         (what was handed over when a connection dies is not sent again; see the
-        README's delivery guarantees).
+        README's delivery guarantees). A source faster than the connection never
+        overflows the queue: values that find it full (``max_queue`` frames) wait,
+        in order, until the connection has taken half of it. Unsubscribing stops
+        the sending; frames already in the queue still go out.
+
+        Raises:
+            SerializationError: ``to`` is not a uid (at the call, before anything is sent).
 
         Raises (as the stream's error):
-            SerializationError, SendQueueFull, SocketDisposed: a value could not be
-                queued; the source is unsubscribed and later values are not sent.
+            SerializationError, SocketDisposed: a value could not be queued; the source
+                is unsubscribed and later values are not sent.
             ConnectionFailed: the socket closed for good with frames still queued.
             Exception: the source's own error.
         """
 
+        if to is not None:
+            check_recipient(to)
+
         def subscribe(
             observer: abc.ObserverBase[int], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            count = 0  # values queued so far; -1 once one could not be
-            upstream = SingleAssignmentDisposable()
-            waiting = SingleAssignmentDisposable()
+            return SendAll(self, observer, to).run(source)
 
-            def on_next(value: Any) -> None:
-                nonlocal count
-                if count < 0:
-                    return  # a synchronous source may emit on before it sees the dispose
-                try:
-                    self.send(value, to)
-                except Exception as exc:
-                    count = -1
-                    upstream.dispose()
-                    observer.on_error(exc)
-                    return
-                count += 1
-
-            def on_completed() -> None:
-                if count < 0:
-                    return
-                future = self._flushed_future()
-
-                def stop_waiting() -> None:
-                    future.cancel()
-
-                waiting.disposable = Disposable(stop_waiting)
-
-                def handed_over(done: concurrent.futures.Future[None]) -> None:
-                    if done.cancelled():
-                        return
-                    error = done.exception()
-                    if error is not None:
-                        observer.on_error(error)  # type: ignore[arg-type]
-                    else:
-                        observer.on_next(count)
-                        observer.on_completed()
-
-                future.add_done_callback(handed_over)
-
-            upstream.disposable = source.subscribe(on_next, observer.on_error, on_completed)
-            return CompositeDisposable(upstream, waiting)
-
-        return Stream(subscribe, self._runtime.on_thread)
+        return Stream(subscribe, self._forbid_loop_thread, describe=self._describer("send_all()"))
 
     @property
     def sink(self) -> abc.ObserverBase[Any]:
@@ -348,7 +331,13 @@ class IttySocket(ChannelStreams):
     # -- lifecycle: requests -------------------------------------------------------------
 
     def open(self) -> Self:
-        """Connect if not connected; harmless when connecting or open (idempotent)."""
+        """Connect if not connected; harmless when connecting or open (idempotent).
+
+        While closing, the close finishes first (``closes`` reports it), then the
+        socket connects again, unless :meth:`close` is called after this. (A new
+        subscription connects an idle or closed socket, but not one that is closing:
+        watching ``closes`` for a close just asked for must not undo it.)
+        """
         self._runtime.call(self._request_open)
         return self
 
@@ -358,7 +347,9 @@ class IttySocket(ChannelStreams):
         Queued sends are handed over first: while connecting, the socket closes
         right after it opens and flushes them (as in JS); while waiting to
         reconnect with sends queued, it connects at once to deliver them. A later
-        :meth:`open`, send or subscription connects again, keeping every subscription.
+        :meth:`open`, send or subscription connects again, keeping every subscription;
+        while the close is under way, a send is still delivered and an ``open()``
+        (or ``opened()``) connects again once it has finished.
         """
         self._runtime.call(self._request_close)
         return self
@@ -375,6 +366,12 @@ class IttySocket(ChannelStreams):
 
     def _request_open(self) -> None:
         self._feed(Input.OPEN)
+
+    def _subscribed(self) -> None:
+        self._runtime.call(self._request_subscribed)
+
+    def _request_subscribed(self) -> None:
+        self._feed(Input.WANTED)
 
     def _request_flush(self) -> None:
         self._feed(Input.QUEUED)
@@ -410,6 +407,8 @@ class IttySocket(ChannelStreams):
     def _link_closed(self, listener: _Listener, close: Close, *, opened: bool) -> None:
         if listener.link is not self._link:
             return  # a link we already forgot
+        if "=" in close.reason:  # a server's text may quote our URL, keys and all
+            close = Close(close.code, redact(close.reason), close.rejected)
         backoff = self._backoff
         event = link_closed_input(
             self._state.latest,
@@ -417,6 +416,7 @@ class IttySocket(ChannelStreams):
             may_retry=backoff is not None and backoff.allows(self._attempt),
             opened=opened,
             unsent=bool(self._queue),
+            reopen=self._reopen,
         )
         self._feed(event, close)
 
@@ -455,11 +455,20 @@ class IttySocket(ChannelStreams):
         if link is None:
             return
         queue = self._queue
+        unsendable: list[tuple[str, SerializationError]] = []
         with self._lock:
             before = len(queue)
-            while queue and link.send(queue[0]):
+            while queue:
+                try:
+                    if not link.send(queue[0]):
+                        break
+                except SerializationError as exc:  # no link could ever take it
+                    unsendable.append((queue[0], exc))
                 queue.popleft()
             self._handed += before - len(queue)
+        for frame, error in unsendable:  # outside the lock: a subscriber may send
+            self._diagnostics.on_next(SendError(frame, error))
+            logger.warning("dropped a frame no connection could take: %s", error)
         if self._flush_waiters:
             self._settle_flushed(None)
 
@@ -499,6 +508,12 @@ class IttySocket(ChannelStreams):
 
     def _reset_attempts(self, event: Input, close: Close | None) -> None:
         self._attempt = 0
+
+    def _remember_open(self, event: Input, close: Close | None) -> None:
+        self._reopen = True
+
+    def _forget_open(self, event: Input, close: Close | None) -> None:
+        self._reopen = False
 
     def _schedule_retry(self, event: Input, close: Close | None) -> None:
         # link_closed_input() made this a drop only if the backoff allows the attempt.
@@ -565,23 +580,38 @@ class IttySocket(ChannelStreams):
         if close is None:
             return ConnectionFailed(f"close() was called before {url} opened")
         if close.rejected is not None:
-            return HandshakeRejected(url, close.rejected, close.reason)
-        return ConnectionFailed(f"connection to {url} closed before it opened: {close.reason}")
+            given = any(name == "joinKey" for name, _ in query_params(urlsplit(self.url).query))
+            return HandshakeRejected(url, close.rejected, close.reason, key_given=given)
+        detail = close.reason or (
+            f"close code {close.code}" if close.code is not None else "no reason given"
+        )
+        return ConnectionFailed(f"connection to {url} closed before it was ready: {detail}")
 
     def _settle_flushed(self, error: Exception | None) -> None:
-        """Resolve the flushed() waiters whose frames are handed over; fail the rest on error."""
+        """Resolve the flushed() waiters whose frames are handed over; fail the rest on error.
+
+        A waiter's callback may register a new waiter (``send_all`` waiting for room):
+        the list is replaced before any callback runs, so none is lost.
+        """
         handed = self._handed
         pending = []
+        settled: list[tuple[concurrent.futures.Future[None], Exception | None]] = []
         for target, waiter in self._flush_waiters:
             if waiter.done():
                 continue
             if target <= handed:
-                waiter.set_result(None)
+                settled.append((waiter, None))
             elif error is not None:
-                waiter.set_exception(error)
+                settled.append((waiter, error))
             else:
                 pending.append((target, waiter))
         self._flush_waiters = pending
+        for waiter, failure in settled:
+            with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled meanwhile
+                if failure is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(failure)
 
     # -- waiting -----------------------------------------------------------------------
 
@@ -601,17 +631,19 @@ class IttySocket(ChannelStreams):
         self._runtime.call(register)
         return future
 
-    def _flushed_future(self) -> concurrent.futures.Future[None]:
+    def _flushed_future(self, behind: int = 0) -> concurrent.futures.Future[None]:
+        """Resolved once every frame queued before this call, but the last ``behind`` of
+        them, has been handed over (``behind=0``: all of them)."""
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._lock:
-            target = self._queued  # every frame queued before this call
+            target = self._queued - behind
 
         def register() -> None:
             if self._handed >= target:
                 future.set_result(None)
                 return
             self._flush_waiters.append((target, future))
-            self._feed(Input.OPEN)
+            self._feed(Input.WANTED)  # connect if needed, never undoing a close()
 
         self._runtime.call(register)
         return future
@@ -655,12 +687,13 @@ class IttySocket(ChannelStreams):
         """Blocking :meth:`opened`, for scripts and threads.
 
         Raises:
-            LoopThreadError: called on the socket's own loop thread (use ``await ch.opened()``).
+            LoopThreadError: called on the socket's own loop thread or inside another
+                running loop (use ``await ch.opened()``), or on a socket in virtual time
+                that is not ready yet (advance its scheduler instead).
             HandshakeRejected, ConnectionFailed, SocketDisposed: as :meth:`opened`.
         """
-        self._forbid_loop_thread("wait_open()", "await ch.opened()")
         try:
-            self._open_future().result(timeout)
+            self._block_on(self._open_future, timeout, "wait_open()", "await ch.opened()")
         except concurrent.futures.TimeoutError:
             raise self._timeout_error(timeout) from None
         return self
@@ -668,7 +701,10 @@ class IttySocket(ChannelStreams):
     async def flushed(self, timeout: float | None = None) -> Self:  # noqa: ASYNC109
         """Wait until every frame sent before this call has been handed to an open connection.
 
-        Opens the socket if needed.
+        Opens the socket if needed. Handed over is not received: a frame is then in
+        the connection's write buffer (up to the transport's ``write_limit``) or the
+        kernel's, and a connection cut before the relay read it loses it (it is not
+        sent again). For a receipt, have the peer answer.
 
         Raises:
             ConnectionFailed: the socket closed for good (or was disposed) with those
@@ -684,27 +720,42 @@ class IttySocket(ChannelStreams):
         """Blocking :meth:`flushed`, for scripts and threads.
 
         Raises:
-            LoopThreadError: called on the socket's own loop thread (use ``await ch.flushed()``).
+            LoopThreadError: as :meth:`wait_open` (use ``await ch.flushed()``).
             ConnectionFailed: as :meth:`flushed`.
         """
-        self._forbid_loop_thread("wait_flushed()", "await ch.flushed()")
         try:
-            self._flushed_future().result(timeout)
+            self._block_on(self._flushed_future, timeout, "wait_flushed()", "await ch.flushed()")
         except concurrent.futures.TimeoutError:
             raise self._flush_timeout(timeout) from None
         return self
+
+    def _block_on(
+        self,
+        waiter: Callable[[], concurrent.futures.Future[None]],
+        timeout: float | None,
+        what: str,
+        instead: str,
+    ) -> None:
+        """Wait for ``waiter()``'s future, where blocking may wait for anything at all.
+
+        In virtual time nothing moves while the caller waits: what is already
+        settled is returned (or raised) at once, anything else raises.
+        """
+        if self._runtime.loop is not None:
+            self._forbid_loop_thread(what, instead)
+            waiter().result(timeout)
+            return
+        future = waiter()  # virtual time: whatever can happen now has happened
+        if not future.done():
+            future.cancel()
+            self._forbid_loop_thread(what, instead)
+        future.result(0)
 
     def _flush_timeout(self, timeout: float | None) -> ConnectionFailed:
         return ConnectionFailed(
             f"queued frames were not handed to {self.display_url} within {timeout} s; "
             "check that it is reachable, or wait longer"
         )
-
-    def _forbid_loop_thread(self, what: str, instead: str) -> None:
-        if self._runtime.on_thread() and self._runtime.loop is not None:
-            raise LoopThreadError(
-                f"{what} would block the event loop this socket runs on; use '{instead}'"
-            )
 
     # -- closing and disposal ----------------------------------------------------------------
 
@@ -740,6 +791,17 @@ class IttySocket(ChannelStreams):
         await self._await_closed(timeout)
 
     def __enter__(self) -> Self:
+        """Leaving the block flushes and closes, waiting for it: for scripts and threads.
+
+        Raises:
+            LoopThreadError: on the socket's own event loop (async code, a notebook
+                cell), where that wait would freeze the loop: use ``async with``.
+        """
+        if self._runtime.loop is not None and self._runtime.on_thread():
+            raise LoopThreadError(
+                "a plain 'with' would block the event loop this socket runs on when it "
+                "flushes on leaving; use 'async with connect(...)' here"
+            )
         return self
 
     def __exit__(
@@ -753,7 +815,14 @@ class IttySocket(ChannelStreams):
         self._wait_closed(_WAIT_SECONDS)
 
     async def __aenter__(self) -> Self:
-        return await self.opened()
+        """Open and wait until READY. If that fails or is cancelled (a timeout around the
+        ``async with``), the socket is disposed: no block will, and it must not go on
+        reconnecting with nobody holding it."""
+        try:
+            return await self.opened()
+        except BaseException:
+            self.dispose()
+            raise
 
     async def __aexit__(
         self,
@@ -786,6 +855,8 @@ _ACTIONS: dict[Action, Callable[[IttySocket, Input, Close | None], None]] = {
     Action.DROP_UNSENT: IttySocket._drop_unsent,
     Action.RESOLVE_CLOSED: IttySocket._resolve_closed,
     Action.COMPLETE_STREAMS: IttySocket._complete,
+    Action.REMEMBER_OPEN: IttySocket._remember_open,
+    Action.FORGET_OPEN: IttySocket._forget_open,
 }
 
 

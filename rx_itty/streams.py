@@ -19,9 +19,41 @@ from reactivex.internal.exceptions import SequenceContainsNoElementsError
 
 from rx_itty.exceptions import LoopThreadError, StreamOverflow, StreamTimeout
 
-__all__ = ["AsyncStreamIterator", "Stream", "StreamIterator", "aiterate", "iterate"]
+__all__ = [
+    "AsyncStreamIterator",
+    "Forbid",
+    "Stream",
+    "StreamIterator",
+    "aiterate",
+    "iterate",
+    "refuse_in_a_loop",
+]
 
 T = TypeVar("T")
+
+Forbid = Callable[[str, str], None]
+"""Raises if a blocking helper may not run here: called with what blocks (``"stream.run()"``)
+and its non-blocking form (``"await stream"``), for the error message."""
+
+
+def refuse_in_a_loop(what: str, instead: str) -> None:
+    """Raise if an asyncio loop runs in this thread: blocking it would freeze it.
+
+    Inside a coroutine or a callback of a running loop (an async program, a
+    Jupyter cell, a subscriber on a socket's loop), a blocking wait stops every
+    other task of that loop, including the one that would end the wait.
+
+    Raises:
+        LoopThreadError: an event loop runs in the calling thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise LoopThreadError(
+        f"{what} would block the event loop running in this thread; use '{instead}' there"
+    )
+
 
 _DONE = object()
 
@@ -203,19 +235,25 @@ def iterate(
         source: The stream.
         maxsize: Values buffered for a slow consumer.
         timeout: Seconds to wait for each value; ``TimeoutError`` when exceeded.
-        forbid_thread: Returns True on the thread that produces values (the
-            socket's loop), where blocking would freeze it.
+        forbid_thread: Returns True on the thread that produces values, where
+            blocking would freeze it (a socket's streams know theirs already).
 
     Raises:
-        LoopThreadError: called on the producing loop's thread.
+        LoopThreadError: called where blocking would freeze the loop that must
+            deliver: inside a running event loop (async code, a subscriber on a
+            socket's loop), on the producing thread, or on a socket in virtual time.
         StreamOverflow: the consumer fell more than ``maxsize`` values behind.
         StreamTimeout: no value within ``timeout`` (also a ``TimeoutError``).
     """
+    what, instead = "blocking iteration", "async for ... in aiterate(stream)"
     if forbid_thread is not None and forbid_thread():
         raise LoopThreadError(
-            "blocking iteration on the socket's own event loop thread would freeze it; "
-            "use 'async for ... in stream.aiter()' there"
+            f"{what} on the thread that produces the values would freeze it; use '{instead}'"
         )
+    if isinstance(source, Stream):
+        source._refuse_blocking(what, instead)
+    else:
+        refuse_in_a_loop(what, instead)
     return StreamIterator(source, maxsize, timeout)
 
 
@@ -230,30 +268,50 @@ class Stream(reactivex.Observable[T], Generic[T]):
     - ``for event in stream.iter(timeout=5)``: blocking, see :func:`iterate`;
     - ``await stream`` / ``stream.run()``: the last value once it completes.
 
-    The blocking forms raise :class:`~rx_itty.exceptions.LoopThreadError` on the
-    socket's own loop thread, where they would freeze it.
+    The blocking forms raise :class:`~rx_itty.exceptions.LoopThreadError` where they
+    would freeze the loop that must deliver: on the socket's own loop thread, inside
+    any running event loop, and on a socket in virtual time.
+
+    Args:
+        subscribe: The subscribe function, as for ``reactivex.Observable``.
+        forbid: Raises if blocking is not allowed in the calling thread (a socket
+            passes its own rule); by default blocking is refused inside a running loop.
+        describe: What the stream is, for its ``repr`` (called only then), e.g.
+            ``ch.on('chat') of ws://host/c/room``.
     """
 
     def __init__(
         self,
         subscribe: Callable[[abc.ObserverBase[T], abc.SchedulerBase | None], abc.DisposableBase],
-        on_loop_thread: Callable[[], bool] | None = None,
+        forbid: Forbid | None = None,
+        *,
+        describe: Callable[[], str] | None = None,
     ) -> None:
         super().__init__(subscribe)
-        self._on_loop_thread = on_loop_thread
+        self._refuse_blocking: Forbid = forbid or refuse_in_a_loop
+        self._describe = describe
 
     @classmethod
     def of(
-        cls, source: reactivex.Observable[T], on_loop_thread: Callable[[], bool] | None = None
+        cls,
+        source: reactivex.Observable[T],
+        forbid: Forbid | None = None,
+        *,
+        describe: Callable[[], str] | None = None,
     ) -> Stream[T]:
-        """``source`` as a Stream whose blocking helpers refuse ``on_loop_thread``."""
+        """``source`` as a Stream whose blocking helpers follow ``forbid`` (see :class:`Stream`)."""
 
         def subscribe(
             observer: abc.ObserverBase[T], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
             return source.subscribe(observer, scheduler=scheduler)
 
-        return cls(subscribe, on_loop_thread)
+        return cls(subscribe, forbid, describe=describe)
+
+    def __repr__(self) -> str:
+        """``<Stream what it is>``: a stream is not its values; subscribe to get them."""
+        what = self._describe() if self._describe is not None else f"at {id(self):#x}"
+        return f"<Stream {what}>"
 
     def aiter(self, maxsize: int = DEFAULT_BUFFER) -> AsyncStreamIterator[T]:
         """``async for event in stream.aiter(): ...`` — see :func:`aiterate`."""
@@ -267,21 +325,19 @@ class Stream(reactivex.Observable[T], Generic[T]):
         self, maxsize: int = DEFAULT_BUFFER, *, timeout: float | None = None
     ) -> StreamIterator[T]:
         """``for event in stream.iter(timeout=5): ...`` — see :func:`iterate`."""
-        return iterate(self, maxsize, timeout=timeout, forbid_thread=self._on_loop_thread)
+        self._refuse_blocking("stream.iter()", "async for ... in stream")
+        return StreamIterator(self, maxsize, timeout)
 
     def run(self, scheduler: abc.SchedulerBase | None = None) -> T:
         """Block until the stream completes and return its last value (scripts, threads).
 
         Raises:
-            LoopThreadError: called on the socket's own loop thread (``await`` it there).
+            LoopThreadError: called where blocking would freeze the loop that must
+                deliver (see :class:`Stream`); ``await`` it there.
             SequenceContainsNoElementsError: the stream completed without a value.
             Exception: the stream's error.
         """
-        if self._on_loop_thread is not None and self._on_loop_thread():
-            raise LoopThreadError(
-                "stream.run() would block the event loop this socket runs on; "
-                "use 'await stream' there"
-            )
+        self._refuse_blocking("stream.run()", "await stream")
         return super().run(scheduler)
 
     def __await__(self) -> Generator[Any, None, T]:

@@ -26,7 +26,11 @@ implementation against these; a new transport joins them with one more parameter
    returns False before ``on_open``, after ``close()`` was called, after the
    connection started closing, and while the write buffer is above its
    high-water mark. A refused frame is the caller's to keep; ``on_drain``
-   follows once a frame refused for backpressure can be sent.
+   follows once a frame refused for backpressure can be sent. A frame that no
+   connection could ever take (text that is not UTF-8: a lone surrogate) is not
+   refused but raises :class:`~rx_itty.exceptions.SerializationError` (see
+   :func:`rx_itty.wire.check_frame`), at the latest when the connection would
+   have taken it; nothing of it is written, and the connection goes on.
 5. A listener callback that raises is a bug in the listener: the transport logs it
    with its traceback, closes the connection with 1011 (internal error), reports
    ``on_close`` once, and delivers nothing more.
@@ -73,6 +77,10 @@ class Link(Protocol):
             True if the frame was handed to the open connection; False if it was
             not (not open yet, closing or closed, or the write buffer is above its
             high-water mark: ``on_drain`` follows then).
+
+        Raises:
+            SerializationError: no connection could ever take ``frame`` (it is not
+                UTF-8); nothing was written.
         """
 
     def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:

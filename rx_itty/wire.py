@@ -6,7 +6,8 @@
 - :func:`encode_frame` serialises a payload (plain JSON values or a model), with
   the ``\\x1F<uid>\\x1F`` prefix for a direct message; :func:`split_direct` reads
   that prefix back.
-- :func:`check_url` refuses a URL no server could accept (bad scheme, host or port).
+- :func:`check_url` refuses a URL no server could accept (bad scheme, host or port,
+  a fragment, text that is not UTF-8); :func:`check_recipient` a bad direct-message uid.
 - :func:`decode_frame` turns one server frame into an :data:`~rx_itty.events.Event`,
   or a :class:`~rx_itty.events.BadFrame`: it never raises on remote input.
 - :class:`CloseCode` names the WebSocket close codes the client and relay use.
@@ -42,6 +43,8 @@ __all__ = [
     "DM_SEPARATOR",
     "CloseCode",
     "build_url",
+    "check_frame",
+    "check_recipient",
     "check_url",
     "decode_frame",
     "encode_channel",
@@ -79,6 +82,9 @@ class CloseCode(enum.IntEnum):
 
 
 _RAW_URL = re.compile(r"^wss?:")
+# The relay wraps a payload in its envelope, one level of nesting more: it refuses
+# payloads that would then nest deeper than the decoders' limit.
+_PAYLOAD_DEPTH = _json.MAX_DEPTH - 1
 # Characters kept literal in a channel path: ':' and '/' are namespace
 # boundaries and must match what the JS client sends; the rest are RFC 3986
 # sub-delimiters that are legal in a path segment.
@@ -92,6 +98,32 @@ def is_raw_url(target: str) -> bool:
     return _RAW_URL.match(target) is not None
 
 
+def _unencodable(text: str) -> str | None:
+    """Why ``text`` cannot travel as UTF-8 (it holds a lone surrogate), else ``None``."""
+    if text.isascii():  # the usual case, and O(1)
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return (
+            f"holds {text[exc.start]!r}, which is not a Unicode character (bytes that were "
+            "not UTF-8, decoded with surrogateescape, or a lone surrogate)"
+        )
+    return None
+
+
+def _utf8(text: str, what: str) -> str:
+    """``text``, checked to be encodable as UTF-8.
+
+    Raises:
+        InvalidOptionError: it is not; the message names ``what`` it is.
+    """
+    problem = _unencodable(text)
+    if problem is not None:
+        raise InvalidOptionError(f"{what} {problem}; pass valid text")
+    return text
+
+
 def _form_encode(text: str) -> str:
     # URLSearchParams leaves only A-Z a-z 0-9 * - . _ unescaped and writes ' ' as '+'.
     return quote_plus(text, safe="*").replace("~", "%7E")
@@ -103,7 +135,7 @@ def _query_text(key: str, value: QueryValue) -> str | None:
     if value is True:
         return "true"
     if isinstance(value, str):
-        return value
+        return _utf8(value, f"query parameter {key!r}")
     if isinstance(value, int | float):
         return str(value)
     raise InvalidOptionError(
@@ -118,13 +150,15 @@ def encode_query(params: Mapping[str, QueryValue]) -> str:
     present flag as on, so sending ``false`` would be misleading).
 
     Raises:
-        InvalidOptionError: a value is not a str, int, float, bool or None.
+        InvalidOptionError: a value is not a str, int, float, bool or None, or a
+            name or value is not valid Unicode text (a lone surrogate).
     """
     parts = []
     for key, value in params.items():
         text = _query_text(key, value)
         if text is not None:
-            parts.append(f"{_form_encode(key)}={_form_encode(text)}")
+            name = _utf8(key, "a query parameter name")
+            parts.append(f"{_form_encode(name)}={_form_encode(text)}")
     return "&".join(parts)
 
 
@@ -132,11 +166,11 @@ def encode_channel(name: str) -> str:
     """Percent-encode a channel name for a URL path, keeping ``:`` and ``/`` literal.
 
     Raises:
-        InvalidOptionError: the name is empty.
+        InvalidOptionError: the name is empty, or not valid Unicode text (a lone surrogate).
     """
     if not name:
         raise InvalidOptionError("channel name is empty; pass a name such as 'my-room'")
-    return quote(name, safe=_CHANNEL_SAFE)
+    return quote(_utf8(name, f"channel name {name!r}"), safe=_CHANNEL_SAFE)
 
 
 def build_url(
@@ -193,10 +227,10 @@ def encode_frame(message: Any, to: str | None = None) -> str:
 
     Raises:
         SerializationError: ``message`` is not a plain JSON value or a model, or
-            ``to`` is not a non-empty str without ``\\x1f``.
+            ``to`` is not a uid (see :func:`check_recipient`).
     """
     try:
-        text = _json.dumps(message, as_payload)
+        text = _json.dumps(message, as_payload, max_depth=_PAYLOAD_DEPTH)
     except TypeError as exc:
         raise SerializationError(
             f"cannot send {type(message).__name__} as JSON ({exc}); send dicts, lists, str, "
@@ -204,34 +238,78 @@ def encode_frame(message: Any, to: str | None = None) -> str:
         ) from exc
     if to is None:
         return text
+    check_recipient(to)
+    return f"{DM_SEPARATOR}{to}{DM_SEPARATOR}{text}"
+
+
+def check_recipient(to: Any) -> None:
+    """Raise unless ``to`` can name the recipient of a direct message.
+
+    Raises:
+        SerializationError: ``to`` is not a non-empty str, holds ``\\x1f`` (the
+            separator), or is not valid Unicode text (a lone surrogate).
+    """
     if type(to) is not str or not to or DM_SEPARATOR in to:
         raise SerializationError(
             f"a direct message needs the recipient's uid as a non-empty str without "
             f"'\\x1f', got {to!r}; pass to=None to broadcast"
         )
-    return f"{DM_SEPARATOR}{to}{DM_SEPARATOR}{text}"
+    problem = _unencodable(to)
+    if problem is not None:
+        raise SerializationError(f"the recipient uid {to!r} {problem}; pass the peer's uid")
+
+
+def check_frame(frame: str) -> None:
+    """Raise if no connection could take ``frame``: a text frame must be UTF-8.
+
+    :func:`encode_frame` never makes such a frame; a transport's ``Link.send``
+    raises this for one, rather than refusing it as it refuses a frame it cannot
+    take *yet*.
+
+    Raises:
+        SerializationError: ``frame`` holds a lone surrogate, which has no UTF-8 form.
+    """
+    problem = _unencodable(frame)
+    if problem is not None:
+        raise SerializationError(
+            f"a frame that {problem} cannot be sent: WebSocket text must be UTF-8"
+        )
 
 
 def check_url(url: str) -> None:
     """Raise if no server could accept ``url``: retrying it could never succeed.
 
     Raises:
-        InvalidOptionError: not ``ws://``/``wss://``, no host, or a port that is
-            not a number in 0-65535 (the message never shows the query, which may
-            hold keys).
+        InvalidOptionError: not ``ws://``/``wss://``, no host, a port that is not a
+            number in 1-65535, a ``#fragment`` (a WebSocket URL has none), or text
+            that is not UTF-8 (the message never shows the query, which may hold keys).
     """
     shown = without_query(url)
+    problem = _unencodable(url)
+    if problem is not None:
+        raise InvalidOptionError(f"the URL {shown!r} {problem}; pass valid text")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - reading the port is what checks its range
+        port = parts.port
     except ValueError as exc:
-        raise InvalidOptionError(
-            f"{shown} is not a valid URL ({exc}); ports are whole numbers from 0 to 65535"
-        ) from None
+        if "port" in str(exc).lower():
+            raise InvalidOptionError(
+                f"{shown} is not a valid URL: its port must be a whole number from 1 to 65535"
+            ) from None
+        raise InvalidOptionError(f"{shown} is not a valid URL ({exc})") from None
     if parts.scheme not in ("ws", "wss"):
         raise InvalidOptionError(f"{shown} is not a ws:// or wss:// URL")
     if not parts.hostname:
         raise InvalidOptionError(f"{shown} has no host; e.g. ws://127.0.0.1:8080/c/room")
+    if port == 0:
+        raise InvalidOptionError(
+            f"{shown} has port 0, which no server listens on; use the relay's port (1 to 65535)"
+        )
+    if "#" in url:
+        raise InvalidOptionError(
+            f"{shown.split('#', 1)[0]} has a #fragment, which a WebSocket URL cannot have; "
+            "remove it (a '#' in a channel name is written %23)"
+        )
 
 
 def split_direct(frame: str) -> tuple[str | None, str] | None:

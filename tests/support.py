@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from reactivex import Observable
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 
 from rx_itty.events import Close
 from rx_itty.relay.config import ENGINES
@@ -202,3 +206,20 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, f"python -c exited {done.returncode}:\n{done.stderr}"
     return done
+
+
+@contextlib.asynccontextmanager
+async def quoting_server() -> AsyncIterator[str]:
+    """A server refusing every handshake with a 400 page that quotes the request line
+    (as some do), keys and all; yields its base URL for channel names."""
+
+    def refuse(connection: ServerConnection, request: Request) -> Response:
+        body = f"Bad request: GET {request.path}".encode()
+        return Response(400, "Bad Request", Headers([("Content-Length", str(len(body)))]), body)
+
+    async def never(connection: ServerConnection) -> None:
+        raise AssertionError("every handshake is refused")
+
+    async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/c/"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -83,6 +84,42 @@ def test_bad_options_fail_at_once_with_a_clear_message(
         connect("room", **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("channel", "kwargs", "problem"),
+    [
+        ("ws://127.0.0.1:99999/c/room", {}, "a whole number from 1 to 65535"),
+        ("ws://127.0.0.1:0/c/room", {}, "port 0, which no server listens on"),
+        ("room", {"server": "ws://127.0.0.1:0/c/"}, "port 0, which no server listens on"),
+        ("ws://h/c/room#top", {}, "has a #fragment"),
+        ("ws:///c/room", {}, "has no host"),
+        ("\ud800", {}, "channel name '\\ud800' holds '\\ud800', which is not a Unicode"),
+        ("ws://h/c/\udcff", {}, "holds '\\udcff', which is not a Unicode character"),
+        ("room", {"alias": "\udcff"}, "query parameter 'as' holds '\\udcff'"),
+        ("room", {"join_key": "k\ud800"}, "query parameter 'joinKey' holds"),
+        ("room", {"params": {"x\ud800": "1"}}, "a query parameter name holds"),
+    ],
+)
+def test_a_url_no_server_could_accept_is_refused_by_connect_with_no_key_shown(
+    channel: str, kwargs: dict[str, Any], problem: str
+) -> None:
+    # Raised at once, in one line, rather than on every connection attempt later.
+    with pytest.raises(InvalidOptionError, match=re.escape(problem)) as caught:
+        connect(channel, send_key="s3cret", server=kwargs.pop("server", "ws://h/c/"), **kwargs)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_server_base_that_already_ends_with_the_channel_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ch = connect("my-room", server="ws://127.0.0.1:8080/c/my-room")
+    assert ch.url == "ws://127.0.0.1:8080/c/my-room/my-room?"
+    assert "already ends with the channel name 'my-room'" in caplog.text
+    caplog.clear()
+    connect("my-room", server="ws://127.0.0.1:8080/c/")
+    connect("room", server="ws://room:8080/c/")
+    assert not caplog.records
+
+
 # -- reconnect= ---------------------------------------------------------------------
 
 
@@ -118,6 +155,24 @@ def test_reconnect_with_a_backoff_waits_its_delay() -> None:
     assert ch.current_state is ConnectionState.RECONNECTING
     relay, ch = dropped_and_waited(backoff, wait=5.1)
     assert relay.connections == 1
+
+
+def test_virtual_time_sockets_draw_the_same_reconnect_delays_every_run() -> None:
+    def delays() -> list[float]:
+        scheduler = TestScheduler()
+        relay = MemoryRelay()
+        ch = connect("room", transport=relay, scheduler=scheduler, reconnect=Backoff(initial=1.0))
+        reopened: list[float] = []
+        ch.opens.subscribe(lambda _: reopened.append(scheduler.clock))
+        for _ in range(5):
+            scheduler.advance_by(0.5)
+            relay.disconnect_all()
+            scheduler.advance_by(60.0)
+        return reopened
+
+    first = delays()
+    assert len(first) == 6
+    assert delays() == first  # full jitter, yet the same in every run
 
 
 @pytest.mark.parametrize("value", [1, 0, None, "yes", 2.5])

@@ -113,6 +113,21 @@ def test_handshake_rejected_says_what_to_do_for_each_status(status: int, hint: s
     assert str(error) == f"server refused ws://h/c/room with HTTP {status}; {hint}"
 
 
+def test_handshake_rejected_says_a_join_key_given_is_the_wrong_one() -> None:
+    error = HandshakeRejected("ws://h/c/room", 403, "A valid joinKey is required.", key_given=True)
+    assert str(error) == (
+        "server refused ws://h/c/room with HTTP 403: A valid joinKey is required; "
+        "the join_key given is not this channel's: check it"
+    )
+
+
+def test_handshake_rejected_does_not_repeat_advice_the_reason_already_gives() -> None:
+    error = HandshakeRejected("ws://h/c/r", 429, "Too many new connections: try again in a second.")
+    assert str(error) == (
+        "server refused ws://h/c/r with HTTP 429: Too many new connections: try again in a second"
+    )
+
+
 def test_handshake_rejected_keeps_status_and_reason_as_attributes() -> None:
     error = HandshakeRejected("ws://h/c/room", 403, "A valid joinKey is required.")
     assert (error.status, error.reason) == (403, "A valid joinKey is required.")
@@ -252,7 +267,7 @@ ARGPARSE_CONVERTERS = [
         "ArgumentTypeError",
         "an argparse type= converter; argparse turns it into a usage message and exit 2",
     )
-    for name in ("port", "text", "server", "positive", "whole", "count", "level_name")
+    for name in ("port", "utf8", "text", "server", "positive", "whole", "count", "level_name")
 ]
 
 # Private control flow: raised and caught inside the same module, never seen by a user.
@@ -271,6 +286,18 @@ CONTROL_FLOW = [
         "loads",
         "_TooDeep",
         "a JSONDecodeError, as loads() documents; json_error() names it for the relay",
+    ),
+    Allowed(
+        "rx_itty._json",
+        "_unique_pairs",
+        "_RepeatedKey",
+        "the object_pairs_hook of loads_unique(), which turns it into a JSONDecodeError",
+    ),
+    Allowed(
+        "rx_itty._json",
+        "_plain",
+        "_NestedTooDeep",
+        "unwinds the encoder's walk; dumps() turns it into a SerializationError",
     ),
     Allowed(
         "rx_itty._json",
@@ -298,7 +325,17 @@ LIBRARY_HOOKS = [
     for name in ("RequestLineTooLong", "HeaderLineTooLong", "TooManyHeaders")
 ]
 
-ALLOWED = PROTOCOL + ARGPARSE_CONVERTERS + CONTROL_FLOW + LIBRARY_HOOKS
+# A JSON decoder's own error, as json.loads raises it: its callers catch JSONDecodeError.
+DECODE_ERRORS = [
+    Allowed(
+        "rx_itty._json",
+        "loads_unique",
+        "JSONDecodeError",
+        "a repeated key, reported as json.loads reports bad JSON; load_config() names it",
+    ),
+]
+
+ALLOWED = PROTOCOL + ARGPARSE_CONVERTERS + CONTROL_FLOW + LIBRARY_HOOKS + DECODE_ERRORS
 
 # Re-raises of an exception object that rx_itty did not build at that line
 # (module, qualname, expression) -> why it may be something other than an IttyError.

@@ -193,3 +193,19 @@ def test_observed_is_true_exactly_while_someone_is_subscribed() -> None:
     assert hub.observed
     second.dispose()
     assert not hub.observed
+
+
+def test_on_empty_runs_once_when_the_last_observer_leaves_and_not_on_completion() -> None:
+    emptied: list[bool] = []
+    hub: Hub[int] = Hub(Reports(), on_empty=lambda: emptied.append(True))
+    log: list[tuple[str, Any]] = []
+    a, b = hub.subscribe(Recorder("a", log)), hub.subscribe(Recorder("b", log))
+    a.dispose()
+    assert emptied == []  # b still observes
+    b.dispose()
+    b.dispose()  # disposing twice is harmless
+    assert emptied == [True]
+    c = hub.subscribe(Recorder("c", log))
+    hub.on_completed()
+    c.dispose()
+    assert emptied == [True]  # completion is not an observer leaving

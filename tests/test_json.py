@@ -251,8 +251,11 @@ def test_dumps_escapes_control_characters() -> None:
     assert _json.dumps("a\nb\x1f") == '"a\\nb\\u001f"'
 
 
-def test_dumps_writes_non_string_keys_as_strings_like_a_js_object() -> None:
-    assert _json.dumps({1: "a", None: "b"}) == '{"1":"a","null":"b"}'
+@pytest.mark.parametrize("value", [{1: "a"}, {None: "b"}, {1.5: 3}, {"ok": {True: 1, "true": 2}}])
+def test_dumps_refuses_keys_that_json_would_turn_into_strings(value: Any) -> None:
+    # {1: "a"} would come back as {"1": "a"}, and {True: 1, "true": 2} would repeat a key.
+    with pytest.raises(SerializationError, match="object keys must be str"):
+        _json.dumps(value)
 
 
 @pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
@@ -271,13 +274,21 @@ def test_dumps_escapes_a_lone_surrogate_as_json_stringify_does() -> None:
 
 
 @pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30])
-def test_dumps_writes_integers_beyond_64_bits_exactly(number: int) -> None:
-    assert _json.dumps(number) == str(number)
-    assert _json.dumps_bytes([number]) == f"[{number}]".encode()
+def test_dumps_refuses_integers_beyond_64_bits_which_would_come_back_changed(number: int) -> None:
+    assert type(_json.loads(str(number))) is float  # what a reader makes of them
+    for value in (number, [number], {"n": number}, ["\ud800", number]):
+        with pytest.raises(SerializationError, match="does not fit in 64 bits"):
+            _json.dumps(value)
+
+
+@pytest.mark.parametrize("number", [2**64 - 1, -(2**63), 2**53 + 1])
+def test_dumps_writes_64_bit_integers_exactly(number: int) -> None:
+    assert _json.loads(_json.dumps(number)) == number
+    assert _json.loads(_json.dumps(["\ud800", number])) == ["\ud800", number]
 
 
 @pytest.mark.parametrize(
-    "value", [{"é": "\ud800", "n": [2**70]}, ["\ud83d", "😀"], {"k": 2**64, "t": "☃"}]
+    "value", [{"é": "\ud800", "n": [2**63]}, ["\ud83d", "😀"], {"k": "\udfff", "t": "☃"}]
 )
 def test_values_the_fallback_encodes_decode_back_to_themselves(value: Any) -> None:
     assert _json.loads(_json.dumps(value)) == value
@@ -306,7 +317,7 @@ def test_nulls_and_finite_floats_encode_as_they_are(value: Any) -> None:
 def test_the_fast_path_and_the_fallback_agree_on_nan() -> None:
     # A lone surrogate sends the value down the stdlib fallback; NaN is refused
     # there exactly as on orjson's path, with the same error.
-    for value in (["\ud800", math.nan], [2**70, math.nan], [math.nan]):
+    for value in (["\ud800", math.nan], ["\udfff", [math.nan]], [math.nan]):
         with pytest.raises(SerializationError, match=r"nan is not a JSON number"):
             _json.dumps(value)
 
@@ -327,7 +338,7 @@ def test_unserialisable_values_raise_type_error_even_next_to_a_fallback_value() 
 
 
 def test_dumps_bytes_equals_dumps_encoded() -> None:
-    for value in ({"a": "é"}, "\ud800", 2**64, [1.5, None]):
+    for value in ({"a": "é"}, "\ud800", 2**64 - 1, [1.5, None]):
         assert _json.dumps_bytes(value) == _json.dumps(value).encode()
 
 
@@ -371,10 +382,22 @@ def test_values_orjson_would_encode_its_own_way_are_refused(value: Any) -> None:
         _json.dumps(value)
 
 
-def test_tuples_encode_as_arrays_and_non_string_keys_as_strings() -> None:
-    assert _json.dumps({"t": (1, "a"), 2: True, None: 1.5, True: 0}) == (
-        '{"t":[1,"a"],"2":true,"null":1.5,"true":0}'
-    )
+def test_tuples_encode_as_arrays() -> None:
+    assert _json.dumps({"t": (1, "a"), "u": ((True,),)}) == '{"t":[1,"a"],"u":[[true]]}'
+
+
+def test_dumps_encodes_max_depth_levels_and_refuses_one_more() -> None:
+    # What it writes, loads reads back: nothing deeper than a reader accepts leaves.
+    deep: Any = []
+    for _ in range(_json.MAX_DEPTH - 1):
+        deep = [deep]
+    assert _json.loads(_json.dumps(deep)) == deep
+    for too_deep in ([deep], {"a": deep}, [[deep] * 2]):
+        with pytest.raises(SerializationError, match=f"more than {_json.MAX_DEPTH} levels"):
+            _json.dumps(too_deep)
+    with pytest.raises(SerializationError, match="more than 2 levels"):
+        _json.dumps({"a": [[]]}, max_depth=2)
+    assert _json.dumps({"a": []}, max_depth=2) == '{"a":[]}'
 
 
 def test_a_default_converts_what_is_not_plain_wherever_it_is() -> None:
@@ -400,6 +423,32 @@ def test_nested_plain_values_round_trip() -> None:
 
 
 def test_stringify_writes_a_decoded_infinity_as_null_like_json_stringify() -> None:
-    decoded = _json.loads('{"big":1e400,"list":[-1e400,1]}')
-    assert _json.stringify(decoded) == '{"big":null,"list":[null,1]}'
+    decoded = _json.loads('{"big":1e400,"list":[-1e400,1],"t":"é"}')
+    assert _json.stringify(decoded) == '{"big":null,"list":[null,1],"t":"é"}'
     assert _json.stringify({"ok": 1}) == '{"ok":1}'
+
+
+def test_stringify_exact_writes_what_decodes_back_to_the_same_values() -> None:
+    text = '{"big":1e400,"list":[-1e400,1],"t":"é","s":"\\ud800","n":123456789012345678901234}'
+    decoded = _json.loads(text)
+    exact = _json.stringify(decoded, exact=True)
+    assert _json.loads(exact) == decoded
+
+
+def test_stringify_never_raises_on_what_loads_returns() -> None:
+    decoded = _json.loads('["\\ud800", 123456789012345678901234567890, 1e400]')
+    assert _json.loads(_json.stringify(decoded)) == [*decoded[:2], None]
+
+
+def test_loads_unique_decodes_as_loads_but_refuses_a_repeated_key() -> None:
+    text = '{"a": [1, {"b": 2.5}], "c": null, "d": "\\ud800"}'
+    assert _json.loads_unique(text) == _json.loads(text)
+    with pytest.raises(_json.JSONDecodeError) as caught:
+        _json.loads_unique(b'{"x": {"k": 1, "k": 2}}')
+    assert (
+        caught.value.msg == "the key 'k' appears twice in one object, and only the last would count"
+    )
+    assert caught.value.pos == 15
+    for bad, problem in (('{"a": NaN}', "NaN is not JSON"), ("[1,]", "Expecting value")):
+        with pytest.raises(ValueError, match=problem):
+            _json.loads_unique(bad)

@@ -43,6 +43,7 @@ EXPECTED: Final[dict[tuple[ConnectionState, Input], tuple[ConnectionState, tuple
     # the streams and, with sends queued, still connects to deliver them.
     (S.IDLE, I.OPEN): (S.CONNECTING, (A.CONNECT,)),
     (S.IDLE, I.QUEUED): (S.CONNECTING, (A.CONNECT,)),
+    (S.IDLE, I.WANTED): (S.CONNECTING, (A.CONNECT,)),
     (S.IDLE, I.DISPOSE): (S.DISPOSED, (A.COMPLETE_STREAMS,)),
     (S.IDLE, I.DISPOSE_AFTER_SENDS): (S.DISPOSED, (A.COMPLETE_STREAMS, A.CONNECT)),
     # Connecting: queued sends go first, then `opens` hears of it, then a second of grace.
@@ -103,7 +104,28 @@ EXPECTED: Final[dict[tuple[ConnectionState, Input], tuple[ConnectionState, tuple
     (S.CLOSING, I.DISPOSE): (S.DISPOSED, (A.FAIL_OPENED, A.COMPLETE_STREAMS)),
     (S.CLOSING, I.DISPOSE_AFTER_SENDS): (S.DISPOSED, (A.FAIL_OPENED, A.COMPLETE_STREAMS)),
     (S.CLOSING, I.DROPPED): (S.CLOSING, _DROP),
-    (S.CLOSING, I.ENDED): (S.CLOSED, _END_CLOSED),
+    (S.CLOSING, I.ENDED): (
+        S.CLOSED,
+        (A.FORGET_LINK, A.RESET_PRESENCE, A.FORGET_OPEN, *_END[2:], A.RESOLVE_CLOSED),
+    ),
+    # open() while closing is remembered (a close() after it forgets it): once the
+    # link has closed, and `closes` has said so, the socket connects again afresh,
+    # keeping opened() and flushed() waiters for that connection.
+    (S.CLOSING, I.OPEN): (S.CLOSING, (A.REMEMBER_OPEN,)),
+    (S.CLOSING, I.CLOSE): (S.CLOSING, (A.FORGET_OPEN,)),
+    (S.CLOSING, I.CLOSE_AFTER_SENDS): (S.CLOSING, (A.FORGET_OPEN,)),
+    (S.CLOSING, I.REOPEN): (
+        S.CONNECTING,
+        (
+            A.FORGET_LINK,
+            A.RESET_PRESENCE,
+            A.FORGET_OPEN,
+            A.REPORT_CLOSE,
+            A.RESOLVE_CLOSED,
+            A.RESET_ATTEMPTS,
+            A.CONNECT,
+        ),
+    ),
     # Reconnecting: sends and open() wait for the backoff; close() stops, unless
     # sends are queued: then it connects at once to deliver them, and closes.
     (S.RECONNECTING, I.RETRY): (S.CONNECTING, (A.CONNECT,)),
@@ -120,6 +142,7 @@ EXPECTED: Final[dict[tuple[ConnectionState, Input], tuple[ConnectionState, tuple
     # Closed: the user opening again starts a fresh backoff.
     (S.CLOSED, I.OPEN): (S.CONNECTING, (A.RESET_ATTEMPTS, A.CONNECT)),
     (S.CLOSED, I.QUEUED): (S.CONNECTING, (A.RESET_ATTEMPTS, A.CONNECT)),
+    (S.CLOSED, I.WANTED): (S.CONNECTING, (A.RESET_ATTEMPTS, A.CONNECT)),
     (S.CLOSED, I.DISPOSE): (S.DISPOSED, (A.COMPLETE_STREAMS,)),
     (S.CLOSED, I.DISPOSE_AFTER_SENDS): (S.DISPOSED, (A.COMPLETE_STREAMS, A.CONNECT)),
     # Disposed: streams are complete; only delivering what is still queued.
@@ -132,7 +155,8 @@ EXPECTED: Final[dict[tuple[ConnectionState, Input], tuple[ConnectionState, tuple
 
 PAIRS = list(EXPECTED)
 NO_LINK = (S.IDLE, S.RECONNECTING, S.CLOSED)  # states in which the socket has no link
-LINK_INPUTS = (I.OPENED, I.GREETED, I.DRAINED, I.DROPPED, I.ENDED)
+LINK_INPUTS = (I.OPENED, I.GREETED, I.DRAINED, I.DROPPED, I.ENDED, I.REOPEN)
+LINK_CLOSED = (I.DROPPED, I.ENDED, I.REOPEN)
 
 
 def row_id(pair: tuple[ConnectionState, Input]) -> str:
@@ -155,7 +179,8 @@ def test_a_pair_not_in_the_table_changes_nothing() -> None:
     assert step(S.CONNECTING, I.QUEUED) is None  # sends wait for the link to open
     assert step(S.RECONNECTING, I.QUEUED) is None  # a send never cuts the backoff short
     assert step(S.RECONNECTING, I.OPEN) is None  # nor does open()
-    assert step(S.CLOSING, I.OPEN) is None  # as in JS: open() while closing does nothing
+    assert step(S.RECONNECTING, I.REOPEN) is None  # only a close() leads to a reopen
+    assert step(S.CLOSING, I.WANTED) is None  # watching `closes` must not undo a close
     assert step(S.CLOSED, I.CLOSE) is None  # a second close() is harmless
     assert step(S.IDLE, I.CLOSE) is None  # close() before anything arms nothing
     assert step(S.READY, I.GREETED) is None  # a late grace timer changes nothing
@@ -194,13 +219,15 @@ def test_link_events_only_arrive_in_states_that_have_a_link() -> None:
 def test_a_new_link_is_only_made_when_there_is_none() -> None:
     for (state, event), row in TABLE.items():
         if A.CONNECT in row.actions:
-            # No link in this state, or the retry timer fired (set only after a link was lost).
-            assert state in NO_LINK or event is I.RETRY, (state, event)
+            # No link in this state, or the retry timer fired (set only after a link was
+            # lost), or the row forgets the link that closed first.
+            forgot = A.FORGET_LINK in row.actions[: row.actions.index(A.CONNECT)]
+            assert state in NO_LINK or event is I.RETRY or forgot, (state, event)
 
 
 def test_every_lost_link_is_forgotten_and_reported_unless_disposed() -> None:
     for (state, event), row in TABLE.items():
-        if event in (I.DROPPED, I.ENDED):
+        if event in LINK_CLOSED:
             assert row.actions[0] is A.FORGET_LINK
             reported = {A.REPORT_CLOSE, A.REPORT_DROP} & set(row.actions)
             assert len(reported) == (0 if state is S.DISPOSED else 1), (state, event)
@@ -229,7 +256,8 @@ def test_opened_resolves_only_when_ready_and_the_backoff_resets_only_when_steady
         if A.RESOLVE_OPENED in row.actions:
             assert row.state is S.READY
         if A.RESET_ATTEMPTS in row.actions:
-            assert (state, event) in {(S.READY, I.STEADY), (S.CLOSED, I.OPEN), (S.CLOSED, I.QUEUED)}
+            asked = {(S.CLOSED, i) for i in (I.OPEN, I.QUEUED, I.WANTED)} | {(S.CLOSING, I.REOPEN)}
+            assert (state, event) == (S.READY, I.STEADY) or (state, event) in asked
 
 
 def test_queued_sends_go_out_before_open_listeners_and_before_any_close() -> None:
@@ -297,6 +325,20 @@ def test_a_close_we_asked_for_is_a_drop_only_for_sends_it_left_on_an_opened_link
     assert classify(opened=True, unsent=True, close=policy) is I.ENDED
 
 
+def test_a_close_we_asked_for_reopens_when_open_came_since_unless_it_was_final() -> None:
+    def classify(state: ConnectionState, close: Close, **facts: bool) -> Input:
+        return link_closed_input(state, close, may_retry=False, reopen=True, **facts)
+
+    normal = Close(CloseCode.NORMAL)
+    for opened in (False, True):
+        for unsent in (False, True):
+            facts = {"opened": opened, "unsent": unsent}
+            # The user asked: neither reconnect=False nor a used-up backoff stops it.
+            assert classify(S.CLOSING, normal, **facts) is I.REOPEN
+            assert classify(S.CLOSING, Close(None, "k", rejected=403), **facts) is I.ENDED
+            assert classify(S.DISPOSED, normal, **facts) is I.ENDED  # nothing reopens
+
+
 # -- purity --------------------------------------------------------------------------------
 
 
@@ -328,6 +370,7 @@ DIAGRAM = {
     (S.RECONNECTING, S.CONNECTING),
     (S.CLOSED, S.CONNECTING),
     (S.CLOSING, S.CLOSED),
+    (S.CLOSING, S.CONNECTING),
     (S.RECONNECTING, S.CLOSED),
     (S.RECONNECTING, S.CLOSING),
     *((s, S.DISPOSED) for s in S if s is not S.DISPOSED),

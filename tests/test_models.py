@@ -116,6 +116,77 @@ def test_a_dataclass_with_unresolvable_annotations_still_decodes_without_checks(
     assert decoder_for(Later)({"value": 1}).value == 1
 
 
+@dataclass
+class Point:
+    x: int
+    y: int = 0
+
+
+@dataclass
+class Shape:
+    name: str
+    origin: Point
+    corners: list[Point] = field(default_factory=list)
+    named: dict[str, Point] = field(default_factory=dict)
+    box: tuple[Point, Point] | None = None
+    sizes: tuple[int, ...] = ()
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Tree:
+    value: int
+    children: list[Tree] = field(default_factory=list)
+
+
+def test_nested_dataclasses_and_tuples_are_rebuilt_as_annotated() -> None:
+    shape = Shape(
+        "s",
+        Point(1, 2),
+        corners=[Point(3), Point(4, 5)],
+        named={"a": Point(6)},
+        box=(Point(0), Point(9, 9)),
+        sizes=(1, 2),
+        labels=["x"],
+    )
+    assert decoder_for(Shape)(as_payload(shape)) == shape
+    assert decoder_for(Shape)({"name": "s", "origin": {"x": 1}, "box": None}) == Shape(
+        "s", Point(1)
+    )
+
+
+def test_a_recursive_dataclass_is_rebuilt_at_every_level() -> None:
+    tree = Tree(1, [Tree(2, [Tree(3)]), Tree(4)])
+    assert decoder_for(Tree)(as_payload(tree)) == tree
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"name": "s", "origin": 5}, "field 'origin' of Shape: payload is int, not an object"),
+        (
+            {"name": "s", "origin": {"x": "1"}},
+            "field 'origin' of Shape: field 'x' should be int, got str",
+        ),
+        (
+            {"name": "s", "origin": {"x": 0}, "corners": {}},
+            "field 'corners' of Shape: should be an array",
+        ),
+        (
+            {"name": "s", "origin": {"x": 0}, "named": []},
+            "field 'named' of Shape: should be an object",
+        ),
+        (
+            {"name": "s", "origin": {"x": 0}, "box": [{"x": 1}]},
+            "field 'box' of Shape: should hold 2 items, got 1",
+        ),
+    ],
+)
+def test_a_nested_misfit_is_a_mismatch_naming_the_path(payload: Any, message: str) -> None:
+    with pytest.raises(PayloadMismatch, match=message):
+        decoder_for(Shape)(payload)
+
+
 # -- pydantic and msgspec ------------------------------------------------------------
 
 

@@ -310,6 +310,38 @@ def test_a_sparkline_with_one_value_draws_a_dot() -> None:
     assert any(pixel != 0xFF for row in rows[:10] for pixel in row)
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0, math.nan, 3.0, 4.0],
+        [math.inf, 1.0, -math.inf, 2.0, 5.0],
+        [-1e308, 1e308, 0.0],
+        [math.nan],
+    ],
+)
+def test_a_sparkline_skips_values_that_are_not_finite_and_survives_a_huge_span(
+    values: list[float],
+) -> None:
+    chart = Sparkline(values, width=40, height=20)
+    text = chart._repr_svg_()
+    for points in re.findall(r'points="([^"]*)"', text):
+        assert all(math.isfinite(float(n)) for p in points.split() for n in p.split(","))
+    rows = png_rows(chart._repr_png_())
+    assert len(rows) == 38
+    finite = [v for v in values if math.isfinite(v)]
+    drawn = [point for run in chart._runs() for point in run]
+    assert len(drawn) == len(finite)  # every finite value is on the line, no other
+    assert all(4 <= y <= 16 for _, y in drawn)  # inside the plot's margins
+    if finite:
+        assert f"max {max(finite):.3g}" in chart.caption
+
+
+def test_a_sparkline_leaves_a_gap_where_a_value_is_missing() -> None:
+    chart = Sparkline([1.0, 2.0, math.nan, 3.0, 4.0])
+    assert [len(run) for run in chart._runs()] == [2, 2]
+    assert chart._repr_svg_().count("<polyline") == 2
+
+
 def test_a_sparkline_needs_a_value() -> None:
     with pytest.raises(InvalidOptionError, match="at least one value"):
         Sparkline([])

@@ -88,7 +88,7 @@ PUBLISHED: dict[str, list[str]] = {
     "rx_itty.transport": ["Link", "Transport", "TransportListener", "WebsocketsTransport"],
     "rx_itty.wire": [
         *("DEFAULT_BASE", "DM_SEPARATOR", "build_url", "decode_frame", "encode_channel"),
-        *("encode_frame", "encode_query", "is_raw_url"),
+        *("encode_frame", "encode_query", "is_raw_url", "check_frame", "check_recipient"),
     ],
 }
 

@@ -234,6 +234,19 @@ def test_typed_payloads_reach_their_type_and_all_messages(world: World) -> None:
     ]
 
 
+def test_a_typed_stream_keeps_nothing_once_its_last_observer_leaves(world: World) -> None:
+    ch = world.socket(echo=True)
+    kept = record(ch.on("chat"))
+    for i in range(100_000):  # a request/reply pattern: one reply type per request
+        ch.on(f"reply-{i}").subscribe().dispose()
+    assert set(ch._typed) == {"chat"}  # no hub for a type nobody observes any more
+    again = record(ch.on("reply-7"))  # a type observed again gets a working stream
+    ch.send({"type": "reply-7", "n": 1}).send({"type": "chat", "n": 2})
+    world.run()
+    assert [m["n"] for m in again] == [1]
+    assert [m["n"] for m in kept] == [2]
+
+
 def test_wildcard_receives_joins_and_messages_but_not_lifecycle(world: World) -> None:
     ch = world.socket(echo=True)
     events = record(ch.on("*"))
@@ -344,6 +357,29 @@ def test_typed_payloads_decode_into_models_and_misfits_are_reported(
     assert problem.event.message == {"type": "chat", "text": 7}
 
 
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+@dataclass
+class Route:
+    name: str
+    stops: list[Point]
+    start: Point | None = None
+    box: tuple[Point, Point] | None = None
+
+
+def test_a_dataclass_with_nested_dataclasses_and_tuples_round_trips(world: World) -> None:
+    ch = world.socket(echo=True)
+    routes = record(ch.on("message", Route))
+    sent = Route("r", [Point(1, 2)], start=Point(0, 0), box=(Point(0, 0), Point(3, 4)))
+    ch.send(sent)
+    world.run()
+    assert [m.message for m in routes] == [sent]
+
+
 @pytest.mark.parametrize("model", [Chat, ChatModel, ChatStruct])
 def test_a_model_sent_arrives_as_what_on_with_that_model_decodes(world: World, model: Any) -> None:
     # Sending encodes a model the way on(type, Model) decodes it, for each library.
@@ -410,6 +446,60 @@ def test_unserialisable_messages_raise_at_the_call_and_queue_nothing(world: Worl
     ch.send("ok")
     world.run()
     assert [m.message for m in seen] == ["ok"]
+
+
+@pytest.mark.parametrize("to", ["\ud800", "u\udcff"])
+def test_a_recipient_that_is_not_unicode_text_is_refused_at_the_call(world: World, to: str) -> None:
+    # No connection could ever send it; queued, it would hold back every later send.
+    listener = world.socket()
+    seen = record(listener.messages)
+    world.run()
+    ch = world.socket()
+    with pytest.raises(SerializationError, match="which is not a Unicode character"):
+        ch.send("psst", to=to)
+    ch.send("ok")
+    world.run()
+    assert [m.message for m in seen] == ["ok"]
+
+
+class Picky:
+    """The in-memory relay behind links that can never send a frame holding "poison"."""
+
+    def __init__(self, relay: MemoryRelay) -> None:
+        self.relay = relay
+
+    def open(self, url: str, listener: Any, runtime: Any) -> PickyLink:
+        return PickyLink(self.relay.open(url, listener, runtime))
+
+
+class PickyLink:
+    def __init__(self, link: Any) -> None:
+        self.link = link
+
+    def send(self, frame: str) -> bool:
+        if "poison" in frame:
+            raise SerializationError("poison cannot be sent")
+        return bool(self.link.send(frame))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.link.close(code, reason)
+
+
+def test_a_frame_no_link_can_take_is_dropped_and_reported_not_left_to_block_the_queue(
+    world: World,
+) -> None:
+    listener = world.socket()
+    seen = record(listener.messages)
+    world.run()
+    ch = connect("room", transport=Picky(world.relay), scheduler=world.scheduler)
+    problems = record(ch.diagnostics)
+    ch.send("a").send("poison").send("b")
+    world.run()
+    assert [m.message for m in seen] == ["a", "b"]
+    assert [(type(p), p.value) for p in problems] == [(SendError, '"poison"')]
+    ch.dispose()  # closes at once: nothing is left in the queue
+    world.run()
+    assert world.relay.connections == 1
 
 
 def test_the_queue_is_bounded_and_says_so(world: World) -> None:
@@ -536,6 +626,20 @@ def test_presence_tracks_the_roster_from_the_list_snapshot_and_joins(world: Worl
     assert [p.total for p in presence] == [0, 3, 4, 3]
     assert "u4" not in final
     assert "u1" in final
+
+
+def test_a_stream_says_what_it_is_and_where_its_current_value_is(world: World) -> None:
+    ch = world.socket(join_key="s3cret")
+    assert repr(ch.state) == (
+        "<Stream ch.state of wss://itty.ws/c/room: now IDLE; the value itself is ch.current_state>"
+    )
+    assert repr(ch.on("chat", Chat)) == "<Stream ch.on('chat', Chat) of wss://itty.ws/c/room>"
+    assert repr(ch.messages) == "<Stream ch.messages of wss://itty.ws/c/room>"
+    ch.open()
+    world.run()
+    assert "now READY" in repr(ch.state)
+    assert "1 here" in repr(ch.presence)
+    assert all("s3cret" not in repr(s) for s in (ch.state, ch.on("x"), ch.events))
 
 
 def test_state_replays_the_current_state_to_late_subscribers(world: World) -> None:

@@ -283,14 +283,21 @@ def test_a_policy_close_stops_at_once(world: World) -> None:
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
-        ("ws://127.0.0.1:99999/c/room?joinKey=s3cret", "0 to 65535"),
+        ("ws://127.0.0.1:99999/c/room?joinKey=s3cret", "1 to 65535"),
         ("ws:///c/room?joinKey=s3cret", "has no host"),
     ],
 )
-def test_a_url_no_server_can_accept_fails_once_with_its_reason_and_no_traceback(
+def test_a_url_the_transport_refuses_fails_once_with_its_reason_and_no_traceback(
     world: World, url: str, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ch = connect(url, transport=world.relay, scheduler=world.scheduler, reconnect=True)
+    # connect() refuses such URLs itself; a socket made without it meets the
+    # transport's refusal, which is final too.
+    ch = IttySocket(
+        url,
+        transport=world.relay,
+        runtime=ImmediateRuntime(world.scheduler),
+        reconnect=Backoff(initial=1.0),
+    )
     closes = record(ch.closes)  # subscribing opens
     world.run(120)
     assert len(closes) == 1
@@ -395,6 +402,72 @@ def test_push_while_waiting_to_reconnect_connects_at_once_delivers_and_closes(
     assert state(ch) is ConnectionState.CLOSED
 
 
+def closing(world: World) -> IttySocket:
+    """A READY socket told to close while "a" is stuck in its queue: CLOSING until
+    ``world.flaky.drain()``."""
+    ch = world.socket(world.flaky).open()
+    world.run(1)
+    world.flaky.capacity = 0
+    ch.send("a").close()
+    assert state(ch) is ConnectionState.CLOSING
+    return ch
+
+
+def test_open_or_opened_while_closing_connects_again_once_the_close_finished(
+    world: World,
+) -> None:
+    heard = world.listener()
+    ch = closing(world)
+    states, closes = record(ch.state), record(ch.closes)
+    chats = record(ch.on("chat"))  # a subscription alone would not undo the close...
+    ready = ch._open_future()  # ...but opened() (and wait_open(), open()) does
+    world.flaky.drain()
+    world.run(2)
+    assert closes == [Close(CloseCode.NORMAL, "")]  # the close asked for did happen
+    assert ready.result(timeout=0) is None
+    assert states == [
+        ConnectionState.CLOSING,
+        ConnectionState.CONNECTING,
+        ConnectionState.OPEN,
+        ConnectionState.READY,
+    ]
+    world.socket().send({"type": "chat", "text": "hi"})
+    world.run(3)
+    assert heard == ["a", {"type": "chat", "text": "hi"}]
+    assert [m["text"] for m in chats] == ["hi"]
+
+
+def test_subscribing_or_flushed_while_closing_lets_it_close_and_a_later_subscription_reconnects(
+    world: World,
+) -> None:
+    ch = closing(world)
+    closes = record(ch.closes)  # to see the close end: this must not undo it
+    out = ch._flushed_future()  # what flushed() waits on: neither may this
+    world.flaky.drain()
+    world.run(2)
+    assert (closes, state(ch)) == ([Close(CloseCode.NORMAL, "")], ConnectionState.CLOSED)
+    assert out.result(timeout=0) is None
+    record(ch.messages)
+    world.run(3)
+    assert state(ch) is ConnectionState.READY
+
+
+def test_a_close_after_an_open_while_closing_stays_closed_and_says_why_opened_failed(
+    world: World,
+) -> None:
+    ch = closing(world)
+    ready = ch._open_future()
+    ch.close()  # the last call wins
+    world.flaky.drain()
+    world.run(2)
+    assert state(ch) is ConnectionState.CLOSED
+    with pytest.raises(ConnectionFailed) as failed:
+        ready.result(timeout=0)
+    assert str(failed.value) == (
+        "connection to wss://itty.ws/c/room closed before it was ready: close code 1000"
+    )
+
+
 def test_close_while_waiting_to_reconnect_with_nothing_queued_stops_at_once(
     world: World,
 ) -> None:
@@ -494,6 +567,48 @@ def test_send_all_is_cold_and_fails_on_the_first_value_that_cannot_be_sent(world
     assert [type(e) for e in errors] == [SerializationError]
 
 
+def test_send_all_waits_for_room_instead_of_overflowing_the_queue(world: World) -> None:
+    # A source far larger than max_queue, faster than the connection takes frames.
+    heard = world.listener()
+    ch = world.socket(world.flaky, max_queue=4)
+    world.flaky.capacity = 3
+    errors: list[Exception] = []
+    done: list[int] = []
+    ch.send_all(reactivex.from_iterable(range(25))).subscribe(done.append, errors.append)
+    world.run(1)
+    assert ch.queued == 4  # full, and the rest wait their turn
+    for step in range(2, 12):
+        world.flaky.drain(3)
+        world.run(step)
+    assert (errors, done) == ([], [25])
+    assert heard == list(range(25))  # each once, in order
+    assert ch.queued == 0
+
+
+def test_unsubscribing_from_send_all_stops_the_values_still_waiting_for_room(
+    world: World,
+) -> None:
+    heard = world.listener()
+    ch = world.socket(world.flaky, max_queue=2)
+    world.flaky.capacity = 0  # the connection takes nothing for now
+    subscription = ch.send_all(reactivex.from_iterable("abcdefg")).subscribe()
+    world.run(1)
+    assert ch.queued == 2
+    subscription.dispose()
+    world.flaky.drain()
+    world.run(2)
+    assert heard == ["a", "b"]  # what was in the queue goes out; the rest is not sent
+
+
+def test_send_all_refuses_a_recipient_that_is_not_a_uid_even_for_an_empty_source(
+    world: World,
+) -> None:
+    ch = world.socket()
+    for to in ("", "a\x1fb", "\ud800"):
+        with pytest.raises(SerializationError, match="recipient"):
+            ch.send_all(reactivex.empty(), to=to)
+
+
 def test_send_all_fails_when_the_socket_closes_for_good_with_frames_queued(world: World) -> None:
     world.relay.stop()
     ch = world.socket(reconnect=False)
@@ -528,6 +643,7 @@ def test_a_typed_stream_asked_for_after_dispose_completes_at_once(world: World) 
     completed: list[str] = []
     ch.on("made-later").subscribe(on_completed=lambda: completed.append("done"))
     assert completed == ["done"]
+    assert not ch._typed  # disposal keeps no per-type hub, nor does a later subscriber
 
 
 def test_waiting_for_open_on_a_disposed_socket_fails_at_once(world: World) -> None:

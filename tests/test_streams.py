@@ -13,7 +13,6 @@ from reactivex import abc
 from reactivex import operators as ops
 from reactivex.subject import Subject
 
-from rx_itty.asyncio import LoopRuntime
 from rx_itty.exceptions import LoopThreadError, StreamOverflow, StreamTimeout
 from rx_itty.streams import Stream, aiterate, iterate
 from tests.support import scaled
@@ -23,13 +22,13 @@ def subscribers(subject: Subject[Any]) -> int:
     return len(subject.observers)
 
 
-def stream_of(subject: Subject[int], on_loop_thread: Any = None) -> Stream[int]:
+def stream_of(subject: Subject[int]) -> Stream[int]:
     def subscribe(
         observer: abc.ObserverBase[int], scheduler: abc.SchedulerBase | None
     ) -> abc.DisposableBase:
         return subject.subscribe(observer)
 
-    return Stream(subscribe, on_loop_thread)
+    return Stream(subscribe)
 
 
 def emit_from_a_thread(subject: Subject[int], values: range) -> threading.Thread:
@@ -224,9 +223,25 @@ def test_iterate_times_out_with_stream_timeout_which_is_a_timeout_error() -> Non
 
 def test_iterate_refuses_the_producing_loop_thread() -> None:
     subject: Subject[int] = Subject()
-    with pytest.raises(LoopThreadError, match=r"stream\.aiter\(\)"):
+    with pytest.raises(LoopThreadError, match=r"aiterate\(stream\)"):
         iterate(subject, forbid_thread=lambda: True)
     assert subscribers(subject) == 0
+
+
+@pytest.mark.asyncio
+async def test_iterate_refuses_to_block_a_running_loop_whatever_the_source() -> None:
+    # Inside async code, waiting would stop the loop, and whatever feeds the source.
+    subject: Subject[int] = Subject()
+    with pytest.raises(LoopThreadError, match=r"would block the event loop running in this"):
+        iterate(subject, timeout=scaled(5))
+    assert subscribers(subject) == 0
+
+    def consume() -> int:
+        iterator = iterate(subject, timeout=scaled(5))
+        subject.on_next(3)
+        return next(iterator)
+
+    assert await asyncio.to_thread(consume) == 3  # off the loop, it blocks as asked
 
 
 def test_iterate_is_allowed_off_the_producing_thread() -> None:
@@ -290,9 +305,8 @@ def test_stream_is_an_ordinary_observable() -> None:
 
 @pytest.mark.asyncio
 async def test_stream_iter_on_its_loop_thread_raises_and_works_from_another_thread() -> None:
-    runtime = LoopRuntime(asyncio.get_running_loop())
     subject: Subject[int] = Subject()
-    stream = stream_of(subject, runtime.on_thread)
+    stream = stream_of(subject)
     with pytest.raises(LoopThreadError):
         stream.iter()
 
@@ -317,8 +331,7 @@ async def test_async_for_works_on_the_stream_itself_with_the_default_bound() -> 
 
 @pytest.mark.asyncio
 async def test_run_refuses_the_loop_thread_and_works_from_another() -> None:
-    runtime = LoopRuntime(asyncio.get_running_loop())
-    stream = Stream.of(reactivex.of(1, 2, 3), runtime.on_thread)
+    stream = Stream.of(reactivex.of(1, 2, 3))
     with pytest.raises(LoopThreadError, match=r"await stream"):
         stream.run()
     assert await asyncio.to_thread(stream.run) == 3

@@ -26,7 +26,7 @@ from reactivex.testing import TestScheduler
 
 from rx_itty.asyncio import LoopRuntime, make_transport
 from rx_itty.events import Join
-from rx_itty.exceptions import InvalidOptionError
+from rx_itty.exceptions import InvalidOptionError, SerializationError
 from rx_itty.relay import Relay
 from rx_itty.runtime import ImmediateRuntime, Runtime
 from rx_itty.testing import MemoryRelay
@@ -186,7 +186,7 @@ async def test_a_url_no_server_can_accept_raises_at_open_with_no_callback(
     harness: Harness,
 ) -> None:
     listener = harness.recorder()
-    with pytest.raises(InvalidOptionError, match="0 to 65535"):
+    with pytest.raises(InvalidOptionError, match="1 to 65535"):
         harness.transport.open("ws://127.0.0.1:99999/c/room?joinKey=k", listener, harness.runtime)
     await harness.settle()
     assert listener.calls == []
@@ -315,3 +315,23 @@ async def test_send_returns_true_only_while_the_connection_is_open(harness: Harn
     await harness.settle()
     payloads = [f.message for f in witness.frames() if type(f).__name__ == "Message"]
     assert payloads == ["handed over"]
+
+
+@pytest.mark.asyncio
+async def test_a_frame_no_connection_could_take_raises_and_the_link_goes_on(
+    harness: Harness,
+) -> None:
+    witness_link, witness = await opened(harness)
+    link, listener = await opened(harness)
+    with pytest.raises(SerializationError, match="WebSocket text must be UTF-8"):
+        link.send('"\ud800"')  # a lone surrogate: no UTF-8 form, so no text frame
+    assert link.send(encode_frame("still open")) is True
+    await harness.until(
+        lambda: any(getattr(f, "message", None) == "still open" for f in witness.frames())
+    )
+    for each in (link, witness_link):
+        each.close()
+    await harness.settle()
+    assert listener.names().count("close") == 1
+    payloads = [f.message for f in witness.frames() if type(f).__name__ == "Message"]
+    assert payloads == ["still open"]

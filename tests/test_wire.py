@@ -140,9 +140,13 @@ def test_values_that_are_not_plain_json_are_refused_with_what_to_do(value: Any) 
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("ws://h:99999/c/r?joinKey=k", "0 to 65535"),
-        ("ws://h:-1/c/r", "0 to 65535"),
-        ("ws://h:abc/c/r", "0 to 65535"),
+        ("ws://h:99999/c/r?joinKey=k", "1 to 65535"),
+        ("ws://h:-1/c/r", "1 to 65535"),
+        ("ws://h:abc/c/r", "1 to 65535"),
+        ("ws://h:0/c/r?joinKey=k", "port 0, which no server listens on"),
+        ("ws://h/c/r#top?joinKey=k", "ws://h/c/r has a #fragment"),
+        ("ws://h/c/r?joinKey=k#x", "ws://h/c/r has a #fragment"),
+        ("ws://h/c/\udcff?joinKey=k", "'\\udcff', which is not a Unicode character"),
         ("ws://[::1/c/r", "not a valid URL"),
         ("ws:///c/r", "has no host"),
         ("https://h/c/r", "not a ws:// or wss:// URL"),

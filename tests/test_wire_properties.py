@@ -19,7 +19,7 @@ SETTINGS = settings(max_examples=150, deadline=None)
 json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)  # beyond: refused, see test_json
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
     lambda children: (
@@ -31,8 +31,7 @@ uids = st.text(min_size=1, max_size=12).filter(lambda uid: "\x1f" not in uid)
 
 
 def same(a: Any, b: Any) -> bool:
-    """Equality of decoded JSON, as JavaScript sees it: an integer beyond 64 bits
-    decodes to the nearest double, as ``JSON.parse`` gives it."""
+    """Equality of decoded JSON: a float equals the int of the same value (1.0 == 1)."""
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, int | float) and isinstance(b, int | float) and float(a) == float(b)
     if isinstance(a, list) and isinstance(b, list):

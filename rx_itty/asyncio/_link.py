@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, final
 
@@ -33,12 +34,28 @@ __all__ = [
     "Fragments",
     "LinkBase",
     "NetworkTransport",
+    "describe_failure",
 ]
 
 INVALID_DATA = 1007
 """The close code for a text message that is not UTF-8."""
 
 INVALID_UTF8 = "invalid UTF-8 in a text message"
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for what a connection attempt raised, the same from either library."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"  # asyncio's own text names the address, not the cause
+    if isinstance(exc, ssl.SSLError):
+        return f"the TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, ConnectionResetError):
+        return "the server reset the connection"
+    if isinstance(exc, TimeoutError):
+        return "timed out opening the connection"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 class NetworkTransport(ABC):

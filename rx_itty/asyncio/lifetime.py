@@ -10,19 +10,24 @@ A bot subscribes, then waits to be stopped::
 
 Either returns when SIGINT (Ctrl-C) or SIGTERM arrives, or when every socket
 given has been disposed by the program itself. It then disposes the sockets and
-waits (up to ``timeout`` seconds each) until what they queued has gone out and
-their connections have closed, so a ``kill`` never loses the last messages. The
-previous signal handlers are restored before it returns; no traceback is printed.
+waits (up to ``timeout`` seconds in all) until what they queued has gone out and
+their connections have closed, so a ``kill`` never loses the last messages. A
+second signal while it waits cuts the wait short, quietly: the program ends
+without a traceback. The previous signal handlers are restored before it returns;
+a signal the process was started ignoring (``nohup``, a supervisor) stays ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from types import FrameType
+from typing import Any
 
 from reactivex.disposable import CompositeDisposable
 
@@ -35,9 +40,19 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """The signals that stop :func:`run_until_stopped` and :func:`until_stopped`."""
 
 
+logger = logging.getLogger("rx_itty")
+
+
 @contextmanager
-def _on_stop_signals(stop: Callable[[signal.Signals | None], None]) -> Iterator[None]:
-    """Call ``stop(signal)`` on SIGINT/SIGTERM while the block runs; restore the old handlers."""
+def _on_stop_signals(
+    stop: Callable[[signal.Signals], None], loop: asyncio.AbstractEventLoop | None = None
+) -> Iterator[None]:
+    """Call ``stop(signal)`` on SIGINT/SIGTERM while the block runs; restore the old handlers.
+
+    With ``loop``, the handlers are the loop's (a signal then wakes it at once,
+    whichever thread it was delivered to) and ``stop`` runs on it. A signal the
+    process ignores (``SIG_IGN``, inherited from whoever started it) is left ignored.
+    """
     if threading.current_thread() is not threading.main_thread():
         raise InvalidOptionError(
             "only the main thread receives Ctrl-C and SIGTERM: run until_stopped() or "
@@ -47,11 +62,22 @@ def _on_stop_signals(stop: Callable[[signal.Signals | None], None]) -> Iterator[
     def handler(signum: int, frame: FrameType | None) -> None:
         stop(signal.Signals(signum))
 
-    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    previous = {
+        sig: signal.getsignal(sig)
+        for sig in STOP_SIGNALS
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
+    for sig in previous:
+        if loop is not None:
+            loop.add_signal_handler(sig, stop, sig)
+        else:
+            signal.signal(sig, handler)
     try:
         yield
     finally:
         for sig, old in previous.items():
+            if loop is not None:
+                loop.remove_signal_handler(sig)
             signal.signal(sig, old)
 
 
@@ -75,16 +101,23 @@ def _when_all_disposed(
     )
 
 
+def _left_open(sockets: tuple[IttySocket, ...], closed: list[bool], why: str) -> None:
+    late = [socket.display_url for socket, done in zip(sockets, closed, strict=True) if not done]
+    if late:
+        logger.warning("%s; not waiting for %s to flush and close", why, ", ".join(late))
+
+
 def run_until_stopped(*sockets: IttySocket, timeout: float = 10.0) -> signal.Signals | None:
     """Block until Ctrl-C or SIGTERM (or until every socket is disposed), then dispose them all.
 
     For scripts, on the main thread. Disposal flushes: each socket's queued sends
     go out and its connection closes before this returns (up to ``timeout``
-    seconds per socket; a socket that takes longer is logged and left).
+    seconds in all, for every socket at once; one that takes longer is logged and
+    left). A second signal during that wait ends it at once, with no traceback.
 
     Args:
         sockets: The sockets the program runs; none means just wait for a signal.
-        timeout: Seconds to wait for each socket to flush and close.
+        timeout: Seconds to wait for the sockets to flush and close.
 
     Returns:
         The signal that stopped it, or ``None`` if every socket was disposed first.
@@ -97,27 +130,47 @@ def run_until_stopped(*sockets: IttySocket, timeout: float = 10.0) -> signal.Sig
     for socket in sockets:
         socket._forbid_loop_thread("run_until_stopped()", "await until_stopped(...)")
     stopped = threading.Event()
+    finished = threading.Event()  # every socket closed, or a second signal
     received: list[signal.Signals] = []
 
-    def stop(sig: signal.Signals | None) -> None:
-        if sig is not None:
-            received.append(sig)
+    def on_signal(sig: signal.Signals) -> None:
+        if stopped.is_set():
+            finished.set()  # already flushing: stop waiting for it
+            return
+        received.append(sig)
         stopped.set()
 
-    with _on_stop_signals(stop), _when_all_disposed(sockets, lambda: stop(None)):
-        stopped.wait()
-    for socket in sockets:
-        socket.dispose()
-    for socket in sockets:
-        socket._wait_closed(timeout)
+    with _on_stop_signals(on_signal):
+        with _when_all_disposed(sockets, stopped.set):
+            stopped.wait()
+        for socket in sockets:
+            socket.dispose()
+        closed = [False] * len(sockets)
+        for index, socket in enumerate(sockets):
+            socket._closed_future().add_done_callback(partial(_one_closed, closed, index, finished))
+        in_time = not sockets or finished.wait(timeout)
+        _left_open(sockets, closed, "a second signal" if in_time else f"{timeout} s passed")
     return received[0] if received else None
+
+
+def _one_closed(closed: list[bool], index: int, finished: threading.Event, _: object) -> None:
+    closed[index] = True
+    if all(closed):
+        finished.set()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # Given up on: what it ended with (a cancellation) needs no report.
+    if not future.cancelled():
+        future.exception()
 
 
 async def until_stopped(*sockets: IttySocket, timeout: float = 10.0) -> signal.Signals | None:  # noqa: ASYNC109
     """Wait until Ctrl-C or SIGTERM (or until every socket is disposed), then dispose them all.
 
     The asyncio form of :func:`run_until_stopped`, for a program whose loop runs on
-    the main thread (``asyncio.run(main())``). Disposal flushes, as there.
+    the main thread (``asyncio.run(main())``). Disposal flushes, as there, up to
+    ``timeout`` seconds; a second signal during that wait ends it at once.
 
     Returns:
         The signal that stopped it, or ``None`` if every socket was disposed first.
@@ -127,15 +180,24 @@ async def until_stopped(*sockets: IttySocket, timeout: float = 10.0) -> signal.S
     """
     loop = asyncio.get_running_loop()
     stopped: asyncio.Future[signal.Signals | None] = loop.create_future()
+    hurry: asyncio.Future[None] = loop.create_future()
 
     def settle(sig: signal.Signals | None) -> None:
         if not stopped.done():
             stopped.set_result(sig)
+        elif sig is not None and not hurry.done():
+            hurry.set_result(None)  # already flushing: stop waiting for it
 
-    def stop(sig: signal.Signals | None) -> None:
-        loop.call_soon_threadsafe(settle, sig)
+    def all_disposed() -> None:  # on the thread of whichever socket was disposed last
+        loop.call_soon_threadsafe(settle, None)
 
-    with _on_stop_signals(stop), _when_all_disposed(sockets, lambda: stop(None)):
-        received = await stopped
-    await asyncio.gather(*(socket.adispose(timeout) for socket in sockets))
+    with _on_stop_signals(settle, loop):
+        with _when_all_disposed(sockets, all_disposed):
+            received = await stopped
+        flushing = asyncio.gather(*(socket.adispose(timeout) for socket in sockets))
+        await asyncio.wait((flushing, hurry), return_when=asyncio.FIRST_COMPLETED)
+        if not flushing.done():
+            flushing.cancel()
+            flushing.add_done_callback(_retrieve)
+            logger.warning("a second signal; not waiting for the sockets to flush and close")
     return received

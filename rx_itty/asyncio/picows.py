@@ -57,10 +57,11 @@ from rx_itty.asyncio._link import (
     LINK_SLOTS,
     LinkBase,
     NetworkTransport,
+    describe_failure,
 )
 from rx_itty.events import Close
 from rx_itty.transport import TransportListener
-from rx_itty.wire import CloseCode
+from rx_itty.wire import CloseCode, check_frame
 
 __all__ = ["PicowsTransport"]
 
@@ -139,9 +140,7 @@ class PicowsTransport(NetworkTransport):
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, WSInvalidURL):  # its text quotes the whole URL, keys included
         return f"{without_query(exc.url)} isn't a valid URL: {exc.args[-1]}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+    return describe_failure(exc)
 
 
 def _final_close(ws: WSTransport) -> Close:
@@ -353,6 +352,9 @@ class _PicowsLink(WSListener, LinkBase):
             return False
         try:
             ws.send(_TEXT, frame)
+        except UnicodeEncodeError:  # raised before anything is written
+            check_frame(frame)  # raises SerializationError, saying why
+            raise
         except Exception as exc:  # the transport broke under us: on_close follows
             _logger.debug("could not write to %s: %r", without_query(self._url), exc)
             return False

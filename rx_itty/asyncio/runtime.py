@@ -56,7 +56,9 @@ class LoopRuntime:
         return self._loop
 
     def on_thread(self) -> bool:
-        return threading.get_ident() == self._thread_id
+        # A closed loop runs nowhere: its thread is no longer the socket's (so calls
+        # fail with SocketDisposed below instead of running on a dead loop).
+        return threading.get_ident() == self._thread_id and not self._loop.is_closed()
 
     def call(self, fn: Callable[[], None]) -> None:
         if self.on_thread():

@@ -30,10 +30,12 @@ from rx_itty.asyncio._link import (
     LINK_SLOTS,
     LinkBase,
     NetworkTransport,
+    describe_failure,
 )
 from rx_itty.asyncio._tls import SSLOption
 from rx_itty.events import Close
 from rx_itty.transport import TransportListener
+from rx_itty.wire import check_frame
 
 __all__ = ["WebsocketsTransport"]
 
@@ -97,11 +99,7 @@ class WebsocketsTransport(NetworkTransport):
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, InvalidURI):  # its text quotes the whole URL, keys included
         return f"{without_query(exc.uri)} isn't a valid URI: {exc.msg}"
-    if isinstance(exc, TimeoutError):
-        return "timed out opening the connection"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+    return describe_failure(exc)
 
 
 def _final_close(conn: ClientConnection) -> Close:
@@ -215,7 +213,12 @@ class _WebsocketsLink(LinkBase):
             self._await_drain(conn)
             return False
         try:
-            conn.protocol.send_text(frame.encode())
+            data = frame.encode()
+        except UnicodeEncodeError:
+            check_frame(frame)  # raises SerializationError, saying why
+            raise
+        try:
+            conn.protocol.send_text(data)
             conn.send_data()
         except Exception as exc:  # the transport broke under us: on_close follows
             _logger.debug("could not write to %s: %r", without_query(self._url), exc)

@@ -17,13 +17,14 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
-from rx_itty._logging import without_query
+from rx_itty._logging import query_params, redact, without_query
 from rx_itty.cli.format import terminal_safe
 from rx_itty.cli.options import JOIN_KEY_ENV
 from rx_itty.client import SERVER_ENV
 from rx_itty.events import Close
-from rx_itty.exceptions import ConnectionFailed, HandshakeRejected
+from rx_itty.exceptions import ConnectionFailed, HandshakeRejected, _rejection_hint
 from rx_itty.wire import is_raw_url
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "close_failure",
     "error",
     "failure",
+    "quiet",
     "server_note",
     "set_quiet",
     "status",
@@ -42,14 +44,15 @@ __all__ = [
 PROG = "rx-itty"
 
 # The library's hints name Python arguments; on the command line, name the flags.
-_FLAG_HINTS = {
+_FLAG_HINTS: dict[int | str, str] = {
     400: "check the channel name and --as",
     403: f"pass the channel's join key with --join-key or ${JOIN_KEY_ENV}",
+    "403 given": f"the join key given (--join-key or ${JOIN_KEY_ENV}) is not this channel's",
     404: "check --server; channels live under /c/",
     429: "slow down and retry later",
+    "5xx": "the relay failed; retry later, or tell whoever runs it",
+    "other": "check --server",
 }
-_SERVER_TROUBLE_HINT = "the relay failed; retry later, or tell whoever runs it"
-_OTHER_HINT = "check --server"
 
 _quiet = False
 
@@ -58,6 +61,11 @@ def set_quiet(quiet: bool) -> None:
     """Hide status lines (``-q``); errors are always printed."""
     global _quiet
     _quiet = quiet
+
+
+def quiet() -> bool:
+    """True once ``-q`` asked for errors only."""
+    return _quiet
 
 
 def status(text: str) -> None:
@@ -77,9 +85,11 @@ def clause(text: str) -> str:
 
 
 def _rejected(url: str, code: int, reason: str) -> str:
+    reason = redact(reason)
     detail = f": {clause(reason)}" if clause(reason) else ""
-    hint = _FLAG_HINTS.get(code, _SERVER_TROUBLE_HINT if code >= 500 else _OTHER_HINT)
-    return f"server refused {without_query(url)} with HTTP {code}{detail}; {hint}"
+    given = any(name == "joinKey" for name, _ in query_params(urlsplit(url).query))
+    hint = _rejection_hint(code, reason, given, _FLAG_HINTS)
+    return f"server refused {without_query(url)} with HTTP {code}{detail}{hint}"
 
 
 def server_note(server: str | None, channel: str) -> str:
@@ -102,14 +112,25 @@ def failure(exc: ConnectionFailed, url: str) -> str:
 
 def close_failure(close: Close, url: str) -> str:
     """A one-line description of a close the socket will not recover from."""
-    # A reason may quote the URL (a library's error text): never with its keys.
-    said = close.reason.replace(url, without_query(url))
+    # A reason may quote the URL (a library's error text, a server's 400 page):
+    # never with its keys.
+    said = redact(close.reason.replace(url, without_query(url)))
     if close.rejected is not None:
         return _rejected(url, close.rejected, said)
     if close.code is None:
-        return f"cannot connect to {without_query(url)}: {said or 'no reason given'}"
+        hint = _connect_hint(url, said)
+        return f"cannot connect to {without_query(url)}: {said or 'no reason given'}{hint}"
     reason = f": {said}" if said else ""
     return f"{without_query(url)} closed the connection (code {close.code}{reason})"
+
+
+def _connect_hint(url: str, said: str) -> str:
+    """``; ...`` saying what to check when a connection could not be made, else ``""``."""
+    if said.startswith("connection refused"):
+        return "; no relay is listening there: check --server"
+    if url.startswith("wss:") and ("reset" in said or "TLS" in said):
+        return "; if the relay does not use TLS (a plain rx-itty serve), use ws://"
+    return ""
 
 
 # asyncio says "error while attempting to bind on address ('H', P): reason".

@@ -21,13 +21,15 @@ Each JSON kind has a fixed set of keys, present even when their value is
 - ``signal``: ``event, date, type, frame``
 
 Readable lines are safe to print on a terminal: control characters from the
-network (C0, DEL, C1, ESC) are shown escaped (``\\x1b``), never interpreted, and
+network (C0, DEL, C1, ESC) are shown escaped (``\\x1b``), never interpreted, as
+are the characters that reorder text (``\\u202e``, bidirectional overrides), and
 a payload longer than :data:`DETAIL_CHARS` characters is cut, with its size
 shown. JSON lines are exact: every payload whole, as the relay sent it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from datetime import datetime
 from typing import Any
@@ -53,8 +55,16 @@ DETAIL_CHARS = 300
 # C0 controls (newline and tab included: every readable line is one line), DEL
 # and C1, as the websockets CLI escapes them; ESC among them, so a peer cannot
 # move the cursor, clear the screen or retitle the terminal of whoever listens.
+# Also the characters that reorder or break text (bidirectional overrides,
+# isolates and marks, line and paragraph separators), so a peer cannot make a
+# line read differently from what it holds ("Trojan Source").
+_REORDERING = (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F))
+_ISOLATES = range(0x2066, 0x206A)
 _TERMINAL_ESCAPES = str.maketrans(
-    {i: repr(chr(i))[1:-1] for i in itertools.chain(range(32), range(127, 160))}
+    {
+        **{i: repr(chr(i))[1:-1] for i in itertools.chain(range(32), range(127, 160))},
+        **{i: f"\\u{i:04x}" for i in itertools.chain(_REORDERING, _ISOLATES)},
+    }
 )
 
 # What JSON text starts with when it is an object, an array or a string: text
@@ -63,7 +73,10 @@ _JSON_OPENERS = ("{", "[", '"')
 
 
 def terminal_safe(text: str) -> str:
-    """``text`` with every control character escaped (``\\x1b``, ``\\n``), safe to print."""
+    """``text`` with every control and text-reordering character escaped, safe to print.
+
+    ``\\x1b``, ``\\n``, ``\\u202e`` (right-to-left override) are shown as those escapes.
+    """
     return text.translate(_TERMINAL_ESCAPES)
 
 
@@ -112,8 +125,13 @@ def sender(uid: str | None, alias: str | None) -> str:
 
 
 def _clock(date: int | None) -> str:
-    moment = datetime.now() if date is None else datetime.fromtimestamp(date / 1000)
-    return moment.strftime("%H:%M:%S.%f")[:-3]
+    """The local time of ``date`` (ms since the epoch); the time now if it has none or
+    it is no moment a clock can show (a peer's ``1e300``)."""
+    moment = None
+    if date is not None:
+        with contextlib.suppress(OverflowError, ValueError, OSError):
+            moment = datetime.fromtimestamp(date / 1000)
+    return (moment or datetime.now()).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _cut(text: str) -> str:

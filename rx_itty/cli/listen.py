@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, TextIO, final
 
 import reactivex
-from reactivex import abc
 from reactivex import operators as ops
 
 from rx_itty.cli.common import close_failure, error, server_note, status, stop_on_signals
@@ -28,7 +27,7 @@ from rx_itty.cli.format import DETAIL_CHARS, event_line, plural, record_line, se
 from rx_itty.cli.options import Commands, add_client_options, count, options_from, positive
 from rx_itty.client import connect
 from rx_itty.events import Close, Event, Join, Message
-from rx_itty.recording import record
+from rx_itty.recording import Recorder, record
 from rx_itty.socket import ConnectionState, IttySocket
 
 __all__ = ["ListenOptions", "listen", "register", "run"]
@@ -78,7 +77,7 @@ class _Tail:
         self.messages = 0
         self._seen_open = False
         self._record_to = record_to
-        self._recording: abc.DisposableBase | None = None
+        self.recording: Recorder | None = None
         self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     def subscribe(self) -> None:
@@ -88,12 +87,12 @@ class _Tail:
         ch.closes.subscribe(self._on_close)
         ch.joins.subscribe(self._on_join)
         if self._record_to is not None:  # before printing: the Nth message is recorded too
-            self._recording = record(ch.events, self._record_to, url=self._url)
+            self.recording = record(ch.events, self._record_to, url=self._url)
         _events(ch, self._kind).subscribe(self._print)
 
     def finish(self, code: int) -> None:
-        if self._recording is not None:
-            self._recording.dispose()
+        if self.recording is not None:
+            self.recording.dispose()
         if not self.done.done():
             self.done.set_result(code)
 
@@ -172,8 +171,13 @@ async def listen(options: ListenOptions) -> int:
         if options.record is not None:
             try:
                 # Opened once the options proved valid, so a bad one leaves no empty file;
-                # a local file opens at once, and the stack closes it.
-                file = open(options.record, "w", encoding="utf-8")  # noqa: ASYNC230, SIM115
+                # a local file opens at once, and the stack closes it. Never over another.
+                file = open(options.record, "x", encoding="utf-8")  # noqa: ASYNC230, SIM115
+            except FileExistsError:
+                error(
+                    f"{options.record!r} already exists; record to a new file (or remove it first)"
+                )
+                return 2
             except OSError as exc:
                 error(f"cannot write the recording to {options.record!r}: {exc.strerror}")
                 return 2
@@ -190,6 +194,8 @@ async def listen(options: ListenOptions) -> int:
             tail.finish(tail.timed_out(options))
         tail.finish(0)  # a signal: print nothing more while closing
     code = tail.done.result()
+    if tail.recording is not None:
+        status(f"recorded {plural(tail.recording.events, 'event')} to {options.record}")
     if code == 0:
         status("closed")
     return code
@@ -206,7 +212,8 @@ With --json, one object per line, with these keys (null when unknown):
   message  event date uid alias type message     join   event date uid alias self total users
   leave    event date uid alias total            error  event date message
 --record FILE writes every event (whatever --type shows) with its arrival time,
-as JSON lines that rx_itty.testing replays in tests (see the README).
+as JSON lines that rx_itty.testing replays in tests (see the README); FILE must
+not exist yet, and at the end a status line says how many events it holds.
 After the first connection, a lost one reconnects by itself.
 Exit status: 0 stopped by Ctrl-C or SIGTERM, after --count messages, or at
 --timeout without --count; 1 refused, unreachable, or --count not reached
@@ -249,7 +256,7 @@ def register(commands: Commands) -> None:
     command.add_argument(
         "--record",
         metavar="FILE",
-        help="also write every event and its arrival time to FILE, as JSON lines",
+        help="also write every event and its arrival time to FILE (a new file), as JSON lines",
     )
     command.set_defaults(run=run)
 

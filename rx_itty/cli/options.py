@@ -28,6 +28,7 @@ __all__ = [
     "positive",
     "server",
     "text",
+    "utf8",
     "whole",
 ]
 
@@ -62,15 +63,28 @@ def port(value: str) -> int:
     return number
 
 
+def utf8(value: str) -> str:
+    """Any text, as long as it is UTF-8 (an argument's bytes that are not arrive as lone
+    surrogates, which no message, name or URL can carry)."""
+    for index, char in enumerate(value):
+        if "\udc80" <= char <= "\udcff":
+            raise argparse.ArgumentTypeError(
+                f"is not UTF-8 text (byte 0x{ord(char) - 0xDC00:02x} at character {index}); "
+                "check the terminal's encoding (e.g. LANG=C.UTF-8)"
+            )
+    return value
+
+
 def text(value: str) -> str:
-    """Any non-empty text."""
+    """Any non-empty UTF-8 text."""
     if not value:
         raise argparse.ArgumentTypeError("must not be empty")
-    return value
+    return utf8(value)
 
 
 def server(value: str) -> str:
     """A relay base URL: ``ws://`` or ``wss://``."""
+    utf8(value)
     if not value.startswith(("ws://", "wss://")):
         raise argparse.ArgumentTypeError(
             f"must start with ws:// or wss://, e.g. ws://127.0.0.1:8080/c/, got {value!r}"

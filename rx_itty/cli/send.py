@@ -14,7 +14,10 @@ line saying delivery is unconfirmed.
 
 ``rx-itty send ROOM -`` sends every line of stdin as it arrives, each read as
 the MESSAGE argument is; it stops at the first line that looks like JSON but
-does not parse (exit 2), after confirming what went out before it.
+does not parse (exit 2), after confirming what went out before it. It reads no
+faster than the connection takes the messages: after each batch of lines it
+waits until they have been handed to the connection, and a relay that takes
+none for ``timeout`` seconds ends it (exit 1), saying how many went out.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from rx_itty.cli.options import (
     options_from,
     positive,
     text,
+    utf8,
 )
 from rx_itty.client import connect
 from rx_itty.events import Close, Message, ServerError
@@ -91,6 +95,7 @@ class _Receipt:
         self.armed = False  # before the open, failures are opened()'s to report
         self.last_close: Close | None = None
         self.refusals: list[str] = []
+        self.messages: int | None = None  # how many preceded the probe, once it is sent
         ch.errors.subscribe(self._on_error)
         ch.messages.subscribe(self._on_message)
         ch.closes.subscribe(self._on_close)
@@ -101,6 +106,9 @@ class _Receipt:
 
     def _on_error(self, event: ServerError) -> None:
         self.refusals.append(event.message)
+        if self.messages is not None and len(self.refusals) > self.messages:
+            # The probe itself was refused (a send key): answered all the same.
+            self._settle(None)
 
     def _on_message(self, event: Message[Any]) -> None:
         if event.uid is not None and event.uid == self._ch.uid and event.message == self.probe:
@@ -112,37 +120,51 @@ class _Receipt:
             self._settle(close_failure(close, self._ch.url))
 
 
-def _stdin_lines(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[list[bytes] | None]:
+@final
+class _StdinLines:
     """Batches of stdin's lines as they arrive (without their newlines), then ``None``.
 
     Read on a daemon thread, because stdin may be a regular file (which an
     event loop cannot watch) and a blocked read cannot be cancelled. It reads
     the file descriptor itself: a daemon thread blocked inside ``sys.stdin``
     would hold its lock, and the interpreter aborts at exit over a held lock.
+    It reads at most :data:`AHEAD` batches ahead of :meth:`get`, so a relay that
+    takes no more messages stops the reading too.
     """
-    lines: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
-    fd = sys.stdin.fileno()
 
-    def put(batch: list[bytes] | None) -> None:
-        loop.call_soon_threadsafe(lines.put_nowait, batch)
+    AHEAD = 2
 
-    def pump() -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._batches: asyncio.Queue[list[bytes] | None] = asyncio.Queue()
+        self._room = threading.Semaphore(self.AHEAD)
+        threading.Thread(target=self._pump, name="rx-itty stdin", daemon=True).start()
+
+    async def get(self) -> list[bytes] | None:
+        """The next batch of lines, or ``None`` at the end of stdin."""
+        batch = await self._batches.get()
+        self._room.release()
+        return batch
+
+    def _put(self, batch: list[bytes] | None) -> None:
+        self._room.acquire()
+        self._loop.call_soon_threadsafe(self._batches.put_nowait, batch)
+
+    def _pump(self) -> None:
+        fd = sys.stdin.fileno()
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody is reading
             pending = b""
             try:
                 while chunk := os.read(fd, 1 << 16):
                     *batch, pending = (pending + chunk).split(b"\n")
                     if batch:
-                        put(batch)
+                        self._put(batch)
                 if pending:
-                    put([pending])
+                    self._put([pending])
             except OSError:
                 pass  # stdin went away: it ends here, as at end of file
             finally:
-                put(None)
-
-    threading.Thread(target=pump, name="rx-itty stdin", daemon=True).start()
-    return lines
+                self._put(None)
 
 
 @final
@@ -156,6 +178,7 @@ class _Sender:
         self._receipt = _Receipt(ch)
         self._stopped = asyncio.ensure_future(stop.wait())
         self.sent = 0
+        self.stalled = False  # the relay took no message for --timeout seconds
 
     async def run(self) -> int:
         try:
@@ -163,13 +186,40 @@ class _Sender:
                 return 1
             others = max(self._ch.current_presence.total - 1, 0)
             bad_input = await self._send_all()
+            if self.stalled:
+                error(self._stalled())
+                return 1
             confirmed = await self._confirm()
             if self._stopped.done():
-                error("interrupted before the relay confirmed what was sent")
+                error(self._interrupted())
                 return 1
             return self._report(confirmed, others, bad_input)
         finally:
             self._stopped.cancel()
+
+    def _went_out(self) -> int:
+        """How many messages were handed to the connection."""
+        return self.sent - self._ch.queued
+
+    def _interrupted(self) -> str:
+        if not self.sent:
+            return "interrupted before anything was sent"
+        if not self._options.stdin:
+            return "interrupted before the relay confirmed the message"
+        went, left = self._went_out(), self._ch.queued
+        unsent = f", {left} not sent" if left else ""
+        return (
+            f"interrupted: {plural(went, 'message')} went out{unsent}; "
+            "the relay had not confirmed them"
+        )
+
+    def _stalled(self) -> str:
+        went = self._went_out()
+        return (
+            f"the relay took no message for {self._options.timeout:g} s: {went} of "
+            f"{plural(self.sent, 'message')} went out, the rest were not sent; check the relay "
+            "(or raise --timeout)"
+        )
 
     async def _until(self, work: asyncio.Future[Any], within: float | None = None) -> bool:
         """Wait for ``work`` (up to ``within`` s); False if a signal or a close came first."""
@@ -200,13 +250,16 @@ class _Sender:
         return True
 
     async def _send_all(self) -> str | None:
-        """Send the message, or each line of stdin; a bad line's error, else ``None``."""
+        """Send the message, or each line of stdin; a bad line's error, else ``None``.
+
+        Stops early, setting :attr:`stalled`, if the relay stopped taking messages.
+        """
         options = self._options
         if not options.stdin:
             self._ch.send(options.message, to=options.to)
             self.sent = 1
             return None
-        lines = _stdin_lines(asyncio.get_running_loop())
+        lines = _StdinLines(asyncio.get_running_loop())
         number = 0
         while True:
             arrived = asyncio.ensure_future(lines.get())
@@ -220,6 +273,26 @@ class _Sender:
                 problem = self._send_line(raw, number)
                 if problem is not None:
                     return problem
+            if not await self._handed_over():
+                self.stalled = True
+                return None
+
+    async def _handed_over(self) -> bool:
+        """Wait until what was sent has been handed to the connection: the queue never
+        fills, however fast stdin is. False if the relay took none for ``timeout`` s."""
+        if not self._ch.queued:
+            return True
+        went = self._went_out()
+        while True:
+            flushed = asyncio.ensure_future(self._ch.flushed())
+            if await self._until(flushed, self._options.timeout):
+                flushed.exception()  # a close for good: the receipt reports it
+                return True
+            if self._stopped.done() or self._receipt.outcome.done():
+                return True  # interrupted, or closed: reported as such
+            if self._went_out() == went:
+                return False  # not one message in timeout s
+            went = self._went_out()  # slow but moving: wait on
 
     def _send_line(self, raw: bytes, number: int) -> str | None:
         """Send one line of stdin unless it is blank; what is wrong with it, else ``None``."""
@@ -242,25 +315,28 @@ class _Sender:
         receipt = self._receipt
         if receipt.outcome.done() or self._stopped.done():
             return receipt.outcome.done()
+        receipt.messages = self.sent
         self._ch.send(receipt.probe, to=self._ch.uid)
         return await self._until(receipt.outcome, self._options.timeout)
 
     def _report(self, confirmed: bool, others: int, bad_input: str | None) -> int:
         """Print the outcome in one line and return the exit status."""
-        refusals = self._receipt.refusals
+        refusals = self._receipt.refusals[: self.sent]  # not the probe's own refusal
         what = self._what()
         closed = self._receipt.outcome.result() if confirmed else None
         if closed is not None:
             error(f"{closed} after {what} went out" if self.sent else closed)
             return 1
         if refusals:
+            hint = _refusal_hint(refusals[0])
             if self._options.stdin:
                 error(
                     f"the relay refused {len(refusals)} of {self.sent} messages; "
-                    f"the first refusal: {clause(refusals[0])}"
+                    f"the first refusal: {clause(refusals[0])}{hint}"
                 )
             else:
-                error(f"the relay refused the message: {refusals[0]}")
+                said = f"{clause(refusals[0])}{hint}" if hint else refusals[0]
+                error(f"the relay refused the message: {said}")
             return 1
         if bad_input is not None:
             before = f"the {what} before it went out" if self.sent else "nothing was sent"
@@ -289,6 +365,13 @@ class _Sender:
         return plural(self.sent, "message")
 
 
+def _refusal_hint(refusal: str) -> str:
+    """``; pass ...`` for a refusal a flag can fix, else ``""``."""
+    if "sendKey" in refusal:
+        return f"; pass the channel's send key with --send-key or ${SEND_KEY_ENV}"
+    return ""
+
+
 async def send(options: SendOptions) -> int:
     """Send, and learn whether the relay took it; the exit status.
 
@@ -309,10 +392,17 @@ async def send(options: SendOptions) -> int:
         reconnect=False,
     )
     async with contextlib.AsyncExitStack() as stack:
-        # Leaving the stack disposes the socket: a normal close, waited for.
-        stack.push_async_exit(ch)
         stop = stack.enter_context(stop_on_signals())
-        return await _Sender(ch, options, stop).run()
+        sender = _Sender(ch, options, stop)
+        try:
+            return await sender.run()
+        finally:
+            # A normal close, waited for (at most --timeout); a relay that took no
+            # message for that long will not take a close either.
+            if sender.stalled:
+                ch.dispose()
+            else:
+                await ch.adispose(options.timeout)
 
 
 _EPILOG = """\
@@ -349,6 +439,7 @@ def register(commands: Commands) -> None:
     command.add_argument(
         "message",
         metavar="MESSAGE",
+        type=utf8,
         help="a JSON value, or any other text to send as a string; - reads stdin",
     )
     command.add_argument("--to", type=text, metavar="UID", help="send a direct message to UID")

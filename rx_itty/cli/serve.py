@@ -1,7 +1,8 @@
 """``rx-itty serve``: run a wire-compatible relay until SIGINT or SIGTERM.
 
-It prints the URL clients connect to, then serves; a signal closes every client
-with a normal close (1000) and exits 0. An address that cannot be bound exits 1,
+It prints the URL clients connect to (with ``-q``, the URL alone), then serves; a
+signal closes every client with a normal close (1000) and exits 0. An address
+that cannot be bound exits 1,
 with a hint naming the option to change (``--host``, ``--port``, ``--http-port``);
 so does a backplane (Redis) that cannot be reached.
 
@@ -21,9 +22,9 @@ import signal
 
 from rx_itty._logging import without_credentials
 from rx_itty.asyncio.choose import new_event_loop
-from rx_itty.cli.common import bind_failure, error
+from rx_itty.cli.common import bind_failure, error, quiet
 from rx_itty.cli.options import Commands, port, positive
-from rx_itty.exceptions import BackplaneUnavailable, RelayConfigError
+from rx_itty.exceptions import BackplaneUnavailable, InvalidOptionError, RelayConfigError
 from rx_itty.relay.config import ENGINES, RelayConfig, backplane_at, load_config
 from rx_itty.relay.server import Relay
 
@@ -126,28 +127,55 @@ async def _serve(relay: Relay, args: argparse.Namespace) -> int:
         url = await relay.start()
     except BackplaneUnavailable as exc:  # a ConnectionError, but not the address's fault
         await relay.aclose()
-        error(f"{exc}; start Redis there or fix --backplane")
+        where = "--backplane" if args.backplane else f'"backplane" in {args.config}'
+        error(f"{exc}; start Redis there or fix {where}")
         return 1
     except OSError as exc:  # only binding: a failure later is not the address's fault
         await relay.aclose()  # the WebSocket port may be bound when the HTTP one failed
         error(bind_failure(exc, args.host, args.port, args.http_port))
         return 1
-    print(f"rx_itty relay listening on {url}  (Ctrl-C to stop)", flush=True)
-    backplane = relay.config.backplane
-    if relay.node_id is not None and backplane is not None:
-        where = without_credentials(backplane.url)
-        print(f"node {relay.node_id} sharing channels through {where}", flush=True)
-    if relay.http_url is not None:
-        print(f"HTTP push: POST {relay.http_url}<channel> with an x-send-key header", flush=True)
-    print(f"connect with: rx_itty.connect('{url}my-room')", flush=True)
+    if quiet():  # errors only: the URL alone, for a script to read
+        print(url, flush=True)
+    else:
+        _banner(relay, url, args.host)
     with contextlib.suppress(asyncio.CancelledError):
         await relay.serve_forever()
-    print("relay stopped", flush=True)
+    if not quiet():
+        print("relay stopped", flush=True)
     return 0
 
 
+def _banner(relay: Relay, url: str, host: str) -> None:
+    """What ``serve`` prints once it listens: where, and how to connect."""
+    if host in _ALL_INTERFACES:
+        where = f"all interfaces (port {relay.port}); from this machine: {url}"
+    else:
+        where = url
+    print(f"rx_itty relay listening on {where}  (Ctrl-C to stop)", flush=True)
+    backplane = relay.config.backplane
+    if relay.node_id is not None and backplane is not None:
+        shared = without_credentials(backplane.url)
+        print(f"node {relay.node_id} sharing channels through {shared}", flush=True)
+    if relay.http_url is not None:
+        print(f"HTTP push: POST {relay.http_url}<channel> with an x-send-key header", flush=True)
+    print(f"connect with: rx_itty.connect('{url}my-room')", flush=True)
+
+
+# Hosts that mean every interface of the machine, not one address clients can use.
+_ALL_INTERFACES = ("", "0.0.0.0", "::")  # noqa: S104 - naming the wildcard, not binding it
+
+
 def run(args: argparse.Namespace) -> int:
-    """Serve until a signal; 0 then, 1 if the address cannot be bound or Redis reached."""
+    """Serve until a signal; 0 then, 1 if the address cannot be bound or Redis reached.
+
+    Raises:
+        InvalidOptionError: ``--port`` and ``--http-port`` are the same port.
+        RelayConfigError: as :func:`serve_config`.
+    """
+    if args.http_port is not None and args.http_port == args.port != 0:
+        raise InvalidOptionError(
+            f"--port and --http-port are both {args.port}: give HTTP pushes a port of their own"
+        )
     config = serve_config(args)
     relay = Relay(config, host=args.host, port=args.port, http_port=args.http_port)
     with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop when installed

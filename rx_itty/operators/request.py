@@ -16,6 +16,7 @@ from reactivex.disposable import (
 
 from rx_itty.events import Message
 from rx_itty.exceptions import InvalidOptionError, ReplyTimeout, SocketDisposed
+from rx_itty.streams import Stream
 
 __all__ = ["reply", "request"]
 
@@ -41,7 +42,7 @@ def request(
     scheduler: abc.SchedulerBase | None = None,
     key: str = "id",
     reply_key: str = "re",
-) -> Observable[Message[Any]]:
+) -> Stream[Message[Any]]:
     """Send a request and emit its reply: a cold Observable, one request per subscription.
 
     On subscribe it listens to ``socket.messages`` first, then sends ``message``
@@ -71,7 +72,9 @@ def request(
         reply_key: The reply payload field carrying the id it answers.
 
     Returns:
-        An Observable of the one reply message.
+        An Observable of the one reply message: a :class:`~rx_itty.streams.Stream`,
+        so ``await`` it in async code, or ``.run()`` it in a script (which refuses
+        to block an event loop, where it would wait forever).
 
     Raises:
         InvalidOptionError: ``message`` is not a mapping, ``timeout`` is not positive,
@@ -149,7 +152,9 @@ def request(
 
         return Disposable(cancel)
 
-    return Observable(subscribe)
+    # A Stream: .run() refuses to block the loop the reply must arrive on.
+    messages = socket.messages
+    return Stream(subscribe, messages._refuse_blocking if isinstance(messages, Stream) else None)
 
 
 def reply(

@@ -308,9 +308,15 @@ def _backplane(raw: Any) -> BackplaneConfig | None:
     if raw is None or isinstance(raw, str):
         return None if raw is None else BackplaneConfig(raw)
     known = {f.name for f in dataclasses.fields(BackplaneConfig)}
-    if not isinstance(raw, dict) or "url" not in raw or set(raw) - known:
+    if not isinstance(raw, dict) or "url" not in raw:
         raise RelayConfigError(
             '"backplane" must be a URL or an object {"url", "node_ttl"?, "prefix"?}'
+        )
+    unknown = set(raw) - known
+    if unknown:
+        raise RelayConfigError(
+            f'"backplane" has unknown keys {sorted(unknown)}; it takes "url", "node_ttl" '
+            'and "prefix"'
         )
     return BackplaneConfig(**raw)
 
@@ -369,10 +375,10 @@ def load_config(path: str | Path) -> RelayConfig:
         RelayConfigError: the file is missing, not JSON, or not a valid configuration.
     """
     try:
-        raw = _json.loads(Path(path).read_bytes())
+        raw = _json.loads_unique(Path(path).read_bytes())
     except OSError as exc:
         raise RelayConfigError(f"cannot read relay config {str(path)!r}: {exc.strerror}") from exc
-    except _json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError (a repeated key too), NaN, Infinity
         raise RelayConfigError(f"relay config {str(path)!r} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise RelayConfigError(f"relay config {str(path)!r} must be a JSON object")

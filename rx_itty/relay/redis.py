@@ -764,7 +764,8 @@ class RedisBackplane(Generic[C]):
                 if attempt == 0 or attempt % 10 == 0:
                     logger.warning("relay node %s: %s; retrying", self.node_id, exc)
                 continue
-            logger.info("relay node %s is back on the Redis backplane", self.node_id)
+            # As loud as the outage was: whoever saw that warning learns it is over.
+            logger.warning("relay node %s is back on the Redis backplane", self.node_id)
             return
 
     async def _disconnect(self) -> None:

@@ -97,11 +97,21 @@ def error(text: str, *, date: int = 0) -> ServerError:
 
 
 def frame(event: Event) -> str:
-    """The wire text of an event built here (or received), for feeding a transport."""
+    """The wire text of an event built here (or received), for feeding a transport.
+
+    Decoding the text gives the same event back: a received frame is written as
+    it arrived (a number beyond double range included), and a message that came
+    as a bare value, not in an envelope (a raw server's ``[1, 2, 3]``), stays bare.
+    """
     if event.raw:
-        return _json.dumps(dict(event.raw))
+        return _json.stringify(dict(event.raw), exact=True)
     if isinstance(event, Message):
-        return _json.dumps(dict(message(event.message, uid=event.uid, alias=event.alias).raw))
+        bare = event.uid is None and event.alias is None and event.date is None
+        if bare and type(event.message) is not dict:  # a dict frame would be an envelope
+            return _json.stringify(event.message, exact=True)
+        date = 0 if event.date is None else event.date
+        built = message(event.message, uid=event.uid, alias=event.alias, date=date)
+        return _json.stringify(dict(built.raw), exact=True)
     raise InvalidOptionError(
         f"cannot encode {event!r} without its raw frame; build it with rx_itty.testing"
     )

@@ -40,7 +40,7 @@ from rx_itty.runtime import Runtime
 from rx_itty.socket import IttySocket
 from rx_itty.testing.builders import frame, join, message
 from rx_itty.transport import TransportListener
-from rx_itty.wire import CloseCode, split_direct
+from rx_itty.wire import CloseCode, check_frame, split_direct
 
 __all__ = ["MarbleSocket", "Outgoing", "marble_socket"]
 
@@ -91,6 +91,7 @@ class _ScriptedLink:
     def send(self, text: str) -> bool:
         if self.state != "open":
             return False
+        check_frame(text)
         self._owner._record(text)
         return True
 

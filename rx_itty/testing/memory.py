@@ -27,7 +27,7 @@ from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.core import Delivery, Member, Refusal, RelayCore
 from rx_itty.runtime import Runtime
 from rx_itty.transport import TransportListener
-from rx_itty.wire import CloseCode, check_url
+from rx_itty.wire import CloseCode, check_frame, check_url
 
 __all__ = ["MemoryRelay"]
 
@@ -54,6 +54,7 @@ class _MemoryLink:
     def send(self, frame: str) -> bool:
         if self.member is None or self.closed:
             return False
+        check_frame(frame)
         self.relay._receive(self, frame)
         return True
 

@@ -166,3 +166,107 @@ async def test_the_blocking_helper_refuses_the_sockets_own_loop(relay: Relay) ->
         run_until_stopped(ch)
     await ch.adispose()
     assert asyncio.get_running_loop().is_running()
+
+
+HANDLED = """
+import signal, threading
+
+handled = threading.Event()  # set once the helper's handlers are in place
+_install = signal.signal
+
+def _install_and_tell(sig, handler):
+    old = _install(sig, handler)
+    if sig == signal.SIGTERM and callable(handler):
+        handled.set()
+    return old
+
+signal.signal = _install_and_tell
+"""
+
+STALLED = (
+    HANDLED
+    + """
+import os, socket, sys
+
+# A server that accepts TCP and never answers the handshake: a flush to it never ends.
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen()
+url = f"ws://127.0.0.1:{server.getsockname()[1]}/c/room"
+
+def twice(ch):
+    disposed = threading.Event()
+    ch.state.subscribe(on_completed=disposed.set)
+    handled.wait(10)
+    os.kill(os.getpid(), signal.SIGINT)
+    disposed.wait(10)  # the helper is waiting for the flush now
+    os.kill(os.getpid(), signal.SIGINT)
+"""
+)
+
+STALLED_SCRIPT = """
+from rx_itty import connect, run_until_stopped
+
+ch = connect(url).send("never delivered")
+threading.Thread(target=twice, args=(ch,), daemon=True).start()
+print("stopped by", run_until_stopped(ch, timeout=600).name, flush=True)
+"""
+
+STALLED_ASYNC_SCRIPT = """
+import asyncio
+from rx_itty import connect, until_stopped
+
+async def main():
+    ch = connect(url).send("never delivered")
+    threading.Thread(target=twice, args=(ch,), daemon=True).start()
+    print("stopped by", (await until_stopped(ch, timeout=600)).name, flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("script", [STALLED_SCRIPT, STALLED_ASYNC_SCRIPT], ids=["sync", "async"])
+def test_a_second_ctrl_c_while_flushing_ends_the_wait_quietly(script: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", STALLED + script],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=False,
+    )
+    assert done.stdout == "stopped by SIGINT\n", done.stderr
+    assert "Traceback" not in done.stderr
+    assert "KeyboardInterrupt" not in done.stderr
+    assert "a second signal" in done.stderr  # one line saying what was given up
+
+
+IGNORING = (
+    HANDLED
+    + """
+import os
+from rx_itty import run_until_stopped
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as nohup or a supervisor starts a program
+
+def interrupt_then_terminate():
+    handled.wait(10)
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=interrupt_then_terminate, daemon=True).start()
+print("stopped by", run_until_stopped().name, flush=True)
+print("SIGINT still ignored:", signal.getsignal(signal.SIGINT) is signal.SIG_IGN, flush=True)
+"""
+)
+
+
+def test_a_signal_the_process_was_told_to_ignore_stays_ignored() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IGNORING],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=False,
+    )
+    # Had SIGINT been handled, it would have stopped the helper before SIGTERM arrived.
+    assert done.stdout == "stopped by SIGTERM\nSIGINT still ignored: True\n", done.stderr

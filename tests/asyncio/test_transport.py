@@ -396,8 +396,8 @@ async def test_a_silent_server_reports_the_open_timeout(transport_class: Transpo
     ("url", "problem"),
     [
         ("ws:///c/room?joinKey=secret", "has no host"),
-        ("ws://127.0.0.1:99999/c/room?joinKey=secret", "ports are whole numbers from 0 to 65535"),
-        ("ws://127.0.0.1:port/c/room?joinKey=secret", "ports are whole numbers from 0 to 65535"),
+        ("ws://127.0.0.1:99999/c/room?joinKey=secret", "a whole number from 1 to 65535"),
+        ("ws://127.0.0.1:port/c/room?joinKey=secret", "a whole number from 1 to 65535"),
         ("http://127.0.0.1/c/room?joinKey=secret", "is not a ws:// or wss:// URL"),
     ],
 )

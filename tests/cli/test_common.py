@@ -27,6 +27,7 @@ from rx_itty.exceptions import ConnectionFailed, HandshakeRejected
 from tests.support import scaled
 
 URL = "ws://relay.test:8080/c/room?as=kev&joinKey=s3cret&sendKey=t0ken"
+NO_KEY_URL = "ws://relay.test:8080/c/room?as=kev&sendKey=t0ken"
 SHOWN = "ws://relay.test:8080/c/room"
 
 
@@ -99,7 +100,6 @@ def test_a_server_from_the_environment_is_named(monkeypatch: pytest.MonkeyPatch)
         (400, "check the channel name and --as"),
         (403, "pass the channel's join key with --join-key or $RX_ITTY_JOIN_KEY"),
         (404, "check --server; channels live under /c/"),
-        (429, "slow down and retry later"),
         (431, "check --server"),
         (500, "the relay failed; retry later, or tell whoever runs it"),
     ],
@@ -108,13 +108,31 @@ def test_a_rejected_handshake_names_the_status_and_the_flag_to_use(
     status_code: int, hint: str
 ) -> None:
     exc = HandshakeRejected(SHOWN, status_code, "Invalid join key")
-    line = failure(exc, URL)
+    line = failure(exc, NO_KEY_URL)
     assert line == f"server refused {SHOWN} with HTTP {status_code}: Invalid join key; {hint}"
     assert_safe(line)
 
 
+def test_a_403_when_a_join_key_was_given_says_that_key_is_the_wrong_one() -> None:
+    line = failure(HandshakeRejected(SHOWN, 403, "A valid joinKey is required."), URL)
+    assert line == (
+        f"server refused {SHOWN} with HTTP 403: A valid joinKey is required; "
+        "the join key given (--join-key or $RX_ITTY_JOIN_KEY) is not this channel's"
+    )
+
+
+def test_a_429_says_slow_down_only_when_the_relay_did_not_say_it() -> None:
+    said = "Too many new connections: try again in a second."
+    assert failure(HandshakeRejected(SHOWN, 429, said), URL) == (
+        f"server refused {SHOWN} with HTTP 429: Too many new connections: try again in a second"
+    )
+    assert failure(HandshakeRejected(SHOWN, 429), URL) == (
+        f"server refused {SHOWN} with HTTP 429; slow down and retry later"
+    )
+
+
 def test_a_rejection_without_a_reason_has_no_dangling_colon() -> None:
-    line = failure(HandshakeRejected(SHOWN, 403), URL)
+    line = failure(HandshakeRejected(SHOWN, 403), NO_KEY_URL)
     assert line == (
         f"server refused {SHOWN} with HTTP 403; "
         "pass the channel's join key with --join-key or $RX_ITTY_JOIN_KEY"
@@ -152,11 +170,12 @@ def test_a_connection_failure_keeps_its_own_words() -> None:
         (
             Close(None, "wrong key", rejected=403),
             f"server refused {SHOWN} with HTTP 403: wrong key; "
-            "pass the channel's join key with --join-key or $RX_ITTY_JOIN_KEY",
+            "the join key given (--join-key or $RX_ITTY_JOIN_KEY) is not this channel's",
         ),
         (
-            Close(None, "Connect call failed ('127.0.0.1', 9)"),
-            f"cannot connect to {SHOWN}: Connect call failed ('127.0.0.1', 9)",
+            Close(None, "connection refused"),
+            f"cannot connect to {SHOWN}: connection refused; "
+            "no relay is listening there: check --server",
         ),
         (Close(None, ""), f"cannot connect to {SHOWN}: no reason given"),
         (
@@ -165,7 +184,7 @@ def test_a_connection_failure_keeps_its_own_words() -> None:
         ),
         (Close(1006, ""), f"{SHOWN} closed the connection (code 1006)"),
     ],
-    ids=["rejected", "unreachable", "no-reason", "code-and-reason", "code-only"],
+    ids=["rejected", "refused", "no-reason", "code-and-reason", "code-only"],
 )
 def test_a_final_close_is_described_in_one_line_without_the_query(close: Close, line: str) -> None:
     assert close_failure(close, URL) == line

@@ -64,6 +64,28 @@ def test_control_characters_are_escaped_for_the_terminal() -> None:
     )
 
 
+def test_characters_that_reorder_text_are_escaped_for_the_terminal() -> None:
+    # "Trojan Source": an override or isolate makes a line read unlike what it holds.
+    sneaky = "admin\u202e\u2066txt.exe\u2069\u200f\u061c\u2028\u2029"
+    assert terminal_safe(sneaky) == (
+        "admin\\u202e\\u2066txt.exe\\u2069\\u200f\\u061c\\u2028\\u2029"
+    )
+    line = event_line(Message({"text": sneaky}, Uid("u\u202e"), "\u202dAnn", 1))
+    assert not any(c in line for c in "\u202e\u202d\u2066\u2069\u200f\u061c\u2028\u2029")
+    assert terminal_safe("عربى עִבְרִית é") == "عربى עִבְרִית é"  # right-to-left text itself is fine
+
+
+@pytest.mark.parametrize("date", ["1e300", "99999999999999999", "1e20", "-1e20", "1" + "0" * 400])
+def test_a_peer_date_no_clock_can_show_is_shown_as_the_arrival_time(date: str) -> None:
+    event = decode_frame(f'{{"uid":"u","date":{date},"message":"hi"}}')
+    assert isinstance(event, Message)
+    before = datetime.now().strftime("%H:%M")
+    line = event_line(event)
+    assert line.endswith(' message u  "hi"')
+    assert line[:5] in (before, datetime.now().strftime("%H:%M"))
+    assert json.loads(record_line(event))["message"] == "hi"
+
+
 def test_a_readable_line_never_carries_a_control_character() -> None:
     evil = "\x1b]0;pwned\x07\x1b[2J"
     lines = [

@@ -309,8 +309,9 @@ async def test_listen_record_writes_every_event_with_its_arrival_time(
         await bob.joined()
         await bob.send({"type": "chat", "text": "one"})
         await bob.send("two")
-        code, _, _ = await ended(proc)
+        code, _, err = await ended(proc)
     assert code == 0
+    assert err.splitlines()[-2:] == [f"rx-itty: recorded 4 events to {path}", "rx-itty: closed"]
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0] == {
         "rx_itty_recording": 1,
@@ -325,6 +326,20 @@ async def test_listen_record_writes_every_event_with_its_arrival_time(
     times = [line["t"] for line in lines[1:]]
     assert times == sorted(times)
     assert 0 <= times[0] < scaled(10)
+
+
+@pytest.mark.asyncio
+async def test_listen_record_never_overwrites_an_existing_file(
+    relay: Relay, tmp_path: Path
+) -> None:
+    path = tmp_path / "yesterday.jsonl"
+    path.write_text("what was recorded before\n")
+    code, out, err = await run(["listen", "room", "--server", relay.url, "--record", str(path)])
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rx-itty: error: {str(path)!r} already exists; record to a new file (or remove it first)\n"
+    )
+    assert path.read_text() == "what was recorded before\n"
 
 
 @pytest.mark.asyncio

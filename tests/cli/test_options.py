@@ -21,6 +21,7 @@ from rx_itty.cli.options import (
     positive,
     server,
     text,
+    utf8,
     whole,
 )
 
@@ -61,6 +62,19 @@ def test_text_accepts_any_non_empty_text() -> None:
 
 def test_text_refuses_empty_text() -> None:
     assert refusal(text, "") == "must not be empty"
+
+
+@pytest.mark.parametrize("kind", [text, utf8, server])
+def test_text_an_argument_that_was_not_utf8_is_refused_naming_the_byte(
+    kind: Callable[[str], Any],
+) -> None:
+    # Python reads an argument's bytes that are not UTF-8 as lone surrogates.
+    assert refusal(kind, "ws://h\udcff") == (
+        "is not UTF-8 text (byte 0xff at character 6); check the terminal's encoding "
+        "(e.g. LANG=C.UTF-8)"
+    )
+    assert utf8("") == ""
+    assert utf8("é😀") == "é😀"
 
 
 @pytest.mark.parametrize("value", ["ws://127.0.0.1:8080/c/", "wss://itty.ws/c/"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 
 import pytest
@@ -11,7 +12,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from rx_itty.relay import Limits, Relay, RelayConfig
 from tests.cli.support import run, spawn
-from tests.support import Peer, scaled
+from tests.support import Peer, quoting_server, scaled
 
 
 async def received(peer: Peer) -> dict[str, object]:
@@ -93,7 +94,8 @@ async def test_send_without_the_send_key_exits_1_and_with_it_delivers(relay: Rel
         assert code == 1
         assert err.splitlines()[-1] == (
             "rx-itty: error: the relay refused the message: "
-            "A valid sendKey is required to send on this channel."
+            "A valid sendKey is required to send on this channel; "
+            "pass the channel's send key with --send-key or $RX_ITTY_SEND_KEY"
         )
         code, _, err = await run(["send", "feed", "y", "--send-key", "S", "--server", relay.url])
         assert code == 0, err
@@ -109,9 +111,55 @@ async def test_send_to_a_join_keyed_channel_needs_the_key(relay: Relay) -> None:
         assert len(err.splitlines()) == 2  # connecting, then the one-line error
         assert "HTTP 403" in err
         assert "--join-key" in err
+        code, _, err = await run(["send", "vault", "y", "--join-key", "K", "--server", relay.url])
+        assert code == 1
+        assert err.splitlines()[-1].endswith(
+            "; the join key given (--join-key or $RX_ITTY_JOIN_KEY) is not this channel's"
+        )
         code, _, err = await run(["send", "vault", "y", "--join-key", "J", "--server", relay.url])
         assert code == 0, err
         assert (await received(owner))["message"] == "y"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["room", "hi", "--as", "\udcff"], "argument --as: is not UTF-8 text (byte 0xff"),
+        (["room", "hi", "--to", "u\udcff"], "argument --to: is not UTF-8 text (byte 0xff"),
+        (["room", "h\udce9"], "argument MESSAGE: is not UTF-8 text (byte 0xe9"),
+        (["r\udcff", "hi"], "argument CHANNEL: is not UTF-8 text (byte 0xff"),
+        (["room", "hi", "--join-key", "\udcff"], "argument --join-key: is not UTF-8 text"),
+        (
+            ["room", "hi", "--server", "ws://127.0.0.1:80800/c/"],
+            "ws://127.0.0.1:80800/c/room is not a valid URL: its port must be a whole number",
+        ),
+        (["room", "hi", "--server", "ws://127.0.0.1:0/c/"], "has port 0, which no server"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_an_argument_no_relay_could_take_is_refused_in_one_line_before_connecting(
+    args: list[str], error: str
+) -> None:
+    # Arguments arrive as bytes: \udcff is how Python reads a byte that is not UTF-8.
+    code, out, err = await run(["send", *args])
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(("rx-itty: error: ", "rx-itty send: error: "))
+    assert error in err
+
+
+@pytest.mark.asyncio
+async def test_a_refusal_quoting_the_request_is_shown_without_the_keys() -> None:
+    async with quoting_server() as base:
+        code, _, err = await run(
+            ["send", "room", "x", "--server", base, "--send-key", "SECRET"],
+            env={"RX_ITTY_JOIN_KEY": "SECRET"},
+        )
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"rx-itty: error: server refused {base}room with HTTP 400: Bad request: "
+        "GET /c/room?joinKey=***&sendKey=***; check the channel name and --as"
+    )
 
 
 @pytest.mark.asyncio
@@ -136,11 +184,23 @@ async def test_send_to_a_relay_that_never_confirms_says_so_after_the_timeout() -
 
 
 @pytest.mark.asyncio
-async def test_send_to_an_unreachable_server_exits_1() -> None:
+async def test_send_to_an_unreachable_server_exits_1_and_says_what_to_check() -> None:
     code, _, err = await run(["send", "room", "x", "--server", "ws://127.0.0.1:9/c/"])
     assert code == 1
-    assert err.splitlines()[-1].startswith(
-        "rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room"
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: cannot connect to ws://127.0.0.1:9/c/room: connection refused; "
+        "no relay is listening there: check --server"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_with_wss_to_a_relay_without_tls_suggests_ws(relay: Relay) -> None:
+    server = relay.url.replace("ws://", "wss://")
+    code, _, err = await run(["send", "room", "x", "--server", server, "--timeout", "5"])
+    assert code == 1
+    assert err.splitlines()[-1].startswith(f"rx-itty: error: cannot connect to {server}room: ")
+    assert err.splitlines()[-1].endswith(
+        "; if the relay does not use TLS (a plain rx-itty serve), use ws://"
     )
 
 
@@ -227,6 +287,54 @@ async def test_send_dash_reports_how_many_messages_the_relay_refused(relay: Rela
 
 
 @pytest.mark.asyncio
+async def test_send_dash_counts_only_its_messages_among_refusals_and_names_the_flag(
+    relay: Relay,
+) -> None:
+    # The confirming probe is refused too, for want of the send key: not a message
+    # of the user's, and its refusal is answer enough (no wait for the timeout).
+    async with await Peer.connect(relay.url + "feed?sendKey=S") as owner:
+        await owner.joined()
+        code, _, err = await run(
+            ["send", "feed", "-", "--server", relay.url, "--timeout", "60"], stdin=b"1\n2\n"
+        )
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "rx-itty: error: the relay refused 2 of 2 messages; the first refusal: "
+        "A valid sendKey is required to send on this channel; "
+        "pass the channel's send key with --send-key or $RX_ITTY_SEND_KEY"
+    )
+
+
+@pytest.mark.asyncio
+async def test_send_dash_reads_no_faster_than_the_relay_takes_and_says_when_it_stalls() -> None:
+    # A relay that greets, then never reads: once the buffers on the way are full,
+    # nothing more goes out. 30 MB of stdin would overflow the socket's queue.
+    stop = asyncio.Event()
+
+    async def stalled(conn: ServerConnection) -> None:
+        conn.transport.pause_reading()
+        await conn.send(json.dumps({"type": "join", "self": True, "uid": "me", "total": 1}))
+        await stop.wait()
+
+    lines = b"".join(b'"%d %s"\n' % (n, b"x" * 1000) for n in range(30_000))
+    async with serve(stalled, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/c/"
+        code, _, err = await run(
+            ["send", "room", "-", "--server", url, "--timeout", "1"], stdin=lines
+        )
+        stop.set()
+    assert code == 1
+    last = err.splitlines()[-1]
+    assert re.fullmatch(
+        r"rx-itty: error: the relay took no message for 1 s: (\d+) of (\d+) messages went out, "
+        r"the rest were not sent; check the relay \(or raise --timeout\)",
+        last,
+    ), err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 2  # connecting, then that line
+
+
+@pytest.mark.asyncio
 async def test_send_dash_with_empty_stdin_sends_nothing_and_says_so(relay: Relay) -> None:
     code, _, err = await run(["send", "room", "-", "--server", relay.url], stdin=b"\n")
     assert code == 0, err
@@ -269,7 +377,7 @@ async def test_send_dash_streams_lines_as_they_come_and_stops_cleanly_on_ctrl_c(
                 proc.kill()
                 await proc.wait()
     assert err.splitlines()[-1] == (
-        "rx-itty: error: interrupted before the relay confirmed what was sent"
+        "rx-itty: error: interrupted: 1 message went out; the relay had not confirmed them"
     )
 
 

@@ -95,6 +95,58 @@ async def test_bad_arguments_give_a_one_line_error_and_a_nonzero_exit(
 
 
 @pytest.mark.asyncio
+async def test_the_same_port_for_websockets_and_http_pushes_is_refused_as_such() -> None:
+    code, out, err = await run(["serve", "--port", "8090", "--http-port", "8090"])
+    assert (code, out) == (2, "")
+    assert err == (
+        "rx-itty: error: --port and --http-port are both 8090: "
+        "give HTTP pushes a port of their own\n"
+    )
+
+
+@pytest.mark.asyncio
+async def test_quiet_serve_prints_only_its_url(tmp_path: Path) -> None:
+    async with serving("-q") as (proc, url):
+        assert proc.stdout is not None
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(scaled(20)):
+            rest = (await proc.stdout.read()).decode()
+            assert await proc.wait() == 0
+    assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/c/", url)
+    assert rest == ""
+
+
+@pytest.mark.asyncio
+async def test_serving_on_all_interfaces_says_so_and_how_to_connect_from_here() -> None:
+    proc, line = await start_serve("--host", "0.0.0.0")  # noqa: S104 - what is tested
+    try:
+        found = re.fullmatch(
+            r"rx_itty relay listening on all interfaces \(port (\d+)\); "
+            r"from this machine: (ws://127\.0\.0\.1:\1/c/)  \(Ctrl-C to stop\)\n",
+            line,
+        )
+        assert found, line
+        assert proc.stdout is not None
+        connect_line = (await proc.stdout.readline()).decode()
+        assert connect_line == f"connect with: rx_itty.connect('{found.group(2)}my-room')\n"
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+@pytest.mark.asyncio
+async def test_a_backplane_from_the_config_file_that_cannot_be_reached_names_the_file(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("redis", reason="the redis extra is not installed")
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"backplane": "redis://127.0.0.1:1/0"}))
+    code, _, err = await run(["serve", "--port", "0", "--config", str(config)])
+    assert code == 1
+    assert err.splitlines()[-1].endswith(f'; start Redis there or fix "backplane" in {config}')
+
+
+@pytest.mark.asyncio
 async def test_invalid_config_file_is_reported_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "relay.json"
     config.write_text('{"limits": {"max_frame_bytes": "big"}}')

@@ -14,11 +14,11 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
-from rx_itty import connect
+from rx_itty import Close, connect
 from rx_itty.exceptions import HandshakeRejected
 from rx_itty.relay import NamespaceKeys, Relay, RelayConfig
 from tests.rawws import open_socket, read_head
-from tests.support import scaled
+from tests.support import quoting_server, scaled
 
 pytestmark = pytest.mark.asyncio
 
@@ -106,3 +106,19 @@ async def test_no_key_reaches_any_log_at_debug(caplog: pytest.LogCaptureFixture)
     assert "GET /c/client?joinKey=***&sendKey=*** HTTP/1.1" in text  # on the client side too
     assert "GET /c/r?join%4Bey=*** HTTP/1.1 junk" in text  # in a logged traceback
     assert "SECRET" not in text
+
+
+async def test_a_refusal_that_quotes_the_request_never_shows_the_key() -> None:
+    async with quoting_server() as base:
+        ch = connect("room", server=base, join_key="SECRETk1", send_key="SECRETk2")
+        closes: list[Close] = []
+        ch.closes.subscribe(closes.append)
+        with pytest.raises(HandshakeRejected) as refused:
+            await ch.opened(timeout=scaled(5))
+        await ch.adispose()
+    assert refused.value.status == 400
+    assert "Bad request: GET /c/room?joinKey=***&sendKey=***" in str(refused.value)
+    shown = [str(refused.value), refused.value.reason, *(close.reason for close in closes)]
+    assert closes
+    assert "SECRET" not in "\n".join(shown)
+    assert "SECRET" not in str(HandshakeRejected("ws://h/c/r", 400, "GET /c/r?joinKey=SECRETk3"))

@@ -15,12 +15,15 @@ from reactivex.testing.recorded import Recorded
 from rx_itty import (
     InvalidOptionError,
     IttySocket,
+    ListenerError,
+    LoopThreadError,
     Message,
     ReplyTimeout,
     SerializationError,
     SocketDisposed,
     Uid,
     connect,
+    iterate,
     start_relay_thread,
 )
 from rx_itty import operators as itty_ops
@@ -201,6 +204,33 @@ async def test_a_request_can_be_awaited_on_a_socket_in_a_running_loop(relay: Rel
         assert answer.uid == responder.uid
         with pytest.raises(TimeoutError, match="no reply"):
             await itty_ops.request(asker, {"type": "nobody-home"}, timeout=0.2)
+
+
+@pytest.mark.asyncio
+async def test_running_a_request_in_async_code_raises_instead_of_freezing_the_loop(
+    relay: Relay,
+) -> None:
+    async with connect("room", server=relay.url) as asker:
+        with pytest.raises(LoopThreadError, match=r"use 'await stream'"):
+            itty_ops.request(asker, {"type": "ping"}, timeout=scaled(5)).run()
+
+
+def test_a_request_run_in_a_subscriber_on_the_background_loop_is_reported_not_a_freeze() -> None:
+    with (
+        start_relay_thread() as relay,
+        connect("room", server=relay.url, echo=True) as asker,
+    ):
+        problems = asker.diagnostics.pipe(ops.filter(lambda d: isinstance(d, ListenerError)))
+        reported = iterate(problems, timeout=scaled(5))
+
+        def ask(_: Message[Any]) -> None:
+            itty_ops.request(asker, {"type": "ping"}, timeout=scaled(5)).run()
+
+        asker.on("go").subscribe(ask)
+        asker.send({"type": "go"})
+        failure = next(reported)
+        assert isinstance(failure, ListenerError)
+        assert isinstance(failure.error, LoopThreadError)
 
 
 def test_a_script_can_block_on_a_request_over_the_background_loop() -> None:

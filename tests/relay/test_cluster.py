@@ -393,6 +393,10 @@ async def test_a_redis_restart_closes_with_1012_refuses_with_503_then_recovers_w
         redis_server.start()
         await x.opened(timeout=scaled(20))
         await y.opened(timeout=scaled(20))
+        for node in two:  # the recovery is logged as loudly as the outage
+            warnings = [line for line in node.log().splitlines() if " WARNING " in line]
+            assert any("lost the Redis backplane" in line for line in warnings), node.log()
+            assert any("is back on the Redis backplane" in line for line in warnings), node.log()
         roster = await first(x.presence, lambda p: p.total == 2, within=10)
         assert {u.uid for u in roster.users} == {x.uid, y.uid}  # the old members are gone
         got = asyncio.ensure_future(first(y.messages))

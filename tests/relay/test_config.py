@@ -249,7 +249,10 @@ def test_the_picows_engine_refuses_compression_with_a_clear_error() -> None:
         ({"namespaces": {"myapp:": {}}}, "must be non-empty and not end with"),
         ({"backplane": "http://h:1"}, "backplane URL must look like redis://"),
         ({"backplane": {"node_ttl": 1}}, '"backplane" must be a URL or an object'),
-        ({"backplane": {"url": "redis://h", "ttl": 1}}, '"backplane" must be a URL or an object'),
+        (
+            {"backplane": {"url": "redis://h", "ttl": 1}},
+            r'"backplane" has unknown keys \[\'ttl\'\]; it takes "url", "node_ttl" and "prefix"',
+        ),
         ({"backplane": {"url": "redis://h", "node_ttl": 0}}, "node_ttl must be a number"),
         ({"backplane": {"url": "redis://h", "node_ttl": True}}, "node_ttl must be a number"),
         ({"backplane": {"url": "redis://h", "prefix": ""}}, "prefix must be a non-empty"),
@@ -314,6 +317,33 @@ def test_an_unusable_file_is_a_one_line_error_naming_the_file(
     text = str(caught.value)
     assert repr(str(path)) in text
     assert "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("content", "key", "where"),
+    [
+        (
+            '{\n  "namespaces": {"myapp": {"joinKey": "k"}},\n  "namespaces": {}\n}',
+            "namespaces",
+            "line 3 column 3",
+        ),
+        ('{"namespaces": {"app": {"joinKey": "k", "joinKey": "x"}}}', "joinKey", "column 41"),
+        ('{"namespaces": {"app": {"sendKey": "s"}, "app": {}}}', "app", "line 1 column 42"),
+    ],
+)
+def test_a_key_repeated_in_a_file_is_refused_not_silently_overridden(
+    tmp_path: Path, content: str, key: str, where: str
+) -> None:
+    # JSON keeps the last of two equal keys: a second "namespaces" would drop the keys.
+    path = tmp_path / "relay.json"
+    path.write_text(content)
+    with pytest.raises(RelayConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(
+        f"relay config {str(path)!r} is not valid JSON: the key {key!r} appears twice in "
+        "one object, and only the last would count: "
+    )
+    assert where in str(caught.value)
 
 
 def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:

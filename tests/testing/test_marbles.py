@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import reactivex
 from reactivex import abc
 from reactivex import operators as ops
 
@@ -14,6 +15,7 @@ from rx_itty import (
     ConnectionState,
     InvalidOptionError,
     IttySocket,
+    LoopThreadError,
     Message,
 )
 from rx_itty.testing import (
@@ -96,6 +98,39 @@ def test_a_dropped_connection_reconnects_in_virtual_time() -> None:
         ]
         assert [r.time for r in states][-4:] == [3, 5, 5, 5]
         assert heard == fake.expect("------a", {"a": "after"})
+
+
+def test_a_dropped_connection_reconnects_after_the_same_delays_in_every_run() -> None:
+    # Full jitter by default, yet a test's timeline must not change between runs.
+    def reopened_at() -> list[float]:
+        with marble_socket(reconnect=Backoff(initial=2.0)) as fake:
+            opens = fake.record(fake.socket.opens)
+            for tick in (3, 10, 20):
+                fake.disconnect(at=tick)
+            fake.run(60)
+            return [r.time for r in opens]
+
+    first = reopened_at()
+    assert len(first) == 4
+    assert reopened_at() == first
+
+
+def test_blocking_helpers_refuse_virtual_time_at_once_instead_of_waiting_real_time() -> None:
+    with marble_socket() as fake:
+        ch = fake.socket
+        with pytest.raises(
+            LoopThreadError, match=r"wait_open\(\) cannot wait on a socket in virtual"
+        ):
+            ch.wait_open(timeout=2)  # nothing moves while it waits: it would wait for nothing
+        with pytest.raises(LoopThreadError, match="advance the scheduler"):
+            ch.messages.iter()
+        with pytest.raises(LoopThreadError, match="advance the scheduler"):
+            ch.send_all(reactivex.of(1)).run()
+        fake.run()
+        assert ch.wait_open(timeout=2) is ch  # what has already happened is answered at once
+        ch.send("x")
+        fake.run()
+        assert ch.wait_flushed() is ch
 
 
 def test_a_marble_element_missing_from_the_lookup_is_an_error() -> None:

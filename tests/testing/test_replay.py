@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 from typing import Any
 
 import pytest
 from reactivex import abc
 from reactivex.notification import OnCompleted, OnNext
+from reactivex.subject import Subject
 from reactivex.testing import TestScheduler
 from reactivex.testing.recorded import Recorded
 
 from rx_itty import IttySocket, Message, connect
-from rx_itty.events import Event
+from rx_itty.events import BadFrame, Event
 from rx_itty.recording import Arrival, Recording, parse_recording, record
 from rx_itty.relay import Relay
 from rx_itty.testing import Outgoing, join, leave, marble_socket, message, replay
+from rx_itty.wire import decode_frame
 from tests.support import first
 
 PING_ANN = message({"type": "ping"}, uid="ann", date=1)
@@ -130,3 +133,24 @@ async def test_traffic_recorded_from_a_real_relay_replays_into_the_same_answers(
             Recorded(a.t, OnNext(Outgoing({"type": "pong"}, to=ann_uid)))  # type: ignore[arg-type]
             for a in pings
         ]
+
+
+def test_replayed_frames_arrive_exactly_as_they_were_recorded() -> None:
+    # A raw server's bare value and a number beyond double range included.
+    texts = ["[1,2,3]", "42", '"text"', '{"uid":"ann","date":7,"message":{"big":1e400}}']
+    file = io.StringIO()
+    source: Subject[Event] = Subject()
+    record(source, file, url="ws://h/c/room")
+    for text in texts:
+        event = decode_frame(text)
+        assert not isinstance(event, BadFrame)
+        source.on_next(event)
+    recording = parse_recording(file.getvalue().splitlines(), "memory")
+    with marble_socket() as fake:
+        heard = fake.record(fake.socket.messages)
+        fake.replay(recording)
+        fake.run()
+    received = [r.value.value for r in heard if isinstance(r.value, OnNext)]
+    assert received == [decode_frame(text) for text in texts]
+    assert [(m.date, dict(m.raw)) for m in received[:3]] == [(None, {})] * 3
+    assert received[3].message == {"big": math.inf}  # not None
