@@ -15,7 +15,7 @@ import concurrent.futures
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, final
+from typing import Any, Protocol, final
 
 from reactivex import abc
 from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
@@ -23,10 +23,19 @@ from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignme
 from rx_itty.exceptions import SendQueueFull
 from rx_itty.wire import encode_frame
 
-if TYPE_CHECKING:
-    from rx_itty.socket import IttySocket
+__all__ = ["Outbox", "SendAll"]
 
-__all__ = ["SendAll"]
+
+class Outbox(Protocol):
+    """What :class:`SendAll` needs of its socket: its send queue."""
+
+    _max_queue: int
+    _accept: Callable[[str], None]
+    """Queue one encoded frame (raises ``SendQueueFull`` when the queue is full)."""
+
+    def _flushed_future(self, behind: int = 0) -> concurrent.futures.Future[None]:
+        """Resolves once at most ``behind`` frames are still queued."""
+        ...
 
 
 @final
@@ -52,7 +61,7 @@ class SendAll:
         "_waiting",
     )
 
-    def __init__(self, socket: IttySocket, observer: abc.ObserverBase[int], to: str | None) -> None:
+    def __init__(self, socket: Outbox, observer: abc.ObserverBase[int], to: str | None) -> None:
         self._socket = socket
         self._observer = observer
         self._to = to

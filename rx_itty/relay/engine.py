@@ -7,9 +7,10 @@ slow readers, keepalive, logging) is the
 Between the two:
 
 - the engine reads each handshake's request head within the relay's limits
-  (:mod:`rx_itty.relay.head`) and awaits ``board.admit(path, peer, forwarded)``,
-  which answers with a :class:`~rx_itty.relay.core.Ticket` or a refusal to send
-  as the HTTP status;
+  (:mod:`rx_itty.relay.head`) and awaits ``board.admit(path, peer, forwarded,
+  upgrade)`` (``upgrade()`` says whether its WebSocket library accepts the
+  request), which answers with a :class:`~rx_itty.relay.core.Ticket` or a
+  refusal to send as the HTTP status;
 - once upgraded, its connection object is a :class:`Link`: it awaits
   ``board.join(link, ticket)``, hands every complete message to
   ``board.receive(link, data)``, a pong to ``board.ponged(link)``, the peer's
@@ -31,15 +32,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import enum
-import importlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Protocol
 
-from rx_itty.exceptions import MissingDependency
-
 if TYPE_CHECKING:
     from rx_itty.relay.core import Member
-    from rx_itty.relay.switchboard import Switchboard
 
 __all__ = [
     "CLOSE_TIMEOUT",
@@ -49,7 +46,6 @@ __all__ = [
     "Engine",
     "Link",
     "Phase",
-    "open_engine",
     "start_link",
     "text_frame",
 ]
@@ -187,24 +183,3 @@ class Engine(Protocol):
     async def aclose(self, code: int, reason: str) -> None:
         """Stop accepting, close every link with ``(code, reason)`` and wait until all are gone."""
         ...
-
-
-def open_engine(name: str, board: Switchboard) -> Engine:
-    """The engine called ``name`` (one of :data:`~rx_itty.relay.config.ENGINES`), serving ``board``.
-
-    Raises:
-        MissingDependency: ``picows`` without the ``picows`` package (``rx_itty[fast]``).
-    """
-    if name == "picows":
-        try:
-            importlib.import_module("picows")
-        except ImportError:
-            raise MissingDependency(
-                "the picows relay engine needs the picows package: pip install 'rx_itty[fast]'"
-            ) from None
-        from rx_itty.relay.picows_engine import PicowsEngine
-
-        return PicowsEngine(board)
-    from rx_itty.relay.websockets_engine import WebsocketsEngine
-
-    return WebsocketsEngine(board)

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import logging
 from types import TracebackType
 from typing import Any, Self, TypedDict, final
 
-from rx_itty.exceptions import RelayNotStarted
+from rx_itty.exceptions import MissingDependency, RelayNotStarted
 from rx_itty.relay.backplane import Backplane, BackplaneHost, LocalBackplane, open_backplane
 from rx_itty.relay.config import RelayConfig, backplane_at
 from rx_itty.relay.core import RelayCore
-from rx_itty.relay.engine import Engine, Link, open_engine
+from rx_itty.relay.engine import Engine, Link
 from rx_itty.relay.http_push import HttpPushListener
 from rx_itty.relay.switchboard import Switchboard
 from rx_itty.wire import CloseCode
@@ -44,6 +45,27 @@ def _format_host(host: str) -> str:
     if host == "::":
         return "[::1]"
     return f"[{host}]" if ":" in host else host
+
+
+def _open_engine(name: str, board: Switchboard) -> Engine:
+    """The engine called ``name`` (one of :data:`~rx_itty.relay.config.ENGINES`), serving ``board``.
+
+    Raises:
+        MissingDependency: ``picows`` without the ``picows`` package (``rx_itty[fast]``).
+    """
+    if name == "picows":
+        try:
+            importlib.import_module("picows")
+        except ImportError:
+            raise MissingDependency(
+                "the picows relay engine needs the picows package: pip install 'rx_itty[fast]'"
+            ) from None
+        from rx_itty.relay.picows_engine import PicowsEngine
+
+        return PicowsEngine(board)
+    from rx_itty.relay.websockets_engine import WebsocketsEngine
+
+    return WebsocketsEngine(board)
 
 
 class RelayOptions(TypedDict, total=False):
@@ -104,7 +126,7 @@ class Relay:
         self.switchboard = Switchboard(config, self.core, self._backplane)
         """What the relay does with its connections, whichever the engine (its keepalive,
         slow readers, admission)."""
-        self._engine: Engine = open_engine(config.engine, self.switchboard)
+        self._engine: Engine = _open_engine(config.engine, self.switchboard)
         self.host = host
         self._requested_port = port
         self._requested_http_port = http_port
