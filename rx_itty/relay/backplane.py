@@ -55,11 +55,15 @@ class BackplaneHost(NamedTuple, Generic[C]):
         core: The node's relay core.
         deliver: Writes deliveries to their connections at once, in order.
         disconnect: Closes every connection of the node with ``(code, reason)``.
+        gather: Called before a frame from other nodes is handled: deliveries until
+            the event loop's current turn ends may be gathered into one write per
+            connection (frames arrive in bursts; order is kept).
     """
 
     core: RelayCore[C]
     deliver: Callable[[Iterable[Delivery[C]]], None]
     disconnect: Callable[[int, str], None]
+    gather: Callable[[], None] = lambda: None
 
 
 class Backplane(Protocol[C]):

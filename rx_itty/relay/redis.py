@@ -616,10 +616,12 @@ class RedisBackplane(Generic[C]):
     async def _read_loop(self, conn: AbstractConnection) -> None:
         """Dispatch everything the subscription receives, in the order Redis sent it."""
         read = conn.read_response
+        gather = self._started().gather
         while True:
             response = await read()
             kind = response[0]
             if kind == b"message":
+                gather()  # a burst read from one socket read: one write per connection
                 try:
                     self._on_message(response[1], response[2])
                 except Exception:

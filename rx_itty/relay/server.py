@@ -147,7 +147,7 @@ class Relay:
         if not self._listening:
             board = self.switchboard
             await self._backplane.start(
-                BackplaneHost(self.core, board.deliver, board.disconnect_all)
+                BackplaneHost(self.core, board.deliver, board.disconnect_all, board.gather)
             )
             try:
                 await self._engine.listen(self.host, self._requested_port)

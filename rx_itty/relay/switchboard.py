@@ -312,6 +312,11 @@ class Switchboard:
         self._corked = []
         return True
 
+    def gather(self) -> None:
+        """Cork until the event loop's current turn ends (a burst from the backplane)."""
+        if self.cork():
+            asyncio.get_running_loop().call_soon(self.uncork)
+
     def uncork(self) -> None:
         """Write what was gathered since :meth:`cork`: each recipient's frames in one write."""
         corked = self._corked

@@ -143,3 +143,23 @@ async def test_pings_from_a_client_are_answered(relay: Relay) -> None:
         await peer.joined()
         pong = await peer.conn.ping()
         await asyncio.wait_for(pong, scaled(5))
+
+
+async def test_frames_gathered_in_one_turn_go_out_together_and_in_order(relay: Relay) -> None:
+    # What the Redis backplane does with a burst from other nodes: one write per member
+    # at the end of the loop's turn instead of one per frame, the order kept.
+    name = channel()
+    reader, writer = await open_socket(relay.port)
+    writer.write(upgrade_request(f"/c/{name}?"))
+    assert status_of(await read_head(reader)) == 101
+    assert (await next_text(reader))["self"] is True
+    board = relay.switchboard
+    (link,) = [link for link in relay._engine.links() if link.member is not None]
+    board.gather()
+    for n in range(3):
+        board.deliver(relay.core.relay_in(name, json.dumps({"type": "message", "message": n})))
+    assert link.outbox is not None  # held until the turn ends
+    assert len(link.outbox) == 3
+    assert [(await next_text(reader))["message"] for _ in range(3)] == [0, 1, 2]
+    assert link.outbox is None
+    writer.close()
