@@ -399,9 +399,14 @@ async def test_a_redis_restart_closes_with_1012_refuses_with_503_then_recovers_w
             assert any("is back on the Redis backplane" in line for line in warnings), node.log()
         roster = await first(x.presence, lambda p: p.total == 2, within=10)
         assert {u.uid for u in roster.users} == {x.uid, y.uid}  # the old members are gone
-        got = asyncio.ensure_future(first(y.messages))
+        seen: list[object] = []
+        watching = y.messages.subscribe(lambda m: seen.append(m.message))
+        last = asyncio.ensure_future(first(y.messages, lambda m: m.message == "last"))
         x.send("after the restart")
-        assert (await got).message == "after the restart"
+        x.send("last")
+        await last
+        watching.dispose()
+        assert seen == ["after the restart", "last"]  # each once: no duplicated delivery
         # A newcomer's snapshot holds exactly the two reconnected members.
         c, own = await join(two[1], name, "list=true")
         assert own["total"] == 3
