@@ -23,6 +23,7 @@ import asyncio
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -31,13 +32,13 @@ from typing import Any
 
 from reactivex.disposable import CompositeDisposable
 
+from rx_itty._signals import STOP_SIGNALS
 from rx_itty.exceptions import InvalidOptionError
 from rx_itty.socket import IttySocket
 
 __all__ = ["STOP_SIGNALS", "run_until_stopped", "until_stopped"]
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-"""The signals that stop :func:`run_until_stopped` and :func:`until_stopped`."""
+_WAKE_SECONDS = 0.25
 
 
 logger = logging.getLogger("rx_itty")
@@ -79,6 +80,24 @@ def _on_stop_signals(
             if loop is not None:
                 loop.remove_signal_handler(sig)
             signal.signal(sig, old)
+
+
+def _wait(event: threading.Event, timeout: float | None = None) -> bool:
+    """``event.wait(timeout)``, coming back to Python at least every quarter second.
+
+    A signal the kernel hands to a thread other than the main one (a user's own
+    thread) only sets a flag; CPython runs its handler when the main thread next
+    runs Python code, which a wait without end never does.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = (
+            _WAKE_SECONDS if deadline is None else min(_WAKE_SECONDS, deadline - time.monotonic())
+        )
+        if left <= 0:
+            return event.is_set()
+        if event.wait(left):
+            return True
 
 
 def _when_all_disposed(
@@ -142,13 +161,13 @@ def run_until_stopped(*sockets: IttySocket, timeout: float = 10.0) -> signal.Sig
 
     with _on_stop_signals(on_signal):
         with _when_all_disposed(sockets, stopped.set):
-            stopped.wait()
+            _wait(stopped)
         for socket in sockets:
             socket.dispose()
         closed = [False] * len(sockets)
         for index, socket in enumerate(sockets):
             socket._closed_future().add_done_callback(partial(_one_closed, closed, index, finished))
-        in_time = not sockets or finished.wait(timeout)
+        in_time = not sockets or _wait(finished, timeout)
         _left_open(sockets, closed, "a second signal" if in_time else f"{timeout} s passed")
     return received[0] if received else None
 

@@ -20,6 +20,7 @@ from typing import final
 from reactivex import abc
 from reactivex.scheduler.eventloop import AsyncIOScheduler, AsyncIOThreadSafeScheduler
 
+from rx_itty._signals import leave_stop_signals_to_the_main_thread
 from rx_itty.asyncio.choose import new_event_loop
 from rx_itty.exceptions import SocketDisposed
 from rx_itty.runtime import Runtime
@@ -79,6 +80,7 @@ _at_exit: list[Callable[[], None]] = []
 
 
 def _run_forever(loop: asyncio.AbstractEventLoop) -> None:
+    leave_stop_signals_to_the_main_thread()
     asyncio.set_event_loop(loop)
     loop.run_forever()
 

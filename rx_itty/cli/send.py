@@ -32,6 +32,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, final
 
+from rx_itty._signals import leave_stop_signals_to_the_main_thread
 from rx_itty.cli.common import (
     clause,
     close_failure,
@@ -151,6 +152,7 @@ class _StdinLines:
         self._loop.call_soon_threadsafe(self._batches.put_nowait, batch)
 
     def _pump(self) -> None:
+        leave_stop_signals_to_the_main_thread()
         fd = sys.stdin.fileno()
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody is reading
             pending = b""

@@ -17,6 +17,7 @@ import threading
 from types import TracebackType
 from typing import Self, Unpack, final
 
+from rx_itty._signals import leave_stop_signals_to_the_main_thread
 from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay.config import RelayConfig
 from rx_itty.relay.server import Relay, RelayOptions
@@ -97,6 +98,7 @@ class RelayThread:
             loop.call_soon_threadsafe(stopped.set)
 
     def _run(self) -> None:
+        leave_stop_signals_to_the_main_thread()
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
