@@ -17,16 +17,20 @@ only runs actions, such as flushing the queue while OPEN or READY)::
     READY      │
                ├────── link closed, final ────────────► CLOSED ── open() / a send ──► CONNECTING
                └────── close() / push() ──────────────► CLOSING ── link closed ─────► CLOSED
-    CLOSING ────────── link closed, open() asked since ─► CONNECTING
+    CLOSING ────────── open() ────────────────────────► REOPENING
+    REOPENING ┬─────── link closed ───────────────────► CONNECTING
+              ├─────── link closed, final ────────────► CLOSED
+              └─────── close() / push() ──────────────► CLOSING
     RECONNECTING ┬──── close(), nothing queued ───────► CLOSED
                  └──── close(), sends queued ─────────► CLOSING   (connects at once to deliver)
     any state but DISPOSED ── dispose() ──────────────► DISPOSED
 
     CLOSING stays CLOSING while it hands the queue over before closing the link, and
     when a link it closed left sends behind it reconnects (after a backoff delay) to
-    deliver them, then closes again. ``open()`` (or ``opened()``) while CLOSING lets
-    the close finish, then connects again; a ``close()`` after it cancels that. A
-    subscription connects an IDLE or CLOSED socket but not a CLOSING one. DISPOSED
+    deliver them, then closes again. ``open()`` (or ``opened()``) while CLOSING makes
+    it REOPENING: a CLOSING that lets the close finish the same way, then connects
+    again; a ``close()`` after it makes it CLOSING again. A subscription connects an
+    IDLE or CLOSED socket but not a CLOSING or REOPENING one. DISPOSED
     completes every stream at once, then still delivers what is queued (connecting
     once more if needed) before it rests.
 
@@ -46,8 +50,9 @@ Rules the table encodes, row by row:
 - **A close we asked for that left frames unsent** is, for those frames, a drop:
   the socket reconnects (after a backoff delay) to deliver them, then closes again.
 - **The last call wins.** ``open()`` (not a subscription) while closing is not
-  dropped: once the link has closed (``closes`` reports it), the socket connects
-  again (:data:`Input.REOPEN`).
+  dropped: the socket is REOPENING, and once the link has closed (``closes``
+  reports it) it connects again (:data:`Input.REOPEN`); ``close()`` while REOPENING
+  makes it CLOSING again.
 """
 
 from __future__ import annotations
@@ -86,6 +91,8 @@ class ConnectionState(enum.Enum):
     """Connected and greeted: our own join arrived (uid and presence are set)."""
     CLOSING = "closing"
     """Closing as asked: queued sends are handed over first, then the link closes."""
+    REOPENING = "reopening"
+    """Closing as asked, then connecting again: ``open()`` came after ``close()``."""
     RECONNECTING = "reconnecting"
     """The connection was lost; waiting out the backoff delay before the next attempt."""
     CLOSED = "closed"
@@ -129,7 +136,7 @@ class Input(enum.Enum):
     ENDED = "link closed, final"
     """The link closed, and connecting again cannot help or was not asked for."""
     REOPEN = "link closed as asked, open() since"
-    """The link closed while CLOSING, and ``open()`` came after the ``close()``."""
+    """The link closed while REOPENING: ``open()`` came after the ``close()``."""
 
 
 @final
@@ -176,10 +183,6 @@ class Action(enum.Enum):
     """Wake waiters of ``aclose()``/``adispose()``/``with``: the link is gone for good."""
     COMPLETE_STREAMS = "complete streams"
     """Complete every stream (disposal)."""
-    REMEMBER_OPEN = "remember open"
-    """``open()`` came while closing: connect again once the link has closed."""
-    FORGET_OPEN = "forget open"
-    """No connecting again after the close: it was used, cancelled, or cannot help."""
 
 
 @final
@@ -203,6 +206,21 @@ _DISPOSED: Final = (A.FAIL_OPENED, A.COMPLETE_STREAMS)
 
 def _T(state: ConnectionState, *actions: Action) -> Transition:
     return Transition(state, actions)
+
+
+def _closing_rows(s: ConnectionState) -> dict[tuple[ConnectionState, Input], Transition]:
+    """The rows CLOSING and REOPENING share: every chance to write also closes once the
+    queue is empty, and a link that ends for good ends in CLOSED."""
+    i, a = Input, Action
+    return {
+        (s, i.QUEUED): _T(s, *_CLOSE_LINK),
+        (s, i.OPENED): _T(s, a.FLUSH, a.REPORT_OPEN, a.CLOSE_IF_FLUSHED),
+        (s, i.DRAINED): _T(s, *_CLOSE_LINK),
+        (s, i.RETRY): _T(s, a.CONNECT),  # to deliver what the last link left
+        (s, i.DISPOSE): _T(ConnectionState.DISPOSED, *_DISPOSED),
+        (s, i.DISPOSE_AFTER_SENDS): _T(ConnectionState.DISPOSED, *_DISPOSED),
+        (s, i.ENDED): _T(ConnectionState.CLOSED, *_LOST, a.REPORT_CLOSE, *_FINISHED),
+    }
 
 
 TABLE: Final[dict[tuple[ConnectionState, Input], Transition]] = {
@@ -241,26 +259,15 @@ TABLE: Final[dict[tuple[ConnectionState, Input], Transition]] = {
     (S.READY, I.DISPOSE_AFTER_SENDS): _T(S.DISPOSED, *_DISPOSED, *_CLOSE_LINK),
     (S.READY, I.DROPPED): _T(S.RECONNECTING, *_LOST, A.REPORT_DROP, A.SCHEDULE_RETRY),
     (S.READY, I.ENDED): _T(S.CLOSED, *_LOST, A.REPORT_CLOSE, *_FINISHED),
-    # -- closing as asked -----------------------------------------------------------------
-    (S.CLOSING, I.OPEN): _T(S.CLOSING, A.REMEMBER_OPEN),  # the last call wins
-    (S.CLOSING, I.CLOSE): _T(S.CLOSING, A.FORGET_OPEN),
-    (S.CLOSING, I.CLOSE_AFTER_SENDS): _T(S.CLOSING, A.FORGET_OPEN),
-    (S.CLOSING, I.QUEUED): _T(S.CLOSING, *_CLOSE_LINK),
-    (S.CLOSING, I.OPENED): _T(S.CLOSING, A.FLUSH, A.REPORT_OPEN, A.CLOSE_IF_FLUSHED),
-    (S.CLOSING, I.DRAINED): _T(S.CLOSING, *_CLOSE_LINK),
-    (S.CLOSING, I.RETRY): _T(S.CLOSING, A.CONNECT),  # to deliver what the last link left
-    (S.CLOSING, I.DISPOSE): _T(S.DISPOSED, *_DISPOSED),
-    (S.CLOSING, I.DISPOSE_AFTER_SENDS): _T(S.DISPOSED, *_DISPOSED),
+    # -- closing as asked (CLOSING), then connecting again (REOPENING) -----------------------
+    **_closing_rows(S.CLOSING),
+    (S.CLOSING, I.OPEN): _T(S.REOPENING),  # the last call wins
     (S.CLOSING, I.DROPPED): _T(S.CLOSING, *_LOST, A.REPORT_DROP, A.SCHEDULE_RETRY),
-    (S.CLOSING, I.ENDED): _T(S.CLOSED, *_LOST, A.FORGET_OPEN, A.REPORT_CLOSE, *_FINISHED),
-    (S.CLOSING, I.REOPEN): _T(
-        S.CONNECTING,
-        *_LOST,
-        A.FORGET_OPEN,
-        A.REPORT_CLOSE,
-        A.RESOLVE_CLOSED,
-        A.RESET_ATTEMPTS,
-        A.CONNECT,
+    **_closing_rows(S.REOPENING),
+    (S.REOPENING, I.CLOSE): _T(S.CLOSING),  # the last call wins
+    (S.REOPENING, I.CLOSE_AFTER_SENDS): _T(S.CLOSING),
+    (S.REOPENING, I.REOPEN): _T(
+        S.CONNECTING, *_LOST, A.REPORT_CLOSE, A.RESOLVE_CLOSED, A.RESET_ATTEMPTS, A.CONNECT
     ),
     # -- waiting to reconnect (no link) -------------------------------------------------------
     (S.RECONNECTING, I.RETRY): _T(S.CONNECTING, A.CONNECT),
@@ -313,7 +320,6 @@ def link_closed_input(
     may_retry: bool,
     opened: bool,
     unsent: bool,
-    reopen: bool = False,
 ) -> Input:
     """Classify a link's close as :data:`Input.DROPPED`, :data:`Input.ENDED` or
     :data:`Input.REOPEN`.
@@ -324,17 +330,16 @@ def link_closed_input(
         may_retry: The socket reconnects at all, and its backoff has attempts left.
         opened: The link had opened before it closed.
         unsent: Frames still wait in the queue.
-        reopen: ``open()`` came while CLOSING (and no ``close()`` after it).
 
     While CLOSING or DISPOSED the close was asked for: it is a drop only when it
     left frames unsent on a link that had opened (a link that never opens is
     not retried then, so a dead server cannot keep a disposed socket busy).
-    While CLOSING with ``reopen`` it is a reopen, whatever the backoff allows (the
-    user asked), unless the close is final.
+    While REOPENING it is a reopen, whatever the backoff allows (the user asked),
+    unless the close is final.
     """
     if is_final(close):
         return Input.ENDED
-    if reopen and state is ConnectionState.CLOSING:
+    if state is ConnectionState.REOPENING:
         return Input.REOPEN
     if not may_retry:
         return Input.ENDED

@@ -142,7 +142,6 @@ class IttySocket(ChannelStreams):
         "_queue",
         "_queued",
         "_random",
-        "_reopen",
         "_timers",
         "_transport",
         "url",
@@ -178,7 +177,6 @@ class IttySocket(ChannelStreams):
         self._inputs: list[tuple[Input, Close | None]] = []  # rarely more than one
         self._link: Link | None = None
         self._attempt = 0
-        self._reopen = False  # open() came while CLOSING: connect again after the close
         self._timers: dict[Input, abc.DisposableBase] = {}
         self._last_close: Close | None = None
         self._open_waiters: list[concurrent.futures.Future[None]] = []
@@ -334,9 +332,10 @@ class IttySocket(ChannelStreams):
         """Connect if not connected; harmless when connecting or open (idempotent).
 
         While closing, the close finishes first (``closes`` reports it), then the
-        socket connects again, unless :meth:`close` is called after this. (A new
-        subscription connects an idle or closed socket, but not one that is closing:
-        watching ``closes`` for a close just asked for must not undo it.)
+        socket connects again (its state is ``REOPENING`` meanwhile), unless
+        :meth:`close` is called after this. (A new subscription connects an idle or
+        closed socket, but not one that is closing: watching ``closes`` for a close
+        just asked for must not undo it.)
         """
         self._runtime.call(self._request_open)
         return self
@@ -416,7 +415,6 @@ class IttySocket(ChannelStreams):
             may_retry=backoff is not None and backoff.allows(self._attempt),
             opened=opened,
             unsent=bool(self._queue),
-            reopen=self._reopen,
         )
         self._feed(event, close)
 
@@ -508,12 +506,6 @@ class IttySocket(ChannelStreams):
 
     def _reset_attempts(self, event: Input, close: Close | None) -> None:
         self._attempt = 0
-
-    def _remember_open(self, event: Input, close: Close | None) -> None:
-        self._reopen = True
-
-    def _forget_open(self, event: Input, close: Close | None) -> None:
-        self._reopen = False
 
     def _schedule_retry(self, event: Input, close: Close | None) -> None:
         # link_closed_input() made this a drop only if the backoff allows the attempt.
@@ -855,8 +847,6 @@ _ACTIONS: dict[Action, Callable[[IttySocket, Input, Close | None], None]] = {
     Action.DROP_UNSENT: IttySocket._drop_unsent,
     Action.RESOLVE_CLOSED: IttySocket._resolve_closed,
     Action.COMPLETE_STREAMS: IttySocket._complete,
-    Action.REMEMBER_OPEN: IttySocket._remember_open,
-    Action.FORGET_OPEN: IttySocket._forget_open,
 }
 
 

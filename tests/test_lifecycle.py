@@ -8,6 +8,7 @@ line here). The property tests then state the rules the rows must all obey.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from typing import Final
 
@@ -104,22 +105,27 @@ EXPECTED: Final[dict[tuple[ConnectionState, Input], tuple[ConnectionState, tuple
     (S.CLOSING, I.DISPOSE): (S.DISPOSED, (A.FAIL_OPENED, A.COMPLETE_STREAMS)),
     (S.CLOSING, I.DISPOSE_AFTER_SENDS): (S.DISPOSED, (A.FAIL_OPENED, A.COMPLETE_STREAMS)),
     (S.CLOSING, I.DROPPED): (S.CLOSING, _DROP),
-    (S.CLOSING, I.ENDED): (
-        S.CLOSED,
-        (A.FORGET_LINK, A.RESET_PRESENCE, A.FORGET_OPEN, *_END[2:], A.RESOLVE_CLOSED),
-    ),
-    # open() while closing is remembered (a close() after it forgets it): once the
-    # link has closed, and `closes` has said so, the socket connects again afresh,
-    # keeping opened() and flushed() waiters for that connection.
-    (S.CLOSING, I.OPEN): (S.CLOSING, (A.REMEMBER_OPEN,)),
-    (S.CLOSING, I.CLOSE): (S.CLOSING, (A.FORGET_OPEN,)),
-    (S.CLOSING, I.CLOSE_AFTER_SENDS): (S.CLOSING, (A.FORGET_OPEN,)),
-    (S.CLOSING, I.REOPEN): (
+    (S.CLOSING, I.ENDED): (S.CLOSED, _END_CLOSED),
+    # The last call wins: open() while closing makes it REOPENING, a close() after
+    # that makes it CLOSING again.
+    (S.CLOSING, I.OPEN): (S.REOPENING, ()),
+    (S.REOPENING, I.CLOSE): (S.CLOSING, ()),
+    (S.REOPENING, I.CLOSE_AFTER_SENDS): (S.CLOSING, ()),
+    # Reopening: closes just as CLOSING does; once the link has closed, and `closes`
+    # has said so, the socket connects again afresh, keeping opened() and flushed()
+    # waiters for that connection. A close that retrying cannot fix ends it.
+    (S.REOPENING, I.QUEUED): (S.REOPENING, (A.FLUSH, A.CLOSE_IF_FLUSHED)),
+    (S.REOPENING, I.OPENED): (S.REOPENING, (A.FLUSH, A.REPORT_OPEN, A.CLOSE_IF_FLUSHED)),
+    (S.REOPENING, I.DRAINED): (S.REOPENING, (A.FLUSH, A.CLOSE_IF_FLUSHED)),
+    (S.REOPENING, I.RETRY): (S.REOPENING, (A.CONNECT,)),
+    (S.REOPENING, I.DISPOSE): (S.DISPOSED, (A.FAIL_OPENED, A.COMPLETE_STREAMS)),
+    (S.REOPENING, I.DISPOSE_AFTER_SENDS): (S.DISPOSED, (A.FAIL_OPENED, A.COMPLETE_STREAMS)),
+    (S.REOPENING, I.ENDED): (S.CLOSED, _END_CLOSED),
+    (S.REOPENING, I.REOPEN): (
         S.CONNECTING,
         (
             A.FORGET_LINK,
             A.RESET_PRESENCE,
-            A.FORGET_OPEN,
             A.REPORT_CLOSE,
             A.RESOLVE_CLOSED,
             A.RESET_ATTEMPTS,
@@ -180,7 +186,10 @@ def test_a_pair_not_in_the_table_changes_nothing() -> None:
     assert step(S.RECONNECTING, I.QUEUED) is None  # a send never cuts the backoff short
     assert step(S.RECONNECTING, I.OPEN) is None  # nor does open()
     assert step(S.RECONNECTING, I.REOPEN) is None  # only a close() leads to a reopen
+    assert step(S.CLOSING, I.REOPEN) is None  # ...and an open() after it
     assert step(S.CLOSING, I.WANTED) is None  # watching `closes` must not undo a close
+    assert step(S.REOPENING, I.OPEN) is None  # a second open() while closing is harmless
+    assert step(S.REOPENING, I.WANTED) is None
     assert step(S.CLOSED, I.CLOSE) is None  # a second close() is harmless
     assert step(S.IDLE, I.CLOSE) is None  # close() before anything arms nothing
     assert step(S.READY, I.GREETED) is None  # a late grace timer changes nothing
@@ -256,7 +265,8 @@ def test_opened_resolves_only_when_ready_and_the_backoff_resets_only_when_steady
         if A.RESOLVE_OPENED in row.actions:
             assert row.state is S.READY
         if A.RESET_ATTEMPTS in row.actions:
-            asked = {(S.CLOSED, i) for i in (I.OPEN, I.QUEUED, I.WANTED)} | {(S.CLOSING, I.REOPEN)}
+            asked = {(S.CLOSED, i) for i in (I.OPEN, I.QUEUED, I.WANTED)}
+            asked.add((S.REOPENING, I.REOPEN))
             assert (state, event) == (S.READY, I.STEADY) or (state, event) in asked
 
 
@@ -327,16 +337,34 @@ def test_a_close_we_asked_for_is_a_drop_only_for_sends_it_left_on_an_opened_link
 
 def test_a_close_we_asked_for_reopens_when_open_came_since_unless_it_was_final() -> None:
     def classify(state: ConnectionState, close: Close, **facts: bool) -> Input:
-        return link_closed_input(state, close, may_retry=False, reopen=True, **facts)
+        return link_closed_input(state, close, may_retry=False, **facts)
 
     normal = Close(CloseCode.NORMAL)
     for opened in (False, True):
         for unsent in (False, True):
             facts = {"opened": opened, "unsent": unsent}
             # The user asked: neither reconnect=False nor a used-up backoff stops it.
-            assert classify(S.CLOSING, normal, **facts) is I.REOPEN
-            assert classify(S.CLOSING, Close(None, "k", rejected=403), **facts) is I.ENDED
+            assert classify(S.REOPENING, normal, **facts) is I.REOPEN
+            assert classify(S.REOPENING, Close(None, "k", rejected=403), **facts) is I.ENDED
+            assert classify(S.CLOSING, normal, **facts) is I.ENDED  # no open() came
             assert classify(S.DISPOSED, normal, **facts) is I.ENDED  # nothing reopens
+
+
+def test_every_way_a_link_can_close_has_a_row_in_every_state_with_a_link() -> None:
+    # A link's close that the table ignored would leave the socket waiting forever.
+    closes = (
+        Close(CloseCode.NORMAL),
+        Close(CloseCode.ABNORMAL),
+        Close(CloseCode.POLICY_VIOLATION),
+        Close(None, "key", rejected=403),
+    )
+    for state in (s for s in S if s not in NO_LINK):
+        for close in closes:
+            for may_retry, opened, unsent in itertools.product((False, True), repeat=3):
+                event = link_closed_input(
+                    state, close, may_retry=may_retry, opened=opened, unsent=unsent
+                )
+                assert step(state, event) is not None, (state, close, event)
 
 
 # -- purity --------------------------------------------------------------------------------
@@ -370,7 +398,10 @@ DIAGRAM = {
     (S.RECONNECTING, S.CONNECTING),
     (S.CLOSED, S.CONNECTING),
     (S.CLOSING, S.CLOSED),
-    (S.CLOSING, S.CONNECTING),
+    (S.CLOSING, S.REOPENING),
+    (S.REOPENING, S.CONNECTING),
+    (S.REOPENING, S.CLOSED),
+    (S.REOPENING, S.CLOSING),
     (S.RECONNECTING, S.CLOSED),
     (S.RECONNECTING, S.CLOSING),
     *((s, S.DISPOSED) for s in S if s is not S.DISPOSED),

@@ -413,6 +413,16 @@ def closing(world: World) -> IttySocket:
     return ch
 
 
+# The states a CLOSING socket goes through when open() comes before the close ends.
+REOPENED = [
+    ConnectionState.CLOSING,
+    ConnectionState.REOPENING,
+    ConnectionState.CONNECTING,
+    ConnectionState.OPEN,
+    ConnectionState.READY,
+]
+
+
 def test_open_or_opened_while_closing_connects_again_once_the_close_finished(
     world: World,
 ) -> None:
@@ -420,17 +430,14 @@ def test_open_or_opened_while_closing_connects_again_once_the_close_finished(
     ch = closing(world)
     states, closes = record(ch.state), record(ch.closes)
     chats = record(ch.on("chat"))  # a subscription alone would not undo the close...
+    assert state(ch) is ConnectionState.CLOSING
     ready = ch._open_future()  # ...but opened() (and wait_open(), open()) does
+    assert state(ch) is ConnectionState.REOPENING
     world.flaky.drain()
     world.run(2)
     assert closes == [Close(CloseCode.NORMAL, "")]  # the close asked for did happen
     assert ready.result(timeout=0) is None
-    assert states == [
-        ConnectionState.CLOSING,
-        ConnectionState.CONNECTING,
-        ConnectionState.OPEN,
-        ConnectionState.READY,
-    ]
+    assert states == REOPENED
     world.socket().send({"type": "chat", "text": "hi"})
     world.run(3)
     assert heard == ["a", {"type": "chat", "text": "hi"}]
@@ -456,16 +463,44 @@ def test_a_close_after_an_open_while_closing_stays_closed_and_says_why_opened_fa
     world: World,
 ) -> None:
     ch = closing(world)
+    states = record(ch.state)
     ready = ch._open_future()
     ch.close()  # the last call wins
     world.flaky.drain()
     world.run(2)
-    assert state(ch) is ConnectionState.CLOSED
+    assert states == [
+        ConnectionState.CLOSING,
+        ConnectionState.REOPENING,
+        ConnectionState.CLOSING,
+        ConnectionState.CLOSED,
+    ]
     with pytest.raises(ConnectionFailed) as failed:
         ready.result(timeout=0)
     assert str(failed.value) == (
         "connection to wss://itty.ws/c/room closed before it was ready: close code 1000"
     )
+
+
+def test_open_while_closing_waits_for_the_retry_that_delivers_what_a_drop_left_then_reconnects(
+    world: World,
+) -> None:
+    heard = world.listener()
+    ch = closing(world)  # "a" is stuck, and the link drops before it goes out
+    states, closes = record(ch.state), record(ch.closes)
+    world.flaky.drop()
+    world.flaky.capacity = None
+    world.run(1.1)
+    assert state(ch) is ConnectionState.CLOSING  # the retry that delivers "a" is due at 2 s
+    ch.open()
+    world.run(1.5)
+    assert (heard, state(ch)) == ([], ConnectionState.REOPENING)
+    world.run(3)
+    assert heard == ["a"]  # once, by the retry; then the close, then the new connection
+    assert [(c.code, c.reconnecting) for c in closes] == [
+        (CloseCode.ABNORMAL, True),
+        (CloseCode.NORMAL, False),
+    ]
+    assert states == REOPENED
 
 
 def test_close_while_waiting_to_reconnect_with_nothing_queued_stops_at_once(
