@@ -345,10 +345,11 @@ class IttySocket(ChannelStreams):
 
         Queued sends are handed over first: while connecting, the socket closes
         right after it opens and flushes them (as in JS); while waiting to
-        reconnect with sends queued, it connects at once to deliver them. A later
-        :meth:`open`, send or subscription connects again, keeping every subscription;
-        while the close is under way, a send is still delivered and an ``open()``
-        (or ``opened()``) connects again once it has finished.
+        reconnect with sends queued, it connects at once to deliver them. Once closed,
+        :meth:`open`, a send or a subscription connects again, keeping every
+        subscription; while the close is under way, a send is still delivered
+        before it (and does not reopen), and an ``open()`` (or ``opened()``)
+        connects again once it has finished (state REOPENING).
         """
         self._runtime.call(self._request_close)
         return self
