@@ -10,8 +10,11 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
+import pydantic
 from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.testing import TestScheduler
@@ -321,3 +324,24 @@ class World:
 
     def run(self, until: float | None = None) -> None:
         self.scheduler.advance_to(self.scheduler.clock + 0.001 if until is None else until)
+
+
+# -- one chat payload as a model of each library rx_itty decodes into ---------------------
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A chat payload as a dataclass (``ChatModel``: pydantic, ``ChatStruct``: msgspec)."""
+
+    text: str
+    n: int = 0
+
+
+class ChatModel(pydantic.BaseModel):
+    text: str
+    n: int = 0
+
+
+class ChatStruct(msgspec.Struct):
+    text: str
+    n: int = 0
