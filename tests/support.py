@@ -7,8 +7,10 @@ import contextlib
 import itertools
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -345,3 +347,34 @@ class ChatModel(pydantic.BaseModel):
 class ChatStruct(msgspec.Struct):
     text: str
     n: int = 0
+
+
+# -- PNG, read back by hand (zlib only) ------------------------------------------------------
+
+
+def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """The chunks of a PNG file, in order, each CRC checked."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n"), "not a PNG signature"
+    chunks: list[tuple[bytes, bytes]] = []
+    at = 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        kind, data = png[at + 4 : at + 8], png[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", png[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + data), f"bad CRC on {kind!r}"
+        chunks.append((kind, data))
+        at += 12 + length
+    return chunks
+
+
+def png_rows(png: bytes) -> list[bytes]:
+    """Decode an 8-bit RGB PNG without filters (what rx_itty draws) into pixel rows."""
+    chunks = png_chunks(png)
+    header = dict(chunks)[b"IHDR"]
+    width, height, depth, color, *_ = struct.unpack(">IIBBBBB", header)
+    assert (depth, color) == (8, 2)
+    raw = zlib.decompress(b"".join(data for kind, data in chunks if kind == b"IDAT"))
+    stride = 1 + width * 3
+    assert len(raw) == stride * height
+    assert chunks[-1] == (b"IEND", b"")
+    return [raw[row * stride + 1 : (row + 1) * stride] for row in range(height)]
