@@ -491,19 +491,3 @@ async def test_wss_to_a_certificate_nobody_trusts_fails_with_a_readable_reason(
     (close,) = listener.named("close")
     assert listener.named("open") == []
     assert "certificate" in close.reason.lower()
-
-
-@pytest.mark.asyncio
-async def test_a_tls_context_for_a_plain_ws_url_is_refused_at_open(
-    tls: Tls, transport_class: TransportClass
-) -> None:
-    transport = transport_class(ssl=tls.client)
-    with pytest.raises(InvalidOptionError, match="not a wss:// URL; use wss:// or drop ssl="):
-        transport.open("ws://127.0.0.1:9/c/room?", Recorder(), runtime())
-
-
-def test_a_ca_file_that_cannot_be_read_is_refused_at_once(
-    tmp_path: Any, transport_class: TransportClass
-) -> None:
-    with pytest.raises(InvalidOptionError, match="cannot load CA certificates from"):
-        transport_class(ssl=str(tmp_path / "missing.pem"))
