@@ -1,6 +1,6 @@
 """The old home of the stream iterators; they live in :mod:`rx_itty.streams` now.
 
-Kept so that ``from rx_itty.streams import Stream, aiterate, iterate`` still works.
+Kept so that ``from rx_itty.iterate import Stream, aiterate, iterate`` still works.
 Prefer ``from rx_itty import iterate`` or ``from rx_itty.streams import ...``: a
 module named like the function it holds would shadow that function on the package.
 """

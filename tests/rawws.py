@@ -1,17 +1,20 @@
-"""Raw sockets for relay tests: handshakes byte by byte, stalled readers, plain HTTP.
+"""Raw sockets for tests: handshakes byte by byte, stalled readers, plain HTTP.
 
-``websockets`` clients are too well behaved to play a hostile or broken peer: these
-helpers write requests and frames by hand and read exactly what the relay sent.
+``websockets`` clients and servers are too well behaved to play a hostile or broken
+peer: these helpers write requests, responses and frames by hand and read exactly
+what the other side sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from websockets.frames import Frame
+from websockets.utils import accept_key
 
 from tests.support import scaled
 
@@ -32,15 +35,35 @@ def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     return Frame(opcode, payload).serialize(mask=True)  # type: ignore[arg-type]
 
 
+def server_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """One final, unmasked server frame."""
+    return Frame(opcode, payload).serialize(mask=False)  # type: ignore[arg-type]
+
+
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """The next server frame (opcode, payload)."""
+    """The next frame (opcode, payload): a server's, or a client's (unmasked here)."""
     head = await reader.readexactly(2)
     length = head[1] & 0x7F
     if length == 126:
         length = int.from_bytes(await reader.readexactly(2), "big")
     elif length == 127:
         length = int.from_bytes(await reader.readexactly(8), "big")
-    return head[0] & 0x0F, await reader.readexactly(length)
+    mask = await reader.readexactly(4) if head[1] & 0x80 else b""
+    payload = await reader.readexactly(length)
+    if mask:
+        payload = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return head[0] & 0x0F, payload
+
+
+async def accept_upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Play a server: read a client's upgrade request and accept it (101)."""
+    head = await read_head(reader)
+    found = re.search(rb"^sec-websocket-key: *(\S+)\r$", head, re.IGNORECASE | re.MULTILINE)
+    assert found is not None, f"not an upgrade request: {head!r}"
+    writer.write(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept_key(found[1].decode()).encode() + b"\r\n\r\n"
+    )
 
 
 async def open_socket(

@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
+import pydantic
 from reactivex import Observable
+from reactivex import operators as ops
+from reactivex.testing import TestScheduler
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from rx_itty.events import Close
+from rx_itty.backoff import Backoff
+from rx_itty.client import connect as connect_socket
+from rx_itty.events import Close, Message
 from rx_itty.relay.config import ENGINES
-from rx_itty.wire import decode_frame, encode_frame
+from rx_itty.runtime import Runtime
+from rx_itty.socket import IttySocket
+from rx_itty.testing import MemoryRelay
+from rx_itty.transport import TransportListener
+from rx_itty.wire import CloseCode, decode_frame, encode_frame
 
 TIMEOUT_FACTOR = float(os.environ.get("RX_ITTY_TIMEOUT_FACTOR", "1"))
 
@@ -223,3 +237,144 @@ async def quoting_server() -> AsyncIterator[str]:
     async with serve(never, "127.0.0.1", 0, process_request=refuse) as server:
         port = server.sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}/c/"
+
+
+# -- a virtual-time world: the in-memory relay, and links that refuse frames ---------------
+
+
+class FlakyLink:
+    """A memory link that takes at most ``capacity`` frames (``None``: all)."""
+
+    def __init__(self, owner: Flaky, inner: Any, listener: TransportListener) -> None:
+        self.owner = owner
+        self.inner = inner
+        self.listener = listener
+
+    def send(self, text: str) -> bool:
+        capacity = self.owner.capacity
+        if capacity is not None:
+            if capacity == 0:
+                return False
+            self.owner.capacity = capacity - 1
+        return bool(self.inner.send(text))
+
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        self.inner.close(code, reason)
+
+
+class Flaky:
+    """The in-memory relay behind links that can refuse frames (backed up, or closing)."""
+
+    def __init__(self, relay: MemoryRelay, scheduler: TestScheduler) -> None:
+        self.relay = relay
+        self.scheduler = scheduler
+        self.capacity: int | None = None
+        self.link: FlakyLink | None = None
+
+    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> FlakyLink:
+        self.link = FlakyLink(self, self.relay.open(url, listener, runtime), listener)
+        return self.link
+
+    def drop(self) -> None:
+        """The server drops the current connection (the socket did not ask for it)."""
+        assert self.link is not None
+        self.link.inner.close(CloseCode.ABNORMAL, "connection lost")
+
+    def drain(self, capacity: int | None = None) -> None:
+        """Take ``capacity`` more frames (all, by default), then tell the socket."""
+        self.capacity = capacity
+        link = self.link
+        assert link is not None
+        self.scheduler.schedule(lambda *_: link.listener.on_drain())
+
+
+def record(stream: Any) -> list[Any]:
+    seen: list[Any] = []
+    stream.subscribe(seen.append)
+    return seen
+
+
+def payload(message: Message[Any]) -> Any:
+    return message.message
+
+
+def payloads(ch: IttySocket) -> list[Any]:
+    return record(ch.messages.pipe(ops.map(payload)))
+
+
+class World:
+    """A virtual-time scheduler, an in-memory relay with uids u1, u2... and ``flaky``, a
+    transport over that relay whose links can refuse frames."""
+
+    def __init__(self) -> None:
+        self.scheduler = TestScheduler()
+        names = itertools.count(1)
+        self.relay = MemoryRelay(uid_factory=lambda: f"u{next(names)}")
+        self.flaky = Flaky(self.relay, self.scheduler)
+
+    def socket(self, transport: Any = None, **options: Any) -> IttySocket:
+        options.setdefault("reconnect", Backoff(initial=1.0, jitter=False))
+        return connect_socket(
+            "room", transport=transport or self.relay, scheduler=self.scheduler, **options
+        )
+
+    def listener(self) -> list[Any]:
+        ch = self.socket(reconnect=False)
+        heard = payloads(ch)
+        self.run()
+        return heard
+
+    def run(self, until: float | None = None) -> None:
+        self.scheduler.advance_to(self.scheduler.clock + 0.001 if until is None else until)
+
+
+# -- one chat payload as a model of each library rx_itty decodes into ---------------------
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A chat payload as a dataclass (``ChatModel``: pydantic, ``ChatStruct``: msgspec)."""
+
+    text: str
+    n: int = 0
+
+
+class ChatModel(pydantic.BaseModel):
+    text: str
+    n: int = 0
+
+
+class ChatStruct(msgspec.Struct):
+    text: str
+    n: int = 0
+
+
+# -- PNG, read back by hand (zlib only) ------------------------------------------------------
+
+
+def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """The chunks of a PNG file, in order, each CRC checked."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n"), "not a PNG signature"
+    chunks: list[tuple[bytes, bytes]] = []
+    at = 8
+    while at < len(png):
+        (length,) = struct.unpack(">I", png[at : at + 4])
+        kind, data = png[at + 4 : at + 8], png[at + 8 : at + 8 + length]
+        (crc,) = struct.unpack(">I", png[at + 8 + length : at + 12 + length])
+        assert crc == zlib.crc32(kind + data), f"bad CRC on {kind!r}"
+        chunks.append((kind, data))
+        at += 12 + length
+    return chunks
+
+
+def png_rows(png: bytes) -> list[bytes]:
+    """Decode an 8-bit RGB PNG without filters (what rx_itty draws) into pixel rows."""
+    chunks = png_chunks(png)
+    header = dict(chunks)[b"IHDR"]
+    width, height, depth, color, *_ = struct.unpack(">IIBBBBB", header)
+    assert (depth, color) == (8, 2)
+    raw = zlib.decompress(b"".join(data for kind, data in chunks if kind == b"IDAT"))
+    stride = 1 + width * 3
+    assert len(raw) == stride * height
+    assert chunks[-1] == (b"IEND", b"")
+    return [raw[row * stride + 1 : (row + 1) * stride] for row in range(height)]

@@ -13,11 +13,9 @@ import builtins
 import contextvars
 import math
 import re
-import struct
 import sys
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,7 +29,7 @@ from rx_itty.events import Uid, User
 from rx_itty.exceptions import InvalidOptionError
 from rx_itty.notebook import Sparkline, live, roster, sparkline
 from rx_itty.presence import Presence
-from tests.support import scaled
+from tests.support import png_rows, scaled
 
 _SHELL_GLOBALS = ("ps1", "ps2", "ps3")
 
@@ -251,27 +249,6 @@ def svg_text(render: Callable[[float], Any], values: list[float]) -> str:
         picture = render(value)
     assert isinstance(picture, Sparkline)
     return picture._repr_svg_()
-
-
-def png_rows(png: bytes) -> list[bytes]:
-    """Decode an 8-bit RGB PNG without filters (what Sparkline writes) into pixel rows."""
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    chunks: dict[bytes, bytes] = {}
-    at = 8
-    while at < len(png):
-        (length,) = struct.unpack(">I", png[at : at + 4])
-        kind, data = png[at + 4 : at + 8], png[at + 8 : at + 8 + length]
-        (crc,) = struct.unpack(">I", png[at + 8 + length : at + 12 + length])
-        assert crc == zlib.crc32(kind + data)
-        chunks[kind] = chunks.get(kind, b"") + data
-        at += 12 + length
-    width, height, depth, color, *_ = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
-    assert (depth, color) == (8, 2)
-    raw = zlib.decompress(chunks[b"IDAT"])
-    stride = 1 + width * 3
-    assert len(raw) == stride * height
-    assert b"IEND" in chunks
-    return [raw[row * stride + 1 : (row + 1) * stride] for row in range(height)]
 
 
 def test_sparkline_draws_an_svg_with_the_last_maxlen_values_and_a_caption() -> None:

@@ -12,7 +12,6 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import pydantic
 import pytest
 from reactivex import operators as ops
@@ -27,10 +26,8 @@ from rx_itty import (
     InvalidOptionError,
     IttySocket,
     Join,
-    ListenerError,
     Message,
     Open,
-    PayloadError,
     SendError,
     SendQueueFull,
     SerializationError,
@@ -40,7 +37,7 @@ from rx_itty import (
 from rx_itty.presence import Presence
 from rx_itty.relay import Limits, RelayConfig
 from rx_itty.testing import MemoryRelay
-from tests.support import attempt_times
+from tests.support import Chat, ChatModel, ChatStruct, attempt_times
 
 
 def payload(message: Message[Any]) -> Any:
@@ -130,22 +127,6 @@ def test_close_when_never_opened_is_a_no_op(world: World) -> None:
     assert ch.current_state is ConnectionState.READY  # no close was armed for later
 
 
-def test_subscribing_to_any_event_stream_opens(world: World) -> None:
-    for stream in ("events", "messages", "joins", "leaves", "errors", "opens", "closes"):
-        ch = world.socket(f"room-{stream}")
-        getattr(ch, stream).subscribe()
-        world.run()
-        assert ch.current_state is ConnectionState.READY, stream
-
-
-def test_observing_state_or_diagnostics_does_not_open(world: World) -> None:
-    ch = world.socket()
-    states = record(ch.state)
-    ch.diagnostics.subscribe()
-    world.run()
-    assert states == [ConnectionState.IDLE]
-
-
 def test_sends_before_open_queue_and_flush_in_order(world: World) -> None:
     listener = world.socket()
     seen = record(listener.messages.pipe(ops.map(payload)))
@@ -222,90 +203,6 @@ def test_object_payload_fields_read_through_with_the_envelope_winning(world: Wor
     assert ["0" in m for m in seen[1:]] == [False, False, False]
 
 
-def test_typed_payloads_reach_their_type_and_all_messages(world: World) -> None:
-    ch = world.socket(echo=True)
-    chats, messages = record(ch.on("chat")), record(ch.on("message"))
-    ch.send({"type": "chat", "user": "Kevin", "text": "hi"}).send("untyped")
-    world.run()
-    assert [(m.type, m["user"], m.uid, m.date) for m in chats] == [("chat", "Kevin", "u1", 0)]
-    assert [m.message for m in messages] == [
-        {"type": "chat", "user": "Kevin", "text": "hi"},
-        "untyped",
-    ]
-
-
-def test_a_typed_stream_keeps_nothing_once_its_last_observer_leaves(world: World) -> None:
-    ch = world.socket(echo=True)
-    kept = record(ch.on("chat"))
-    for i in range(100_000):  # a request/reply pattern: one reply type per request
-        ch.on(f"reply-{i}").subscribe().dispose()
-    assert set(ch._typed) == {"chat"}  # no hub for a type nobody observes any more
-    again = record(ch.on("reply-7"))  # a type observed again gets a working stream
-    ch.send({"type": "reply-7", "n": 1}).send({"type": "chat", "n": 2})
-    world.run()
-    assert [m["n"] for m in again] == [1]
-    assert [m["n"] for m in kept] == [2]
-
-
-def test_wildcard_receives_joins_and_messages_but_not_lifecycle(world: World) -> None:
-    ch = world.socket(echo=True)
-    events = record(ch.on("*"))
-    ch.send("hi")
-    world.run()
-    assert [type(e).__name__ for e in events] == ["Join", "Message"]
-
-
-def test_filter_functions_select_events(world: World) -> None:
-    ch = world.socket(echo=True)
-    big = record(ch.on(lambda e: isinstance(e, Message) and e.message > 10))
-    ch.send(5).send(50)
-    world.run()
-    assert [m.message for m in big] == [50]
-
-
-def test_a_raising_filter_skips_the_event_and_is_reported(world: World) -> None:
-    ch = world.socket(echo=True)
-    problems = record(ch.diagnostics)
-
-    def ok(event: Event) -> bool:
-        return bool(event.message["ok"])  # type: ignore[union-attr,index]
-
-    seen = record(ch.on(ok))
-    ch.send({"ok": True}).send("no fields")
-    world.run()
-    assert [m.message for m in seen] == [{"ok": True}]
-    assert any(isinstance(p, ListenerError) for p in problems)
-
-
-def test_a_payload_type_never_spoofs_a_system_event(world: World) -> None:
-    target = world.socket()
-    joins, messages = record(target.joins), record(target.on("join"))
-    world.run()
-    world.socket().send({"type": "join", "uid": "fake"}).send({"type": "leave"})
-    world.run()
-    assert all(isinstance(j, Join) and j.raw.get("type") == "join" for j in joins)
-    assert [j.uid for j in joins] == ["u1", None]  # own join, then the sender's join
-    assert messages == joins
-
-
-def test_system_streams_carry_typed_events(world: World) -> None:
-    a = world.socket(announce=True, alias="A")
-    joins, leaves, errors = record(a.joins), record(a.leaves), record(a.errors)
-    world.run()
-    b = world.socket(announce=True, alias="B").open()
-    world.run()
-    a.send("hello", to="nobody")
-    b.close()
-    world.run()
-    assert [(j.uid, j.alias, j.is_self, j.total) for j in joins] == [
-        ("u1", "A", True, 1),
-        ("u2", "B", False, 2),
-    ]
-    assert [(left.uid, left.total) for left in leaves] == [("u2", 1)]
-    assert len(errors) == 1
-    assert '"nobody"' in errors[0].message
-
-
 def test_direct_messages_and_the_dm_sink(world: World) -> None:
     a, b, c = world.socket(), world.socket(), world.socket()
     b_seen, c_seen = record(b.messages), record(c.messages)
@@ -319,42 +216,6 @@ def test_direct_messages_and_the_dm_sink(world: World) -> None:
     world.run()
     assert [m.message for m in b_seen] == ["psst", "x", "y"]
     assert c_seen == []
-
-
-@dataclass(frozen=True)
-class Chat:
-    text: str
-    n: int = 0
-
-
-class ChatModel(pydantic.BaseModel):
-    text: str
-    n: int = 0
-
-
-class ChatStruct(msgspec.Struct):
-    text: str
-    n: int = 0
-
-
-@pytest.mark.parametrize("model", [Chat, ChatModel, ChatStruct])
-def test_typed_payloads_decode_into_models_and_misfits_are_reported(
-    world: World, model: Any
-) -> None:
-    ch = world.socket(echo=True)
-    chats, problems = record(ch.on("chat", model)), record(ch.diagnostics)
-    ch.send({"type": "chat", "text": "hi", "n": 2})
-    ch.send({"type": "chat", "text": 7})
-    ch.send({"type": "chat", "text": "again"})
-    world.run()
-    assert [(m.message.text, m.message.n, m.uid) for m in chats] == [
-        ("hi", 2, "u1"),
-        ("again", 0, "u1"),
-    ]
-    assert all(isinstance(m.message, model) for m in chats)
-    [problem] = problems
-    assert isinstance(problem, PayloadError)
-    assert problem.event.message == {"type": "chat", "text": 7}
 
 
 @dataclass
@@ -419,21 +280,6 @@ def test_model_fields_are_encoded_by_their_library_or_refused_if_it_has_no_rule(
         ch.send(Stamped(text="hi", at=when))  # a dataclass has no rule for it: convert first
     world.run()
     assert [m.message for m in raw] == [{"text": "hi", "at": "2024-05-01T12:00:00Z"}]
-
-
-def test_a_function_can_decode_every_message(world: World) -> None:
-    ch = world.socket(echo=True)
-    lengths = record(ch.on("message", lambda payload: len(payload)))
-    ch.send("abc").send([1, 2])
-    world.run()
-    assert [m.message for m in lengths] == [3, 2]
-
-
-def test_models_are_refused_for_system_keys(world: World) -> None:
-    with pytest.raises(InvalidOptionError, match="models decode user message payloads"):
-        world.socket().on("join", Chat)
-    with pytest.raises(InvalidOptionError, match="non-empty event key"):
-        world.socket().on("")
 
 
 def test_unserialisable_messages_raise_at_the_call_and_queue_nothing(world: World) -> None:
@@ -529,20 +375,6 @@ def test_the_sink_sends_and_survives_upstream_completion_and_errors(world: World
     ]
 
 
-def test_a_raising_subscriber_does_not_starve_the_others(world: World) -> None:
-    ch = world.socket(echo=True)
-
-    def explode(_: Any) -> None:
-        raise ValueError("subscriber bug")
-
-    ch.messages.subscribe(explode)
-    seen, problems = record(ch.messages), record(ch.diagnostics)
-    ch.send(1).send(2)
-    world.run()
-    assert [m.message for m in seen] == [1, 2]
-    assert [str(p.error) for p in problems] == ["subscriber bug", "subscriber bug"]
-
-
 def test_unexpected_closes_reconnect_with_backoff_and_a_new_uid(world: World) -> None:
     ch = world.socket(reconnect=Backoff(initial=1.0, factor=2.0, jitter=False))
     opens: list[float] = []
@@ -626,26 +458,6 @@ def test_presence_tracks_the_roster_from_the_list_snapshot_and_joins(world: Worl
     assert [p.total for p in presence] == [0, 3, 4, 3]
     assert "u4" not in final
     assert "u1" in final
-
-
-def test_a_stream_says_what_it_is_and_where_its_current_value_is(world: World) -> None:
-    ch = world.socket(join_key="s3cret")
-    assert repr(ch.state) == (
-        "<Stream ch.state of wss://itty.ws/c/room: now IDLE; the value itself is ch.current_state>"
-    )
-    assert repr(ch.on("chat", Chat)) == "<Stream ch.on('chat', Chat) of wss://itty.ws/c/room>"
-    assert repr(ch.messages) == "<Stream ch.messages of wss://itty.ws/c/room>"
-    ch.open()
-    world.run()
-    assert "now READY" in repr(ch.state)
-    assert "1 here" in repr(ch.presence)
-    assert all("s3cret" not in repr(s) for s in (ch.state, ch.on("x"), ch.events))
-
-
-def test_state_replays_the_current_state_to_late_subscribers(world: World) -> None:
-    ch = world.socket().open()
-    world.run()
-    assert record(ch.state) == [ConnectionState.READY]
 
 
 def test_dispose_flushes_closes_and_completes_every_stream(world: World) -> None:

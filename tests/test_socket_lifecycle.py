@@ -1,9 +1,9 @@
 """IttySocket's lifecycle under faults, in virtual time: backoff, final closes, delivery.
 
 Servers that misbehave are scripted at the transport seam (``Scripted``); sends
-that a connection refuses or cannot take yet go through ``Flaky``, a wrapper
-around the in-memory relay whose links can refuse frames as a closing or
-backed-up connection would.
+that a connection refuses or cannot take yet go through ``world.flaky``
+(:class:`tests.support.Flaky`), a wrapper around the in-memory relay whose links
+can refuse frames as a closing or backed-up connection would.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ import logging
 from typing import Any, Literal
 
 import pytest
-import reactivex
 from reactivex import abc
-from reactivex import operators as ops
 from reactivex.testing import TestScheduler
 
 from rx_itty import (
@@ -25,7 +23,6 @@ from rx_itty import (
     ConnectionState,
     HandshakeRejected,
     IttySocket,
-    Message,
     SerializationError,
     SocketDisposed,
     connect,
@@ -37,7 +34,7 @@ from rx_itty.testing import MemoryRelay
 from rx_itty.testing.builders import frame, join
 from rx_itty.transport import TransportListener
 from rx_itty.wire import CloseCode
-from tests.support import attempt_times
+from tests.support import World, attempt_times, record
 
 Behaviour = Literal["accept-then-close", "join-then-close", "stay"]
 
@@ -105,66 +102,6 @@ class Refusing:
         return link
 
 
-class FlakyLink:
-    """A memory link that takes at most ``capacity`` frames (``None``: all)."""
-
-    def __init__(self, owner: Flaky, inner: Any, listener: TransportListener) -> None:
-        self.owner = owner
-        self.inner = inner
-        self.listener = listener
-
-    def send(self, text: str) -> bool:
-        capacity = self.owner.capacity
-        if capacity is not None:
-            if capacity == 0:
-                return False
-            self.owner.capacity = capacity - 1
-        return bool(self.inner.send(text))
-
-    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
-        self.inner.close(code, reason)
-
-
-class Flaky:
-    """The in-memory relay behind links that can refuse frames (backed up, or closing)."""
-
-    def __init__(self, relay: MemoryRelay, scheduler: TestScheduler) -> None:
-        self.relay = relay
-        self.scheduler = scheduler
-        self.capacity: int | None = None
-        self.link: FlakyLink | None = None
-
-    def open(self, url: str, listener: TransportListener, runtime: Runtime) -> FlakyLink:
-        self.link = FlakyLink(self, self.relay.open(url, listener, runtime), listener)
-        return self.link
-
-    def drop(self) -> None:
-        """The server drops the current connection (the socket did not ask for it)."""
-        assert self.link is not None
-        self.link.inner.close(CloseCode.ABNORMAL, "connection lost")
-
-    def drain(self, capacity: int | None = None) -> None:
-        """Take ``capacity`` more frames (all, by default), then tell the socket."""
-        self.capacity = capacity
-        link = self.link
-        assert link is not None
-        self.scheduler.schedule(lambda *_: link.listener.on_drain())
-
-
-def record(stream: Any) -> list[Any]:
-    seen: list[Any] = []
-    stream.subscribe(seen.append)
-    return seen
-
-
-def payload(message: Message[Any]) -> Any:
-    return message.message
-
-
-def payloads(ch: IttySocket) -> list[Any]:
-    return record(ch.messages.pipe(ops.map(payload)))
-
-
 def state(ch: IttySocket) -> ConnectionState:
     """The socket's state now (a call, so that mypy does not narrow it across actions)."""
     return ch.current_state
@@ -174,35 +111,12 @@ def retry_delays(attempts: list[float]) -> list[float]:
     return [round(b - a, 6) for a, b in itertools.pairwise(attempts)]
 
 
-class World:
-    def __init__(self) -> None:
-        self.scheduler = TestScheduler()
-        names = itertools.count(1)
-        self.relay = MemoryRelay(uid_factory=lambda: f"u{next(names)}")
-        self.flaky = Flaky(self.relay, self.scheduler)
-
-    def socket(self, transport: Any = None, **options: Any) -> IttySocket:
-        options.setdefault("reconnect", Backoff(initial=1.0, jitter=False))
-        return connect(
-            "room", transport=transport or self.relay, scheduler=self.scheduler, **options
-        )
-
-    def listener(self) -> list[Any]:
-        ch = self.socket(reconnect=False)
-        heard = payloads(ch)
-        self.run()
-        return heard
-
-    def run(self, until: float | None = None) -> None:
-        self.scheduler.advance_to(self.scheduler.clock + 0.001 if until is None else until)
-
-
 @pytest.fixture
 def world() -> World:
     return World()
 
 
-# -- backoff that cannot be fooled -------------------------------------------------------
+# -- backoff that cannot be fooled -----------------------------------------------------
 
 
 @pytest.mark.parametrize("behaviour", ["accept-then-close", "join-then-close"])
@@ -246,7 +160,7 @@ def test_the_delays_start_over_only_after_a_connection_stays_up(world: World) ->
     assert attempts == [0, 2.0, 6.0, 13.0]
 
 
-# -- closes that retrying cannot fix -----------------------------------------------------
+# -- closes that retrying cannot fix ---------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
@@ -321,7 +235,7 @@ def test_reconnect_gives_up_after_max_attempts_with_no_steady_connection(world: 
     assert state(ch) is ConnectionState.CLOSED
 
 
-# -- nothing sent is lost to a state change ----------------------------------------------
+# -- nothing sent is lost to a state change --------------------------------------------
 
 
 def test_a_frame_the_connection_refused_goes_out_once_on_the_next_connection(world: World) -> None:
@@ -542,7 +456,7 @@ def test_frames_a_disposed_socket_could_not_deliver_are_logged_not_silently_lost
     assert any("1 queued frame(s)" in r.getMessage() for r in caplog.records)
 
 
-# -- sends: what is refused at the call --------------------------------------------------
+# -- sends: what is refused at the call ------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -572,86 +486,7 @@ def test_sends_after_dispose_raise_at_once_from_the_same_thread(world: World) ->
         ch.push("too late")
 
 
-# -- flushed() and send_all() ------------------------------------------------------------
-
-
-def test_send_all_emits_the_count_once_every_value_was_handed_over(world: World) -> None:
-    heard = world.listener()
-    ch = world.socket(world.flaky)
-    done = record(ch.send_all(reactivex.from_iterable(range(5))))
-    world.flaky.capacity = 3
-    world.run(1)
-    assert heard == [0, 1, 2]
-    assert done == []  # two frames still wait in the socket
-    world.flaky.drain()
-    world.run(2)
-    assert heard == [0, 1, 2, 3, 4]
-    assert done == [5]
-
-
-def test_send_all_is_cold_and_fails_on_the_first_value_that_cannot_be_sent(world: World) -> None:
-    heard = world.listener()
-    ch = world.socket()
-    sending = ch.send_all(reactivex.from_iterable([1, {"bad": object()}, 3]))
-    world.run(1)
-    assert heard == []  # nothing until subscribed
-    errors: list[Exception] = []
-    sending.subscribe(on_error=errors.append)
-    world.run(2)
-    assert heard == [1]
-    assert [type(e) for e in errors] == [SerializationError]
-
-
-def test_send_all_waits_for_room_instead_of_overflowing_the_queue(world: World) -> None:
-    # A source far larger than max_queue, faster than the connection takes frames.
-    heard = world.listener()
-    ch = world.socket(world.flaky, max_queue=4)
-    world.flaky.capacity = 3
-    errors: list[Exception] = []
-    done: list[int] = []
-    ch.send_all(reactivex.from_iterable(range(25))).subscribe(done.append, errors.append)
-    world.run(1)
-    assert ch.queued == 4  # full, and the rest wait their turn
-    for step in range(2, 12):
-        world.flaky.drain(3)
-        world.run(step)
-    assert (errors, done) == ([], [25])
-    assert heard == list(range(25))  # each once, in order
-    assert ch.queued == 0
-
-
-def test_unsubscribing_from_send_all_stops_the_values_still_waiting_for_room(
-    world: World,
-) -> None:
-    heard = world.listener()
-    ch = world.socket(world.flaky, max_queue=2)
-    world.flaky.capacity = 0  # the connection takes nothing for now
-    subscription = ch.send_all(reactivex.from_iterable("abcdefg")).subscribe()
-    world.run(1)
-    assert ch.queued == 2
-    subscription.dispose()
-    world.flaky.drain()
-    world.run(2)
-    assert heard == ["a", "b"]  # what was in the queue goes out; the rest is not sent
-
-
-def test_send_all_refuses_a_recipient_that_is_not_a_uid_even_for_an_empty_source(
-    world: World,
-) -> None:
-    ch = world.socket()
-    for to in ("", "a\x1fb", "\ud800"):
-        with pytest.raises(SerializationError, match="recipient"):
-            ch.send_all(reactivex.empty(), to=to)
-
-
-def test_send_all_fails_when_the_socket_closes_for_good_with_frames_queued(world: World) -> None:
-    world.relay.stop()
-    ch = world.socket(reconnect=False)
-    errors: list[Exception] = []
-    ch.send_all(reactivex.of("a", "b")).subscribe(on_error=errors.append)
-    world.run(1)
-    assert [type(e) for e in errors] == [ConnectionFailed]
-    assert "Connection refused" in str(errors[0])
+# -- flushed() -------------------------------------------------------------------------
 
 
 def test_flushed_waits_for_frames_sent_before_it_and_opens_if_needed(world: World) -> None:
@@ -668,17 +503,7 @@ def test_flushed_waits_for_frames_sent_before_it_and_opens_if_needed(world: Worl
     assert heard == ["a", "b"]
 
 
-# -- streams and disposal ----------------------------------------------------------------
-
-
-def test_a_typed_stream_asked_for_after_dispose_completes_at_once(world: World) -> None:
-    ch = world.socket().open()
-    world.run(1)
-    ch.dispose()
-    completed: list[str] = []
-    ch.on("made-later").subscribe(on_completed=lambda: completed.append("done"))
-    assert completed == ["done"]
-    assert not ch._typed  # disposal keeps no per-type hub, nor does a later subscriber
+# -- disposal --------------------------------------------------------------------------
 
 
 def test_waiting_for_open_on_a_disposed_socket_fails_at_once(world: World) -> None:

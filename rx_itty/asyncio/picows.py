@@ -139,7 +139,8 @@ class PicowsTransport(NetworkTransport):
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, WSInvalidURL):  # its text quotes the whole URL, keys included
-        return f"{without_query(exc.url)} isn't a valid URL: {exc.args[-1]}"
+        why = str(exc).removeprefix(f"{exc.url} isn't a valid URL: ")
+        return f"{without_query(exc.url)} isn't a valid URL: {why}"
     return describe_failure(exc)
 
 

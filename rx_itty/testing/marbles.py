@@ -40,7 +40,7 @@ from rx_itty.runtime import Runtime
 from rx_itty.socket import IttySocket
 from rx_itty.testing.builders import frame, join, message
 from rx_itty.transport import TransportListener
-from rx_itty.wire import CloseCode, check_frame, split_direct
+from rx_itty.wire import CloseCode, check_frame, check_url, split_direct
 
 __all__ = ["MarbleSocket", "Outgoing", "marble_socket"]
 
@@ -142,6 +142,7 @@ class MarbleSocket:
 
     # Transport protocol: the socket opens at once and is greeted with its own join.
     def open(self, url: str, listener: TransportListener, runtime: Runtime) -> _ScriptedLink:
+        check_url(url)  # as every transport does: a URL no server could accept is refused
         link = self._link = _ScriptedLink(self, listener)
 
         def accept(scheduler: abc.SchedulerBase, state: Any = None) -> None:

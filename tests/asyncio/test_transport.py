@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
@@ -27,6 +28,7 @@ from rx_itty.relay import Relay
 from rx_itty.runtime import ImmediateRuntime
 from rx_itty.transport import Link, Transport
 from tests.conftest import Tls, TransportClass
+from tests.rawws import accept_upgrade, read_frame, server_frame
 from tests.support import WaitingRecorder, first, scaled
 
 
@@ -457,6 +459,46 @@ async def test_a_stalled_reader_makes_send_refuse_then_on_drain_says_when_to_res
     assert listener.named("drain") == [None]  # once per backed-up episode
 
 
+@pytest.mark.asyncio
+async def test_send_is_refused_once_the_server_has_started_closing(
+    transport_class: TransportClass,
+) -> None:
+    # A server that sends its close frame and keeps TCP open until it has the answer:
+    # between the close frame and on_close, a frame handed over would be lost, so send
+    # must refuse it (the socket keeps it queued for the next connection).
+    received: list[tuple[int, bytes]] = []
+    going_away = struct.pack(">H", 1001) + b"going away"
+
+    async def close_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer)
+        received.append(await read_frame(reader))  # "ready": the client is open
+        writer.write(server_frame(b"bye") + server_frame(going_away, opcode=0x8))
+        while received[-1][0] != 0x8:  # until the client's answering close frame
+            received.append(await read_frame(reader))
+        writer.close()
+
+    loop = asyncio.get_running_loop()
+    during_close: list[tuple[bool, bool]] = []
+
+    class Checking(Recorder):
+        def on_frame(self, data: str | bytes) -> None:
+            super().on_frame(data)
+            # "bye" and the close frame arrive together: the transport reads the close
+            # right after this call, and this check runs on the loop's next turn.
+            loop.call_soon(lambda: during_close.append((link.send("lost?"), self.closed)))
+
+    listener = Checking()
+    async with await asyncio.start_server(close_first, "127.0.0.1", 0) as raw:
+        url = f"ws://127.0.0.1:{raw.sockets[0].getsockname()[1]}/c/room"
+        link, tasks = await open_link(transport_class(), url, listener)
+        await listener.until(lambda: bool(listener.named("open")))
+        assert link.send("ready") is True
+        await ended(listener, tasks)
+    assert during_close == [(False, False)]  # refused, and before on_close
+    assert received == [(0x1, b"ready"), (0x8, going_away)]  # "lost?" never went out
+    assert listener.named("close") == [Close(1001, "going away")]
+
+
 # -- TLS ------------------------------------------------------------------------------
 
 
@@ -491,19 +533,3 @@ async def test_wss_to_a_certificate_nobody_trusts_fails_with_a_readable_reason(
     (close,) = listener.named("close")
     assert listener.named("open") == []
     assert "certificate" in close.reason.lower()
-
-
-@pytest.mark.asyncio
-async def test_a_tls_context_for_a_plain_ws_url_is_refused_at_open(
-    tls: Tls, transport_class: TransportClass
-) -> None:
-    transport = transport_class(ssl=tls.client)
-    with pytest.raises(InvalidOptionError, match="not a wss:// URL; use wss:// or drop ssl="):
-        transport.open("ws://127.0.0.1:9/c/room?", Recorder(), runtime())
-
-
-def test_a_ca_file_that_cannot_be_read_is_refused_at_once(
-    tmp_path: Any, transport_class: TransportClass
-) -> None:
-    with pytest.raises(InvalidOptionError, match="cannot load CA certificates from"):
-        transport_class(ssl=str(tmp_path / "missing.pem"))

@@ -100,6 +100,15 @@ def test_a_dropped_connection_reconnects_in_virtual_time() -> None:
         assert heard == fake.expect("------a", {"a": "after"})
 
 
+def test_what_arrives_while_the_connection_is_down_is_not_delivered() -> None:
+    with marble_socket(reconnect=False) as fake:
+        heard = fake.record(fake.socket.messages.pipe(ops.map(payload)))
+        fake.disconnect(at=3)
+        fake.incoming("--a--b", {"a": "before", "b": "after"})
+        fake.run(10)
+        assert heard == fake.expect("--a", {"a": "before"})
+
+
 def test_a_dropped_connection_reconnects_after_the_same_delays_in_every_run() -> None:
     # Full jitter by default, yet a test's timeline must not change between runs.
     def reopened_at() -> list[float]:
