@@ -7,6 +7,7 @@ helpers write requests and frames by hand and read exactly what the relay sent.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 from websockets.frames import Frame
 
 from tests.support import scaled
+
+TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
 KEY_HEADERS = (
     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -41,6 +44,38 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     elif length == 127:
         length = int.from_bytes(await reader.readexactly(8), "big")
     return head[0] & 0x0F, await reader.readexactly(length)
+
+
+async def next_text(reader: asyncio.StreamReader) -> dict[str, object]:
+    """The next text frame, decoded; control frames before it are skipped."""
+    async with asyncio.timeout(scaled(5)):
+        while True:
+            opcode, payload = await read_frame(reader)
+            if opcode == TEXT:
+                decoded = json.loads(payload)
+                assert isinstance(decoded, dict)
+                return decoded
+
+
+async def close_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The code and reason of the close frame the relay sends next (other frames skipped)."""
+    async with asyncio.timeout(scaled(5)):
+        while True:
+            opcode, payload = await read_frame(reader)
+            if opcode == CLOSE:
+                return int.from_bytes(payload[:2], "big"), payload[2:]
+
+
+async def join_raw(
+    port: int, path: str, rcvbuf: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, object]]:
+    """A raw member joined at ``path``: its socket, and its own join (already read)."""
+    reader, writer = await open_socket(port, rcvbuf)
+    writer.write(upgrade_request(path))
+    assert status_of(await read_head(reader)) == 101
+    join = await next_text(reader)
+    assert join["self"] is True
+    return reader, writer, join
 
 
 async def open_socket(
