@@ -43,14 +43,17 @@ def test_the_picows_engine_without_picows_says_which_extra_it_needs() -> None:
 # -- every engine's links, on the engine under test ($RX_ITTY_TEST_ENGINE) --------
 
 
-def link_of(relay: Relay, join: dict[str, object]) -> Link:
-    """The engine's link of the member whose own ``join`` this was."""
+async def member(
+    relay: Relay, rcvbuf: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Link]:
+    """A raw member joined to channel ``engine``: its socket, and the engine's link for it."""
+    reader, writer, join = await join_raw(relay.port, "/c/engine?", rcvbuf)
     (link,) = [
         link
         for link in relay._engine.links()
         if link.member is not None and link.member.uid == join["uid"]
     ]
-    return link
+    return reader, writer, link
 
 
 async def frames_until_the_end(reader: asyncio.StreamReader) -> list[tuple[int, bytes]]:
@@ -67,8 +70,7 @@ async def frames_until_the_end(reader: asyncio.StreamReader) -> list[tuple[int, 
 async def test_a_closed_link_gets_what_was_written_then_one_close_frame_then_nothing(
     relay: Relay,
 ) -> None:
-    reader, writer, join = await join_raw(relay.port, "/c/engine?")
-    link = link_of(relay, join)
+    reader, writer, link = await member(relay)
     link.write(text_frame('{"message":"before"}'))
     relay.switchboard.close(link, 4000, "bye")
     relay.switchboard.close(link, 4001, "again")  # the close frame was sent already
@@ -84,8 +86,7 @@ async def test_a_closed_link_gets_what_was_written_then_one_close_frame_then_not
 async def test_a_peer_that_never_answers_the_close_is_cut_off_after_the_grace(
     relay: Relay,
 ) -> None:
-    reader, writer, join = await join_raw(relay.port, "/c/engine?")
-    link = link_of(relay, join)
+    reader, writer, link = await member(relay)
     relay.switchboard.close(link, 1000, "bye", within=scaled(0.2))
     assert await close_frame(reader) == (1000, b"bye")
     assert await frames_until_the_end(reader) == []  # cut: no answer was awaited longer
@@ -94,8 +95,7 @@ async def test_a_peer_that_never_answers_the_close_is_cut_off_after_the_grace(
 
 @pytest.mark.asyncio
 async def test_the_grace_of_a_close_is_close_timeout_by_default(relay: Relay) -> None:
-    reader, writer, join = await join_raw(relay.port, "/c/engine?")
-    link = link_of(relay, join)
+    reader, writer, link = await member(relay)
     relay.switchboard.close(link, 1000, "bye")
     assert link.cut is not None
     left = link.cut.when() - asyncio.get_running_loop().time()
@@ -110,9 +110,8 @@ async def test_the_grace_of_a_close_is_close_timeout_by_default(relay: Relay) ->
 async def test_a_link_paused_for_reading_is_read_again_once_resumed(relay: Relay) -> None:
     async with await Peer.connect(relay.url + "engine?echo=true") as watcher:
         await watcher.joined()
-        reader, writer, join = await join_raw(relay.port, "/c/engine?")
+        reader, writer, link = await member(relay)
         assert (await watcher.recv())["type"] == "join"
-        link = link_of(relay, join)
         link.pause_reading()
         writer.write(client_frame(b'"held back"'))
         for n in range(3):  # the relay reads the others meanwhile, and nothing of this one
@@ -126,9 +125,9 @@ async def test_a_link_paused_for_reading_is_read_again_once_resumed(relay: Relay
 
 @pytest.mark.asyncio
 async def test_a_backed_up_link_is_watched_by_the_backlog_until_it_drains(relay: Relay) -> None:
-    reader, writer, join = await join_raw(relay.port, "/c/engine?", rcvbuf=4096)
-    link = link_of(relay, join)
+    reader, writer, link = await member(relay, rcvbuf=4096)
     transport = writer.transport
+    assert isinstance(transport, asyncio.Transport)
     transport.pause_reading()
     frame = text_frame(json.dumps({"message": "x" * 10_000}))
     sent = 0
