@@ -8,6 +8,7 @@ what the other side sent.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import socket
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from websockets.frames import Frame
 from websockets.utils import accept_key
 
 from tests.support import scaled
+
+TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
 KEY_HEADERS = (
     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -64,6 +67,38 @@ async def accept_upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWri
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Accept: " + accept_key(found[1].decode()).encode() + b"\r\n\r\n"
     )
+
+
+async def next_text(reader: asyncio.StreamReader) -> dict[str, object]:
+    """The next text frame, decoded; control frames before it are skipped."""
+    async with asyncio.timeout(scaled(5)):
+        while True:
+            opcode, payload = await read_frame(reader)
+            if opcode == TEXT:
+                decoded = json.loads(payload)
+                assert isinstance(decoded, dict)
+                return decoded
+
+
+async def close_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The code and reason of the close frame the relay sends next (other frames skipped)."""
+    async with asyncio.timeout(scaled(5)):
+        while True:
+            opcode, payload = await read_frame(reader)
+            if opcode == CLOSE:
+                return int.from_bytes(payload[:2], "big"), payload[2:]
+
+
+async def join_raw(
+    port: int, path: str, rcvbuf: int | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, object]]:
+    """A raw member joined at ``path``: its socket, and its own join (already read)."""
+    reader, writer = await open_socket(port, rcvbuf)
+    writer.write(upgrade_request(path))
+    assert status_of(await read_head(reader)) == 101
+    join = await next_text(reader)
+    assert join["self"] is True
+    return reader, writer, join
 
 
 async def open_socket(

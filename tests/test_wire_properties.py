@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rx_itty import _json
@@ -105,6 +106,7 @@ def test_a_query_decodes_back_to_its_parameters(params: dict[str, str]) -> None:
     st.text(min_size=1, max_size=20),
     st.dictionaries(query_keys, query_values, max_size=3),
 )
+@example("joinKey", "*", {})  # a secret that is a prefix of the mask itself
 def test_a_key_is_masked_wherever_it_sits_in_a_query(
     name: str, secret: str, others: dict[str, str]
 ) -> None:
@@ -112,5 +114,5 @@ def test_a_key_is_masked_wherever_it_sits_in_a_query(
     value = encode_query({"v": secret}).removeprefix("v=")
     query = "&".join([*encoded, f"{name}={value}", *encoded])
     masked = redact(f"GET /c/r?{query} HTTP/1.1")
-    assert f"{name}=***" in masked
-    assert f"{name}={value}" not in masked or value == "***"
+    shown = masked.split(f"{name}=", 1)[1]
+    assert re.split("[& ]", shown, maxsplit=1)[0] == "***"  # the whole value, masked

@@ -16,27 +16,26 @@ from collections.abc import AsyncIterator
 import pytest
 
 from rx_itty.relay import Relay
-from tests.rawws import client_frame, open_socket, read_frame, read_head, status_of, upgrade_request
+from tests.rawws import (
+    CLOSE,
+    PING,
+    client_frame,
+    close_frame,
+    join_raw,
+    next_text,
+    open_socket,
+    read_frame,
+    read_head,
+    status_of,
+    upgrade_request,
+)
 from tests.support import Peer, scaled
 
 pytestmark = pytest.mark.asyncio
 
-TEXT, CLOSE, PING = 0x1, 0x8, 0x9
-
 
 def channel() -> str:
     return f"switchboard-{secrets.token_hex(4)}"
-
-
-async def next_text(reader: asyncio.StreamReader) -> dict[str, object]:
-    """The next text frame, decoded; control frames before it are skipped."""
-    async with asyncio.timeout(scaled(5)):
-        while True:
-            opcode, payload = await read_frame(reader)
-            if opcode == TEXT:
-                decoded = json.loads(payload)
-                assert isinstance(decoded, dict)
-                return decoded
 
 
 @contextlib.asynccontextmanager
@@ -47,24 +46,12 @@ async def beside_a_peer(
     name = channel()
     async with await Peer.connect(f"{relay.url}{name}?{query}") as peer:
         await peer.joined()
-        reader, writer = await open_socket(relay.port)
-        writer.write(upgrade_request(f"/c/{name}?"))
-        assert status_of(await read_head(reader)) == 101
-        assert (await next_text(reader))["self"] is True
+        reader, writer, _ = await join_raw(relay.port, f"/c/{name}?")
         assert (await peer.recv())["total"] == 2
         try:
             yield peer, reader, writer
         finally:
             writer.close()
-
-
-async def close_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """The code and reason of the close frame the relay sends next (other frames skipped)."""
-    async with asyncio.timeout(scaled(5)):
-        while True:
-            opcode, payload = await read_frame(reader)
-            if opcode == CLOSE:
-                return int.from_bytes(payload[:2], "big"), payload[2:]
 
 
 async def test_messages_sent_with_the_handshake_come_after_the_own_join_in_order(
@@ -149,10 +136,7 @@ async def test_frames_gathered_in_one_turn_go_out_together_and_in_order(relay: R
     # What the Redis backplane does with a burst from other nodes: one write per member
     # at the end of the loop's turn instead of one per frame, the order kept.
     name = channel()
-    reader, writer = await open_socket(relay.port)
-    writer.write(upgrade_request(f"/c/{name}?"))
-    assert status_of(await read_head(reader)) == 101
-    assert (await next_text(reader))["self"] is True
+    reader, writer, _ = await join_raw(relay.port, f"/c/{name}?")
     board = relay.switchboard
     (link,) = [link for link in relay._engine.links() if link.member is not None]
     board.gather()
