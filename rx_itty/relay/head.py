@@ -56,7 +56,9 @@ class BoundedReader(StreamReader):
         first = self._lines == 0
         limit = m
         if first and self._max_line is not None:
-            limit = min(limit, self._max_line + 2)  # + CRLF
+            # + CRLF. It replaces websockets' own bound (8192 bytes with the CRLF),
+            # so the default 8192-byte limit means 8192 bytes of request line.
+            limit = self._max_line + 2
         budget = None if self._max_bytes is None else self._max_bytes - self._bytes
         if budget is not None and budget < limit:
             limit = budget

@@ -84,8 +84,13 @@ def test_the_size_limit_counts_the_request_line_too() -> None:
 
 def test_the_defaults_are_nginx_like() -> None:
     defaults = Limits()
-    assert isinstance(feed(request_line(8100) + b"\r\n\r\n", defaults), Request)
-    assert refusal(feed(request_line(8200) + b"\r\n\r\n", defaults))[0] == 414
+    assert defaults.max_request_line_bytes == 8192
+    assert isinstance(feed(request_line(8192) + b"\r\n\r\n", defaults), Request)
+    assert refusal(feed(request_line(8193) + b"\r\n\r\n", defaults)) == (
+        414,
+        "Failed to open a WebSocket connection: "
+        "request line exceeds 8192 bytes; use a shorter URL.\n",
+    )
     assert isinstance(feed(head_with(headers=100), defaults), Request)
     assert refusal(feed(head_with(headers=101), defaults))[0] == 431
     assert isinstance(feed(head_with(size=32 * 1024), defaults), Request)
