@@ -22,6 +22,7 @@ import functools
 import gc
 import json
 import os
+import re
 import sysconfig
 import tracemalloc
 from pathlib import Path
@@ -29,12 +30,15 @@ from typing import Final
 
 from _proc import BenchError, Child
 
-__all__ = ["Tracer", "collect_report", "print_breakdown", "snap"]
+__all__ = ["TRACE_SLOWDOWN", "Tracer", "collect_report", "print_breakdown", "snap"]
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
 TRACE_FRAMES: Final = 16
+# How much longer than usual a traced process may take for the same work.
+TRACE_SLOWDOWN: Final = 10
 _STDLIB: Final = sysconfig.get_paths()["stdlib"]
 ANSWER_TIMEOUT: Final = 120.0
+_LOOP: Final = "(the event loop)"
 
 
 def _short(filename: str) -> str:
@@ -61,7 +65,7 @@ def _owner(trace: tracemalloc.Traceback) -> str:
         if not frame.filename.startswith((_STDLIB, str(BENCH_DIR))):
             owner = where(frame)
             return owner if frame is inner else f"{owner} [{where(inner)}]"
-    return f"(the event loop) {where(inner)}"
+    return f"{_LOOP} {where(inner)}"
 
 
 def _function(frame: tracemalloc.Frame) -> str:
@@ -132,14 +136,30 @@ async def collect_report(child: Child) -> dict[str, int]:
     return {str(owner): int(size) for owner, size in owners.items()}
 
 
+def _package(owner: str) -> str:
+    """``rx_itty/socket.py:__init__`` -> ``rx_itty``; the event loop stays itself."""
+    if owner.startswith(_LOOP):
+        return _LOOP
+    return re.split(r"[/:]", owner, maxsplit=1)[0]
+
+
 def print_breakdown(
     name: str, rss_per_connection: float, owners: dict[str, int], connections: int, top: int
 ) -> None:
-    """RSS and traced bytes per connection, then the ``top`` owners and the rest."""
+    """RSS and traced bytes per connection, by package, then the ``top`` owners and the rest."""
     total = sum(owners.values()) / connections
+    packages: dict[str, int] = {}
+    for owner, size in owners.items():
+        package = _package(owner)
+        packages[package] = packages.get(package, 0) + size
+    by_package = ", ".join(
+        f"{package} {size / connections:,.0f}"
+        for package, size in sorted(packages.items(), key=lambda item: item[1], reverse=True)
+        if abs(size) >= connections  # at least a byte per connection
+    )
     print(
         f"\n{name}: RSS {rss_per_connection / 1024:.1f} KiB per connection; "
-        f"traced {total:,.0f} B per connection, by owner:"
+        f"traced {total:,.0f} B per connection\n  by package (B): {by_package}\n  by owner:"
     )
     ranked = sorted(owners.items(), key=lambda item: item[1], reverse=True)
     shown = ranked[:top]

@@ -99,7 +99,7 @@ from _proc import (
 )
 from _rawws import RawClient, text_frames, until
 from _report import Row, Target, header, report
-from _tracemem import Tracer
+from _tracemem import TRACE_SLOWDOWN, Tracer
 from reactivex import operators as ops
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
@@ -696,6 +696,7 @@ async def run_idle(kind: PythonIdle, url: str, prefix: str, traced: bool = False
     under ``tracemalloc``, also answering ``snap`` and ``report`` (see ``_tracemem``).
     """
     tracer = Tracer() if traced else None
+    slowdown = TRACE_SLOWDOWN if traced else 1
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -719,7 +720,8 @@ async def run_idle(kind: PythonIdle, url: str, prefix: str, traced: bool = False
                 return
             first, count = len(closers), int(words[1])
             try:
-                async with asyncio.timeout(_timeout_for(count)), asyncio.TaskGroup() as group:
+                limit = _timeout_for(count) * slowdown
+                async with asyncio.timeout(limit), asyncio.TaskGroup() as group:
                     for index in range(first, first + count):
                         group.create_task(open_one(index))
             except TimeoutError:
@@ -747,16 +749,18 @@ async def idle_clients(kind: IdleKind, url: str, traced: bool = False) -> AsyncI
 
 
 async def idle_growth(
-    child: Child, connections: int, mark: Callable[[], Awaitable[T]]
+    child: Child, connections: int, mark: Callable[[], Awaitable[T]], traced: bool = False
 ) -> tuple[T, T]:
     """``mark()`` after a warm-up in ``child``, and again with ``connections`` more clients open.
 
-    The child has collected its garbage before each ``mark()``.
+    The child has collected its garbage before each ``mark()``. ``traced``: the
+    child runs under tracemalloc, so it gets longer to open them.
     """
+    slowdown = TRACE_SLOWDOWN if traced else 1
 
     async def open_more(count: int, total: int) -> None:
         child.send_line(f"open {count}")
-        record = await child.read_record(_timeout_for(count) + 5)
+        record = await child.read_record(_timeout_for(count) * slowdown + 5)
         if record.get("open") != total:
             raise BenchError(f"{child.name}: unexpected answer {record}")
 

@@ -50,7 +50,7 @@ TRANSPORTS: Final[dict[str, OurKind]] = {"websockets": "ours", "picows": "fast"}
 async def traced(kind: OurKind, url: str, connections: int) -> dict[str, int]:
     """The traced growth, by owner, in bytes for all ``connections`` idle clients."""
     async with idle_clients(kind, url, traced=True) as child:
-        await idle_growth(child, connections, lambda: snap(child))
+        await idle_growth(child, connections, lambda: snap(child), traced=True)
         return await collect_report(child)
 
 
