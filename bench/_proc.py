@@ -33,7 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "CONNECT_CONCURRENCY",
+    "FAST",
     "HOST",
     "SETUP_TIMEOUT",
     "START_TIMEOUT",
@@ -52,6 +53,7 @@ __all__ = [
     "cpu_seconds",
     "guarded",
     "kill_leftovers",
+    "loop_factory",
     "node_argv",
     "node_versions",
     "port_of",
@@ -70,6 +72,8 @@ __all__ = [
 T = TypeVar("T")
 
 HOST: Final = "127.0.0.1"
+# The fast extra (picows and uvloop) is installed: the benches measure our fast variants too.
+FAST: Final = all(importlib.util.find_spec(name) for name in ("picows", "uvloop"))
 # The Node anchors' programs, and the npm packages they load (the interop tests install them).
 NODE_DIR: Final = Path(__file__).resolve().parent / "node"
 NODE_MODULES: Final = NODE_DIR.parents[1] / "tests" / "interop" / "js" / "node_modules"
@@ -436,16 +440,24 @@ def run_relay(main: Coroutine[Any, Any, None], engine: str = "websockets") -> No
     The picows engine comes with the fast extra, uvloop included, so that is how
     it runs; the default engine runs on asyncio's own loop, as on a default install.
     """
-    loop_factory = None
-    if engine == "picows":
-        import uvloop
-
-        loop_factory = uvloop.new_event_loop
     with (
         contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=loop_factory) as runner,
+        asyncio.Runner(loop_factory=loop_factory(fast=engine == "picows")) as runner,
     ):
         runner.run(main)
+
+
+def loop_factory(*, fast: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop of a measured variant: uvloop's for the fast extra's, else asyncio's own.
+
+    Named, not left to ``rx_itty.asyncio.new_event_loop``, so that one run measures
+    the default install and the fast extra side by side (``None``: asyncio's).
+    """
+    if not fast:
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 async def serve_our_relay(

@@ -9,27 +9,32 @@ Usage::
 Three measurements, each printed as a ratio ours/baseline with PASS/MISS, and
 where the Node anchor ``itty`` (the official itty-sockets client, run by Node
 with the ``ws`` package's WebSocket; ``bench/node/``) was measured too, as a
-ratio ours/itty:
+ratio ours/itty. Our client is measured twice in the same run: ``ours`` is the
+default install (the websockets transport on asyncio's own loop), ``fast`` is
+what ``pip install 'rx_itty[fast]'`` gives (the picows transport on uvloop),
+compared with itty against targets of its own (left out, with a note, when
+picows or uvloop is missing). The transport is passed to ``connect()`` and the
+loop is chosen by this script, so ``$RX_ITTY_TRANSPORT`` and ``$RX_ITTY_LOOP``
+change nothing here.
 
 ``throughput`` -- receiver-limited messages/s through a real relay. The relay
 runs in its own subprocess (this script re-run with ``--role relay``), and so
 does each receiver (``--role receiver``, or ``bench/node/receiver.mjs``):
 ``baseline`` is a raw ``websockets`` + stdlib ``json`` receive loop, ``orjson``
-the same loop with orjson, ``ours`` is ``connect(...).on("chat").pipe(ops.map(...))``
-and ``itty`` is ``connect(url).on('chat', (m) => sink(m.n))`` in Node. All
-four sit in one channel with a *canary* and a *sender* (raw clients in this
-process). Each round, the receivers' event loops are blocked (on a read of
-their stdin), the sender writes a burst of pre-encoded ``{"type":"chat","n":i}``
-frames in one go, and the relay fans it out; once the canary has the whole
+the same loop with orjson, ``ours`` and ``fast`` are
+``connect(...).on("chat").pipe(ops.map(...))`` and ``itty`` is
+``connect(url).on('chat', (m) => sink(m.n))`` in Node. All of them sit in one
+channel with a *canary* and a *sender* (raw clients in this process). Each
+round, the receivers' event loops are blocked (on a read of their stdin), the
+sender writes a burst of pre-encoded ``{"type":"chat","n":i}`` frames in one
+go, and the relay fans it out; once the canary has the whole
 burst, the relay has written it to every receiver, where it waits in socket
 buffers. Then the receivers are released one at a time (in rotating order) and
 each times its own drain of the backlog, from the first value its pipeline
 yields to the last. The sender and relay are therefore never the limit: the
 rate is the receiver's alone, which the ``busy`` column (receiver CPU time /
-wall time during the drain) confirms. The Python clients run on the loop rx_itty
-picks for its own threads, and ours on the transport ``connect()`` picks: uvloop
-and picows when the ``fast`` extra is installed (the run says which), where the
-target against itty is 1.5 instead of 0.8.
+wall time during the drain) confirms. Targets against itty: ours >= 0.8,
+fast >= 1.5. The baselines run on asyncio's own loop, like ours.
 
 ``dispatch`` -- per-event cost of the socket's own dispatch, no I/O. Pre-encoded
 frames are fed through an in-memory transport (``listener.on_frame(text)``)
@@ -41,10 +46,11 @@ itty client has no transport seam to feed.)
 
 ``memory`` -- process RSS growth per idle client connection, 1,000 connections
 in one process, read after a full garbage collection: ``baseline`` holds raw
-``websockets`` connections with a receive loop each, ``ours`` rx_itty sockets
-with one ``on("chat")`` subscriber each, ``itty`` itty-sockets clients with one
-``.on('chat', fn)`` each (``bench/node/idle_clients.mjs``). Each connection is
-alone in its channel, so it receives only its own join.
+``websockets`` connections with a receive loop each, ``ours`` and ``fast``
+rx_itty sockets with one ``on("chat")`` subscriber each, ``itty`` itty-sockets
+clients with one ``.on('chat', fn)`` each (``bench/node/idle_clients.mjs``). Each connection is
+alone in its channel, so it receives only its own join. Targets against itty:
+<= 1.2 for ours and for fast. ``client_memory.py`` says where those bytes go.
 
 The machine is shared and noisy, so both measurements interleave their
 variants in small rounds/blocks and report the median of per-repetition ratios
@@ -66,19 +72,21 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, TypeVar, get_args
 
 import orjson
 from _proc import (
     CONNECT_CONCURRENCY,
+    FAST,
     SETUP_TIMEOUT,
     START_TIMEOUT,
     BenchError,
     Child,
     guarded,
+    loop_factory,
     node_argv,
     node_versions,
     port_of,
@@ -91,38 +99,52 @@ from _proc import (
 )
 from _rawws import RawClient, text_frames, until
 from _report import Row, Target, header, report
+from _tracemem import TRACE_SLOWDOWN, Tracer
 from reactivex import operators as ops
 from reactivex.scheduler import HistoricalScheduler
 from reactivex.subject import Subject
 
 from rx_itty import Message, connect
-from rx_itty.asyncio import new_event_loop
 from rx_itty.events import Close
 from rx_itty.runtime import Runtime
 from rx_itty.transport import TransportListener
 from rx_itty.wire import decode_frame
 
 SCRIPT: Final = Path(__file__).resolve()
+T = TypeVar("T")
 
-# "itty" is the Node anchor: the official itty-sockets client (bench/node/).
-PythonReceiver = Literal["baseline", "orjson", "ours"]
+# "ours" is the default install: websockets on asyncio's loop; "fast" the fast extra's
+# picows on uvloop (left out, with a note, when picows or uvloop is missing); "itty"
+# the Node anchor, the official itty-sockets client (bench/node/).
+OurKind = Literal["ours", "fast"]
+OUR_TRANSPORTS: Final[dict[str, str]] = {"ours": "websockets", "fast": "picows"}
+PythonReceiver = Literal["baseline", "orjson", "ours", "fast"]
 ReceiverKind = PythonReceiver | Literal["itty"]
-RECEIVERS: Final[tuple[ReceiverKind, ...]] = ("baseline", "orjson", "ours", "itty")
+RECEIVERS: Final[tuple[ReceiverKind, ...]] = (
+    ("baseline", "orjson", "ours", "fast", "itty")
+    if FAST
+    else ("baseline", "orjson", "ours", "itty")
+)
+# The kinds of a row compared with both the baseline and the anchor.
+AnchoredKind = Literal["baseline", "ours", "fast", "itty"]
 DispatchKind = Literal["baseline", "ours", "decode"]
 DISPATCHERS: Final[tuple[DispatchKind, ...]] = get_args(DispatchKind)
-PythonIdle = Literal["baseline", "ours"]
+PythonIdle = Literal["baseline", "ours", "fast"]
 IdleKind = PythonIdle | Literal["itty"]
-IDLERS: Final[tuple[IdleKind, ...]] = ("baseline", "ours", "itty")
+IDLERS: Final[tuple[IdleKind, ...]] = (
+    ("baseline", "ours", "fast", "itty") if FAST else ("baseline", "ours", "itty")
+)
 SCENARIOS: Final = ("throughput", "dispatch", "memory")
 
 THROUGHPUT_TARGET: Final = 0.5
 THROUGHPUT_STRETCH: Final = 0.65
 DISPATCH_TARGET: Final = 1.25
-# Targets for ours/itty, the Node itty-sockets client.
+# Targets for ours/itty, the Node itty-sockets client ...
 ITTY_THROUGHPUT_TARGET: Final = 0.8
-# ... and with the fast extra (picows, uvloop).
-ITTY_FAST_THROUGHPUT_TARGET: Final = 1.5
 ITTY_MEMORY_TARGET: Final = 1.2
+# ... and for fast/itty, the fast extra (picows, uvloop).
+FAST_THROUGHPUT_TARGET: Final = 1.5
+FAST_MEMORY_TARGET: Final = 1.2
 # Idle connections opened, untimed, before the first memory reading.
 WARM_CONNECTIONS: Final = 10
 
@@ -239,8 +261,8 @@ async def run_receiver(kind: PythonReceiver, url: str, channel: str, profile: st
     counter = Counter()
     cleanup: list[Callable[[], Any]] = []
     transport = "raw websockets"
-    if kind == "ours":
-        socket = connect(channel, server=url, reconnect=False)
+    if kind in OUR_TRANSPORTS:
+        socket = connect(channel, server=url, reconnect=False, transport=OUR_TRANSPORTS[kind])
         transport = type(socket._transport).__name__
         cleanup.append(socket.dispose)
         pipeline = socket.on("chat").pipe(ops.map(n_of))
@@ -408,25 +430,18 @@ class Room:
             rep.feed_seconds += fed
 
 
-@dataclass
-class Throughput:
-    """The repetitions, and what our receiver ran on (its loop and transport)."""
-
-    reps: list[ThroughputRep]
-    runs_on: str = ""
-
-    @property
-    def fast(self) -> bool:
-        """Our receiver used the fast extra's transport (picows)."""
-        return "Picows" in self.runs_on
+# What each of our receivers must report it runs on: its loop, then its transport.
+RUNS_ON: Final[dict[str, tuple[str, str]]] = {
+    "ours": ("asyncio.", "WebsocketsTransport"),
+    "fast": ("uvloop.", "PicowsTransport"),
+}
 
 
-async def measure_throughput(settings: Settings) -> Throughput:
+async def measure_throughput(settings: Settings) -> list[ThroughputRep]:
     channel = f"bench-{secrets.token_hex(4)}"
     reps: list[ThroughputRep] = []
-    result = Throughput(reps)
     async with contextlib.AsyncExitStack() as stack:
-        relay = await stack.enter_async_context(running_child("relay", _script("--role", "relay")))
+        relay = await stack.enter_async_context(our_relay())
         url = await relay.read_url()
         port = port_of(url)
 
@@ -436,9 +451,12 @@ async def measure_throughput(settings: Settings) -> Throughput:
             children[kind] = await stack.enter_async_context(running_child(kind, argv))
         for kind, child in children.items():
             ready = await child.read_record(START_TIMEOUT)  # {"ready": true, ...}
-            if kind == "ours":
-                result.runs_on = str(ready.get("runs_on"))
-                print(f"  ours receives on {result.runs_on}", flush=True)
+            if kind in RUNS_ON:
+                runs_on = str(ready.get("runs_on"))
+                loop, transport = RUNS_ON[kind]
+                if not (runs_on.startswith(loop) and runs_on.endswith(transport)):
+                    raise BenchError(f"{kind} receives on {runs_on}, not {loop}* with {transport}")
+                print(f"  {kind} receives on {runs_on}", flush=True)
 
         canary = await RawClient.connect(port, f"/c/{channel}")
         stack.callback(canary.abort)
@@ -466,7 +484,7 @@ async def measure_throughput(settings: Settings) -> Throughput:
                 f"  (relay feed {rep.feed_rate:,.0f}/s)",
                 flush=True,
             )
-    return result
+    return reps
 
 
 # --------------------------------------------------------------------------
@@ -644,8 +662,8 @@ def _ignore(value: Any) -> None:
 
 async def _open_idle(kind: PythonIdle, url: str, channel: str) -> Callable[[], Any]:
     """One idle client in ``channel``, joined and listening; returns how to close it."""
-    if kind == "ours":
-        socket = connect(channel, server=url)
+    if kind in OUR_TRANSPORTS:
+        socket = connect(channel, server=url, transport=OUR_TRANSPORTS[kind])
         subscription = socket.on("chat").subscribe(_ignore)
         await socket.opened(SETUP_TIMEOUT)
 
@@ -669,13 +687,16 @@ async def _open_idle(kind: PythonIdle, url: str, channel: str) -> Callable[[], A
     return abort
 
 
-async def run_idle(kind: PythonIdle, url: str, prefix: str) -> None:
+async def run_idle(kind: PythonIdle, url: str, prefix: str, traced: bool = False) -> None:
     """Per ``open N`` line on stdin, open N more idle clients and answer ``{"open": total}``.
 
     Each client gets a channel of its own (``<prefix>-<i>``), so it receives
     nothing but its own join. A full garbage collection precedes each answer,
-    so the bench reads RSS without garbage. EOF on stdin ends it.
+    so the bench reads RSS without garbage. EOF on stdin ends it. ``traced``:
+    under ``tracemalloc``, also answering ``snap`` and ``report`` (see ``_tracemem``).
     """
+    tracer = Tracer() if traced else None
+    slowdown = TRACE_SLOWDOWN if traced else 1
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -689,12 +710,18 @@ async def run_idle(kind: PythonIdle, url: str, prefix: str) -> None:
     _emit({"ready": True})
     try:
         while words := (await reader.readline()).split():
+            answer = tracer.answer(words[0].decode()) if tracer is not None else None
+            if answer is not None:
+                sys.stdout.write(answer + "\n")
+                sys.stdout.flush()
+                continue
             if words[0] != b"open":
                 _emit({"error": f"{kind}: unknown command {words!r}"})
                 return
             first, count = len(closers), int(words[1])
             try:
-                async with asyncio.timeout(_timeout_for(count)), asyncio.TaskGroup() as group:
+                limit = _timeout_for(count) * slowdown
+                async with asyncio.timeout(limit), asyncio.TaskGroup() as group:
                     for index in range(first, first + count):
                         group.create_task(open_one(index))
             except TimeoutError:
@@ -707,29 +734,57 @@ async def run_idle(kind: PythonIdle, url: str, prefix: str) -> None:
             close()
 
 
-def _idle_argv(kind: IdleKind, url: str, prefix: str) -> list[str]:
-    if kind == "itty":
-        return node_argv("idle_clients.mjs", url, prefix)
-    return _script("--role", "idle", "--kind", kind, "--url", url, "--channel", prefix)
-
-
-async def _idle_memory(kind: IdleKind, url: str, connections: int) -> float:
-    """A fresh process of ``kind``'s idle clients: its RSS growth per connection, in bytes."""
+@contextlib.asynccontextmanager
+async def idle_clients(kind: IdleKind, url: str, traced: bool = False) -> AsyncIterator[Child]:
+    """A fresh process of ``kind``'s idle clients, ready for ``open N`` (traced: Python kinds)."""
     prefix = f"idle-{kind}-{secrets.token_hex(4)}"
-    async with running_child(f"{kind} idle clients", _idle_argv(kind, url, prefix)) as child:
+    if kind == "itty":
+        argv = node_argv("idle_clients.mjs", url, prefix)
+    else:
+        argv = _script("--role", "idle", "--kind", kind, "--url", url, "--channel", prefix)
+        argv += ["--trace"] if traced else []
+    async with running_child(f"{kind} idle clients", argv) as child:
         await child.read_record(START_TIMEOUT)  # {"ready": true}
+        yield child
 
-        async def open_more(count: int, total: int) -> None:
-            child.send_line(f"open {count}")
-            record = await child.read_record(_timeout_for(count) + 5)
-            if record.get("open") != total:
-                raise BenchError(f"{kind}: unexpected answer {record}")
 
-        # Warm the code paths (and lazily created objects) before the first reading.
-        await open_more(WARM_CONNECTIONS, WARM_CONNECTIONS)
-        before = rss_bytes(child.pid)
-        await open_more(connections, WARM_CONNECTIONS + connections)
-        return (rss_bytes(child.pid) - before) / connections
+async def idle_growth(
+    child: Child, connections: int, mark: Callable[[], Awaitable[T]], traced: bool = False
+) -> tuple[T, T]:
+    """``mark()`` after a warm-up in ``child``, and again with ``connections`` more clients open.
+
+    The child has collected its garbage before each ``mark()``. ``traced``: the
+    child runs under tracemalloc, so it gets longer to open them.
+    """
+    slowdown = TRACE_SLOWDOWN if traced else 1
+
+    async def open_more(count: int, total: int) -> None:
+        child.send_line(f"open {count}")
+        record = await child.read_record(_timeout_for(count) * slowdown + 5)
+        if record.get("open") != total:
+            raise BenchError(f"{child.name}: unexpected answer {record}")
+
+    # Warm the code paths (and lazily created objects) before the first reading.
+    await open_more(WARM_CONNECTIONS, WARM_CONNECTIONS)
+    before = await mark()
+    await open_more(connections, WARM_CONNECTIONS + connections)
+    return before, await mark()
+
+
+async def idle_memory(kind: IdleKind, url: str, connections: int) -> float:
+    """A fresh process of ``kind``'s idle clients: its RSS growth per connection, in bytes."""
+    async with idle_clients(kind, url) as child:
+
+        async def rss() -> int:
+            return rss_bytes(child.pid)
+
+        before, after = await idle_growth(child, connections, rss)
+        return (after - before) / connections
+
+
+def our_relay() -> contextlib.AbstractAsyncContextManager[Child]:
+    """Our relay in a subprocess (this script with ``--role relay``); ``read_url()`` it."""
+    return running_child("relay", _script("--role", "relay"))
 
 
 async def measure_memory(settings: Settings) -> list[dict[IdleKind, float]]:
@@ -739,12 +794,12 @@ async def measure_memory(settings: Settings) -> list[dict[IdleKind, float]]:
     connecting to one relay (ours, in a subprocess of its own).
     """
     reps: list[dict[IdleKind, float]] = []
-    async with running_child("relay", _script("--role", "relay")) as relay:
+    async with our_relay() as relay:
         url = await relay.read_url()
         for rep_index in range(settings.reps):
             rep: dict[IdleKind, float] = {}
             for kind in round_order(IDLERS, rep_index):
-                rep[kind] = await _idle_memory(kind, url, settings.connections) / 1024
+                rep[kind] = await idle_memory(kind, url, settings.connections) / 1024
             reps.append(rep)
             print(
                 f"  memory rep {rep_index + 1}/{settings.reps}: "
@@ -770,10 +825,36 @@ class Settings:
     profile_dir: Path | None
 
 
-def throughput_rows(throughput: Throughput) -> tuple[list[Row], list[str]]:
-    reps = throughput.reps
-    itty_target = ITTY_FAST_THROUGHPUT_TARGET if throughput.fast else ITTY_THROUGHPUT_TARGET
+def anchored_row(
+    name: str,
+    unit: str,
+    digits: int,
+    values: Callable[[AnchoredKind], list[float]],
+    target: Target | None = None,
+    itty: Target | None = None,
+    fast: Target | None = None,
+) -> Row:
+    """A row of ours against the baseline and against itty; fast (when measured) against itty.
 
+    ``values(kind)`` gives a kind's figure per repetition; a target of None is info.
+    """
+    extra = {"fast": values("fast")} if FAST else {}
+    extra["itty"] = values("itty")
+    return Row(
+        name,
+        unit,
+        digits,
+        values("baseline"),
+        values("ours"),
+        target,
+        extra,
+        anchor="itty",
+        anchor_target=itty,
+        variants={"fast": fast} if FAST else {},
+    )
+
+
+def throughput_rows(reps: Sequence[ThroughputRep]) -> tuple[list[Row], list[str]]:
     def drains(kind: ReceiverKind) -> list[Drain]:
         return [rep.drains[kind] for rep in reps]
 
@@ -784,27 +865,17 @@ def throughput_rows(throughput: Throughput) -> tuple[list[Row], list[str]]:
         return [d.cpu_us for d in drains(kind)]
 
     rows = [
-        Row(
+        anchored_row(
             "receiver msg/s vs websockets+json",
             "msg/s",
             0,
-            rates("baseline"),
-            rates("ours"),
+            rates,
             Target(">=", THROUGHPUT_TARGET, THROUGHPUT_STRETCH),
-            {"itty": rates("itty")},
-            "itty",
-            Target(">=", itty_target),
+            Target(">=", ITTY_THROUGHPUT_TARGET),
+            Target(">=", FAST_THROUGHPUT_TARGET),
         ),
         Row("receiver msg/s vs websockets+orjson", "msg/s", 0, rates("orjson"), rates("ours")),
-        Row(
-            "receiver CPU vs websockets+json",
-            "us/msg",
-            2,
-            cpu("baseline"),
-            cpu("ours"),
-            extra={"itty": cpu("itty")},
-            anchor="itty",
-        ),
+        anchored_row("receiver CPU vs websockets+json", "us/msg", 2, cpu),
         Row("receiver CPU vs websockets+orjson", "us/msg", 2, cpu("orjson"), cpu("ours")),
     ]
     busy = "  ".join(
@@ -845,15 +916,13 @@ def memory_rows(reps: Sequence[dict[IdleKind, float]]) -> tuple[list[Row], list[
     def kib(kind: IdleKind) -> list[float]:
         return [rep[kind] for rep in reps]
 
-    row = Row(
+    row = anchored_row(
         "idle client memory vs websockets",
         "KiB/conn",
         1,
-        kib("baseline"),
-        kib("ours"),
-        extra={"itty": kib("itty")},
-        anchor="itty",
-        anchor_target=Target("<=", ITTY_MEMORY_TARGET),
+        kib,
+        itty=Target("<=", ITTY_MEMORY_TARGET),
+        fast=Target("<=", FAST_MEMORY_TARGET),
     )
     notes = [
         "idle client memory: process RSS growth per idle connection, read after a full "
@@ -863,7 +932,8 @@ def memory_rows(reps: Sequence[dict[IdleKind, float]]) -> tuple[list[Row], list[
 
 
 def print_profiles(directory: Path) -> None:
-    for path in sorted(directory.glob("*ours*.prof")):
+    ours = [path for kind in OUR_TRANSPORTS for path in directory.glob(f"*{kind}*.prof")]
+    for path in sorted(ours):
         out = io.StringIO()
         stats = pstats.Stats(str(path), stream=out)
         stats.strip_dirs().sort_stats("tottime").print_stats(14)
@@ -903,7 +973,7 @@ def _parser() -> argparse.ArgumentParser:
         "--profile-dir",
         type=Path,
         help="write cProfile files of the receivers' drains and of the in-memory dispatch to DIR "
-        "and print the top of ours (profiling slows things down: ignore that run's ratios)",
+        "and print the top of ours and fast (profiling slows things down: ignore the ratios)",
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--role", choices=("relay", "receiver", "idle"), help=argparse.SUPPRESS)
@@ -911,6 +981,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--channel", help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -940,13 +1011,12 @@ def run_role(args: argparse.Namespace) -> int:
             return 0
         if not (args.kind and args.url and args.channel):
             raise SystemExit(f"client_bench: --role {args.role} needs --kind, --url, --channel")
-        # The clients run on the loop rx_itty picks for its own threads: uvloop when the
-        # fast extra is installed (RX_ITTY_LOOP=asyncio to measure without it).
-        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        # fast runs on uvloop, everything else on asyncio's own loop, as installed by default.
+        with asyncio.Runner(loop_factory=loop_factory(fast=args.kind == "fast")) as runner:
             if args.role == "idle":
                 if args.kind not in get_args(PythonIdle):
                     raise SystemExit(f"client_bench: no idle clients of kind {args.kind!r}")
-                runner.run(run_idle(args.kind, args.url, args.channel))
+                runner.run(run_idle(args.kind, args.url, args.channel, args.trace))
             else:
                 runner.run(run_receiver(args.kind, args.url, args.channel, args.profile_out))
     return 0
@@ -968,8 +1038,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings.profile_dir is not None:
         settings.profile_dir.mkdir(parents=True, exist_ok=True)
         print("profiling: everything runs slower, so ignore the ratios of this run")
+    variants = (
+        "ours: websockets transport, asyncio loop; fast: picows transport, uvloop"
+        if FAST
+        else "ours: websockets transport, asyncio loop (no fast column: pip install "
+        "'rx_itty[fast]' for picows and uvloop)"
+    )
     print(
-        f"{header('client_bench', node_versions())}\n"
+        f"{header('client_bench', node_versions())}\n  {variants}\n"
         f"  throughput: {settings.rounds} round(s) x {settings.messages:,} msgs per rep; "
         f"dispatch: {settings.events:,} frames per rep; "
         f"memory: {settings.connections:,} idle conns per process; {settings.reps} rep(s)",
@@ -992,8 +1068,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows += new_rows
             notes += new_notes
     all_pass = report(
-        "client_bench: medians over the repetitions; ratios = median of per-rep ours/baseline "
-        "and ours/itty (the itty-sockets client on Node)",
+        "client_bench: medians over the repetitions; ratios = median of per-rep ours/baseline, "
+        f"ours/itty{' and fast/itty' if FAST else ''} (itty: the itty-sockets client on Node)",
         rows,
         notes,
     )

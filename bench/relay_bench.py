@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import secrets
 import statistics
 import sys
@@ -60,6 +59,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 from _proc import (
     CONNECT_CONCURRENCY,
+    FAST,
     HOST,
     SETUP_TIMEOUT,
     BenchError,
@@ -89,8 +89,7 @@ SCRIPT: Final = Path(__file__).resolve()
 T = TypeVar("T")
 PythonRelay = Literal["baseline", "ours", "picows"]
 RelayKind = PythonRelay | Literal["node"]
-# The picows variant needs the fast extra (picows and uvloop).
-FAST: Final = all(importlib.util.find_spec(name) for name in ("picows", "uvloop"))
+# The picows variant needs the fast extra (picows and uvloop): FAST.
 KINDS: Final[tuple[RelayKind, ...]] = (
     ("baseline", "ours", "picows", "node") if FAST else ("baseline", "ours", "node")
 )

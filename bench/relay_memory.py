@@ -18,8 +18,8 @@ For each engine, two relay subprocesses:
    full collection; the growth grouped by *owner*, the innermost
    frame outside Python's standard library (``module:function``), with the
    standard-library function that did the allocating in brackets (say
-   ``asyncio/base_events.py:create_task``). C extensions allocate through
-   Python's allocator and are traced too, under the Python frame that called them.
+   ``asyncio/base_events.py:create_task``); see ``_tracemem.py``, which
+   client_memory.py shares.
 
 The picows engine runs on uvloop, the websockets one on asyncio's own loop, as in
 relay_bench. Linux only (``/proc``). No targets: relay_bench judges memory against
@@ -29,22 +29,13 @@ the Node relay; this says what to cut.
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
-import functools
-import gc
-import json
-import os
 import sys
-import sysconfig
-import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 from _proc import (
-    BenchError,
-    Child,
     announce_url,
     guarded,
     port_of,
@@ -53,75 +44,16 @@ from _proc import (
     run_relay,
     running_child,
 )
+from _tracemem import Tracer, collect_report, print_breakdown, snap
 from relay_bench import PythonRelay, idle_growth, measure_memory, running_relay
 
 SCRIPT: Final = Path(__file__).resolve()
 ENGINES: Final = ("websockets", "picows")
-TRACE_FRAMES: Final = 16
-_STDLIB: Final = sysconfig.get_paths()["stdlib"]
 
 
 # --------------------------------------------------------------------------
-# Relay side (``--serve ENGINE [--trace]``)
+# Relay side (``--serve ENGINE``)
 # --------------------------------------------------------------------------
-
-
-def _short(filename: str) -> str:
-    """``site-packages/websockets/asyncio/server.py`` -> ``websockets/asyncio/server.py``."""
-    for marker in ("site-packages/", f"{_STDLIB}/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return os.path.relpath(filename, SCRIPT.parent.parent)
-
-
-def _owner(trace: tracemalloc.Traceback) -> str:
-    """Who a trace's memory is for: the innermost frame of rx_itty or a library.
-
-    Frames of the standard library (asyncio among them) and of this bench are
-    skipped; the allocating frame, when skipped, is named in brackets.
-    """
-    frames = list(trace)[::-1]  # innermost first
-    inner = frames[0]
-
-    def where(frame: tracemalloc.Frame) -> str:
-        return f"{_short(frame.filename)}:{_function(frame)}"
-
-    for frame in frames:
-        if not frame.filename.startswith((_STDLIB, str(SCRIPT.parent))):
-            owner = where(frame)
-            return owner if frame is inner else f"{owner} [{where(inner)}]"
-    return f"(the event loop) {where(inner)}"
-
-
-def _function(frame: tracemalloc.Frame) -> str:
-    """The innermost function around a frame's line: tracemalloc keeps only file and line."""
-    spans = _functions(frame.filename)
-    inside = [(first, name) for first, last, name in spans if first <= frame.lineno <= last]
-    return max(inside)[1] if inside else "<module>"
-
-
-@functools.cache
-def _functions(filename: str) -> list[tuple[int, int, str]]:
-    """``(first line, last line, name)`` of every function in a Python source file."""
-    try:
-        tree = ast.parse(Path(filename).read_text())
-    except (OSError, SyntaxError, ValueError):
-        return []
-    return [
-        (node.lineno, node.end_lineno or node.lineno, node.name)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    ]
-
-
-def breakdown(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> dict[str, int]:
-    """Bytes that appeared between the snapshots, by owner."""
-    owners: dict[str, int] = {}
-    for stat in after.compare_to(before, "traceback"):
-        if stat.size_diff:
-            owner = _owner(stat.traceback)
-            owners[owner] = owners.get(owner, 0) + stat.size_diff
-    return owners
 
 
 async def serve(engine: str) -> None:
@@ -130,7 +62,7 @@ async def serve(engine: str) -> None:
     A ``snap`` line takes a snapshot after a full collection (answer: ``SNAP``);
     ``report`` answers the growth from the first snapshot to the last, by owner.
     """
-    tracemalloc.start(TRACE_FRAMES)
+    tracer = Tracer()
     from rx_itty.relay import Limits, Relay, RelayConfig
 
     limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
@@ -139,21 +71,13 @@ async def serve(engine: str) -> None:
     relay = Relay(config, engine=engine) if engine != "websockets" else Relay(config)
     announce_url(await relay.start())
     loop = asyncio.get_running_loop()
-    snapshots: list[tracemalloc.Snapshot] = []
-
-    def command(line: str) -> None:
-        if line == "snap":
-            gc.collect()
-            snapshots.append(tracemalloc.take_snapshot())
-            print("SNAP", flush=True)
-        elif line == "report":
-            print(json.dumps(breakdown(snapshots[0], snapshots[-1])), flush=True)
-
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     try:
         while line := (await reader.readline()).decode().strip():
-            command(line)
+            answer = tracer.answer(line)
+            if answer is not None:
+                print(answer, flush=True)
     finally:
         await relay.aclose()
 
@@ -167,21 +91,9 @@ async def traced(engine: str, connections: int, channels: int) -> dict[str, int]
     """The traced growth, by owner, in bytes for all ``connections`` idle connections."""
     argv = [sys.executable, str(SCRIPT), "--serve", engine]
     async with running_child(f"{engine} relay (traced)", argv) as child:
-
-        async def snap() -> None:
-            await _ask(child, "snap", "SNAP")
-
-        await idle_growth(port_of(await child.read_url()), connections, channels, snap)
-        child.send_line("report")
-        owners = await child.read_record(120)
-    return {str(owner): int(size) for owner, size in owners.items()}
-
-
-async def _ask(child: Child, command: str, answer: str) -> None:
-    child.send_line(command)
-    line = await child.read_line(120)
-    if line != answer:
-        raise BenchError(f"{child.name}: expected {answer}, got {line[:200]!r}")
+        port = port_of(await child.read_url())
+        await idle_growth(port, connections, channels, lambda: snap(child))
+        return await collect_report(child)
 
 
 async def rss(engine: str, connections: int, channels: int) -> float:
@@ -189,22 +101,6 @@ async def rss(engine: str, connections: int, channels: int) -> float:
     kind: PythonRelay = "picows" if engine == "picows" else "ours"
     async with running_relay(kind, None) as relay:
         return await measure_memory(relay, connections, channels)
-
-
-def print_breakdown(
-    engine: str, per_connection: float, owners: dict[str, int], connections: int, top: int
-) -> None:
-    total = sum(owners.values()) / connections
-    print(
-        f"\n{engine}: RSS {per_connection / 1024:.1f} KiB per connection; "
-        f"traced {total:,.0f} B per connection, by owner:"
-    )
-    ranked = sorted(owners.items(), key=lambda item: item[1], reverse=True)
-    shown = ranked[:top]
-    for owner, size in shown:
-        print(f"  {size / connections:8,.0f} B  {owner}")
-    rest = sum(size for _, size in ranked[top:])
-    print(f"  {rest / connections:8,.0f} B  ({len(ranked) - len(shown)} other owners)")
 
 
 async def run_all(engines: Sequence[str], connections: int, channels: int, top: int) -> None:
