@@ -372,11 +372,15 @@ class ChannelStreams(ABC):
         cls = type(event)
         hub: Hub[Any]
         if cls is Message:
-            kind = event.type  # type: ignore[union-attr]
-            if kind is not None:
-                typed = self._typed.get(kind)
-                if typed is not None:
-                    typed.on_next(event)  # type: ignore[arg-type]
+            typed = self._typed
+            if typed:  # a hub per payload type exists only while it is observed
+                payload = event.message  # type: ignore[union-attr]
+                if type(payload) is dict:  # Message.type, inline
+                    kind = payload.get("type")
+                    if type(kind) is str:
+                        typed_hub = typed.get(kind)
+                        if typed_hub is not None:
+                            typed_hub.on_next(event)  # type: ignore[arg-type]
             hub = self._messages
         elif cls is Join or cls is Leave:
             self._presence.on_next(self._presence.latest.apply(event))  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ from rx_itty import (
 )
 from rx_itty.runtime import Runtime
 from rx_itty.socket import IttySocket
-from rx_itty.testing.builders import frame, join
+from rx_itty.testing.builders import frame, join, message
 from rx_itty.transport import TransportListener
 from rx_itty.wire import CloseCode
 from tests.support import Chat, ChatModel, ChatStruct, World, record
@@ -350,6 +350,17 @@ def test_a_frame_with_another_type_is_a_signal_on_signals_and_events() -> None:
     assert [(s.type, s.raw["n"]) for s in signals] == [("tick", 1)]
     assert [type(e) for e in events] == [Join, Signal]
     assert messages == []
+    ch.dispose()
+
+
+def test_a_payload_type_that_is_not_text_reaches_only_the_untyped_streams() -> None:
+    ch, wire = wired()
+    chats, messages, problems = record(ch.on("chat")), record(ch.messages), record(ch.diagnostics)
+    odd: list[Any] = [{"type": ["chat"]}, {"type": {"k": "chat"}}, {"type": 1}, ["chat"], "chat"]
+    wire.push(*(frame(message(payload)) for payload in ({"type": "chat", "n": 1}, *odd)))
+    assert [m.type for m in messages] == ["chat", None, None, None, None, None]
+    assert [m["n"] for m in chats] == [1]
+    assert problems == []
     ch.dispose()
 
 
