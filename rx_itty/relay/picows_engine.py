@@ -14,7 +14,7 @@ from then on its :class:`PicowsLink` hands messages to the switchboard.
 Behaviours ``picows`` leaves to its user are done here as the ``websockets``
 engine does them: pings are answered, a peer's close is echoed before the TCP
 connection is closed, fragmented messages are reassembled (up to the same size
-limit), invalid UTF-8 closes with 1007. It cannot compress, so a relay with
+and fragment limits), invalid UTF-8 closes with 1007. It cannot compress, so a relay with
 compression refuses this engine.
 """
 
@@ -38,13 +38,23 @@ from picows import (
     WSUpgradeResponseWithListener,
 )
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
+from websockets.exceptions import PayloadTooBig
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from rx_itty._logging import wire_logger
 from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay.core import Refusal, Ticket
-from rx_itty.relay.engine import LINK_SLOTS, OPEN_TIMEOUT, SERVER_HEADER, Link, Phase, start_link
+from rx_itty.relay.engine import (
+    LINK_SLOTS,
+    MAX_FRAGMENTS,
+    OPEN_TIMEOUT,
+    SERVER_HEADER,
+    TOO_MANY_FRAGMENTS,
+    Link,
+    Phase,
+    start_link,
+)
 from rx_itty.relay.head import RequestHead, is_upgrade
 from rx_itty.relay.switchboard import library_max_size
 
@@ -84,7 +94,7 @@ _DONE = Phase.DONE
 class PicowsLink(WSListener, Link):
     """One upgraded connection on ``picows``, as the switchboard's link."""
 
-    __slots__ = (*LINK_SLOTS, "_fragments", "raw", "transport")
+    __slots__ = (*LINK_SLOTS, "_fragments", "_gathered", "raw", "transport")
 
     board: ClassVar[Switchboard]
     engine: ClassVar[PicowsEngine]
@@ -95,6 +105,7 @@ class PicowsLink(WSListener, Link):
         self.transport: WSTransport | None = None
         self.raw: asyncio.Transport | None = None
         self._fragments: list[Any] | None = None  # [is_text, part, part, ...]
+        self._gathered = 0  # the bytes of those parts
 
     def upgraded(self, request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
         """picows' listener factory: the handshake was decided already, so: accept."""
@@ -147,7 +158,7 @@ class PicowsLink(WSListener, Link):
         self.board.backlog.resumed(self)
 
     def _data(self, kind: WSMsgType, frame: WSFrame) -> None:
-        """A binary message, or a fragment: gathered until the last one, within the limit."""
+        """A binary message, or a fragment: gathered until the last one, within the limits."""
         parts = self._fragments
         if kind is not _CONT:
             if parts is not None:
@@ -157,13 +168,21 @@ class PicowsLink(WSListener, Link):
                 self.board.receive(self, frame.get_payload_as_bytes())
                 return
             parts = self._fragments = [kind is _TEXT]
+            self._gathered = 0
         elif parts is None:
             self._fail(WSCloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
             return
-        parts.append(frame.get_payload_as_bytes())
-        if sum(len(part) for part in parts[1:]) > self.max_size:
-            self._fail(WSCloseCode.MESSAGE_TOO_BIG, f"message over {self.max_size} bytes")
+        before, size = self._gathered, frame.payload_size
+        if before + size > self.max_size:  # websockets' words, as its parser says it
+            too_big = PayloadTooBig(size, self.max_size - before)
+            too_big.set_current_size(before)
+            self._fail(WSCloseCode.MESSAGE_TOO_BIG, str(too_big))
             return
+        if len(parts) > MAX_FRAGMENTS:  # the flag and MAX_FRAGMENTS parts already
+            self._fail(WSCloseCode.MESSAGE_TOO_BIG, TOO_MANY_FRAGMENTS)
+            return
+        parts.append(frame.get_payload_as_bytes())
+        self._gathered = before + size
         if frame.fin:
             self._fragments = None
             data = b"".join(parts[1:])

@@ -14,6 +14,7 @@ import contextlib
 import pytest
 
 from rx_itty.relay import Limits, Relay, RelayConfig
+from rx_itty.relay.engine import MAX_FRAGMENTS, TOO_MANY_FRAGMENTS
 from tests.rawws import (
     BINARY,
     CLOSE,
@@ -131,6 +132,28 @@ async def test_the_peers_close_is_echoed_with_its_code_and_reason(engine: str) -
         writer.write(client_frame((4321).to_bytes(2, "big") + b"going", opcode=CLOSE))
         assert await close_frame(reader) == (4321, b"going")
         assert await the_end(reader)
+        writer.close()
+
+
+@BOTH
+async def test_a_message_in_as_many_fragments_as_allowed_is_relayed_whole(engine: str) -> None:
+    async with Relay(engine=engine) as relay:
+        reader, writer, _ = await join_raw(relay.port, "/c/r?echo=true")
+        middle = [fragment(b"x", 0, fin=False)] * (MAX_FRAGMENTS - 2)
+        frames = [fragment(b'"', TEXT, fin=False), *middle, fragment(b'"', 0, fin=True)]
+        writer.write(b"".join(frames))
+        assert (await next_text(reader))["message"] == "x" * (MAX_FRAGMENTS - 2)
+        writer.close()
+
+
+@BOTH
+async def test_a_message_in_more_fragments_than_allowed_closes_its_sender(engine: str) -> None:
+    async with Relay(engine=engine) as relay:
+        reader, writer, _ = await join_raw(relay.port, "/c/r?echo=true")
+        # Empty ones cost the sender 6 bytes each: without a cap, a relay gathers forever.
+        empty = [fragment(b"", 0, fin=False)] * MAX_FRAGMENTS
+        writer.write(b"".join([fragment(b'"', TEXT, fin=False), *empty]))
+        assert await close_frame(reader) == (1009, TOO_MANY_FRAGMENTS.encode())
         writer.close()
 
 
