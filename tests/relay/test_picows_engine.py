@@ -179,7 +179,7 @@ async def test_a_refused_frame_closes_its_sender_in_websockets_words_and_is_not_
     async with Relay(config, engine=engine) as relay:
         reader, writer, _ = await join_raw(relay.port, "/c/r?echo=true")
         writer.write(frame + client_frame(b'"after"'))
-        sent = []
+        sent: list[tuple[int, bytes]] = []
         async with asyncio.timeout(scaled(5)):
             while not sent or sent[-1][0] != CLOSE:
                 sent.append(await read_frame(reader))
