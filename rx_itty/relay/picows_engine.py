@@ -173,11 +173,6 @@ class PicowsLink(WSListener, Link):
         self._fragments: list[Any] | None = None  # [is_text, part, part, ...]
         self._gathered = 0  # the bytes of those parts
 
-    def upgraded(self, request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
-        """picows' listener factory: the handshake was decided already, so: accept."""
-        response = WSUpgradeResponse.create_101_response(extra_headers={"Server": SERVER_HEADER})
-        return WSUpgradeResponseWithListener(response, self)
-
     # -- picows callbacks ------------------------------------------------------------
 
     def on_ws_connected(self, transport: WSTransport) -> None:
@@ -409,7 +404,8 @@ class _Handshake(asyncio.Protocol):
             self._deadline = None
         self._admission = None
         engine.handshakes.discard(self)
-        engine.upgrade(transport, request, verdict, self._head.rest)
+        response.headers["Server"] = SERVER_HEADER
+        engine.upgrade(transport, request, response, verdict, self._head.rest)
 
     def _respond(self, response: Response) -> None:
         transport = self._transport
@@ -458,15 +454,28 @@ class PicowsEngine:
         return self._links
 
     def upgrade(
-        self, transport: asyncio.Transport, request: Request, ticket: Ticket, rest: bytes
+        self,
+        transport: asyncio.Transport,
+        request: Request,
+        response: Response,
+        ticket: Ticket,
+        rest: bytes,
     ) -> None:
-        """Hand an admitted connection to picows: it answers 101; then ``ticket`` joins."""
+        """Hand an admitted connection to picows: it sends ``response`` (the 101 websockets
+        made, byte for byte the websockets engine's); then ``ticket`` joins."""
         link = self._link_type()
+        reply = WSUpgradeResponse.create_101_response()
+        reply.headers = CIMultiDict(response.headers.raw_items())
+
+        def accept(_: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
+            # picows' listener factory: the handshake was decided already.
+            return WSUpgradeResponseWithListener(reply, link)
+
         protocol = WSProtocol(
             None,  # host and port: a client's
             None,  # path: a client's
             False,  # server side
-            link.upgraded,
+            accept,
             _ConnectionLog(link),
             True,  # disconnect when a callback raises
             None,  # no handshake timeout: the request is fed at once

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 
 import pytest
 
@@ -98,6 +99,24 @@ async def test_stopping_cuts_off_handshakes_under_way() -> None:
         await relay.aclose()  # not held up by the half-sent handshake
     assert await the_end(reader)
     writer.close()
+
+
+@BOTH
+async def test_the_101_is_the_websockets_engines_byte_for_byte(engine: str) -> None:
+    async with Relay(engine=engine) as relay:
+        reader, writer = await open_socket(relay.port)
+        writer.write(upgrade_request("/c/r?"))
+        head = await read_head(reader)
+        # The one part that changes: the date (RFC 9110's IMF-fixdate, as websockets writes it).
+        assert re.fullmatch(
+            rb"HTTP/1\.1 101 Switching Protocols\r\n"
+            rb"Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\n"
+            rb"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            rb"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r\n"  # RFC 6455's sample
+            rb"Server: rx_itty relay\r\n\r\n",
+            head,
+        ), head
+        writer.close()
 
 
 @BOTH
