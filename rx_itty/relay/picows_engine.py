@@ -128,7 +128,7 @@ class _ConnectionLog:
     DEBUG here, as in the ``websockets`` engine. And since ``picows`` logs it just
     before its close frame goes out, the connection's close frame is sent here
     first, with ``websockets``' words for the same fault (``picows`` sends no
-    second one); the code is ``picows``' own, the same as ``websockets``'.
+    second one) and ``picows``' code, which for those faults is ``websockets``' too.
     (Not a ``logging.Logger``: ``picows`` would make it a child logger per
     connection, kept in ``logging``'s registry.)
     """

@@ -223,14 +223,20 @@ async def test_a_message_in_as_many_fragments_as_allowed_is_relayed_whole(engine
 
 
 @BOTH
-async def test_a_message_in_more_fragments_than_allowed_closes_its_sender(engine: str) -> None:
+async def test_a_message_in_more_fragments_than_allowed_closes_its_sender(
+    engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async with Relay(engine=engine) as relay:
         reader, writer, _ = await join_raw(relay.port, "/c/r?echo=true")
         # Empty ones cost the sender 6 bytes each: without a cap, a relay gathers forever.
-        empty = [fragment(b"", 0, fin=False)] * MAX_FRAGMENTS
+        empty = [fragment(b"", 0, fin=False)] * (MAX_FRAGMENTS + 10)
         writer.write(b"".join([fragment(b'"', TEXT, fin=False), *empty]))
+        writer.write(fragment(b'"', 0, fin=True))  # the rest of it, too late
         assert await close_frame(reader) == (1009, TOO_MANY_FRAGMENTS.encode())
+        writer.write(client_frame((1000).to_bytes(2, "big"), opcode=CLOSE))
+        assert await the_end(reader)
         writer.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 @BOTH
