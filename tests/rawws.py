@@ -8,6 +8,7 @@ what the other side sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -56,6 +57,16 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     if mask:
         payload = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
     return head[0] & 0x0F, payload
+
+
+async def frames_until_the_end(reader: asyncio.StreamReader) -> list[tuple[int, bytes]]:
+    """Every frame the relay sends until it ends the TCP connection."""
+    frames = []
+    async with asyncio.timeout(scaled(5)):
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                frames.append(await read_frame(reader))
+    return frames
 
 
 async def accept_upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOSE_TIMEOUT",
     "LINK_SLOTS",
+    "MAX_FRAGMENTS",
     "OPEN_TIMEOUT",
     "SERVER_HEADER",
+    "TOO_MANY_FRAGMENTS",
     "Engine",
     "Link",
     "Phase",
@@ -57,6 +59,12 @@ OPEN_TIMEOUT: Final = 10.0
 CLOSE_TIMEOUT: Final = 10.0
 """Seconds a closing connection has to answer the close frame before it is cut off
 (``websockets``' default ``close_timeout``)."""
+MAX_FRAGMENTS: Final = 1024
+"""Frames one message may arrive in, on every engine. A sender that goes past it is
+closed with 1009 and :data:`TOO_MANY_FRAGMENTS`: however small its frames, the
+frames of one message cost the relay a little each until the last one comes."""
+TOO_MANY_FRAGMENTS: Final = f"message in more than {MAX_FRAGMENTS} fragments"
+"""The close reason for a message over :data:`MAX_FRAGMENTS`."""
 
 # Server frames are unmasked: FIN + opcode 1 (text), then the length.
 _SHORT_HEADS: Final = tuple(bytes((0x81, n)) for n in range(126))

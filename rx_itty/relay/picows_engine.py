@@ -12,9 +12,12 @@ admission (which may ask the backplane). A refusal is answered there, as the
 from then on its :class:`PicowsLink` hands messages to the switchboard.
 
 Behaviours ``picows`` leaves to its user are done here as the ``websockets``
-engine does them: pings are answered, a peer's close is echoed before the TCP
-connection is closed, fragmented messages are reassembled (up to the same size
-limit), invalid UTF-8 closes with 1007. It cannot compress, so a relay with
+engine does them: pings are answered, a peer's close is checked and echoed
+before the TCP connection is closed, fragmented messages are reassembled (up to
+the same size and fragment limits), invalid UTF-8 closes with 1007, reserved
+bits close with 1002. A frame ``picows``' parser refuses is closed with the code
+and the words ``websockets`` uses (:class:`_ConnectionLog`), and logged at DEBUG
+as the ``websockets`` engine logs it. It cannot compress, so a relay with
 compression refuses this engine.
 """
 
@@ -38,13 +41,24 @@ from picows import (
     WSUpgradeResponseWithListener,
 )
 from picows.picows import WSProtocol  # type: ignore[attr-defined]
+from websockets.exceptions import PayloadTooBig, ProtocolError
+from websockets.frames import Close
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from rx_itty._logging import wire_logger
 from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay.core import Refusal, Ticket
-from rx_itty.relay.engine import LINK_SLOTS, OPEN_TIMEOUT, SERVER_HEADER, Link, Phase, start_link
+from rx_itty.relay.engine import (
+    LINK_SLOTS,
+    MAX_FRAGMENTS,
+    OPEN_TIMEOUT,
+    SERVER_HEADER,
+    TOO_MANY_FRAGMENTS,
+    Link,
+    Phase,
+    start_link,
+)
 from rx_itty.relay.head import RequestHead, is_upgrade
 from rx_itty.relay.switchboard import library_max_size
 
@@ -54,8 +68,6 @@ if TYPE_CHECKING:
 __all__ = ["PicowsEngine", "PicowsLink"]
 
 _wire_logger = wire_logger("rx_itty.relay.picows", quiet=True)
-# An adapter, not the logger: picows makes a child logger per connection of a Logger.
-_picows_logger = logging.LoggerAdapter(_wire_logger)
 
 # picows' read buffer starts this small (its minimum) and grows with the messages.
 _READ_BUFFER: Final = 2048
@@ -81,10 +93,74 @@ _PING, _PONG, _CLOSE = WSMsgType.PING, WSMsgType.PONG, WSMsgType.CLOSE
 _DONE = Phase.DONE
 
 
+# What picows says of a frame its parser refuses, and what websockets' parser
+# answers to the same frame (a message over the size limit: see _ConnectionLog).
+_REFUSALS: Final = (
+    ("Received frame with invalid opcode", "invalid opcode"),
+    ("Received un-masked frame", "incorrect masking"),
+    ("Received fragmented control frame", "fragmented control frame"),
+    ("Received control frame with payload size", "control frame too long"),
+    ("Received CLOSE with invalid close code size", "close frame too short"),
+    ("Received CLOSE with invalid close code:", "invalid status code"),
+    ("Received CLOSE with invalid UTF-8 reason", "invalid UTF-8 in the close reason"),
+)
+_TOO_BIG: Final = "Received frame with payload size exceeding max allowed size, "
+_PARSER_ERROR: Final = "WS parser error: %s, initiate disconnect"
+
+
+def _refusal(text: str) -> str | None:
+    """websockets' words for a frame that picows refuses with ``text``, if it has them."""
+    if text.startswith(_TOO_BIG):  # "..., <size> > <limit>"
+        size, limit = text[len(_TOO_BIG) :].split(" > ")
+        return str(PayloadTooBig(int(size), int(limit)))
+    for prefix, reason in _REFUSALS:
+        if text.startswith(prefix):
+            return reason
+    return None
+
+
+@final
+class _ConnectionLog:
+    """The logger one connection's ``picows`` protocol is given: ``_wire_logger``'s
+    methods, but for the line ``picows`` logs when its parser refuses a frame.
+
+    That line is an ERROR in ``picows``, one per bad frame a client sends; it is
+    DEBUG here, as in the ``websockets`` engine. And since ``picows`` logs it just
+    before its close frame goes out, the connection's close frame is sent here
+    first, with ``websockets``' words for the same fault (``picows`` sends no
+    second one) and ``picows``' code, which for those faults is ``websockets``' too.
+    (Not a ``logging.Logger``: ``picows`` would make it a child logger per
+    connection, kept in ``logging``'s registry.)
+    """
+
+    __slots__ = ("_link",)
+
+    isEnabledFor = staticmethod(_wire_logger.isEnabledFor)
+    log = staticmethod(_wire_logger.log)
+    debug = staticmethod(_wire_logger.debug)
+    info = staticmethod(_wire_logger.info)
+    warning = staticmethod(_wire_logger.warning)
+    exception = staticmethod(_wire_logger.exception)
+
+    def __init__(self, link: PicowsLink) -> None:
+        self._link = link
+
+    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if msg != _PARSER_ERROR:
+            _wire_logger.error(msg, *args, **kwargs)
+            return
+        ((code, text),) = args
+        _wire_logger.debug(msg, *args)
+        transport = self._link.transport
+        reason = _refusal(text)
+        if transport is not None and reason is not None:
+            transport.send_close(code, reason.encode())
+
+
 class PicowsLink(WSListener, Link):
     """One upgraded connection on ``picows``, as the switchboard's link."""
 
-    __slots__ = (*LINK_SLOTS, "_fragments", "raw", "transport")
+    __slots__ = (*LINK_SLOTS, "_fragments", "_gathered", "raw", "transport")
 
     board: ClassVar[Switchboard]
     engine: ClassVar[PicowsEngine]
@@ -95,11 +171,7 @@ class PicowsLink(WSListener, Link):
         self.transport: WSTransport | None = None
         self.raw: asyncio.Transport | None = None
         self._fragments: list[Any] | None = None  # [is_text, part, part, ...]
-
-    def upgraded(self, request: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
-        """picows' listener factory: the handshake was decided already, so: accept."""
-        response = WSUpgradeResponse.create_101_response(extra_headers={"Server": SERVER_HEADER})
-        return WSUpgradeResponseWithListener(response, self)
+        self._gathered = 0  # the bytes of those parts
 
     # -- picows callbacks ------------------------------------------------------------
 
@@ -117,7 +189,9 @@ class PicowsLink(WSListener, Link):
         board.cork()  # the frames of one read, gathered per recipient
         try:
             kind = frame.msg_type
-            if kind is _TEXT and frame.fin and self._fragments is None:
+            if frame.rsv1 or frame.rsv2 or frame.rsv3:  # no extension is ever negotiated
+                self._fail(WSCloseCode.PROTOCOL_ERROR, "reserved bits must be 0")
+            elif kind is _TEXT and frame.fin and self._fragments is None:
                 try:
                     text = frame.get_payload_as_utf8_text()
                 except UnicodeDecodeError as exc:
@@ -147,7 +221,7 @@ class PicowsLink(WSListener, Link):
         self.board.backlog.resumed(self)
 
     def _data(self, kind: WSMsgType, frame: WSFrame) -> None:
-        """A binary message, or a fragment: gathered until the last one, within the limit."""
+        """A binary message, or a fragment: gathered until the last one, within the limits."""
         parts = self._fragments
         if kind is not _CONT:
             if parts is not None:
@@ -157,13 +231,21 @@ class PicowsLink(WSListener, Link):
                 self.board.receive(self, frame.get_payload_as_bytes())
                 return
             parts = self._fragments = [kind is _TEXT]
+            self._gathered = 0
         elif parts is None:
             self._fail(WSCloseCode.PROTOCOL_ERROR, "unexpected continuation frame")
             return
-        parts.append(frame.get_payload_as_bytes())
-        if sum(len(part) for part in parts[1:]) > self.max_size:
-            self._fail(WSCloseCode.MESSAGE_TOO_BIG, f"message over {self.max_size} bytes")
+        before, size = self._gathered, frame.payload_size
+        if before + size > self.max_size:  # websockets' words, as its parser says it
+            too_big = PayloadTooBig(size, self.max_size - before)
+            too_big.set_current_size(before)
+            self._fail(WSCloseCode.MESSAGE_TOO_BIG, str(too_big))
             return
+        if len(parts) > MAX_FRAGMENTS:  # the flag and MAX_FRAGMENTS parts already
+            self._fail(WSCloseCode.MESSAGE_TOO_BIG, TOO_MANY_FRAGMENTS)
+            return
+        parts.append(frame.get_payload_as_bytes())
+        self._gathered = before + size
         if frame.fin:
             self._fragments = None
             data = b"".join(parts[1:])
@@ -185,13 +267,17 @@ class PicowsLink(WSListener, Link):
         self.board.close(self, code.value, reason)
 
     def _peer_closed(self, transport: WSTransport, frame: WSFrame) -> None:
-        # Echo the peer's close (unless it answers ours), then end the TCP connection.
+        # Echo the peer's close as it came (unless it answers ours): empty for an empty
+        # one; a code that may not go on the wire gets websockets' 1002 instead (picows
+        # refused the rest). Then end the TCP connection.
         self.board.closed(self)
-        code = frame.get_close_code()
-        if code is WSCloseCode.NO_INFO:
-            transport.send_close(WSCloseCode.OK)
+        payload = frame.get_payload_as_bytes()
+        try:
+            Close.parse(payload)
+        except ProtocolError as exc:
+            transport.send_close(WSCloseCode.PROTOCOL_ERROR, str(exc).encode())
         else:
-            transport.send_close(code, frame.get_close_message())
+            transport.send(_CLOSE, payload)
         transport.disconnect()
 
     # -- the switchboard's link --------------------------------------------------------
@@ -318,7 +404,8 @@ class _Handshake(asyncio.Protocol):
             self._deadline = None
         self._admission = None
         engine.handshakes.discard(self)
-        engine.upgrade(transport, request, verdict, self._head.rest)
+        response.headers["Server"] = SERVER_HEADER
+        engine.upgrade(transport, request, response, verdict, self._head.rest)
 
     def _respond(self, response: Response) -> None:
         transport = self._transport
@@ -367,16 +454,29 @@ class PicowsEngine:
         return self._links
 
     def upgrade(
-        self, transport: asyncio.Transport, request: Request, ticket: Ticket, rest: bytes
+        self,
+        transport: asyncio.Transport,
+        request: Request,
+        response: Response,
+        ticket: Ticket,
+        rest: bytes,
     ) -> None:
-        """Hand an admitted connection to picows: it answers 101; then ``ticket`` joins."""
+        """Hand an admitted connection to picows: it sends ``response`` (the 101 websockets
+        made, byte for byte the websockets engine's); then ``ticket`` joins."""
         link = self._link_type()
+        reply = WSUpgradeResponse.create_101_response()
+        reply.headers = CIMultiDict(response.headers.raw_items())
+
+        def accept(_: WSUpgradeRequest) -> WSUpgradeResponseWithListener:
+            # picows' listener factory: the handshake was decided already.
+            return WSUpgradeResponseWithListener(reply, link)
+
         protocol = WSProtocol(
             None,  # host and port: a client's
             None,  # path: a client's
             False,  # server side
-            link.upgraded,
-            _picows_logger,
+            accept,
+            _ConnectionLog(link),
             True,  # disconnect when a callback raises
             None,  # no handshake timeout: the request is fed at once
             False,  # no auto-ping: the switchboard's keepalive pings

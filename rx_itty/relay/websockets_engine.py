@@ -39,7 +39,9 @@ from rx_itty.relay.core import Refusal, Ticket
 from rx_itty.relay.engine import (
     CLOSE_TIMEOUT,
     LINK_SLOTS,
+    MAX_FRAGMENTS,
     SERVER_HEADER,
+    TOO_MANY_FRAGMENTS,
     Link,
     start_link,
 )
@@ -148,14 +150,19 @@ class RelayConnection(ServerConnection, Link):
         self.board.receive(self, message)
 
     def _fragment(self, frame: Frame) -> None:
-        # websockets checks the sequence and the total size; this only gathers.
+        # websockets checks the sequence and the total size; this gathers, and counts.
         if frame.opcode is not _CONT:
             self._text = frame.opcode is _TEXT
             self._fragments = []
-        assert self._fragments is not None
-        self._fragments.append(bytes(frame.data))
-        if frame.fin:
-            data, self._fragments = b"".join(self._fragments), None
+        parts = self._fragments
+        if parts is None:  # the rest of a message refused for its fragments
+            return
+        parts.append(bytes(frame.data))
+        if len(parts) > MAX_FRAGMENTS:
+            self._fragments = None
+            self.board.close(self, CloseCode.MESSAGE_TOO_BIG, TOO_MANY_FRAGMENTS)
+        elif frame.fin:
+            data, self._fragments = b"".join(parts), None
             self._message(self._text, data)
 
     # -- the switchboard's link ----------------------------------------------------

@@ -4,7 +4,6 @@ every engine's links do for the switchboard (on the engine under test)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
 import pytest
@@ -12,7 +11,14 @@ from websockets.frames import Frame, Opcode
 
 from rx_itty.relay import Relay
 from rx_itty.relay.engine import CLOSE_TIMEOUT, Link, text_frame
-from tests.rawws import CLOSE, client_frame, close_frame, join_raw, next_text, read_frame
+from tests.rawws import (
+    CLOSE,
+    client_frame,
+    close_frame,
+    frames_until_the_end,
+    join_raw,
+    next_text,
+)
 from tests.support import Peer, run_python, scaled
 
 
@@ -54,16 +60,6 @@ async def member(
         if link.member is not None and link.member.uid == join["uid"]
     ]
     return reader, writer, link
-
-
-async def frames_until_the_end(reader: asyncio.StreamReader) -> list[tuple[int, bytes]]:
-    """Every frame the relay sends until it ends the TCP connection."""
-    frames = []
-    async with asyncio.timeout(scaled(5)):
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                frames.append(await read_frame(reader))
-    return frames
 
 
 @pytest.mark.asyncio
