@@ -89,6 +89,31 @@ async def test_what_a_member_sends_before_closing_during_its_join_arrives_before
         writer.close()
 
 
+async def test_a_message_and_a_close_sent_with_the_handshake_are_handled_once_it_is_answered(
+    relay: Relay,
+) -> None:
+    name = channel()
+    async with await Peer.connect(f"{relay.url}{name}?") as watcher:
+        await watcher.joined()
+        reader, writer = await open_socket(relay.port)
+        # Head, message and close in one write (one TCP segment): the relay reads the
+        # close before it has answered the handshake.
+        writer.write(
+            upgrade_request(f"/c/{name}?")
+            + client_frame(b'"hello and goodbye"')
+            + client_frame((1000).to_bytes(2, "big") + b"done", opcode=CLOSE)
+        )
+        assert status_of(await read_head(reader)) == 101
+        assert await close_frame(reader) == (1000, b"done")  # echoed
+        async with asyncio.timeout(scaled(5)):
+            assert await reader.read() == b""  # then the relay ends the TCP connection
+        assert (await watcher.recv())["type"] == "join"
+        assert (await watcher.recv())["message"] == "hello and goodbye"
+        leave = await watcher.recv()
+        assert (leave["type"], leave["total"]) == ("leave", 1)
+        writer.close()
+
+
 async def test_the_keepalive_closes_a_member_that_never_answers_a_ping(relay: Relay) -> None:
     async with beside_a_peer(relay, "echo=true") as (alive, reader, _):
         relay.switchboard.sweep()  # a ping to each
