@@ -7,6 +7,11 @@ the library's own it
 
 - bounds the request head with the relay's limits before ``websockets`` buffers
   and parses it (:class:`~rx_itty.relay.head.BoundedReader`);
+- parses no frame before the handshake is accepted: frames a client sends right
+  behind its head (in the same TCP segment, even a close) are held back, then
+  handled as frames of the open connection (``websockets`` would parse them
+  during the handshake, and a close among them would end the connection
+  unanswered); reading pauses while the relay decides, so this holds one read;
 - hands every complete message to the switchboard as its frames are parsed,
   within the read that brought them (corked: see the switchboard), instead of
   queueing it for a ``recv()`` loop: no per-message wake-up of a task, and no
@@ -49,7 +54,9 @@ from rx_itty.relay.head import BoundedReader, is_upgrade
 from rx_itty.relay.switchboard import library_max_size
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Generator, Iterable
+
+    from websockets.server import ServerProtocol
 
     from rx_itty.relay.switchboard import Switchboard
 
@@ -62,6 +69,49 @@ _wire_logger = wire_logger("rx_itty.relay.websockets", quiet=True)
 _TEXT, _BINARY, _CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONT
 _PONG, _CLOSE = Opcode.PONG, Opcode.CLOSE
 _OPEN_STATE = State.OPEN
+
+
+class _HeadFirstReader(BoundedReader):
+    """A :class:`~rx_itty.relay.head.BoundedReader` that holds back what follows the head.
+
+    ``websockets``' parser goes straight on from the request head to frames, while
+    the handshake is still being decided. From the blank line ending the head until
+    :meth:`release`, this reader keeps every byte aside, so the parser sees no frame
+    before the connection is open. Once ``protocol`` has refused the handshake (it
+    sent the end of its stream), nothing is held any more: its parser discards
+    whatever comes.
+    """
+
+    __slots__ = ("_protocol", "held")
+
+    def __init__(self, limits: Limits, protocol: ServerProtocol) -> None:
+        super().__init__(limits)
+        self._protocol = protocol
+        self.held: bytearray | None = None
+        """What came after the head, until :meth:`release`."""
+
+    def read_line(
+        self, m: int, too_long_exc_type: type[Exception] = RuntimeError
+    ) -> Generator[None, None, bytearray]:
+        line = yield from super().read_line(m, too_long_exc_type)
+        if line == b"\r\n" and self._lines > 1:  # the blank line that ends the head
+            self.held, self.buffer = self.buffer, bytearray()
+        return line
+
+    def feed_data(self, data: bytes | bytearray) -> None:
+        held = self.held
+        if held is None:
+            super().feed_data(data)
+        elif self._protocol.eof_sent:  # refused: none of it will be handled
+            self.held = None
+            super().feed_data(data)
+        else:
+            held += data
+
+    def release(self) -> bytes:
+        """Stop holding back; return what was held."""
+        held, self.held = self.held, None
+        return bytes(held) if held else b""
 
 
 def _payload(frame: bytes) -> bytes:
@@ -94,7 +144,7 @@ class RelayConnection(ServerConnection, Link):
         self._gone: asyncio.Future[None] | None = None
         protocol = self.protocol
         # Nothing has been received yet, so the parser can start over on our reader.
-        protocol.reader = BoundedReader(self.limits)
+        protocol.reader = _HeadFirstReader(self.limits, protocol)
         protocol.parser = protocol.parse()
         next(protocol.parser)
         # Only close() and send() wait for a drain, and the relay calls neither: a
@@ -125,6 +175,10 @@ class RelayConnection(ServerConnection, Link):
     def process_event(self, event: Event) -> None:
         if not isinstance(event, Frame):  # the handshake request
             super().process_event(event)
+            # What follows the head waits for the answer (see _HeadFirstReader): no
+            # more is read until the relay has decided, so holding it back costs
+            # one read at most (the engine's _process_request reads on).
+            self.transport.pause_reading()
             return
         opcode = event.opcode
         if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
@@ -136,6 +190,12 @@ class RelayConnection(ServerConnection, Link):
             self.board.ponged(self)
         elif opcode is _CLOSE:  # websockets answers it; the member leaves now
             self.board.closed(self)
+
+    def opened(self) -> None:
+        """The handshake is accepted: handle what came after the head, then what comes next."""
+        rest = cast(_HeadFirstReader, self.protocol.reader).release()
+        if rest:
+            self.data_received(rest)
 
     def _message(self, text: bool, data: Any) -> None:
         if not text:
@@ -296,11 +356,20 @@ class WebsocketsEngine:
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         board = self._board
+        # A closed uvloop transport has no peer address (it raises), but this one
+        # cannot have closed yet: reading paused with the head, so a reset right
+        # after it is noticed only once the relay has decided.
         peer = conn.remote_address[0] if conn.remote_address else None
         forwarded = request.headers.get_all(board.proxies.header)
-        verdict = await board.admit(
-            request.path, peer, forwarded, lambda: is_upgrade(conn.protocol, request)
-        )
+        try:
+            verdict = await board.admit(
+                request.path, peer, forwarded, lambda: is_upgrade(conn.protocol, request)
+            )
+        finally:
+            # websockets answers as soon as this returns, with no await in between:
+            # what is read from now on comes after the answer (accepted: held until
+            # the handler opens the link; refused: discarded, up to the peer's close).
+            conn.transport.resume_reading()
         if isinstance(verdict, Refusal):
             return conn.respond(verdict.status, verdict.reason + "\n")
         cast(RelayConnection, conn).ticket = verdict
@@ -316,5 +385,8 @@ class WebsocketsEngine:
         if conn.request is not None:
             conn.request.headers.clear()
         conn.request = conn.response = None
+        # Frames that came with the head are handled now: held by the switchboard
+        # until the join is done (a close among them: then the member leaves).
+        conn.opened()
         await self._board.join(conn, ticket)
         await conn.wait_gone()

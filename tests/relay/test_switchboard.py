@@ -70,18 +70,26 @@ async def test_messages_sent_with_the_handshake_come_after_the_own_join_in_order
     writer.close()
 
 
+@pytest.mark.parametrize("with_the_head", [False, True], ids=["after-101", "with-the-head"])
 async def test_what_a_member_sends_before_closing_during_its_join_arrives_before_its_leave(
-    relay: Relay,
+    relay: Relay, with_the_head: bool
 ) -> None:
     name = channel()
+    close = client_frame((1000).to_bytes(2, "big") + b"done", opcode=CLOSE)
     async with await Peer.connect(f"{relay.url}{name}?") as watcher:
         await watcher.joined()
         reader, writer = await open_socket(relay.port)
-        # The message comes with the handshake, the close as soon as the handshake is
-        # answered: on a backplane, both before the join is through.
-        writer.write(upgrade_request(f"/c/{name}?") + client_frame(b'"last words"'))
+        # The message comes with the handshake; the close as soon as the handshake is
+        # answered (on a backplane, both before the join is through), or with them in
+        # one write, one TCP segment: then the relay reads it before it answers.
+        sent = upgrade_request(f"/c/{name}?") + client_frame(b'"last words"')
+        writer.write(sent + close if with_the_head else sent)
         assert status_of(await read_head(reader)) == 101
-        writer.write(client_frame((1000).to_bytes(2, "big"), opcode=CLOSE))
+        if not with_the_head:
+            writer.write(close)
+        assert await close_frame(reader) == (1000, b"done")  # echoed
+        async with asyncio.timeout(scaled(5)):
+            assert await reader.read() == b""  # then the relay ends the TCP connection
         assert (await watcher.recv())["type"] == "join"
         assert (await watcher.recv())["message"] == "last words"
         leave = await watcher.recv()
