@@ -92,9 +92,14 @@ async def _discard_rest(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
             budget -= len(chunk)
 
 
+def _answer_body(status: int, reason: str) -> bytes:
+    """Every answer's JSON body."""
+    return _json.dumps_bytes({"ok": status == 200, "status": status, "message": reason})
+
+
 def _refusal(status: int, reason: str) -> bytes:
     """A complete ``Connection: close`` answer, for a connection h11 never parsed."""
-    body = _json.dumps_bytes({"ok": False, "status": status, "message": reason})
+    body = _answer_body(status, reason)
     phrase = HTTPStatus(status).phrase
     head = (
         f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
@@ -115,6 +120,10 @@ class _Exchange:
         self.writer = writer
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=head)
         self.requests = 0
+        self.path: str | None = None
+        """The current request's target, once its head is in."""
+        self.ip: str | None = None
+        """The current request's client address, once read (through the trusted proxies)."""
 
     async def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
         """The next event from the client (never NEED_DATA: that is waited for here)."""
@@ -140,7 +149,7 @@ class _Exchange:
             parts.append(event.data)
 
     def answer(self, status: int, reason: str, close: bool) -> None:
-        body = _json.dumps_bytes({"ok": status == 200, "status": status, "message": reason})
+        body = _answer_body(status, reason)
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         if close:
             headers.append(("Connection", "close"))
@@ -221,6 +230,7 @@ class HttpPushListener:
     async def _one_request(self, exchange: _Exchange) -> bool:
         """Answer one request; True if the connection can carry another."""
         conn = exchange.conn
+        exchange.path = exchange.ip = None
         try:
             async with asyncio.timeout(self._deadline):
                 event = await exchange.next_event()
@@ -230,8 +240,6 @@ class HttpPushListener:
             # Outside the deadline, which bounds the client: the push may wait on the
             # backplane, and once delivered it must not be answered as a timeout.
             status, reason = await self._handle(path, body, send_key, time.time())
-            if status != 200:
-                logger.info("refused push to %s: %d %s", without_query(path), status, reason)
         except TimeoutError:
             if conn.our_state is not h11.SEND_RESPONSE:
                 return False  # idle, or no request line yet: nothing to answer
@@ -244,6 +252,14 @@ class HttpPushListener:
             unread = True
         else:
             unread = conn.their_state is not h11.DONE
+        if status != 200 and exchange.path is not None:  # one line, as for handshakes
+            logger.info(
+                "refused push from %s to %s: %d %s",
+                exchange.ip,
+                without_query(exchange.path),
+                status,
+                reason,
+            )
         close = unread or conn.their_state is h11.MUST_CLOSE
         exchange.answer(status, reason, close)
         try:
@@ -263,6 +279,7 @@ class HttpPushListener:
     ) -> tuple[str, bytes, str | None]:
         """Check the request, then read its body: ``(path, body, send_key)``."""
         exchange.requests += 1
+        path = exchange.path = request.target.decode("ascii", "replace")
         limits = self._limits
         line = len(request.method) + len(request.target) + len(b"  HTTP/1.1")
         if limits.max_request_line_bytes is not None and line > limits.max_request_line_bytes:
@@ -275,10 +292,9 @@ class HttpPushListener:
         if len(keys) > 1:
             raise _Refused(400, "x-send-key is given more than once: send it once.")
         send_key = _header_text(keys[0]) if keys else None
-        path = request.target.decode("ascii", "replace")
         peer = exchange.writer.get_extra_info("peername")
         forwarded = self._forwarded(request)
-        ip = self._proxies.client_address(peer[0] if peer else None, forwarded)
+        ip = exchange.ip = self._proxies.client_address(peer[0] if peer else None, forwarded)
         refusal = self._gate(
             path, send_key, ip, time.monotonic(), new_connection=exchange.requests == 1
         )

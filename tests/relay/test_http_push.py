@@ -393,3 +393,23 @@ async def test_a_send_key_given_twice_is_refused_400(pushing_relay: Relay) -> No
     request = post("/c/app:x", b"1", key="wrong", extra="x-send-key: S3CRET\r\n")
     status, _, answer = await one(pushing_relay, request)
     assert (status, answer["message"]) == (400, "x-send-key is given more than once: send it once.")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (post("/c/app:alerts", b"{}", key="WRONG"), 403),  # refused before the body is read
+        (post("/c/app:alerts", b'{"a":', key="S3CRET"), 400),  # refused after it
+    ],
+)
+async def test_a_refused_push_is_logged_once_with_the_client_and_never_the_key(
+    pushing_relay: Relay, caplog: pytest.LogCaptureFixture, request_bytes: bytes, status: int
+) -> None:
+    caplog.set_level(logging.INFO, logger="rx_itty.relay")
+    got, _, _ = await one(pushing_relay, request_bytes)
+    assert got == status
+    lines = [r.getMessage() for r in caplog.records if "refused push" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"refused push from 127.0.0.1 to /c/app:alerts: {status} ")
+    assert "WRONG" not in caplog.text
+    assert "S3CRET" not in caplog.text
