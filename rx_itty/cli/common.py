@@ -13,13 +13,13 @@ import contextlib
 import errno
 import os
 import re
-import signal
 import socket
 import sys
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from rx_itty._logging import query_params, redact, without_query
+from rx_itty._signals import STOP_SIGNALS
 from rx_itty.cli.format import terminal_safe
 from rx_itty.cli.options import JOIN_KEY_ENV
 from rx_itty.client import SERVER_ENV
@@ -173,11 +173,10 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
     """An event set by SIGINT (Ctrl-C) or SIGTERM while the block runs on this loop."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for sig in signals:
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
         yield stop
     finally:
-        for sig in signals:
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)

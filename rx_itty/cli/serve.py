@@ -18,15 +18,15 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import signal
 
 from rx_itty._logging import without_credentials
+from rx_itty._signals import STOP_SIGNALS
 from rx_itty.asyncio.choose import new_event_loop
 from rx_itty.cli.common import bind_failure, error, quiet
 from rx_itty.cli.options import Commands, port, positive
 from rx_itty.exceptions import BackplaneUnavailable, InvalidOptionError, RelayConfigError
 from rx_itty.relay.config import ENGINES, RelayConfig, backplane_at, load_config
-from rx_itty.relay.server import Relay
+from rx_itty.relay.server import ALL_INTERFACES, Relay
 
 __all__ = ["register", "run", "serve_config"]
 
@@ -121,7 +121,7 @@ async def _serve(relay: Relay, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, task.cancel)
     try:
         url = await relay.start()
@@ -147,7 +147,7 @@ async def _serve(relay: Relay, args: argparse.Namespace) -> int:
 
 def _banner(relay: Relay, url: str, host: str) -> None:
     """What ``serve`` prints once it listens: where, and how to connect."""
-    if host in _ALL_INTERFACES:
+    if host in ALL_INTERFACES:
         where = f"all interfaces (port {relay.port}); from this machine: {url}"
     else:
         where = url
@@ -159,10 +159,6 @@ def _banner(relay: Relay, url: str, host: str) -> None:
     if relay.http_url is not None:
         print(f"HTTP push: POST {relay.http_url}<channel> with an x-send-key header", flush=True)
     print(f"connect with: rx_itty.connect('{url}my-room')", flush=True)
-
-
-# Hosts that mean every interface of the machine, not one address clients can use.
-_ALL_INTERFACES = ("", "0.0.0.0", "::")  # noqa: S104 - naming the wildcard, not binding it
 
 
 def run(args: argparse.Namespace) -> int:

@@ -48,6 +48,8 @@ __all__ = [
     "Engine",
     "Link",
     "Phase",
+    "invalid_utf8",
+    "library_max_size",
     "start_link",
     "text_frame",
 ]
@@ -64,6 +66,22 @@ MAX_FRAGMENTS: Final = 1024
 closed with 1009 and :data:`TOO_MANY_FRAGMENTS`: however small its frames, the
 frames of one message cost the relay a little each until the last one comes."""
 TOO_MANY_FRAGMENTS: Final = f"message in more than {MAX_FRAGMENTS} fragments"
+
+
+def invalid_utf8(exc: UnicodeDecodeError) -> str:
+    """The close reason (with 1007) for a text message that is not UTF-8, on every engine."""
+    return f"invalid UTF-8: {exc.reason} at position {exc.start}"
+
+
+def library_max_size(frame_cap: int | None) -> int:
+    """The largest message an engine reads, well above the application's ``frame_cap``.
+
+    An oversize message then gets an ``error`` event from the core instead of a
+    library-level 1009 close.
+    """
+    return 16 * 1024 * 1024 if frame_cap is None else max(4 * frame_cap, 1024 * 1024)
+
+
 """The close reason for a message over :data:`MAX_FRAGMENTS`."""
 
 # Server frames are unmasked: FIN + opcode 1 (text), then the length.

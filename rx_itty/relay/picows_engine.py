@@ -57,10 +57,11 @@ from rx_itty.relay.engine import (
     TOO_MANY_FRAGMENTS,
     Link,
     Phase,
+    invalid_utf8,
+    library_max_size,
     start_link,
 )
 from rx_itty.relay.head import RequestHead, is_upgrade
-from rx_itty.relay.switchboard import library_max_size
 
 if TYPE_CHECKING:
     from rx_itty.relay.switchboard import Switchboard
@@ -260,7 +261,7 @@ class PicowsLink(WSListener, Link):
             self.board.receive(self, text)
 
     def _invalid(self, exc: UnicodeDecodeError) -> None:
-        self._fail(WSCloseCode.INVALID_TEXT, f"invalid UTF-8: {exc.reason} at position {exc.start}")
+        self._fail(WSCloseCode.INVALID_TEXT, invalid_utf8(exc))
 
     def _fail(self, code: WSCloseCode, reason: str) -> None:
         self._fragments = None
@@ -484,7 +485,7 @@ class PicowsEngine:
             _UNUSED_PING,
             WSAutoPingStrategy.PING_WHEN_IDLE,
             False,  # no auto-pong: on_ws_frame answers pings, so it sees every frame
-            library_max_size(self.board.config.limits.max_frame_bytes),
+            link.max_size,
             None,  # extra headers: a client's
             _READ_BUFFER,
         )

@@ -23,7 +23,7 @@ import dataclasses
 import importlib
 import logging
 from types import TracebackType
-from typing import Any, Self, TypedDict, final
+from typing import Any, Final, Self, TypedDict, final
 
 from rx_itty.exceptions import MissingDependency, RelayNotStarted
 from rx_itty.relay.backplane import Backplane, BackplaneHost, LocalBackplane, open_backplane
@@ -34,16 +34,18 @@ from rx_itty.relay.http_push import HttpPushListener
 from rx_itty.relay.switchboard import Switchboard
 from rx_itty.wire import CloseCode
 
-__all__ = ["Relay", "RelayOptions"]
+__all__ = ["ALL_INTERFACES", "Relay", "RelayOptions"]
 
 logger = logging.getLogger("rx_itty.relay")
 
 
+ALL_INTERFACES: Final = ("", "0.0.0.0", "::")  # noqa: S104 - naming, not binding
+"""Hosts that mean every interface of the machine, not one address clients can use."""
+
+
 def _format_host(host: str) -> str:
-    if host in ("", "0.0.0.0"):  # noqa: S104 - naming the wildcard, not binding it
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
+    if host in ALL_INTERFACES:  # a client on this machine reaches it on loopback
+        return "[::1]" if host == "::" else "127.0.0.1"
     return f"[{host}]" if ":" in host else host
 
 

@@ -52,7 +52,7 @@ from rx_itty.wire import CloseCode
 if TYPE_CHECKING:
     from rx_itty.relay.engine import Engine
 
-__all__ = ["PING_INTERVAL", "PING_TIMEOUT", "Switchboard", "library_max_size"]
+__all__ = ["PING_INTERVAL", "PING_TIMEOUT", "Switchboard"]
 
 logger = logging.getLogger("rx_itty.relay")
 
@@ -67,15 +67,6 @@ _HOLD: Final = 16
 # they are written anyway: bounds the memory one read's fan-out can take.
 _CORK_BYTES: Final = 1024 * 1024
 _OPEN, _JOINING, _DONE = Phase.OPEN, Phase.JOINING, Phase.DONE
-
-
-def library_max_size(frame_cap: int | None) -> int:
-    """The largest message an engine reads, well above the application's ``frame_cap``.
-
-    An oversize message then gets an ``error`` event from the core instead of a
-    library-level 1009 close.
-    """
-    return 16 * 1024 * 1024 if frame_cap is None else max(4 * frame_cap, 1024 * 1024)
 
 
 @final

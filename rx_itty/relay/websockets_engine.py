@@ -48,10 +48,11 @@ from rx_itty.relay.engine import (
     SERVER_HEADER,
     TOO_MANY_FRAGMENTS,
     Link,
+    invalid_utf8,
+    library_max_size,
     start_link,
 )
 from rx_itty.relay.head import BoundedReader, is_upgrade
-from rx_itty.relay.switchboard import library_max_size
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -204,8 +205,7 @@ class RelayConnection(ServerConnection, Link):
         try:
             message = str(data, "utf-8")
         except UnicodeDecodeError as exc:
-            reason = f"invalid UTF-8: {exc.reason} at position {exc.start}"
-            self.board.close(self, CloseCode.INVALID_DATA, reason)
+            self.board.close(self, CloseCode.INVALID_DATA, invalid_utf8(exc))
             return
         self.board.receive(self, message)
 
