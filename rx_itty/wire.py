@@ -407,13 +407,17 @@ def decode_frame(data: str | bytes) -> Event | BadFrame:
     if not isinstance(data, str):
         return BadFrame(data, "binary frame; itty frames are JSON text")
     try:
-        # Short text cannot nest too deep: orjson alone; longer text gets the depth check.
-        frame = _fast_loads(data) if len(data) <= _SHORT_TEXT else _json.loads(data)
-    except _json.JSONDecodeError:
-        try:
+        # Short text cannot nest too deep: orjson alone (the stdlib takes over below for
+        # what orjson refuses); longer text goes through _json.loads, fallback included.
+        if len(data) <= _SHORT_TEXT:
+            try:
+                frame = _fast_loads(data)
+            except _json.JSONDecodeError:
+                frame = _json.loads(data)
+        else:
             frame = _json.loads(data)
-        except _json.JSONDecodeError as exc:
-            return BadFrame(data, f"not valid JSON ({exc})")
+    except _json.JSONDecodeError as exc:
+        return BadFrame(data, f"not valid JSON ({exc})")
     if type(frame) is not dict:
         # Not an itty envelope (a raw server); the whole value is the payload.
         return Message(frame)
