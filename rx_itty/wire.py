@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote, quote_plus, urlsplit
 
 from rx_itty import _json
@@ -41,6 +41,8 @@ from rx_itty.models import as_payload
 __all__ = [
     "DEFAULT_BASE",
     "DM_SEPARATOR",
+    "MAX_FRAGMENTS",
+    "TOO_MANY_FRAGMENTS",
     "CloseCode",
     "build_url",
     "check_frame",
@@ -61,6 +63,14 @@ DM_SEPARATOR = "\x1f"
 """ASCII unit separator framing a direct message's recipient uid."""
 
 
+MAX_FRAGMENTS: Final = 1024
+"""Frames one message may arrive in, at the relay (every engine) and at the client.
+Past it the receiver closes the connection with 1009 and :data:`TOO_MANY_FRAGMENTS`:
+however small its frames, each fragment of a message costs a little until the last
+one comes, so their number needs a bound of its own as well as their size."""
+TOO_MANY_FRAGMENTS: Final = f"message in more than {MAX_FRAGMENTS} fragments"
+
+
 class CloseCode(enum.IntEnum):
     """WebSocket close codes (RFC 6455) with the meaning they have between itty peers."""
 
@@ -68,10 +78,19 @@ class CloseCode(enum.IntEnum):
     """A deliberate close: ``close()``, ``push()``, or a relay shutting down cleanly."""
     GOING_AWAY = 1001
     """The peer is going away (a relay stopping, a browser tab closing)."""
+    PROTOCOL_ERROR = 1002
+    """A frame broke the WebSocket protocol."""
+    NO_STATUS = 1005
+    """The close frame carried no code. Never sent on the wire."""
     ABNORMAL = 1006
     """No close frame was exchanged: the connection was lost. Never sent on the wire."""
+    INVALID_DATA = 1007
+    """A text message that is not UTF-8."""
     POLICY_VIOLATION = 1008
     """The relay closed a connection that broke its limits; reconnecting will not help."""
+    MESSAGE_TOO_BIG = 1009
+    """A message over the receiver's size limit, or in more than :data:`MAX_FRAGMENTS`
+    fragments."""
     INTERNAL_ERROR = 1011
     """The relay hit an unexpected error on this connection."""
     SERVICE_RESTART = 1012

@@ -333,8 +333,12 @@ def test_close_codes_have_their_rfc_6455_values() -> None:
     assert {code.name: code.value for code in CloseCode} == {
         "NORMAL": 1000,
         "GOING_AWAY": 1001,
+        "PROTOCOL_ERROR": 1002,
+        "NO_STATUS": 1005,
         "ABNORMAL": 1006,
+        "INVALID_DATA": 1007,
         "POLICY_VIOLATION": 1008,
+        "MESSAGE_TOO_BIG": 1009,
         "INTERNAL_ERROR": 1011,
         "SERVICE_RESTART": 1012,
         "TRY_AGAIN_LATER": 1013,

@@ -20,14 +20,13 @@ from rx_itty._logging import without_query
 from rx_itty.asyncio._tls import SSLOption, check_tls, client_context
 from rx_itty.events import Close
 from rx_itty.exceptions import InvalidOptionError
-from rx_itty.wire import CloseCode, check_url
+from rx_itty.wire import MAX_FRAGMENTS, TOO_MANY_FRAGMENTS, CloseCode, check_url
 
 if TYPE_CHECKING:
     from rx_itty.runtime import Runtime
     from rx_itty.transport import Link, TransportListener
 
 __all__ = [
-    "INVALID_DATA",
     "INVALID_UTF8",
     "LINK_SLOTS",
     "NOBODY",
@@ -37,8 +36,6 @@ __all__ = [
     "describe_failure",
 ]
 
-INVALID_DATA = 1007
-"""The close code for a text message that is not UTF-8."""
 
 INVALID_UTF8 = "invalid UTF-8 in a text message"
 
@@ -135,6 +132,10 @@ class Fragments:
         self.text = text
         self.size = 0
         self._parts: list[bytes] = []
+
+    def __len__(self) -> int:
+        """How many fragments came so far."""
+        return len(self._parts)
 
     def add(self, data: bytes) -> None:
         self._parts.append(data)
@@ -240,12 +241,14 @@ class LinkBase(ABC):
             parts = self._parts = Fragments(text)
         parts.add(data)
         if not fin:
+            if len(parts) >= MAX_FRAGMENTS:  # another one is coming: one too many
+                self._fail(CloseCode.MESSAGE_TOO_BIG, TOO_MANY_FRAGMENTS)
             return
         self._parts = None
         try:
             message = parts.message()
         except UnicodeDecodeError:
-            self._fail(INVALID_DATA, INVALID_UTF8)
+            self._fail(CloseCode.INVALID_DATA, INVALID_UTF8)
             return
         self._deliver(message)
 

@@ -52,7 +52,6 @@ except ImportError as exc:
 
 from rx_itty._logging import wire_logger, without_query
 from rx_itty.asyncio._link import (
-    INVALID_DATA,
     INVALID_UTF8,
     LINK_SLOTS,
     LinkBase,
@@ -74,10 +73,6 @@ _CLOSE = WSMsgType.CLOSE
 # picows' read buffer starts this small (its least) and doubles while a burst fills
 # it, so an idle connection holds 2 KiB, not 16.
 _READ_BUFFER = 2048
-# Close codes beyond rx_itty.wire.CloseCode (RFC 6455, section 7.4.1).
-_PROTOCOL_ERROR = 1002
-_NO_STATUS = 1005
-_MESSAGE_TOO_BIG = 1009
 
 
 class _ChattyLog(logging.LoggerAdapter[logging.Logger]):
@@ -151,7 +146,7 @@ def _final_close(ws: WSTransport) -> Close:
         frame = handshake.recv or handshake.sent
         if frame is not None:
             # A close frame with no code reads as 1005, as websockets reports it.
-            return Close(frame.code.value or _NO_STATUS, frame.reason or "")
+            return Close(frame.code.value or CloseCode.NO_STATUS, frame.reason or "")
     return Close(CloseCode.ABNORMAL, "")
 
 
@@ -275,7 +270,7 @@ class _PicowsLink(WSListener, LinkBase):
             try:
                 text = frame.get_payload_as_utf8_text()
             except UnicodeDecodeError:
-                self._fail(INVALID_DATA, INVALID_UTF8)
+                self._fail(CloseCode.INVALID_DATA, INVALID_UTF8)
                 return
             try:  # _deliver(), inline: a call less per frame
                 self._receiver.on_frame(text)
@@ -298,9 +293,9 @@ class _PicowsLink(WSListener, LinkBase):
         elif kind is not _TEXT and kind is not _BINARY and kind is not _CONTINUATION:
             return  # a pong: picows answers pings and times keepalive itself
         elif frame.rsv1 or frame.rsv2 or frame.rsv3:
-            self._fail(_PROTOCOL_ERROR, "reserved bits set; no extension was agreed")
+            self._fail(CloseCode.PROTOCOL_ERROR, "reserved bits set; no extension was agreed")
         elif (kind is _CONTINUATION) is (self._parts is None):
-            self._fail(_PROTOCOL_ERROR, "fragments out of order")
+            self._fail(CloseCode.PROTOCOL_ERROR, "fragments out of order")
         else:
             self._fragment(kind, frame)
 
@@ -308,7 +303,7 @@ class _PicowsLink(WSListener, LinkBase):
         limit = self._transport.max_size
         gathered = 0 if self._parts is None else self._parts.size
         if gathered + frame.payload_size > limit:
-            self._fail(_MESSAGE_TOO_BIG, f"message exceeds limit of {limit} bytes")
+            self._fail(CloseCode.MESSAGE_TOO_BIG, f"message exceeds limit of {limit} bytes")
             return
         self._gather(kind is _TEXT, frame.get_payload_as_bytes(), bool(frame.fin))
 

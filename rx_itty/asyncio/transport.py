@@ -25,7 +25,6 @@ from websockets.protocol import State
 
 from rx_itty._logging import wire_logger, without_query
 from rx_itty.asyncio._link import (
-    INVALID_DATA,
     INVALID_UTF8,
     LINK_SLOTS,
     LinkBase,
@@ -35,7 +34,7 @@ from rx_itty.asyncio._link import (
 from rx_itty.asyncio._tls import SSLOption
 from rx_itty.events import Close
 from rx_itty.transport import TransportListener
-from rx_itty.wire import check_frame
+from rx_itty.wire import CloseCode, check_frame
 
 __all__ = ["WebsocketsTransport"]
 
@@ -183,7 +182,7 @@ class _WebsocketsLink(LinkBase):
             try:
                 text = str(frame.data, "utf-8")
             except UnicodeDecodeError:
-                self._fail(INVALID_DATA, INVALID_UTF8)
+                self._fail(CloseCode.INVALID_DATA, INVALID_UTF8)
                 return
             try:  # _deliver(), inline: a call less per frame
                 self._receiver.on_frame(text)

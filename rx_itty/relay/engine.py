@@ -35,6 +35,8 @@ import enum
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final, Protocol
 
+from rx_itty.wire import MAX_FRAGMENTS, TOO_MANY_FRAGMENTS
+
 if TYPE_CHECKING:
     from rx_itty.relay.core import Member
 
@@ -61,11 +63,6 @@ OPEN_TIMEOUT: Final = 10.0
 CLOSE_TIMEOUT: Final = 10.0
 """Seconds a closing connection has to answer the close frame before it is cut off
 (``websockets``' default ``close_timeout``)."""
-MAX_FRAGMENTS: Final = 1024
-"""Frames one message may arrive in, on every engine. A sender that goes past it is
-closed with 1009 and :data:`TOO_MANY_FRAGMENTS`: however small its frames, the
-frames of one message cost the relay a little each until the last one comes."""
-TOO_MANY_FRAGMENTS: Final = f"message in more than {MAX_FRAGMENTS} fragments"
 
 
 def invalid_utf8(exc: UnicodeDecodeError) -> str:

@@ -27,6 +27,7 @@ from rx_itty.asyncio import LoopRuntime
 from rx_itty.relay import Relay
 from rx_itty.runtime import ImmediateRuntime
 from rx_itty.transport import Link, Transport
+from rx_itty.wire import MAX_FRAGMENTS, TOO_MANY_FRAGMENTS
 from tests.conftest import Tls, TransportClass
 from tests.rawws import accept_upgrade, read_frame, server_frame
 from tests.support import WaitingRecorder, first, scaled
@@ -533,3 +534,32 @@ async def test_wss_to_a_certificate_nobody_trusts_fails_with_a_readable_reason(
     (close,) = listener.named("close")
     assert listener.named("open") == []
     assert "certificate" in close.reason.lower()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("count", [MAX_FRAGMENTS, MAX_FRAGMENTS + 1])
+async def test_a_message_in_more_fragments_than_allowed_closes_with_1009(
+    transport_class: TransportClass, count: int
+) -> None:
+    # However small, each fragment costs a little: their number has a bound of its own.
+    async def many_fragments(conn: ServerConnection) -> None:
+        # websockets sends each piece as a frame, then an empty last frame.
+        await conn.send(["x"] * (count - 1))
+        await conn.send("after")
+        await conn.wait_closed()
+
+    listener = Recorder()
+    async with server(many_fragments) as url:
+        if count <= MAX_FRAGMENTS:
+            link, tasks = await open_link(transport_class(), url, listener)
+            await listener.until(lambda: len(listener.named("frame")) == 2)
+            assert listener.named("frame") == ["x" * (count - 1), "after"]
+            link.close()
+        else:
+            _, tasks = await open_link(transport_class(), url, listener)
+        await ended(listener, tasks)
+    if count > MAX_FRAGMENTS:
+        assert listener.named("frame") == []
+        (close,) = listener.named("close")
+        assert close.code == 1009
+        assert close.reason == TOO_MANY_FRAGMENTS
