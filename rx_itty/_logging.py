@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import re
 from typing import Final
-from urllib.parse import parse_qsl, unquote_plus, urlencode
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 __all__ = [
     "KEY_PARAMS",
     "RedactKeys",
+    "gives_join_key",
     "query_params",
     "redact",
     "wire_logger",
@@ -53,6 +54,11 @@ def query_params(query: str) -> list[tuple[str, str]]:
     parameter names, so the two can never disagree about what is a key.
     """
     return parse_qsl(query, keep_blank_values=True, errors="replace")
+
+
+def gives_join_key(url: str) -> bool:
+    """Whether ``url``'s query gives a ``joinKey`` (a 403 then means the key was wrong)."""
+    return any(name == "joinKey" for name, _ in query_params(urlsplit(url).query))
 
 
 def _is_key_name(raw: str) -> bool:

@@ -33,14 +33,13 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, final
-from urllib.parse import urlsplit
 
 import reactivex
 from reactivex import abc
 from reactivex.observer import Observer
 
 from rx_itty._channel import ChannelStreams
-from rx_itty._logging import query_params, redact, without_query
+from rx_itty._logging import gives_join_key, redact, without_query
 from rx_itty._send_all import SendAll
 from rx_itty.backoff import Backoff
 from rx_itty.events import Close, Open, SendError
@@ -573,7 +572,7 @@ class IttySocket(ChannelStreams):
         if close is None:
             return ConnectionFailed(f"close() was called before {url} opened")
         if close.rejected is not None:
-            given = any(name == "joinKey" for name, _ in query_params(urlsplit(self.url).query))
+            given = gives_join_key(self.url)
             return HandshakeRejected(url, close.rejected, close.reason, key_given=given)
         detail = close.reason or (
             f"close code {close.code}" if close.code is not None else "no reason given"

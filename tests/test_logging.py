@@ -11,6 +11,7 @@ import pytest
 from rx_itty._logging import (
     KEY_PARAMS,
     RedactKeys,
+    gives_join_key,
     query_params,
     redact,
     wire_logger,
@@ -195,3 +196,17 @@ def test_a_traceback_without_keys_keeps_its_exception(logger_name: str) -> None:
         entry = logging.LogRecord("t", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
     RedactKeys().filter(entry)
     assert entry.exc_info is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "given"),
+    [
+        ("ws://h/c/room?joinKey=K", True),
+        ("ws://h/c/room?alias=a&joinKey=", True),  # an empty key is still one given
+        ("ws://h/c/room?sendKey=K", False),
+        ("ws://h/c/room?alias=joinKey", False),
+        ("ws://h/c/room", False),
+    ],
+)
+def test_gives_join_key_reads_the_query_as_the_relay_does(url: str, given: bool) -> None:
+    assert gives_join_key(url) is given

@@ -16,9 +16,8 @@ import re
 import socket
 import sys
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
-from rx_itty._logging import query_params, redact, without_query
+from rx_itty._logging import gives_join_key, redact, without_query
 from rx_itty._signals import STOP_SIGNALS
 from rx_itty.cli.format import terminal_safe
 from rx_itty.cli.options import JOIN_KEY_ENV
@@ -85,10 +84,8 @@ def clause(text: str) -> str:
 
 
 def _rejected(url: str, code: int, reason: str) -> str:
-    reason = redact(reason)
-    detail = f": {clause(reason)}" if clause(reason) else ""
-    given = any(name == "joinKey" for name, _ in query_params(urlsplit(url).query))
-    hint = _rejection_hint(code, reason, given, _FLAG_HINTS)
+    detail = f": {clause(reason)}" if clause(reason) else ""  # redacted by its callers
+    hint = _rejection_hint(code, reason, gives_join_key(url), _FLAG_HINTS)
     return f"server refused {without_query(url)} with HTTP {code}{detail}{hint}"
 
 
