@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 __all__ = [
     "KEY_PARAMS",
+    "PICOWS_PARSER_ERROR",
     "RedactKeys",
     "gives_join_key",
     "query_params",
@@ -30,6 +31,9 @@ __all__ = [
 
 KEY_PARAMS: Final = frozenset(("joinKey", "sendKey"))
 """Query parameters whose values are secrets."""
+PICOWS_PARSER_ERROR: Final = "WS parser error: %s, initiate disconnect"
+"""The line ``picows`` logs at ERROR when its parser refuses a peer's frame, just before
+it closes the connection; rx_itty logs it at DEBUG (the close says what went wrong)."""
 
 _MASK = "***"
 _LOWER_KEYS = frozenset(name.lower() for name in KEY_PARAMS)

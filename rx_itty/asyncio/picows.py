@@ -50,7 +50,7 @@ except ImportError as exc:
         "pip install 'rx_itty[fast]'"
     ) from exc
 
-from rx_itty._logging import wire_logger, without_query
+from rx_itty._logging import PICOWS_PARSER_ERROR, wire_logger, without_query
 from rx_itty.asyncio._link import (
     INVALID_UTF8,
     LINK_SLOTS,
@@ -76,10 +76,14 @@ _READ_BUFFER = 2048
 
 
 class _ChattyLog(logging.LoggerAdapter[logging.Logger]):
-    """picows' log, with its line per connection and disconnection moved from INFO to DEBUG."""
+    """picows' log, with its line per connection and disconnection moved from INFO to
+    DEBUG, and its parser's refusal of a server's frame from ERROR to DEBUG (the close
+    that follows reaches the user on ``closes``, with its code and reason)."""
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
+        if level == logging.INFO or msg == PICOWS_PARSER_ERROR:
+            level = logging.DEBUG
+        super().log(level, msg, *args, **kwargs)
 
 
 # An adapter, not a Logger: given a Logger, picows makes a child logger per connection.

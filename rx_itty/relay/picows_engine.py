@@ -46,7 +46,7 @@ from websockets.frames import Close
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from rx_itty._logging import wire_logger
+from rx_itty._logging import PICOWS_PARSER_ERROR, wire_logger
 from rx_itty.exceptions import RelayNotStarted
 from rx_itty.relay.core import Refusal, Ticket
 from rx_itty.relay.engine import (
@@ -106,7 +106,7 @@ _REFUSALS: Final = (
     ("Received CLOSE with invalid UTF-8 reason", "invalid UTF-8 in the close reason"),
 )
 _TOO_BIG: Final = "Received frame with payload size exceeding max allowed size, "
-_PARSER_ERROR: Final = "WS parser error: %s, initiate disconnect"
+_PARSER_ERROR: Final = PICOWS_PARSER_ERROR
 
 
 def _refusal(text: str) -> str | None:

@@ -9,6 +9,7 @@ host name must be passed on), its error text, its log, and its absence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,6 +18,7 @@ import pytest_asyncio
 from websockets.asyncio.server import ServerConnection, serve
 
 from tests.conftest import Tls
+from tests.rawws import accept_upgrade, server_frame
 from tests.support import WaitingRecorder, run_python, scaled
 
 picows = pytest.importorskip("picows", reason="the fast extra (picows) is not installed")
@@ -116,4 +118,31 @@ async def test_picows_says_nothing_above_debug_for_a_connection_that_comes_and_g
         await listener.until(lambda: listener.closed, within=scaled(5))
     ours = [r for r in caplog.records if r.name.startswith("rx_itty.client.picows")]
     assert ours, "picows logged nothing at all: the test would not see a demotion"
+    assert [r.getMessage() for r in ours if r.levelno > logging.DEBUG] == []
+
+
+@pytest.mark.asyncio
+async def test_a_frame_picows_refuses_closes_with_1002_and_logs_nothing_above_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def bad_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer)
+        writer.write(server_frame(b"", opcode=0x3))  # a reserved opcode
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(bad_server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    listener = WaitingRecorder()
+    async with server:
+        with caplog.at_level(logging.DEBUG, logger="rx_itty.client.picows"):
+            PicowsTransport().open(
+                f"ws://127.0.0.1:{port}/c/room", listener, LoopRuntime(asyncio.get_running_loop())
+            )
+            await listener.until(lambda: listener.closed)
+    (close,) = listener.named("close")
+    assert close.code == 1002
+    ours = [r for r in caplog.records if r.name.startswith("rx_itty.client.picows")]
+    assert any("parser error" in r.getMessage() for r in ours)  # it was said, at DEBUG
     assert [r.getMessage() for r in ours if r.levelno > logging.DEBUG] == []
