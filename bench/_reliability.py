@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 from _proc import (
     HOST,
+    BenchError,
     Child,
     guarded,
     port_of,
@@ -37,7 +38,7 @@ from _proc import (
     running_child,
     serve_our_relay,
 )
-from _rawws import RawClient
+from _rawws import RawClient, until
 
 __all__ = [
     "Counter",
@@ -51,9 +52,24 @@ __all__ = [
     "script_main",
     "stalled_member",
     "tally",
+    "wait_for_deliveries",
 ]
 
 CONNECT_CONCURRENCY = 50
+
+
+async def wait_for_deliveries(
+    condition: Callable[[], bool], within: float, what: str, poll: float = 0.01
+) -> None:
+    """Wait until ``condition()``, at most ``within`` seconds; past that, say so and go on.
+
+    A lost delivery means the condition never holds: the tally that follows then
+    shows what is missing, and the script exits 1, instead of a bare timeout.
+    """
+    try:
+        await until(condition, within, what, poll=poll)
+    except BenchError as exc:
+        print(f"{exc}; the figures below show what is missing", file=sys.stderr, flush=True)
 
 
 def mib(n: float) -> str:

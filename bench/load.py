@@ -29,6 +29,7 @@ from _reliability import (
     relay_child,
     script_main,
     tally,
+    wait_for_deliveries,
 )
 
 SCRIPT = Path(__file__).resolve()
@@ -57,7 +58,7 @@ async def run(engine: str, connections: int, channels: int, messages: int) -> bo
         def done() -> bool:
             return all(m.got(group[0].uid) >= messages for group in per_channel for m in group[1:])
 
-        await until(done, TRAFFIC_TIMEOUT, "every delivery", poll=0.01)
+        await wait_for_deliveries(done, TRAFFIC_TIMEOUT, "every delivery")
         traffic_seconds = time.perf_counter() - started
         after = relay.rss()
         result = tally(

@@ -34,6 +34,7 @@ from _reliability import (
     script_main,
     stalled_member,
     tally,
+    wait_for_deliveries,
 )
 
 SCRIPT = Path(__file__).resolve()
@@ -61,7 +62,7 @@ async def run(engine: str, stalled_count: int, messages: int, pad: int) -> bool:
             peak = max(peak, relay.rss())
             return all(f.got(sender.uid) >= messages and f.total == 3 for f in fast)
 
-        await until(finished, 300, "the fast members' messages and the drops", poll=0.01)
+        await wait_for_deliveries(finished, 300, "the fast members' messages and the drops")
         elapsed = time.perf_counter() - started
         await asyncio.sleep(1.0)
         after = relay.rss()

@@ -34,6 +34,7 @@ from _reliability import (
     relay_child,
     script_main,
     tally,
+    wait_for_deliveries,
 )
 
 SCRIPT = Path(__file__).resolve()
@@ -83,7 +84,7 @@ async def run(
         def done() -> bool:
             return all(w.got(s.uid) >= sent[c] for c, (s, w) in pairs)
 
-        await until(done, 60, "the last deliveries", poll=0.01)
+        await wait_for_deliveries(done, 60, "the last deliveries")
         result = tally([(w.seen[s.uid], range(sent[c])) for c, (s, w) in pairs])
         print_figures(
             f"soak: {seconds:g} s, {channels} channels, {churners} churning members each, "
