@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import dataclasses
 import gc
 import importlib.util
 import json
@@ -465,9 +466,14 @@ async def serve_our_relay(
     backplane: str | None = None,
     port: int = 0,
     engine: str = "websockets",
+    *,
+    unbounded_backlog: bool = False,
 ) -> None:
     """Run our relay on HOST (``port`` 0: a free one) with no rate, connection or ban
     limits until stopped.
+
+    ``unbounded_backlog`` also lifts the slow-reader limits, for a bench whose
+    receivers stop reading on purpose while a round is fed to them.
 
     With ``backplane`` (a Redis URL) the relay is one node of a cluster; ``engine``
     picks what runs its sockets. ``rx_itty`` is imported here, not at module level,
@@ -476,6 +482,8 @@ async def serve_our_relay(
     from rx_itty.relay import Limits, Relay, RelayConfig
 
     limits = Limits(messages_per_window=None, connections_per_second=None, ban_seconds=0)
+    if unbounded_backlog:
+        limits = dataclasses.replace(limits, max_buffered_bytes=None, max_total_buffered_bytes=None)
     config = RelayConfig(limits=limits)
     # The default engine unnamed: the benches also measure relays from before engines.
     if engine == "websockets":
