@@ -10,11 +10,11 @@ import asyncio
 import base64
 import os
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, TypeVar
 
 import orjson
-from _proc import HOST, SETUP_TIMEOUT, BenchError
+from _proc import CONNECT_CONCURRENCY, HOST, SETUP_TIMEOUT, BenchError
 
 __all__ = ["READ_PAUSE", "RawClient", "client_frame", "text_frames", "until"]
 
@@ -221,3 +221,30 @@ async def until(
         if time.monotonic() > deadline:
             raise BenchError(f"timed out after {within:.0f}s waiting for {what}")
         await asyncio.sleep(poll)
+
+
+C = TypeVar("C", bound=RawClient)
+
+
+async def connect_many(port: int, paths: Sequence[str], cls: type[C] = RawClient) -> list[C]:  # type: ignore[assignment]
+    """Clients of class ``cls`` joined at ``paths``, in their order, a few dozen
+    handshakes at a time; if one fails, those already connected are aborted."""
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    clients: list[C | None] = [None] * len(paths)
+
+    async def one(index: int, path: str) -> None:
+        async with gate:
+            client = await cls.connect(port, path)
+        assert isinstance(client, cls)
+        clients[index] = client
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, path in enumerate(paths):
+                group.create_task(one(index, path))
+    except BaseException:
+        for client in clients:
+            if client is not None:
+                client.abort()
+        raise
+    return [client for client in clients if client is not None]

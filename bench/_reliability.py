@@ -39,6 +39,7 @@ from _proc import (
     serve_our_relay,
 )
 from _rawws import RawClient, until
+from _rawws import connect_many as _connect_many
 
 __all__ = [
     "Counter",
@@ -54,8 +55,6 @@ __all__ = [
     "tally",
     "wait_for_deliveries",
 ]
-
-CONNECT_CONCURRENCY = 50
 
 
 async def wait_for_deliveries(
@@ -164,16 +163,8 @@ class Counter(RawClient):
 
 
 async def connect_many(port: int, paths: Sequence[str]) -> list[Counter]:
-    """Counters joined at ``paths``, a few dozen handshakes at a time."""
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    async def one(path: str) -> Counter:
-        async with gate:
-            client = await Counter.connect(port, path)
-        assert isinstance(client, Counter)
-        return client
-
-    return list(await asyncio.gather(*(one(path) for path in paths)))
+    """Counters joined at ``paths``, in their order, a few dozen handshakes at a time."""
+    return await _connect_many(port, paths, Counter)
 
 
 @dataclass

@@ -58,7 +58,6 @@ from urllib.parse import parse_qsl, unquote
 
 import orjson
 from _proc import (
-    CONNECT_CONCURRENCY,
     FAST,
     HOST,
     SETUP_TIMEOUT,
@@ -80,7 +79,7 @@ from _proc import (
     serve_our_relay,
     until_stopped,
 )
-from _rawws import READ_PAUSE, RawClient, client_frame, text_frames, until
+from _rawws import READ_PAUSE, RawClient, client_frame, connect_many, text_frames, until
 from _report import Row, Target, header, report
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
@@ -226,25 +225,6 @@ async def running_relay(kind: RelayKind, profile_path: str | None) -> AsyncItera
 # --------------------------------------------------------------------------
 # Cheap raw WebSocket clients
 # --------------------------------------------------------------------------
-
-
-async def connect_many(port: int, paths: Sequence[str]) -> list[RawClient]:
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    clients: list[RawClient] = []
-
-    async def one(path: str) -> None:
-        async with gate:
-            clients.append(await RawClient.connect(port, path))
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for path in paths:
-                group.create_task(one(path))
-    except BaseException:
-        for client in clients:
-            client.abort()
-        raise
-    return clients
 
 
 # --------------------------------------------------------------------------
