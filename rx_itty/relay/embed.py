@@ -146,7 +146,8 @@ def start_relay_thread(
     """Start a relay on a background thread and return it once it listens.
 
     Args:
-        config: Limits, namespaces, compression (the hosted service's limits by default).
+        config: As for :class:`~rx_itty.relay.Relay` (the hosted service's limits by
+            default). The thread runs asyncio's own loop, not uvloop.
         **options: As for :class:`~rx_itty.relay.Relay`: ``host`` (loopback by
             default), ``port`` (0 picks a free one), ``http_port`` (also accept HTTP
             pushes there; off if ``None``), ``backplane``, ``engine`` (``"picows"``

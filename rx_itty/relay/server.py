@@ -85,8 +85,8 @@ class Relay:
     """A wire-compatible itty-sockets relay.
 
     Args:
-        config: Limits, reserved namespaces and compression; the hosted service's limits by
-            default.
+        config: Limits, reserved namespaces, compression, trusted proxies, backplane and
+            engine; the hosted service's limits by default.
         host: Interface to listen on; loopback by default.
         port: TCP port; 0 picks a free one (read it back from :attr:`port` / :attr:`url`).
         http_port: Also accept HTTP pushes (``POST /c/<channel>``) on this port (0: a free one);

@@ -4,9 +4,10 @@ The :class:`Switchboard` sits between an engine (the sockets, see
 :mod:`rx_itty.relay.engine`) and the relay core and backplane (the protocol, the
 cluster). Every engine hands it the same events and gets the same answers:
 
-- ``await board.admit(path, peer, forwarded)``: the client's address (behind
-  trusted proxies, from their header), the core's gates and limits, the
-  backplane's cluster-wide gates; a refusal is logged once here and answered by
+- ``await board.admit(path, peer, forwarded, upgrade)``: the client's address
+  (behind trusted proxies, from their header), the core's gates and limits, and,
+  for a request the engine's WebSocket library will upgrade, the backplane's
+  cluster-wide gates; a refusal is logged once here and answered by
   the engine with its HTTP status;
 - ``await board.join(link, ticket)``: the join goes round the backplane; the
   member's own join is written before any of its messages is handled (those that
