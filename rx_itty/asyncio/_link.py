@@ -234,6 +234,20 @@ class LinkBase(ABC):
         except Exception:
             self._listener_failed()
 
+    def _report_open(self) -> None:
+        """Tell the listener the link is open (a listener that raises closes it with 1011)."""
+        try:
+            self._listener.on_open()
+        except Exception:
+            self._listener_failed()
+
+    def _report_drain(self) -> None:
+        """Tell the listener the link takes frames again."""
+        try:
+            self._listener.on_drain()
+        except Exception:
+            self._listener_failed()
+
     def _gather(self, text: bool, data: bytes, fin: bool) -> None:
         """Take one frame of a message in fragments; deliver the message after its last."""
         parts = self._parts

@@ -257,10 +257,7 @@ class _PicowsLink(WSListener, LinkBase):
             return
         limit = self._transport.write_limit
         transport.underlying_transport.set_write_buffer_limits(high=limit, low=limit // 4)
-        try:
-            self._listener.on_open()
-        except Exception:
-            self._listener_failed()
+        self._report_open()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         # The hot path: a whole text frame, passed on at once.
@@ -331,10 +328,7 @@ class _PicowsLink(WSListener, LinkBase):
         self._paused = False
         if self._refused and not self._reported and self._close_request is None:
             self._refused = False
-            try:
-                self._listener.on_drain()
-            except Exception:
-                self._listener_failed()
+            self._report_drain()
 
     # -- the Link ------------------------------------------------------------------------
 

@@ -171,10 +171,7 @@ class _WebsocketsLink(LinkBase):
             self._report(Close(None, "closed before the connection opened"))
             return
         self._conn = conn
-        try:
-            self._listener.on_open()
-        except Exception:
-            self._listener_failed()
+        self._report_open()
 
     def frame(self, conn: ClientConnection, frame: Frame) -> None:
         opcode = frame.opcode
@@ -236,10 +233,7 @@ class _WebsocketsLink(LinkBase):
         finally:
             self._drain = None
         if not self._reported and conn.protocol.state is State.OPEN:
-            try:
-                self._listener.on_drain()
-            except Exception:
-                self._listener_failed()
+            self._report_drain()
 
     async def connect(self) -> None:
         transport = self._transport
