@@ -60,6 +60,21 @@ _DONE = object()
 DEFAULT_BUFFER = 10_000
 
 
+def _on_running_loop(fn: Callable[..., None]) -> Callable[..., None]:
+    """``fn``, made callable from any thread: it runs on the calling thread's running
+    loop (at once there, else soon), and not at all once that loop has closed."""
+    loop = asyncio.get_running_loop()
+    thread = threading.get_ident()
+
+    def call(*args: Any) -> None:
+        if threading.get_ident() == thread:
+            fn(*args)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(fn, *args)
+
+    return call
+
+
 class _Error:
     __slots__ = ("error",)
 
@@ -119,15 +134,8 @@ class AsyncStreamIterator(AsyncIterator[T]):
     """Buffers a stream for ``async for``; subscribed from creation, not first ``anext``."""
 
     def __init__(self, source: reactivex.Observable[T], maxsize: int) -> None:
-        loop = asyncio.get_running_loop()
-        thread = threading.get_ident()
         items: asyncio.Queue[Any] = asyncio.Queue()
-
-        def push(item: Any) -> None:
-            if threading.get_ident() == thread:
-                items.put_nowait(item)
-            elif not loop.is_closed():
-                loop.call_soon_threadsafe(items.put_nowait, item)
+        push = _on_running_loop(items.put_nowait)
 
         self._items = items
         self._buffer = _Buffer(maxsize, push)
@@ -348,7 +356,6 @@ class Stream(reactivex.Observable[T], Generic[T]):
         unsubscribes.
         """
         loop = asyncio.get_running_loop()
-        thread = threading.get_ident()
         future: asyncio.Future[T] = loop.create_future()
         last: list[T] = []
 
@@ -360,11 +367,7 @@ class Stream(reactivex.Observable[T], Generic[T]):
             else:
                 future.set_result(value)
 
-        def finish(value: Any, error: BaseException | None) -> None:
-            if threading.get_ident() == thread:
-                settle(value, error)
-            elif not loop.is_closed():
-                loop.call_soon_threadsafe(settle, value, error)
+        finish = _on_running_loop(settle)
 
         def on_next(value: T) -> None:
             last[:] = [value]
