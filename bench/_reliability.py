@@ -97,7 +97,9 @@ async def relay_child(script: Path, engine: str, port: int = 0) -> AsyncIterator
 
 
 def common_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a small run of a few seconds (CI)")
     parser.add_argument(
         "--engine",

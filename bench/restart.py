@@ -19,6 +19,7 @@ Exits 1 on any duplicate or reordering.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
@@ -92,9 +93,16 @@ async def run(engine: str, restarts: int, rate: float, downtime: float, traffic:
     return result.duplicated == result.out_of_order == 0
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def main() -> int:
     parser = common_parser(__doc__ or "")
-    parser.add_argument("--restarts", type=int, default=3)
+    parser.add_argument("--restarts", type=_at_least_one, default=3)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--downtime", type=float, default=0.5)
     parser.add_argument("--traffic", type=float, default=2.0, help="seconds between restarts")
